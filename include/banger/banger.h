@@ -1,0 +1,13 @@
+/*
+ * libbanger — umbrella header.  Include this one.
+ */
+#ifndef BANGER_H
+#define BANGER_H
+
+#include "common.h"
+#include "errors.h"
+#include "context.h"
+#include "host.h"
+#include "vm.h"
+
+#endif

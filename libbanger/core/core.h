@@ -1,0 +1,124 @@
+/*
+ * Private declarations of the core module: allocation, errors, logging,
+ * strings and buffers, files, locks, process spawning.  Internal names
+ * start with bg_ and are never exported.
+ */
+#ifndef BG_CORE_H
+#define BG_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <banger/banger.h>
+
+#define BG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define BG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define BG_UNUSED __attribute__((unused))
+
+/* ---- allocation (every library allocation goes through these, so the
+ *      allocation-failure test mode can fail the Nth one) ---- */
+void *bg_malloc(size_t n);
+void *bg_calloc(size_t n, size_t size);
+void *bg_realloc(void *p, size_t n);
+char *bg_strdup(const char *s);
+char *bg_strndup(const char *s, size_t n);
+void bg_free(void *p);
+char *bg_sprintf(const char *fmt, ...) BG_PRINTF(1, 2);
+char *bg_vsprintf(const char *fmt, va_list ap) BG_PRINTF(1, 0);
+/* Test hook: fail the nth allocation from now (1-based); 0 disables.
+ * Also armed from $BANGER_TEST_FAIL_ALLOC=N at first use. */
+void bg_alloc_fail_at(uint64_t n);
+uint64_t bg_alloc_count(void);
+
+/* ---- errors: set the thread's last error, return the code ---- */
+int bg_error(int code, const char *fmt, ...) BG_PRINTF(2, 3);
+/* Like bg_error, with errno recorded and strerror appended. */
+int bg_error_os(int code, int err, const char *fmt, ...) BG_PRINTF(3, 4);
+/* Record an underlying library's code and name. */
+int bg_error_lib(int code, const char *lib, int lib_code, const char *fmt, ...) BG_PRINTF(4, 5);
+int bg_error_oom(void);
+/* Prefix the current message with "what: " (for context). */
+void bg_error_prefix(const char *fmt, ...) BG_PRINTF(1, 2);
+/* Save/restore around cleanup code that may overwrite the error. */
+typedef struct { int code, os_errno, lib_code; const char *lib; char *message; } bg_error_saved;
+void bg_error_save(bg_error_saved *s);
+void bg_error_restore(bg_error_saved *s);
+/* Map errno values to the closest banger code. */
+int bg_code_from_errno(int err);
+
+/* ---- logging ---- */
+struct banger_ctx;
+void bg_log(struct banger_ctx *ctx, int level, const char *fmt, ...) BG_PRINTF(3, 4);
+#define bg_debug(ctx, ...) bg_log(ctx, BANGER_LOG_DEBUG, __VA_ARGS__)
+#define bg_info(ctx, ...) bg_log(ctx, BANGER_LOG_INFO, __VA_ARGS__)
+#define bg_warn(ctx, ...) bg_log(ctx, BANGER_LOG_WARN, __VA_ARGS__)
+
+/* ---- growable byte buffer, always NUL-terminated ---- */
+typedef struct {
+	char *data;
+	size_t len, cap;
+	bool oom; /* sticky: an append failed */
+} bg_buf;
+#define BG_BUF_INIT { NULL, 0, 0, false }
+int bg_buf_grow(bg_buf *b, size_t extra);
+int bg_buf_put(bg_buf *b, const void *data, size_t len);
+int bg_buf_puts(bg_buf *b, const char *s);
+int bg_buf_printf(bg_buf *b, const char *fmt, ...) BG_PRINTF(2, 3);
+/* Hand the contents over (never NULL on success) and reset the buffer. */
+char *bg_buf_detach(bg_buf *b);
+void bg_buf_free(bg_buf *b);
+
+/* ---- strings ---- */
+bool bg_streq(const char *a, const char *b); /* NULL-safe */
+bool bg_startswith(const char *s, const char *prefix);
+bool bg_endswith(const char *s, const char *suffix);
+char *bg_path_join(const char *a, const char *b);
+/* Parse a size like "512", "10G", "256M", "4k" into bytes. */
+int bg_parse_size(uint64_t *out, const char *s);
+void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */
+int bg_random_bytes(void *buf, size_t n);
+
+/* ---- files ---- */
+/* mkdir -p with the given mode for every created component. */
+int bg_mkdir_p(const char *path, mode_t mode);
+/* Read a whole file (up to max bytes; larger is BANGER_EINVALID). */
+int bg_read_file(char **out, size_t *len, const char *path, size_t max);
+/* Write atomically: temp file in the same directory, fsync, rename,
+ * fsync the directory. */
+int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* rm -rf; tolerates a missing path; never follows symlinks. */
+int bg_remove_tree(const char *path);
+bool bg_path_exists(const char *path);
+int bg_fsync_dir(const char *dir);
+
+/* ---- locks: flock on a file, always O_CLOEXEC ---- */
+typedef struct { int fd; } bg_lock;
+#define BG_LOCK_INIT { -1 }
+/* Take an exclusive flock on path (created 0600), waiting up to
+ * timeout_ms (-1: forever, 0: try once). */
+int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
+void bg_lock_release(bg_lock *lock);
+
+/* ---- time ---- */
+int64_t bg_now_ms(void);          /* CLOCK_MONOTONIC */
+int64_t bg_wall_seconds(void);    /* CLOCK_REALTIME */
+void bg_sleep_ms(int ms);
+
+/* ---- processes ---- */
+/* Locate an executable on PATH (or an absolute path); NULL if absent. */
+char *bg_which(const char *name);
+/* Run argv (argv[0] looked up on PATH), wait for it, capture stdout and
+ * stderr (each may be NULL).  Returns 0 when the program ran; *status
+ * gets the exit code (128+signal when killed).  stdin is /dev/null. */
+int bg_run(int *status, char **out, char **err, const char *const argv[], int timeout_ms);
+/* Like bg_run but a non-zero exit is an error naming the command and
+ * quoting the first line of its stderr. */
+int bg_run_checked(const char *const argv[], int timeout_ms);
+
+/* One-time global initialisation of the libraries we depend on. */
+int bg_global_init(void);
+
+#endif

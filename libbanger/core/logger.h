@@ -1,0 +1,14 @@
+/* struct banger_ctx starts with a bg_logger, so the core can log through
+ * a context without knowing the rest of it. */
+#ifndef BG_LOGGER_H
+#define BG_LOGGER_H
+
+#include <banger/context.h>
+
+typedef struct {
+	banger_log_cb cb;
+	void *payload;
+	int level;
+} bg_logger;
+
+#endif

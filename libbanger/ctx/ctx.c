@@ -1,0 +1,92 @@
+/* banger_ctx: resolve the layout, create it safely, load the config,
+ * open the store (migrations run there). */
+#include "ctx.h"
+
+#include <string.h>
+
+BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned int version)
+{
+	if (!opts)
+		return bg_error(BANGER_EINVALID, "options must not be NULL");
+	if (version != BANGER_CTX_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_ctx_options version %u", version);
+	banger_ctx_options def = BANGER_CTX_OPTIONS_INIT;
+	*opts = def;
+	return 0;
+}
+
+BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *opts)
+{
+	banger_ctx_options def = BANGER_CTX_OPTIONS_INIT;
+	int rc;
+
+	if (!out)
+		return bg_error(BANGER_EINVALID, "out must not be NULL");
+	*out = NULL;
+	if (!opts)
+		opts = &def;
+	if (opts->version != BANGER_CTX_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_ctx_options version %u", opts->version);
+	if ((rc = bg_global_init()))
+		return rc;
+
+	banger_ctx *ctx = bg_calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return bg_error_oom();
+	ctx->logger.cb = opts->log_cb;
+	ctx->logger.payload = opts->log_payload;
+	ctx->logger.level = opts->log_level;
+	ctx->flags = opts->flags;
+
+	if ((rc = bg_layout_resolve(&ctx->layout, opts->state_dir, opts->config_path)))
+		goto fail;
+	if ((rc = bg_layout_ensure(&ctx->layout)))
+		goto fail;
+	if ((rc = bg_config_load(&ctx->config, ctx->layout.config_path)))
+		goto fail;
+	if ((rc = bg_store_open(&ctx->store, ctx->layout.db_path, ctx)))
+		goto fail;
+	bg_debug(ctx, "opened state %s", ctx->layout.state_dir);
+	*out = ctx;
+	return 0;
+fail:
+	banger_ctx_close(ctx);
+	return rc;
+}
+
+BANGER_EXTERN(void) banger_ctx_close(banger_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	bg_store_close(&ctx->store);
+	bg_config_free(&ctx->config);
+	bg_layout_free(&ctx->layout);
+	bg_free(ctx);
+}
+
+BANGER_EXTERN(const char *) banger_ctx_state_dir(const banger_ctx *ctx)
+{
+	return ctx ? ctx->layout.state_dir : NULL;
+}
+
+BANGER_EXTERN(const char *) banger_ctx_known_hosts_path(const banger_ctx *ctx)
+{
+	return ctx ? ctx->layout.known_hosts : NULL;
+}
+
+BANGER_EXTERN(const char *) banger_ctx_config_path(const banger_ctx *ctx)
+{
+	return ctx ? ctx->layout.config_path : NULL;
+}
+
+BANGER_EXTERN(int) banger_ctx_config_get(char **out, banger_ctx *ctx, const char *key)
+{
+	if (!out || !ctx || !key)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	const char *v = bg_config_get(&ctx->config, key);
+	if (!v)
+		return bg_error(BANGER_ENOTFOUND, "unknown configuration key '%s'", key);
+	*out = bg_strdup(v);
+	return *out ? 0 : bg_error_oom();
+}

@@ -1,0 +1,69 @@
+/*
+ * Private declarations of the layout module: every path banger uses is
+ * computed here, nowhere else.
+ */
+#ifndef BG_LAYOUT_H
+#define BG_LAYOUT_H
+
+#include "../core/core.h"
+
+/* sun_path holds 108 bytes including the terminating NUL. */
+#define BG_SOCKET_PATH_MAX 107
+/* Linux interface names: IFNAMSIZ (16) including the NUL. */
+#define BG_TAP_NAME_MAX 15
+/* Prefix of every kernel object name banger creates (taps, dm targets). */
+#define BG_OBJECT_PREFIX "bg"
+
+typedef struct {
+	char *state_dir;   /* 0700: database, VMs, images, kernels, ssh/ */
+	char *db_path;
+	char *vms_dir;
+	char *images_dir;
+	char *kernels_dir;
+	char *ssh_dir;     /* 0700, refused if group/world accessible */
+	char *known_hosts; /* banger's own, never ~/.ssh/known_hosts */
+	char *client_key;  /* banger's ed25519 client identity */
+	char *cache_dir;
+	char *blobs_dir;   /* content-addressed OCI blob cache */
+	char *config_path;
+	char *runtime_dir; /* sockets; short so socket paths fit */
+	/* Short tag derived from state_dir: names of kernel objects carry it,
+	 * so two state roots on one host never tear down each other's. */
+	char instance[9];
+} bg_layout;
+
+/* Resolve every path.  state_override/config_override may be NULL. */
+int bg_layout_resolve(bg_layout *l, const char *state_override, const char *config_override);
+/* Create what is missing with the right modes; refuse unsafe ssh/. */
+int bg_layout_ensure(const bg_layout *l);
+void bg_layout_free(bg_layout *l);
+
+/* Paths and names of one VM, all deterministic functions of its id. */
+typedef struct {
+	char *dir;           /* <vms>/<id> */
+	char *lock;          /* <dir>/lock */
+	char *handles;       /* <dir>/handles.json */
+	char *console_log;   /* <dir>/console.log */
+	char *metrics;       /* <dir>/metrics.json */
+	char *overlay;       /* <dir>/system.img (or COW file for dm) */
+	char *work_disk;     /* <dir>/work.img */
+	char *identity_disk; /* <dir>/identity.tar */
+	char *api_sock;      /* <runtime>/<id>.api */
+	char *vsock_sock;    /* <runtime>/<id>.vsock */
+	char *qmp_sock;      /* <runtime>/<id>.qmp */
+	char tap[BG_TAP_NAME_MAX + 1]; /* bg<inst4><id8> */
+	char dm_name[32];    /* bg-<inst>-<id> */
+} bg_vm_paths;
+
+/* VM ids are 8 lowercase hex characters. */
+#define BG_VM_ID_LEN 8
+bool bg_vm_id_valid(const char *id);
+int bg_vm_id_generate(char out[BG_VM_ID_LEN + 1]);
+
+int bg_layout_vm_paths(bg_vm_paths *out, const bg_layout *l, const char *vm_id);
+void bg_vm_paths_free(bg_vm_paths *p);
+
+/* The tap-name prefix of this state root ("bg" + 4 hex). */
+void bg_layout_tap_prefix(const bg_layout *l, char out[8]);
+
+#endif

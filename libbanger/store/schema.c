@@ -1,0 +1,106 @@
+/* The schema and its migrations, keyed by PRAGMA user_version.  Each
+ * migration runs in its own IMMEDIATE transaction, so two processes that
+ * open a fresh store at once apply it exactly once. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+static const char *const migrations[] = {
+	/* 1: initial schema */
+	"CREATE TABLE kernels ("
+	"  name TEXT PRIMARY KEY,"
+	"  version TEXT,"
+	"  arch TEXT NOT NULL,"
+	"  format TEXT NOT NULL CHECK (format IN ('elf','bzimage')),"
+	"  kernel_path TEXT NOT NULL,"
+	"  initrd_path TEXT,"
+	"  config_path TEXT,"
+	"  source TEXT NOT NULL,"            /* catalog URL or 'import' */
+	"  sha256 TEXT,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE images ("
+	"  name TEXT PRIMARY KEY,"
+	"  ref TEXT,"
+	"  manifest_digest TEXT,"
+	"  platform TEXT,"
+	"  config_json TEXT,"                /* entrypoint, cmd, env, user, workdir */
+	"  kernel_name TEXT REFERENCES kernels(name) ON DELETE RESTRICT,"
+	"  rootfs_path TEXT NOT NULL,"
+	"  rootfs_bytes INTEGER NOT NULL,"
+	"  has_initrd INTEGER NOT NULL DEFAULT 0,"
+	"  prepared INTEGER NOT NULL DEFAULT 1," /* banger patched it (first-boot etc.) */
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE vms ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  image_name TEXT REFERENCES images(name) ON DELETE RESTRICT,"
+	"  kernel_name TEXT REFERENCES kernels(name) ON DELETE RESTRICT,"
+	"  state TEXT NOT NULL,"
+	"  vmm TEXT NOT NULL,"
+	"  vcpus INTEGER NOT NULL,"
+	"  memory_mib INTEGER NOT NULL,"
+	"  disk_bytes INTEGER NOT NULL,"
+	"  nat INTEGER NOT NULL DEFAULT 0,"
+	"  guest_ip TEXT UNIQUE,"
+	"  mac TEXT UNIQUE,"
+	"  vsock_cid INTEGER UNIQUE,"
+	"  dns_name TEXT,"
+	"  api_socket TEXT,"
+	"  vsock_path TEXT,"
+	"  log_path TEXT,"
+	"  metrics_path TEXT,"
+	"  vm_dir TEXT,"
+	"  system_overlay TEXT,"
+	"  work_disk TEXT,"
+	"  last_error TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  started_at INTEGER NOT NULL DEFAULT 0"
+	");",
+};
+
+int bg_store_migrate(bg_store *s);
+
+int bg_store_migrate(bg_store *s)
+{
+	const int target = (int)BG_ARRAY_SIZE(migrations);
+	for (;;) {
+		int rc = bg_store_begin(s);
+		if (rc)
+			return rc;
+		int version = 0;
+		if ((rc = bg_store_schema_version(s, &version))) {
+			bg_store_rollback(s);
+			return rc;
+		}
+		if (version > target) {
+			bg_store_rollback(s);
+			return bg_error(BANGER_EUNSUPPORTED,
+					"the store has schema version %d, newer than this banger knows (%d); "
+					"upgrade banger", version, target);
+		}
+		if (version == target) {
+			bg_store_rollback(s);
+			return 0;
+		}
+		char *err = NULL;
+		int src = sqlite3_exec(s->db, migrations[version], NULL, NULL, &err);
+		if (src != SQLITE_OK) {
+			rc = bg_error_lib(BANGER_EIO, "sqlite", src, "migration %d failed: %s",
+					  version + 1, err ? err : sqlite3_errstr(src));
+			sqlite3_free(err);
+			bg_store_rollback(s);
+			return rc;
+		}
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+		if ((rc = bg_store_exec(s, pragma)) || (rc = bg_store_commit(s))) {
+			bg_store_rollback(s);
+			return rc;
+		}
+		bg_info(s->ctx, "store migrated to schema version %d", version + 1);
+	}
+}

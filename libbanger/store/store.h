@@ -1,0 +1,62 @@
+/*
+ * Private declarations of the store: SQLite schema, migrations and the
+ * durable records (vms, images, kernels).  Nothing here ever holds a
+ * kernel handle (pid, tap, loop, dm): those are rediscovered.
+ */
+#ifndef BG_STORE_H
+#define BG_STORE_H
+
+#include "../core/core.h"
+
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+
+typedef struct {
+	sqlite3 *db;
+	struct banger_ctx *ctx; /* for logging */
+} bg_store;
+
+int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx);
+void bg_store_close(bg_store *s);
+int bg_store_schema_version(bg_store *s, int *out);
+
+/* Write transactions start with BEGIN IMMEDIATE (a deferred transaction
+ * that reads then writes gets SQLITE_BUSY without the busy handler). */
+int bg_store_begin(bg_store *s);
+int bg_store_commit(bg_store *s);
+void bg_store_rollback(bg_store *s);
+
+/* Prepare a statement; errors name the SQL. */
+int bg_store_prepare(bg_store *s, sqlite3_stmt **out, const char *sql);
+/* Map the connection's last error to a banger error with a context. */
+int bg_store_error(bg_store *s, int sqlite_rc, const char *what);
+/* Execute a statement without results (bound parameters only). */
+int bg_store_exec(bg_store *s, const char *sql);
+
+/* ---- VMs: what a VM *is* (durable identity, intent, derived paths) ---- */
+typedef struct banger_vm {
+	char id[9];
+	char *name, *image, *kernel, *state, *vmm;
+	char *guest_ip, *mac, *dns_name;
+	char *api_sock, *vsock_path, *log_path, *metrics_path;
+	char *vm_dir, *overlay, *work_disk;
+	char *last_error; /* NULL when none */
+	uint32_t vcpus, memory_mib, vsock_cid;
+	uint64_t disk_bytes;
+	int nat;
+	int64_t created_at, updated_at, started_at;
+} bg_vm_record;
+
+void bg_vm_record_clear(bg_vm_record *vm);
+int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm);
+/* Update everything but id/created_at. */
+int bg_store_vm_update(bg_store *s, const bg_vm_record *vm);
+int bg_store_vm_set_state(bg_store *s, const char *id, const char *state, const char *last_error);
+int bg_store_vm_delete(bg_store *s, const char *id);
+/* Find by exact name, else by id.  BANGER_ENOTFOUND when absent. */
+int bg_store_vm_get(bg_store *s, bg_vm_record *out, const char *name_or_id);
+/* All VMs ordered by name; *out is an array of *count records. */
+int bg_store_vm_list(bg_store *s, bg_vm_record **out, size_t *count);
+void bg_vm_records_free(bg_vm_record *v, size_t count);
+
+#endif

@@ -1,0 +1,233 @@
+/* The vms table: durable facts of each VM, never kernel handles. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#define VM_COLUMNS \
+	"id, name, image_name, kernel_name, state, vmm, vcpus, memory_mib, disk_bytes, nat, " \
+	"guest_ip, mac, vsock_cid, dns_name, api_socket, vsock_path, log_path, metrics_path, " \
+	"vm_dir, system_overlay, work_disk, last_error, created_at, updated_at, started_at"
+
+void bg_vm_record_clear(bg_vm_record *vm)
+{
+	if (!vm)
+		return;
+	char **s[] = { &vm->name, &vm->image, &vm->kernel, &vm->state, &vm->vmm, &vm->guest_ip,
+		       &vm->mac, &vm->dns_name, &vm->api_sock, &vm->vsock_path, &vm->log_path,
+		       &vm->metrics_path, &vm->vm_dir, &vm->overlay, &vm->work_disk, &vm->last_error };
+	for (size_t i = 0; i < BG_ARRAY_SIZE(s); i++)
+		bg_free(*s[i]);
+	memset(vm, 0, sizeof(*vm));
+}
+
+void bg_vm_records_free(bg_vm_record *v, size_t count)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < count; i++)
+		bg_vm_record_clear(&v[i]);
+	bg_free(v);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Binds columns 2..25 (everything after id), in VM_COLUMNS order. */
+static void bind_fields(sqlite3_stmt *st, const bg_vm_record *vm)
+{
+	bind_text(st, 2, vm->name);
+	bind_text(st, 3, vm->image);
+	bind_text(st, 4, vm->kernel);
+	bind_text(st, 5, vm->state);
+	bind_text(st, 6, vm->vmm);
+	sqlite3_bind_int64(st, 7, vm->vcpus);
+	sqlite3_bind_int64(st, 8, vm->memory_mib);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)vm->disk_bytes);
+	sqlite3_bind_int(st, 10, vm->nat ? 1 : 0);
+	bind_text(st, 11, vm->guest_ip);
+	bind_text(st, 12, vm->mac);
+	if (vm->vsock_cid)
+		sqlite3_bind_int64(st, 13, vm->vsock_cid);
+	else
+		sqlite3_bind_null(st, 13);
+	bind_text(st, 14, vm->dns_name);
+	bind_text(st, 15, vm->api_sock);
+	bind_text(st, 16, vm->vsock_path);
+	bind_text(st, 17, vm->log_path);
+	bind_text(st, 18, vm->metrics_path);
+	bind_text(st, 19, vm->vm_dir);
+	bind_text(st, 20, vm->overlay);
+	bind_text(st, 21, vm->work_disk);
+	bind_text(st, 22, vm->last_error);
+	sqlite3_bind_int64(st, 23, vm->created_at);
+	sqlite3_bind_int64(st, 24, vm->updated_at);
+	sqlite3_bind_int64(st, 25, vm->started_at);
+}
+
+static int step_done(bg_store *s, sqlite3_stmt *st, const char *what)
+{
+	int src = sqlite3_step(st);
+	int rc = src == SQLITE_DONE ? 0 : bg_store_error(s, src, what);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "INSERT INTO vms (" VM_COLUMNS ") VALUES "
+				  "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)");
+	if (rc)
+		return rc;
+	bind_text(st, 1, vm->id);
+	bind_fields(st, vm);
+	return step_done(s, st, "record VM");
+}
+
+int bg_store_vm_update(bg_store *s, const bg_vm_record *vm)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st,
+		"UPDATE vms SET name=?2, image_name=?3, kernel_name=?4, state=?5, vmm=?6, vcpus=?7, "
+		"memory_mib=?8, disk_bytes=?9, nat=?10, guest_ip=?11, mac=?12, vsock_cid=?13, "
+		"dns_name=?14, api_socket=?15, vsock_path=?16, log_path=?17, metrics_path=?18, "
+		"vm_dir=?19, system_overlay=?20, work_disk=?21, last_error=?22, created_at=?23, "
+		"updated_at=?24, started_at=?25 WHERE id=?1");
+	if (rc)
+		return rc;
+	bind_text(st, 1, vm->id);
+	bind_fields(st, vm);
+	if ((rc = step_done(s, st, "update VM")))
+		return rc;
+	return sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", vm->id);
+}
+
+int bg_store_vm_set_state(bg_store *s, const char *id, const char *state, const char *last_error)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st,
+		"UPDATE vms SET state=?2, last_error=?3, updated_at=?4 WHERE id=?1");
+	if (rc)
+		return rc;
+	bind_text(st, 1, id);
+	bind_text(st, 2, state);
+	bind_text(st, 3, last_error);
+	sqlite3_bind_int64(st, 4, bg_wall_seconds());
+	if ((rc = step_done(s, st, "update VM state")))
+		return rc;
+	return sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", id);
+}
+
+int bg_store_vm_delete(bg_store *s, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "DELETE FROM vms WHERE id=?1");
+	if (rc)
+		return rc;
+	bind_text(st, 1, id);
+	return step_done(s, st, "delete VM record");
+}
+
+static int col_text(char **out, sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	if (!t) {
+		*out = NULL;
+		return 0;
+	}
+	*out = bg_strdup((const char *)t);
+	return *out ? 0 : bg_error_oom();
+}
+
+static int read_row(sqlite3_stmt *st, bg_vm_record *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	const unsigned char *id = sqlite3_column_text(st, 0);
+	snprintf(vm->id, sizeof(vm->id), "%s", id ? (const char *)id : "");
+	int rc = 0;
+	char **texts[] = { &vm->name, &vm->image, &vm->kernel, &vm->state, &vm->vmm };
+	for (int i = 0; i < 5 && !rc; i++)
+		rc = col_text(texts[i], st, 1 + i);
+	vm->vcpus = (uint32_t)sqlite3_column_int64(st, 6);
+	vm->memory_mib = (uint32_t)sqlite3_column_int64(st, 7);
+	vm->disk_bytes = (uint64_t)sqlite3_column_int64(st, 8);
+	vm->nat = sqlite3_column_int(st, 9);
+	if (!rc) rc = col_text(&vm->guest_ip, st, 10);
+	if (!rc) rc = col_text(&vm->mac, st, 11);
+	vm->vsock_cid = (uint32_t)sqlite3_column_int64(st, 12);
+	char **more[] = { &vm->dns_name, &vm->api_sock, &vm->vsock_path, &vm->log_path,
+			  &vm->metrics_path, &vm->vm_dir, &vm->overlay, &vm->work_disk,
+			  &vm->last_error };
+	for (int i = 0; i < 9 && !rc; i++)
+		rc = col_text(more[i], st, 13 + i);
+	vm->created_at = sqlite3_column_int64(st, 22);
+	vm->updated_at = sqlite3_column_int64(st, 23);
+	vm->started_at = sqlite3_column_int64(st, 24);
+	if (rc)
+		bg_vm_record_clear(vm);
+	return rc;
+}
+
+int bg_store_vm_get(bg_store *s, bg_vm_record *out, const char *key)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "SELECT " VM_COLUMNS " FROM vms WHERE name=?1 "
+				  "UNION ALL SELECT " VM_COLUMNS " FROM vms WHERE id=?1 AND name<>?1 LIMIT 1");
+	if (rc)
+		return rc;
+	bind_text(st, 1, key);
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = read_row(st, out);
+	else if (src == SQLITE_DONE)
+		rc = bg_error(BANGER_ENOTFOUND, "no VM named '%s'", key);
+	else
+		rc = bg_store_error(s, src, "look up VM");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int bg_store_vm_list(bg_store *s, bg_vm_record **out, size_t *count)
+{
+	*out = NULL;
+	*count = 0;
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "SELECT " VM_COLUMNS " FROM vms ORDER BY name");
+	if (rc)
+		return rc;
+	bg_vm_record *v = NULL;
+	size_t n = 0, cap = 0;
+	int src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			bg_vm_record *nv = bg_realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = bg_error_oom();
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if ((rc = read_row(st, &v[n])))
+			break;
+		n++;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = bg_store_error(s, src, "list VMs");
+	sqlite3_finalize(st);
+	if (rc) {
+		bg_vm_records_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*count = n;
+	return 0;
+}

@@ -1,0 +1,105 @@
+/* Public read access to VM records: lists, lookup and accessors. */
+#include "../ctx/ctx.h"
+
+struct banger_vm_list {
+	bg_vm_record *vms;
+	size_t count;
+};
+
+BANGER_EXTERN(int) banger_vm_list_all(banger_vm_list **out, banger_ctx *ctx)
+{
+	if (!out || !ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	banger_vm_list *l = bg_calloc(1, sizeof(*l));
+	if (!l)
+		return bg_error_oom();
+	int rc = bg_store_vm_list(&ctx->store, &l->vms, &l->count);
+	if (rc) {
+		bg_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+BANGER_EXTERN(size_t) banger_vm_list_count(const banger_vm_list *list)
+{
+	return list ? list->count : 0;
+}
+
+BANGER_EXTERN(const banger_vm *) banger_vm_list_get(const banger_vm_list *list, size_t i)
+{
+	return list && i < list->count ? &list->vms[i] : NULL;
+}
+
+BANGER_EXTERN(void) banger_vm_list_free(banger_vm_list *list)
+{
+	if (!list)
+		return;
+	bg_vm_records_free(list->vms, list->count);
+	bg_free(list);
+}
+
+BANGER_EXTERN(int) banger_vm_lookup(banger_vm **out, banger_ctx *ctx, const char *name_or_id)
+{
+	if (!out || !ctx || !name_or_id)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	banger_vm *vm = bg_calloc(1, sizeof(*vm));
+	if (!vm)
+		return bg_error_oom();
+	int rc = bg_store_vm_get(&ctx->store, vm, name_or_id);
+	if (rc) {
+		bg_free(vm);
+		return rc;
+	}
+	*out = vm;
+	return 0;
+}
+
+BANGER_EXTERN(void) banger_vm_free(banger_vm *vm)
+{
+	if (!vm)
+		return;
+	bg_vm_record_clear(vm);
+	bg_free(vm);
+}
+
+#define STR_ACCESSOR(fn, field) \
+	BANGER_EXTERN(const char *) fn(const banger_vm *vm) { return vm ? vm->field : NULL; }
+#define U32_ACCESSOR(fn, field) \
+	BANGER_EXTERN(uint32_t) fn(const banger_vm *vm) { return vm ? vm->field : 0; }
+
+STR_ACCESSOR(banger_vm_name, name)
+STR_ACCESSOR(banger_vm_state, state)
+STR_ACCESSOR(banger_vm_image, image)
+STR_ACCESSOR(banger_vm_kernel, kernel)
+STR_ACCESSOR(banger_vm_guest_ip, guest_ip)
+STR_ACCESSOR(banger_vm_mac, mac)
+STR_ACCESSOR(banger_vm_dns_name, dns_name)
+STR_ACCESSOR(banger_vm_vmm, vmm)
+STR_ACCESSOR(banger_vm_last_error, last_error)
+U32_ACCESSOR(banger_vm_vcpus, vcpus)
+U32_ACCESSOR(banger_vm_memory_mib, memory_mib)
+U32_ACCESSOR(banger_vm_vsock_cid, vsock_cid)
+
+BANGER_EXTERN(const char *) banger_vm_id(const banger_vm *vm)
+{
+	return vm ? vm->id : NULL;
+}
+
+BANGER_EXTERN(int) banger_vm_nat(const banger_vm *vm)
+{
+	return vm ? vm->nat : 0;
+}
+
+BANGER_EXTERN(int64_t) banger_vm_created_at(const banger_vm *vm)
+{
+	return vm ? vm->created_at : 0;
+}
+
+BANGER_EXTERN(int64_t) banger_vm_started_at(const banger_vm *vm)
+{
+	return vm ? vm->started_at : 0;
+}
