@@ -1,0 +1,194 @@
+/* Core: errors, buffers, sizes, atomic files, locks, running programs. */
+#include "helpers.h"
+#include "../../libbanger/core/core.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void test_error_record(void **state)
+{
+	(void)state;
+	banger_error_clear();
+	assert_null(banger_error_last());
+	int rc = bg_error(BANGER_ENOTFOUND, "no VM named '%s'", "x");
+	assert_int_equal(rc, BANGER_ENOTFOUND);
+	const banger_error *e = banger_error_last();
+	assert_non_null(e);
+	assert_int_equal(e->code, BANGER_ENOTFOUND);
+	assert_string_equal(e->message, "no VM named 'x'");
+	bg_error_prefix("vm show");
+	assert_string_equal(banger_error_last()->message, "vm show: no VM named 'x'");
+	bg_error_os(BANGER_EIO, 2, "open %s", "/nope");
+	assert_int_equal(banger_error_last()->os_errno, 2);
+	assert_non_null(strstr(banger_error_last()->message, "open /nope: No such file"));
+	assert_string_equal(banger_error_name(BANGER_ETRUST), "host key mismatch");
+}
+
+static void test_error_save_restore(void **state)
+{
+	(void)state;
+	bg_error(BANGER_EVMM, "first");
+	bg_error_saved s;
+	bg_error_save(&s);
+	bg_error(BANGER_EIO, "cleanup failed");
+	bg_error_restore(&s);
+	assert_int_equal(banger_error_last()->code, BANGER_EVMM);
+	assert_string_equal(banger_error_last()->message, "first");
+}
+
+static void test_buf(void **state)
+{
+	(void)state;
+	bg_buf b = BG_BUF_INIT;
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(bg_buf_printf(&b, "%d,", i), 0);
+	assert_true(b.len > 1000);
+	assert_int_equal(strncmp(b.data, "0,1,2,", 6), 0);
+	char *s = bg_buf_detach(&b);
+	assert_non_null(s);
+	assert_null(b.data);
+	free(s);
+}
+
+static void test_buf_oom_sticky(void **state)
+{
+	(void)state;
+	bg_buf b = BG_BUF_INIT;
+	bg_alloc_fail_at(1);
+	assert_int_equal(bg_buf_puts(&b, "x"), BANGER_ENOMEM);
+	assert_int_equal(bg_buf_puts(&b, "y"), BANGER_ENOMEM); /* sticky */
+	assert_null(bg_buf_detach(&b));
+	bg_alloc_fail_at(0);
+}
+
+static void test_parse_size(void **state)
+{
+	(void)state;
+	uint64_t v;
+	assert_int_equal(bg_parse_size(&v, "512"), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(bg_parse_size(&v, "4k"), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(bg_parse_size(&v, "10G"), 0);
+	assert_int_equal(v, 10ULL << 30);
+	assert_int_equal(bg_parse_size(&v, "256MiB"), 0);
+	assert_int_equal(v, 256ULL << 20);
+	assert_int_equal(bg_parse_size(&v, "-1"), BANGER_EINVALID);
+	assert_int_equal(bg_parse_size(&v, "12Q"), BANGER_EINVALID);
+	assert_int_equal(bg_parse_size(&v, "99999999999T"), BANGER_EINVALID);
+	assert_int_equal(bg_parse_size(&v, ""), BANGER_EINVALID);
+}
+
+static void test_atomic_write(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char *path = bg_path_join(dir, "f");
+	assert_int_equal(bg_write_file_atomic(path, "hello", 5, 0600), 0);
+	assert_int_equal(bg_write_file_atomic(path, "world!", 6, 0600), 0);
+	char *data;
+	size_t len;
+	assert_int_equal(bg_read_file(&data, &len, path, 100), 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(data, "world!");
+	free(data);
+	assert_int_equal(bg_read_file(&data, &len, path, 3), BANGER_EINVALID);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* no temp files left behind */
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) -eq 1", dir);
+	assert_int_equal(system(cmd), 0);
+	free(path);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static void test_remove_tree_no_follow(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char *victim = test_tmpdir();
+	char cmd[9000];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/t/a/b' && touch '%s/keep' '%s/t/a/b/f' && ln -s '%s' '%s/t/link'",
+		 dir, victim, dir, victim, dir);
+	assert_int_equal(system(cmd), 0);
+	char *t = bg_path_join(dir, "t");
+	assert_int_equal(bg_remove_tree(t), 0);
+	assert_false(bg_path_exists(t));
+	char *keep = bg_path_join(victim, "keep");
+	assert_true(bg_path_exists(keep)); /* the symlink was removed, not followed */
+	assert_int_equal(bg_remove_tree(t), 0); /* already gone is fine */
+	free(t);
+	free(keep);
+	test_rmrf(dir);
+	test_rmrf(victim);
+	free(dir);
+	free(victim);
+}
+
+static void test_lock_exclusive_and_cloexec(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char *path = bg_path_join(dir, "lock");
+	bg_lock a = BG_LOCK_INIT, b = BG_LOCK_INIT;
+	assert_int_equal(bg_lock_acquire(&a, path, 0), 0);
+	int flags = fcntl(a.fd, F_GETFD);
+	assert_true(flags & FD_CLOEXEC);
+	pid_t pid = fork();
+	if (pid == 0) {
+		bg_lock c = BG_LOCK_INIT;
+		_exit(bg_lock_acquire(&c, path, 50) == BANGER_EBUSY ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	bg_lock_release(&a);
+	assert_int_equal(bg_lock_acquire(&b, path, 0), 0);
+	bg_lock_release(&b);
+	free(path);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static void test_run(void **state)
+{
+	(void)state;
+	int status;
+	char *out, *err;
+	const char *ok[] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
+	assert_int_equal(bg_run(&status, &out, &err, ok, 5000), 0);
+	assert_int_equal(status, 3);
+	assert_string_equal(out, "out\n");
+	assert_string_equal(err, "err\n");
+	free(out);
+	free(err);
+	const char *slow[] = { "sleep", "10", NULL };
+	int64_t t0 = bg_now_ms();
+	assert_int_equal(bg_run(&status, NULL, NULL, slow, 200), BANGER_ETIMEOUT);
+	assert_true(bg_now_ms() - t0 < 5000);
+	const char *missing[] = { "definitely-not-a-program-xyz", NULL };
+	assert_int_equal(bg_run(&status, NULL, NULL, missing, 1000), BANGER_EUNSUPPORTED);
+	assert_int_equal(bg_run_checked(ok, 5000), BANGER_ERROR);
+	assert_non_null(strstr(banger_error_last()->message, "status 3: err"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_record),
+		cmocka_unit_test(test_error_save_restore),
+		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_buf_oom_sticky),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_remove_tree_no_follow),
+		cmocka_unit_test(test_lock_exclusive_and_cloexec),
+		cmocka_unit_test(test_run),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
