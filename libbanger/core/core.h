@@ -118,6 +118,17 @@ int bg_run(int *status, char **out, char **err, const char *const argv[], int ti
  * quoting the first line of its stderr. */
 int bg_run_checked(const char *const argv[], int timeout_ms);
 
+/* Is pid alive (not a zombie) and does its command line contain needle
+ * as one whole argument or inside one? */
+bool bg_proc_cmdline_has(pid_t pid, const char *needle);
+/* Scan /proc for processes whose command line contains needle (the
+ * equivalent of pgrep -f).  *pids is bg_malloc'ed. */
+int bg_proc_find(pid_t **pids, size_t *count, const char *needle);
+
+/* Crash-test hook: when $BANGER_FAULT names this step ("create:tap"),
+ * the process kills itself with SIGKILL right here. */
+void bg_fault_point(const char *step);
+
 /* One-time global initialisation of the libraries we depend on. */
 int bg_global_init(void);
 
