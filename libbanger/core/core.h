@@ -118,6 +118,8 @@ int bg_run(int *status, char **out, char **err, const char *const argv[], int ti
  * quoting the first line of its stderr. */
 int bg_run_checked(const char *const argv[], int timeout_ms);
 
+/* Does pid exist and is it not a zombie? */
+bool bg_proc_alive(pid_t pid);
 /* Is pid alive (not a zombie) and does its command line contain needle
  * as one whole argument or inside one? */
 bool bg_proc_cmdline_has(pid_t pid, const char *needle);

@@ -27,6 +27,11 @@ static bool is_zombie(pid_t pid)
 	return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
 }
 
+bool bg_proc_alive(pid_t pid)
+{
+	return pid > 0 && !is_zombie(pid);
+}
+
 bool bg_proc_cmdline_has(pid_t pid, const char *needle)
 {
 	if (pid <= 0 || !needle || !*needle)
