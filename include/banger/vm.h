@@ -44,6 +44,26 @@ BANGER_EXTERN(int) banger_vm_nat(const banger_vm *vm);
 BANGER_EXTERN(int64_t) banger_vm_created_at(const banger_vm *vm);  /* unix seconds */
 BANGER_EXTERN(int64_t) banger_vm_started_at(const banger_vm *vm);  /* 0 if never */
 
+/* The one liveness rule: 1 when the VM's state is running, its VMM
+ * process exists and that process's command line still names the VM's
+ * API socket (a reused pid is not alive); 0 when not; <0 on error. */
+BANGER_EXTERN(int) banger_vm_is_alive(banger_ctx *ctx, const banger_vm *vm);
+
+/* Also remove kernel objects with banger's names that no VM owns (taps,
+ * loops under the state dir, dm targets, NAT rules, stray VMM processes,
+ * VM directories without a record). */
+#define BANGER_RECONCILE_SWEEP (1u << 0)
+
+/* Called once per correction: subject (VM name or object) and what was
+ * done.  Strings are valid during the call. */
+typedef void (*banger_reconcile_cb)(const char *subject, const char *action, void *payload);
+
+/* Bring recorded VMs in line with the host (also done, without the
+ * sweep, whenever a context opens).  Returns the number of corrections
+ * (>= 0) or a negative error. */
+BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_reconcile_cb cb,
+				       void *payload);
+
 BANGER_END_DECL
 
 #endif

@@ -1,6 +1,7 @@
 /* banger_ctx: resolve the layout, create it safely, load the config,
  * open the store (migrations run there). */
 #include "ctx.h"
+#include "../vm/vm.h"
 
 #include <string.h>
 
@@ -37,6 +38,8 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 	ctx->logger.payload = opts->log_payload;
 	ctx->logger.level = opts->log_level;
 	ctx->flags = opts->flags;
+	ctx->host = bg_host_ops_real();
+	pthread_mutex_init(&ctx->handles_mu, NULL);
 
 	if ((rc = bg_layout_resolve(&ctx->layout, opts->state_dir, opts->config_path)))
 		goto fail;
@@ -47,6 +50,16 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 	if ((rc = bg_store_open(&ctx->store, ctx->layout.db_path, ctx)))
 		goto fail;
 	bg_debug(ctx, "opened state %s", ctx->layout.state_dir);
+	if (!(ctx->flags & BANGER_CTX_NO_RECONCILE)) {
+		unsigned fixed = 0;
+		/* A failure here must not lock the user out of their state:
+		 * report it and go on; `banger vm reconcile` retries. */
+		if (bg_vm_reconcile(ctx, false, NULL, NULL, &fixed) != 0)
+			bg_warn(ctx, "reconcile: %s", banger_error_last()->message);
+		else if (fixed)
+			bg_info(ctx, "reconcile: %u VM(s) brought in line with the host", fixed);
+		banger_error_clear();
+	}
 	*out = ctx;
 	return 0;
 fail:
@@ -59,9 +72,16 @@ BANGER_EXTERN(void) banger_ctx_close(banger_ctx *ctx)
 	if (!ctx)
 		return;
 	bg_store_close(&ctx->store);
+	pthread_mutex_destroy(&ctx->handles_mu);
+	bg_free(ctx->handles);
 	bg_config_free(&ctx->config);
 	bg_layout_free(&ctx->layout);
 	bg_free(ctx);
+}
+
+void bg_ctx_set_host_ops(banger_ctx *ctx, const bg_host_ops *ops)
+{
+	ctx->host = ops ? ops : bg_host_ops_real();
 }
 
 BANGER_EXTERN(const char *) banger_ctx_state_dir(const banger_ctx *ctx)

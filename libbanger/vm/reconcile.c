@@ -1,0 +1,307 @@
+/* Reconcile: make the recorded VMs agree with the host after a crash, a
+ * kill -9 or a VMM that died behind banger's back.  On context open it
+ * only looks at VMs that claim to be running or are mid-transition
+ * (cheap when nothing changed); a sweep also removes kernel objects with
+ * this state root's names that no VM owns. */
+#include "vm.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+	banger_ctx *ctx;
+	bg_reconcile_report report;
+	void *payload;
+	unsigned fixed;
+} rc_state;
+
+static void say(rc_state *s, const char *subject, const char *fmt, const char *arg)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	bg_info(s->ctx, "reconcile: %s: %s", subject, msg);
+	if (s->report)
+		s->report(subject, msg, s->payload);
+	s->fixed++;
+}
+
+/* Remove a VM that never finished being created, or was being deleted. */
+static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handles *h)
+{
+	banger_ctx *ctx = s->ctx;
+	int rc = bg_vm_teardown(ctx, vm, h);
+	if (rc)
+		return rc;
+	bg_vm_paths p;
+	if ((rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id)))
+		return rc;
+	rc = bg_remove_tree(p.dir);
+	bg_vm_paths_free(&p);
+	if (rc == 0)
+		rc = bg_store_vm_delete(&ctx->store, vm->id);
+	return rc;
+}
+
+static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
+{
+	banger_ctx *ctx = s->ctx;
+	const char *st = vm->state ? vm->state : "";
+	bool running = strcmp(st, BG_VM_RUNNING) == 0;
+	bool transitional = strcmp(st, BG_VM_CREATING) == 0 || strcmp(st, BG_VM_STARTING) == 0 ||
+			    strcmp(st, BG_VM_STOPPING) == 0 || strcmp(st, BG_VM_DELETING) == 0;
+	if (!running && !transitional)
+		return 0;
+
+	if (running) {
+		pid_t pid;
+		if (bg_vm_alive(ctx, vm, &pid))
+			return 0; /* alive: the cache is seeded by rediscovery */
+	}
+
+	/* Someone else may be working on this VM right now: its lock says so. */
+	bg_vm_paths p;
+	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	if (rc)
+		return rc;
+	bg_lock lock = BG_LOCK_INIT;
+	if (bg_path_exists(p.dir) && bg_lock_acquire(&lock, p.lock, 0) != 0) {
+		bg_vm_paths_free(&p);
+		banger_error_clear();
+		return 0;
+	}
+	bg_vm_paths_free(&p);
+	/* Re-read under the lock: the holder may just have finished. */
+	bg_vm_record cur;
+	if (bg_store_vm_get(&ctx->store, &cur, vm->id) != 0) {
+		bg_lock_release(&lock);
+		banger_error_clear();
+		return 0;
+	}
+	bg_vm_handles h;
+	char note[256];
+	bg_vm_rediscover(ctx, &cur, &h, note, sizeof(note));
+	*needs_sweep = true;
+	const char *cs = cur.state;
+	if (strcmp(cs, BG_VM_RUNNING) == 0 && bg_vm_alive(ctx, &cur, NULL)) {
+		rc = 0;
+	} else if (strcmp(cs, BG_VM_CREATING) == 0 || strcmp(cs, BG_VM_DELETING) == 0) {
+		bool deleting = strcmp(cs, BG_VM_DELETING) == 0;
+		rc = finish_removal(s, &cur, &h);
+		if (rc == 0)
+			say(s, cur.name, deleting ? "deletion completed after an interrupted 'vm delete'%s"
+						  : "removed: its creation was interrupted%s", "");
+	} else {
+		rc = bg_vm_teardown(ctx, &cur, &h);
+		if (rc == 0) {
+			char why[400];
+			if (strcmp(cs, BG_VM_RUNNING) == 0)
+				snprintf(why, sizeof(why), "the VMM process exited unexpectedly");
+			else
+				snprintf(why, sizeof(why), "interrupted while %s", cs);
+			rc = bg_store_vm_set_state(&ctx->store, cur.id, BG_VM_STOPPED,
+						   strcmp(cs, BG_VM_STOPPING) == 0 ? NULL : why);
+			if (rc == 0)
+				say(s, cur.name, "marked stopped: %s", why);
+		}
+	}
+	if (note[0])
+		bg_warn(ctx, "VM %s: %s; cleaned up from deterministic names", cur.name, note);
+	bg_vm_record_clear(&cur);
+	bg_lock_release(&lock);
+	return rc;
+}
+
+/* Does a VM own kernel objects named after id?  With need_active, only
+ * a running VM or one another process is working on right now (the
+ * transitional VMs left after reconcile_one are exactly those). */
+static bool owned(bg_vm_record *vms, size_t n, const char *id, bool need_active)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(vms[i].id, id) == 0)
+			return !need_active || (vms[i].state && strcmp(vms[i].state, BG_VM_STOPPED) != 0);
+	return false;
+}
+
+/* Kernel objects with our names that no live VM owns. */
+static int sweep(rc_state *s)
+{
+	banger_ctx *ctx = s->ctx;
+	const bg_host_ops *ops = ctx->host;
+	bg_vm_record *vms;
+	size_t n;
+	int rc = bg_store_vm_list(&ctx->store, &vms, &n);
+	if (rc)
+		return rc;
+	int first = 0;
+	char prefix[8];
+	bg_layout_tap_prefix(&ctx->layout, prefix);
+
+	/* stray VMM processes naming a socket in our runtime dir */
+	pid_t *pids = NULL;
+	size_t np = 0;
+	char *needle = bg_sprintf("%s/", ctx->layout.runtime_dir);
+	if (needle && bg_proc_find(&pids, &np, needle) == 0) {
+		for (size_t i = 0; i < np; i++) {
+			bool mine = false;
+			for (size_t k = 0; k < n && !mine; k++)
+				mine = vms[k].api_sock && bg_proc_cmdline_has(pids[i], vms[k].api_sock) &&
+				       owned(vms, n, vms[k].id, true);
+			if (!mine) {
+				char subject[32];
+				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
+				int r = ops->process_terminate(ops->self, pids[i], 3000);
+				if (!r)
+					say(s, subject, "stray VMM process killed%s", "");
+				if (r && !first)
+					first = r;
+			}
+		}
+	}
+	bg_free(needle);
+	bg_free(pids);
+
+	/* NAT rules of VMs that are not running */
+	char table[32];
+	bg_nat_table_name(table, ctx->layout.instance);
+	char **ids = NULL;
+	size_t ni = 0;
+	if (ops->nat_list(ops->self, table, &ids, &ni) == 0) {
+		for (size_t i = 0; i < ni; i++) {
+			if (owned(vms, n, ids[i], true))
+				continue;
+			int r = ops->nat_remove(ops->self, table, ids[i]);
+			if (!r)
+				say(s, ids[i], "stray NAT rules removed%s", "");
+			else if (!first)
+				first = r;
+		}
+	}
+	bg_strv_free(ids, ni);
+
+	/* dm targets */
+	char dmprefix[32];
+	snprintf(dmprefix, sizeof(dmprefix), BG_OBJECT_PREFIX "-%s-", ctx->layout.instance);
+	char **names = NULL;
+	size_t nn = 0;
+	if (ops->dm_list(ops->self, dmprefix, &names, &nn) == 0) {
+		for (size_t i = 0; i < nn; i++) {
+			if (owned(vms, n, names[i] + strlen(dmprefix), true))
+				continue;
+			int r = ops->dm_remove(ops->self, names[i]);
+			if (!r)
+				say(s, names[i], "stray dm target removed%s", "");
+			else if (!first)
+				first = r;
+		}
+	}
+	bg_strv_free(names, nn);
+
+	/* loops backed by files under our state dir, outside running VMs */
+	char **loops = NULL;
+	size_t nl = 0;
+	if (ops->loop_list(ops->self, ctx->layout.state_dir, &loops, &nl) == 0 && nl > 0) {
+		/* A running VM's loops are in its handles. */
+		for (size_t i = 0; i < nl; i++) {
+			bool in_use = false;
+			for (size_t k = 0; k < n && !in_use; k++) {
+				bg_vm_handles h;
+				if (!vms[k].state || strcmp(vms[k].state, BG_VM_RUNNING) != 0)
+					continue;
+				if (bg_handles_cache_get(ctx, vms[k].id, &h) ||
+				    bg_vm_rediscover(ctx, &vms[k], &h, NULL, 0) == 0)
+					in_use = strcmp(h.base_loop, loops[i]) == 0 || strcmp(h.cow_loop, loops[i]) == 0;
+			}
+			if (in_use)
+				continue;
+			int r = ops->loop_detach(ops->self, loops[i]);
+			if (!r)
+				say(s, loops[i], "stray loop device detached%s", "");
+			else if (!first)
+				first = r;
+		}
+	}
+	bg_strv_free(loops, nl);
+
+	/* taps */
+	names = NULL;
+	nn = 0;
+	if (ops->tap_list(ops->self, prefix, &names, &nn) == 0) {
+		for (size_t i = 0; i < nn; i++) {
+			if (owned(vms, n, names[i] + strlen(prefix), true))
+				continue;
+			int r = ops->tap_delete(ops->self, names[i]);
+			if (!r)
+				say(s, names[i], "stray tap device deleted%s", "");
+			else if (!first)
+				first = r;
+		}
+	}
+	bg_strv_free(names, nn);
+
+	/* VM directories without a row whose lock nobody holds */
+	DIR *d = opendir(ctx->layout.vms_dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!bg_vm_id_valid(e->d_name) || owned(vms, n, e->d_name, false))
+				continue;
+			bg_vm_paths p;
+			if (bg_layout_vm_paths(&p, &ctx->layout, e->d_name))
+				continue;
+			bg_lock lock = BG_LOCK_INIT;
+			if (bg_lock_acquire(&lock, p.lock, 0) == 0) {
+				/* Re-check: a creator inserts the row while holding the lock. */
+				bg_vm_record tmp;
+				if (bg_store_vm_get(&ctx->store, &tmp, e->d_name) == 0) {
+					bg_vm_record_clear(&tmp);
+				} else if (bg_remove_tree(p.dir) == 0) {
+					say(s, e->d_name, "orphan VM directory removed%s", "");
+				}
+				bg_lock_release(&lock);
+			}
+			bg_vm_paths_free(&p);
+		}
+		closedir(d);
+	}
+	banger_error_clear();
+	bg_vm_records_free(vms, n);
+	return first;
+}
+
+int bg_vm_reconcile(banger_ctx *ctx, bool do_sweep, bg_reconcile_report report, void *payload,
+		    unsigned *fixed)
+{
+	rc_state s = { ctx, report, payload, 0 };
+	bg_vm_record *vms;
+	size_t n;
+	int rc = bg_store_vm_list(&ctx->store, &vms, &n);
+	if (rc)
+		return rc;
+	bool needs_sweep = do_sweep;
+	int first = 0;
+	for (size_t i = 0; i < n; i++) {
+		int r = reconcile_one(&s, &vms[i], &needs_sweep);
+		if (r && !first)
+			first = r;
+	}
+	bg_vm_records_free(vms, n);
+	if (needs_sweep) {
+		int r = sweep(&s);
+		if (r && !first)
+			first = r;
+	}
+	if (fixed)
+		*fixed = s.fixed;
+	return first;
+}
+
+BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_reconcile_cb cb,
+				       void *payload)
+{
+	if (!ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	unsigned fixed = 0;
+	int rc = bg_vm_reconcile(ctx, (flags & BANGER_RECONCILE_SWEEP) != 0, cb, payload, &fixed);
+	return rc ? rc : (int)fixed;
+}
