@@ -9,5 +9,6 @@
 #include "context.h"
 #include "host.h"
 #include "vm.h"
+#include "kernel.h"
 
 #endif

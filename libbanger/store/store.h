@@ -59,4 +59,30 @@ int bg_store_vm_get(bg_store *s, bg_vm_record *out, const char *name_or_id);
 int bg_store_vm_list(bg_store *s, bg_vm_record **out, size_t *count);
 void bg_vm_records_free(bg_vm_record *v, size_t count);
 
+/* ---- kernels (store_kernels.c): one row per installed guest kernel ---- */
+typedef struct banger_kernel {
+	char *name;
+	char *version;     /* kernel release, NULL when unknown */
+	char *arch;        /* "x86_64", "aarch64" */
+	char *format;      /* "elf" or "bzimage": format of kernel_path */
+	char *kernel_path; /* <kernels>/<name>/vmlinux or .../bzImage */
+	char *initrd_path; /* NULL when none */
+	char *config_path; /* NULL when none */
+	char *source;      /* artifact URL it was pulled from, or "import" */
+	char *sha256;      /* of the pulled artifact, or of the imported kernel file */
+	int64_t created_at;
+} bg_kernel_record;
+
+void bg_kernel_record_clear(bg_kernel_record *k);
+void bg_kernel_records_free(bg_kernel_record *k, size_t count);
+/* BANGER_EEXISTS when the name is taken. */
+int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k);
+/* BANGER_ENOTFOUND when absent. */
+int bg_store_kernel_get(bg_store *s, bg_kernel_record *out, const char *name);
+/* All kernels ordered by name. */
+int bg_store_kernel_list(bg_store *s, bg_kernel_record **out, size_t *count);
+/* BANGER_EBUSY (naming the VM or image) while something uses it,
+ * BANGER_ENOTFOUND when absent.  Runs in the caller's transaction, if any. */
+int bg_store_kernel_delete(bg_store *s, const char *name);
+
 #endif

@@ -1,0 +1,231 @@
+/* Extract the ELF vmlinux a bzImage carries, so that Firecracker (which
+ * boots only ELF on x86_64 up to 1.16) can boot a distribution kernel.
+ *
+ * A bzImage is real-mode setup code, then the protected-mode part: a small
+ * decompressor with the compressed vmlinux as its payload.  Since boot
+ * protocol 2.08 the header says where the payload lies (payload_offset,
+ * payload_length at 0x248/0x24c, relative to the protected-mode start at
+ * (setup_sects + 1) * 512).  Older or odd images are scanned for the
+ * compression magics, as Linux's scripts/extract-vmlinux does.  libarchive
+ * ("raw" format over every filter) decompresses gzip, xz, lzma, bzip2, lz4
+ * and zstd; the result must be an ELF image complete per its headers. */
+#include "kernel.h"
+
+#include <archive.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BZ_SETUP_SECTS 0x1f1
+#define BZ_VERSION 0x206
+#define BZ_PAYLOAD_OFFSET 0x248
+#define BZ_PAYLOAD_LENGTH 0x24c
+/* Upper bounds: a bzImage we read, and the vmlinux we produce. */
+#define BZIMAGE_MAX (256u << 20)
+#define VMLINUX_MAX (1024u << 20)
+#define SCAN_ATTEMPTS_MAX 32
+
+static const struct {
+	const char *name;
+	const unsigned char *magic;
+	size_t len;
+} magics[] = {
+	{ "gzip", (const unsigned char *)"\037\213\010", 3 },
+	{ "xz", (const unsigned char *)"\3757zXZ\000", 6 },
+	{ "bzip2", (const unsigned char *)"BZh", 3 },
+	{ "lzma", (const unsigned char *)"\135\000\000\000", 4 },
+	{ "lzo", (const unsigned char *)"\211LZO", 4 },
+	{ "lz4", (const unsigned char *)"\002!L\030", 4 },
+	{ "zstd", (const unsigned char *)"(\265/\375", 4 },
+};
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static const char *magic_name(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < BG_ARRAY_SIZE(magics); i++)
+		if (len >= magics[i].len && memcmp(p, magics[i].magic, magics[i].len) == 0)
+			return magics[i].name;
+	return NULL;
+}
+
+static bool elf_complete(const unsigned char *p, size_t len)
+{
+	uint64_t extent = bg_elf_extent(p, len);
+	return extent > 0 && extent <= len;
+}
+
+/* Decompress data[0..len) into *out.  Returns 0 when the output is a
+ * complete ELF image; a decompressor complaint after the whole ELF came
+ * out (the kernel build appends the uncompressed size after most
+ * formats) is not an error. */
+static int try_decompress(bg_buf *out, const unsigned char *data, size_t len, char *why, size_t whylen)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return bg_error_oom();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	out->len = 0;
+	int rc = 0;
+	struct archive_entry *e;
+	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
+		snprintf(why, whylen, "%s", archive_error_string(a) ? archive_error_string(a) : "unreadable");
+		archive_read_free(a);
+		return BANGER_EINVALID;
+	}
+	if (archive_filter_count(a) < 2) { /* only the "none" filter: nothing was decompressed */
+		snprintf(why, whylen, "not a compressed stream libarchive knows");
+		archive_read_free(a);
+		return BANGER_EINVALID;
+	}
+	bool stream_error = false;
+	for (;;) {
+		const void *blk;
+		size_t n;
+		la_int64_t off;
+		int r = archive_read_data_block(a, &blk, &n, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			snprintf(why, whylen, "%s", archive_error_string(a) ? archive_error_string(a) : "decompression failed");
+			stream_error = true;
+			break;
+		}
+		if (out->len + n > VMLINUX_MAX) {
+			snprintf(why, whylen, "decompressed kernel exceeds %u MiB", VMLINUX_MAX >> 20);
+			rc = BANGER_EINVALID;
+			break;
+		}
+		if (bg_buf_put(out, blk, n)) {
+			rc = bg_error_oom();
+			break;
+		}
+	}
+	archive_read_free(a);
+	if (rc)
+		return rc;
+	if (out->len < 4 || memcmp(out->data, "\177ELF", 4) != 0) {
+		if (!stream_error)
+			snprintf(why, whylen, "the decompressed payload is not an ELF image");
+		return BANGER_EINVALID;
+	}
+	if (!elf_complete((const unsigned char *)out->data, out->len)) {
+		if (!stream_error)
+			snprintf(why, whylen, "the decompressed ELF image is incomplete");
+		return BANGER_EINVALID;
+	}
+	return 0;
+}
+
+int bg_kernel_extract_buf(unsigned char **out, size_t *outlen, const unsigned char *img, size_t len)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (len < BZ_PAYLOAD_LENGTH + 4 || memcmp(img + 0x202, "HdrS", 4) != 0)
+		return bg_error(BANGER_EINVALID, "not a bzImage (no \"HdrS\" at offset 0x202)");
+	unsigned setup_sects = img[BZ_SETUP_SECTS] ? img[BZ_SETUP_SECTS] : 4;
+	size_t pm_start = ((size_t)setup_sects + 1) * 512;
+	uint16_t proto = (uint16_t)(img[BZ_VERSION] | img[BZ_VERSION + 1] << 8);
+	bg_buf b = BG_BUF_INIT;
+	char why[256] = "";
+	int rc;
+
+	/* 1. Where the header says the payload is. */
+	if (proto >= 0x0208 && pm_start < len) {
+		uint64_t poff = pm_start + (uint64_t)le32(img + BZ_PAYLOAD_OFFSET);
+		uint64_t plen = le32(img + BZ_PAYLOAD_LENGTH);
+		if (plen >= 4 && poff < len && plen <= len - poff) {
+			const unsigned char *p = img + poff;
+			if (memcmp(p, "\177ELF", 4) == 0) { /* CONFIG_KERNEL_UNCOMPRESSED */
+				if (elf_complete(p, (size_t)plen) && bg_buf_put(&b, p, (size_t)plen) == 0)
+					goto done;
+			} else {
+				const char *fmt = magic_name(p, (size_t)plen);
+				char why1[200];
+				rc = try_decompress(&b, p, (size_t)plen, why1, sizeof(why1));
+				if (rc == 0)
+					goto done;
+				if (rc == BANGER_ENOMEM)
+					goto fail;
+				snprintf(why, sizeof(why), "%s payload at offset %llu: %s", fmt ? fmt : "unknown",
+					 (unsigned long long)poff, why1);
+			}
+		}
+	}
+
+	/* 2. Scan for compression magics, as scripts/extract-vmlinux does. */
+	int attempts = 0;
+	size_t from = pm_start < len ? pm_start : 0;
+	for (size_t i = from; i + 4 <= len && attempts < SCAN_ATTEMPTS_MAX; i++) {
+		const char *fmt = magic_name(img + i, len - i);
+		if (!fmt)
+			continue;
+		attempts++;
+		char why2[160];
+		rc = try_decompress(&b, img + i, len - i, why2, sizeof(why2));
+		if (rc == 0)
+			goto done;
+		if (rc == BANGER_ENOMEM)
+			goto fail;
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s stream at offset %zu: %s", fmt, i, why2);
+	}
+	bg_buf_free(&b);
+	return bg_error(BANGER_EINVALID, "no ELF vmlinux could be extracted from the bzImage%s%s",
+			why[0] ? ": " : " (no compressed payload found)", why);
+done:
+	*outlen = b.len;
+	*out = (unsigned char *)bg_buf_detach(&b);
+	return *out ? 0 : bg_error_oom();
+fail:
+	bg_buf_free(&b);
+	return rc;
+}
+
+int bg_kernel_extract_file(const char *bzimage_path, const char *out_path)
+{
+	char *img = NULL;
+	size_t len = 0;
+	int rc = bg_read_file(&img, &len, bzimage_path, BZIMAGE_MAX);
+	if (rc)
+		return rc;
+	unsigned char *elf = NULL;
+	size_t elflen = 0;
+	rc = bg_kernel_extract_buf(&elf, &elflen, (const unsigned char *)img, len);
+	bg_free(img);
+	if (rc) {
+		bg_error_prefix("%s", bzimage_path);
+		return rc;
+	}
+	int fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", out_path);
+		bg_free(elf);
+		return rc;
+	}
+	size_t off = 0;
+	while (off < elflen && !rc) {
+		ssize_t n = write(fd, elf + off, elflen - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = bg_error_os(BANGER_EIO, errno, "write %s", out_path);
+		else
+			off += (size_t)n;
+	}
+	if (!rc && fsync(fd) != 0)
+		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", out_path);
+	close(fd);
+	bg_free(elf);
+	if (rc)
+		unlink(out_path);
+	return rc;
+}

@@ -1,0 +1,262 @@
+/* The public kernel API (include/banger/kernel.h): argument checks and
+ * options, over the module's internals. */
+#include "kernel.h"
+
+#include <string.h>
+
+/* ---- catalog ---- */
+
+BANGER_EXTERN(int) banger_kernel_catalog_fetch(banger_kernel_catalog **out, banger_ctx *ctx,
+					       const char *catalog_url)
+{
+	if (!out || !ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	char *url = NULL;
+	int rc = bg_catalog_url_for(&url, ctx, catalog_url);
+	if (rc)
+		return rc;
+	bg_catalog *c = bg_calloc(1, sizeof(*c));
+	if (!c) {
+		bg_free(url);
+		return bg_error_oom();
+	}
+	rc = bg_catalog_fetch(c, ctx, url);
+	bg_free(url);
+	if (rc) {
+		bg_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+BANGER_EXTERN(void) banger_kernel_catalog_free(banger_kernel_catalog *catalog)
+{
+	if (!catalog)
+		return;
+	bg_catalog_clear(catalog);
+	bg_free(catalog);
+}
+
+BANGER_EXTERN(const char *) banger_kernel_catalog_url(const banger_kernel_catalog *catalog)
+{
+	return catalog ? catalog->url : NULL;
+}
+
+BANGER_EXTERN(size_t) banger_kernel_catalog_count(const banger_kernel_catalog *catalog)
+{
+	return catalog ? catalog->count : 0;
+}
+
+BANGER_EXTERN(const banger_kernel_catalog_entry *)
+banger_kernel_catalog_get(const banger_kernel_catalog *catalog, size_t i)
+{
+	return catalog && i < catalog->count ? &catalog->entries[i] : NULL;
+}
+
+#define ENTRY_STR(fn, field) \
+	BANGER_EXTERN(const char *) fn(const banger_kernel_catalog_entry *e) { return e ? e->field : NULL; }
+
+ENTRY_STR(banger_kernel_catalog_entry_name, name)
+ENTRY_STR(banger_kernel_catalog_entry_version, version)
+ENTRY_STR(banger_kernel_catalog_entry_arch, arch)
+ENTRY_STR(banger_kernel_catalog_entry_url, url)
+ENTRY_STR(banger_kernel_catalog_entry_sha256, sha256)
+ENTRY_STR(banger_kernel_catalog_entry_description, description)
+ENTRY_STR(banger_kernel_catalog_entry_format, format)
+ENTRY_STR(banger_kernel_catalog_entry_vmms, vmms)
+
+BANGER_EXTERN(uint64_t) banger_kernel_catalog_entry_size(const banger_kernel_catalog_entry *e)
+{
+	return e ? e->size : 0;
+}
+
+/* ---- pull and import ---- */
+
+BANGER_EXTERN(int) banger_kernel_pull_options_init(banger_kernel_pull_options *opts, unsigned int version)
+{
+	if (!opts)
+		return bg_error(BANGER_EINVALID, "options must not be NULL");
+	if (version != BANGER_KERNEL_PULL_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_pull_options version %u", version);
+	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
+	*opts = def;
+	return 0;
+}
+
+BANGER_EXTERN(int) banger_kernel_import_options_init(banger_kernel_import_options *opts, unsigned int version)
+{
+	if (!opts)
+		return bg_error(BANGER_EINVALID, "options must not be NULL");
+	if (version != BANGER_KERNEL_IMPORT_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u", version);
+	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
+	*opts = def;
+	return 0;
+}
+
+/* Hand a finished record to the caller (or drop it when out is NULL). */
+static int give(banger_kernel **out, bg_kernel_record *rec)
+{
+	if (!out) {
+		bg_kernel_record_clear(rec);
+		return 0;
+	}
+	banger_kernel *k = bg_malloc(sizeof(*k));
+	if (!k) {
+		/* installed and recorded: report success without the copy would
+		 * mislead, so say what happened */
+		bg_kernel_record_clear(rec);
+		return bg_error(BANGER_ENOMEM, "out of memory after the kernel was installed");
+	}
+	*k = *rec;
+	memset(rec, 0, sizeof(*rec));
+	*out = k;
+	return 0;
+}
+
+BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, const char *name,
+				      const banger_kernel_pull_options *opts)
+{
+	if (out)
+		*out = NULL;
+	if (!ctx || !name)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
+	if (!opts)
+		opts = &def;
+	if (opts->version != BANGER_KERNEL_PULL_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_pull_options version %u", opts->version);
+	bg_pull_opts o = {
+		.catalog_url = opts->catalog_url,
+		.progress = opts->progress,
+		.payload = opts->progress_payload,
+		.timeout_ms = (int64_t)opts->timeout_seconds * 1000,
+	};
+	bg_kernel_record rec;
+	int rc = bg_kernel_pull(ctx, name, &o, &rec);
+	return rc ? rc : give(out, &rec);
+}
+
+BANGER_EXTERN(int) banger_kernel_import(banger_kernel **out, banger_ctx *ctx, const char *name,
+					const char *kernel_path, const banger_kernel_import_options *opts)
+{
+	if (out)
+		*out = NULL;
+	if (!ctx || !name || !kernel_path)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
+	if (!opts)
+		opts = &def;
+	if (opts->version != BANGER_KERNEL_IMPORT_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u",
+				opts->version);
+	bg_kernel_record rec;
+	int rc = bg_kernel_import(ctx, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
+	return rc ? rc : give(out, &rec);
+}
+
+/* ---- installed kernels ---- */
+
+struct banger_kernel_list {
+	bg_kernel_record *kernels;
+	size_t count;
+};
+
+BANGER_EXTERN(int) banger_kernel_list_all(banger_kernel_list **out, banger_ctx *ctx)
+{
+	if (!out || !ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	banger_kernel_list *l = bg_calloc(1, sizeof(*l));
+	if (!l)
+		return bg_error_oom();
+	int rc = bg_store_kernel_list(&ctx->store, &l->kernels, &l->count);
+	if (rc) {
+		bg_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+BANGER_EXTERN(size_t) banger_kernel_list_count(const banger_kernel_list *list)
+{
+	return list ? list->count : 0;
+}
+
+BANGER_EXTERN(const banger_kernel *) banger_kernel_list_get(const banger_kernel_list *list, size_t i)
+{
+	return list && i < list->count ? &list->kernels[i] : NULL;
+}
+
+BANGER_EXTERN(void) banger_kernel_list_free(banger_kernel_list *list)
+{
+	if (!list)
+		return;
+	bg_kernel_records_free(list->kernels, list->count);
+	bg_free(list);
+}
+
+BANGER_EXTERN(int) banger_kernel_lookup(banger_kernel **out, banger_ctx *ctx, const char *name)
+{
+	if (!out || !ctx || !name)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	banger_kernel *k = bg_calloc(1, sizeof(*k));
+	if (!k)
+		return bg_error_oom();
+	int rc = bg_store_kernel_get(&ctx->store, k, name);
+	if (rc) {
+		bg_free(k);
+		return rc;
+	}
+	*out = k;
+	return 0;
+}
+
+BANGER_EXTERN(void) banger_kernel_free(banger_kernel *kernel)
+{
+	if (!kernel)
+		return;
+	bg_kernel_record_clear(kernel);
+	bg_free(kernel);
+}
+
+BANGER_EXTERN(int) banger_kernel_remove(banger_ctx *ctx, const char *name)
+{
+	if (!ctx || !name)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	return bg_kernel_remove(ctx, name);
+}
+
+#define KERNEL_STR(fn, field) \
+	BANGER_EXTERN(const char *) fn(const banger_kernel *k) { return k ? k->field : NULL; }
+
+KERNEL_STR(banger_kernel_name, name)
+KERNEL_STR(banger_kernel_version, version)
+KERNEL_STR(banger_kernel_arch, arch)
+KERNEL_STR(banger_kernel_format, format)
+KERNEL_STR(banger_kernel_path, kernel_path)
+KERNEL_STR(banger_kernel_initrd_path, initrd_path)
+KERNEL_STR(banger_kernel_config_path, config_path)
+KERNEL_STR(banger_kernel_source, source)
+KERNEL_STR(banger_kernel_sha256, sha256)
+
+BANGER_EXTERN(int64_t) banger_kernel_created_at(const banger_kernel *k)
+{
+	return k ? k->created_at : 0;
+}
+
+BANGER_EXTERN(int) banger_kernel_check_vmm(const banger_kernel *k, const char *vmm)
+{
+	return bg_kernel_check_vmm(k, vmm);
+}
+
+BANGER_EXTERN(int) banger_kernel_boot_path(char **out, const banger_kernel *k, const char *vmm)
+{
+	if (!out)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	return bg_kernel_boot_path(out, k, vmm);
+}

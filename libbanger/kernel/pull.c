@@ -1,0 +1,128 @@
+/* Pull: catalog → entry → download (size and sha256 checked while
+ * streaming) → unpack → install → record.  The artifact is verified
+ * before libarchive parses a byte of it. */
+#include "kernel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+static int not_in_catalog(const bg_catalog *c, const char *name)
+{
+	bg_buf b = BG_BUF_INIT;
+	for (size_t i = 0; i < c->count && i < 20; i++)
+		bg_buf_printf(&b, "%s%s", i ? ", " : "", c->entries[i].name);
+	if (c->count > 20)
+		bg_buf_puts(&b, ", ...");
+	int rc = bg_error(BANGER_ENOTFOUND, "kernel '%s' is not in the catalog %s (%s%s)", name, c->url,
+			  c->count ? "it lists: " : "it is empty", b.data && !b.oom ? b.data : "");
+	bg_buf_free(&b);
+	return rc;
+}
+
+int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!bg_kernel_name_valid(name))
+		return bg_error(BANGER_EINVALID, "kernel name '%s' is not valid", name ? name : "");
+	bg_kernel_record existing;
+	int rc = bg_store_kernel_get(&ctx->store, &existing, name);
+	if (rc == 0) {
+		bg_kernel_record_clear(&existing);
+		return bg_error(BANGER_EEXISTS, "a kernel named '%s' is already installed (banger kernel rm %s "
+				"removes it)", name, name);
+	}
+	if (rc != BANGER_ENOTFOUND)
+		return rc;
+
+	char *url = NULL, *artifact = NULL;
+	bg_catalog cat;
+	memset(&cat, 0, sizeof(cat));
+	bg_kernel_staging st;
+	memset(&st, 0, sizeof(st));
+	st.tree_fd = -1;
+	int fd = -1;
+	if ((rc = bg_catalog_url_for(&url, ctx, o->catalog_url)))
+		goto fail;
+	if ((rc = bg_catalog_fetch(&cat, ctx, url)))
+		goto fail;
+	const bg_catalog_entry *e = bg_catalog_find(&cat, name);
+	if (!e) {
+		rc = not_in_catalog(&cat, name);
+		goto fail;
+	}
+	const char *host = bg_host_arch();
+	if (strcmp(e->arch, host) != 0) {
+		rc = bg_error(BANGER_EUNSUPPORTED, "catalog kernel '%s' is for %s; this host is %s", name,
+			      e->arch, host);
+		goto fail;
+	}
+
+	if ((rc = bg_kernel_staging_new(&st, &ctx->layout)))
+		goto fail;
+	if (!(artifact = bg_path_join(st.dir, "artifact"))) {
+		rc = bg_error_oom();
+		goto fail;
+	}
+	fd = open(artifact, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = bg_error_os(BANGER_EIO, errno, "create %s", artifact);
+		goto fail;
+	}
+	bg_download_req d = {
+		.fd = fd,
+		.expected_size = e->size,
+		.expected_sha256 = e->sha256,
+		.timeout_ms = o->timeout_ms,
+		.progress = o->progress,
+		.payload = o->payload,
+	};
+	bg_info(ctx, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
+	if ((rc = bg_download(ctx, e->url, &d)))
+		goto fail;
+	if (fsync(fd) != 0) {
+		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", artifact);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+
+	bg_kernel_files files;
+	bg_kernel_info info;
+	if ((rc = bg_kernel_unpack(&st, artifact, &files)) ||
+	    (rc = bg_kernel_finish_tree(ctx, &st, &files, name, e->format, out, &info)))
+		goto fail;
+	if (strcmp(info.arch, e->arch) != 0) {
+		rc = bg_error(BANGER_EINVALID, "the catalog says arch %s but the artifact's kernel is for %s",
+			      e->arch, info.arch);
+		goto fail;
+	}
+	unlink(artifact); /* verified and unpacked: not needed any more */
+	out->name = bg_strdup(name);
+	out->version = bg_strdup(e->version);
+	out->source = bg_strdup(e->url);
+	out->sha256 = bg_strdup(e->sha256);
+	out->created_at = bg_wall_seconds();
+	if (!out->name || !out->version || !out->source || !out->sha256) {
+		rc = bg_error_oom();
+		goto fail;
+	}
+	if ((rc = bg_kernel_commit(ctx, &st, out)))
+		goto fail;
+	bg_kernel_staging_drop(&st);
+	bg_free(artifact);
+	bg_free(url);
+	bg_catalog_clear(&cat);
+	return 0;
+fail:
+	bg_error_prefix("pull kernel %s", name);
+	if (fd >= 0)
+		close(fd);
+	bg_kernel_staging_drop(&st);
+	bg_free(artifact);
+	bg_free(url);
+	bg_catalog_clear(&cat);
+	bg_kernel_record_clear(out);
+	return rc;
+}
