@@ -6,6 +6,7 @@
 #include "vm.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,10 +17,14 @@ typedef struct {
 	unsigned fixed;
 } rc_state;
 
-static void say(rc_state *s, const char *subject, const char *fmt, const char *arg)
+static void say(rc_state *s, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
+static void say(rc_state *s, const char *subject, const char *fmt, ...)
 {
 	char msg[512];
-	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	bg_info(s->ctx, "reconcile: %s: %s", subject, msg);
 	if (s->report)
 		s->report(subject, msg, s->payload);
@@ -89,8 +94,8 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 		bool deleting = strcmp(cs, BG_VM_DELETING) == 0;
 		rc = finish_removal(s, &cur, &h);
 		if (rc == 0)
-			say(s, cur.name, deleting ? "deletion completed after an interrupted 'vm delete'%s"
-						  : "removed: its creation was interrupted%s", "");
+			say(s, cur.name, "%s", deleting ? "deletion completed after an interrupted 'vm delete'"
+							: "removed: its creation was interrupted");
 	} else {
 		rc = bg_vm_teardown(ctx, &cur, &h);
 		if (rc == 0) {
@@ -152,7 +157,7 @@ static int sweep(rc_state *s)
 				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
 				int r = ops->process_terminate(ops->self, pids[i], 3000);
 				if (!r)
-					say(s, subject, "stray VMM process killed%s", "");
+					say(s, subject, "stray VMM process killed");
 				if (r && !first)
 					first = r;
 			}
@@ -172,7 +177,7 @@ static int sweep(rc_state *s)
 				continue;
 			int r = ops->nat_remove(ops->self, table, ids[i]);
 			if (!r)
-				say(s, ids[i], "stray NAT rules removed%s", "");
+				say(s, ids[i], "stray NAT rules removed");
 			else if (!first)
 				first = r;
 		}
@@ -190,7 +195,7 @@ static int sweep(rc_state *s)
 				continue;
 			int r = ops->dm_remove(ops->self, names[i]);
 			if (!r)
-				say(s, names[i], "stray dm target removed%s", "");
+				say(s, names[i], "stray dm target removed");
 			else if (!first)
 				first = r;
 		}
@@ -216,7 +221,7 @@ static int sweep(rc_state *s)
 				continue;
 			int r = ops->loop_detach(ops->self, loops[i]);
 			if (!r)
-				say(s, loops[i], "stray loop device detached%s", "");
+				say(s, loops[i], "stray loop device detached");
 			else if (!first)
 				first = r;
 		}
@@ -232,7 +237,7 @@ static int sweep(rc_state *s)
 				continue;
 			int r = ops->tap_delete(ops->self, names[i]);
 			if (!r)
-				say(s, names[i], "stray tap device deleted%s", "");
+				say(s, names[i], "stray tap device deleted");
 			else if (!first)
 				first = r;
 		}
@@ -256,7 +261,7 @@ static int sweep(rc_state *s)
 				if (bg_store_vm_get(&ctx->store, &tmp, e->d_name) == 0) {
 					bg_vm_record_clear(&tmp);
 				} else if (bg_remove_tree(p.dir) == 0) {
-					say(s, e->d_name, "orphan VM directory removed%s", "");
+					say(s, e->d_name, "orphan VM directory removed");
 				}
 				bg_lock_release(&lock);
 			}
