@@ -23,8 +23,11 @@ typedef struct bg_host_ops {
 	int (*tap_delete)(void *self, const char *name);
 	/* names of existing links starting with prefix (bg_free each + array) */
 	int (*tap_list)(void *self, const char *prefix, char ***names, size_t *count);
-	/* loop: attach file (read-only or not, autoclear); *dev = "/dev/loopN" */
-	int (*loop_attach)(void *self, const char *file, bool read_only, char **dev);
+	/* loop: attach file (read-only or not); *dev = "/dev/loopN".  With
+	 * keep_fd the device is autoclear and *keep_fd holds it open: close it
+	 * once its consumer (dm, the VMM) has opened the device, and the loop
+	 * goes away by itself when that consumer does. */
+	int (*loop_attach)(void *self, const char *file, bool read_only, char **dev, int *keep_fd);
 	int (*loop_detach)(void *self, const char *dev);
 	/* loop devices whose backing file lies under dir */
 	int (*loop_list)(void *self, const char *dir, char ***devs, size_t *count);
@@ -49,7 +52,7 @@ const bg_host_ops *bg_host_ops_real(void);
 void bg_strv_free(char **v, size_t n);
 
 /* ---- pieces of the real implementation, callable directly ---- */
-int bg_loop_attach(const char *file, bool read_only, char **dev);
+int bg_loop_attach(const char *file, bool read_only, char **dev, int *keep_fd);
 int bg_loop_detach(const char *dev);
 int bg_loop_list_under(const char *dir, char ***devs, size_t *count);
 

@@ -21,12 +21,12 @@ struct loop_config {
 };
 #endif
 
-static int configure(int loopfd, int filefd, const char *file, bool read_only)
+static int configure(int loopfd, int filefd, const char *file, bool read_only, bool autoclear)
 {
 	struct loop_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = (__u32)filefd;
-	cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (read_only ? LO_FLAGS_READ_ONLY : 0);
+	cfg.info.lo_flags = (autoclear ? LO_FLAGS_AUTOCLEAR : 0) | (read_only ? LO_FLAGS_READ_ONLY : 0);
 	snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "%s", file);
 	if (ioctl(loopfd, LOOP_CONFIGURE, &cfg) == 0)
 		return 0;
@@ -44,9 +44,11 @@ static int configure(int loopfd, int filefd, const char *file, bool read_only)
 	return 0;
 }
 
-int bg_loop_attach(const char *file, bool read_only, char **dev)
+int bg_loop_attach(const char *file, bool read_only, char **dev, int *keep_fd)
 {
 	*dev = NULL;
+	if (keep_fd)
+		*keep_fd = -1;
 	int filefd = open(file, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (filefd < 0)
 		return bg_error_os(bg_code_from_errno(errno), errno, "open %s", file);
@@ -72,16 +74,20 @@ int bg_loop_attach(const char *file, bool read_only, char **dev)
 			rc = bg_error_os(BANGER_EIO, errno, "open %s", path);
 			break;
 		}
-		int r = configure(lfd, filefd, file, read_only);
+		int r = configure(lfd, filefd, file, read_only, keep_fd != NULL);
 		int e = errno;
-		close(lfd);
 		if (r == 0) {
 			*dev = bg_strdup(path);
 			rc = *dev ? 0 : bg_error_oom();
 			if (rc)
 				bg_loop_detach(path);
+			if (rc || !keep_fd)
+				close(lfd);
+			else
+				*keep_fd = lfd;
 			break;
 		}
+		close(lfd);
 		if (e != EBUSY) {
 			rc = bg_error_os(BANGER_EIO, e, "attach %s to %s", file, path);
 			break;

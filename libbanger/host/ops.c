@@ -29,10 +29,10 @@ static int real_tap_list(void *self, const char *prefix, char ***names, size_t *
 	(void)self;
 	return bg_link_list(prefix, names, n);
 }
-static int real_loop_attach(void *self, const char *file, bool ro, char **dev)
+static int real_loop_attach(void *self, const char *file, bool ro, char **dev, int *keep_fd)
 {
 	(void)self;
-	return bg_loop_attach(file, ro, dev);
+	return bg_loop_attach(file, ro, dev, keep_fd);
 }
 static int real_loop_detach(void *self, const char *dev)
 {

@@ -41,8 +41,8 @@ static int fh_tap_create(void *s, const char *name, const char *ip, int prefix)
 static int fh_tap_delete(void *s, const char *name) { fh_log(s, "tap_delete", name, NULL); return 0; }
 static int fh_tap_list(void *s, const char *prefix, char ***names, size_t *n)
 { (void)prefix; return fh_strv(((fake_host *)s)->taps, names, n); }
-static int fh_loop_attach(void *s, const char *file, bool ro, char **dev)
-{ (void)ro; fh_log(s, "loop_attach", file, NULL); *dev = bg_strdup("/dev/loop99"); return 0; }
+static int fh_loop_attach(void *s, const char *file, bool ro, char **dev, int *keep_fd)
+{ (void)ro; if (keep_fd) *keep_fd = -1; fh_log(s, "loop_attach", file, NULL); *dev = bg_strdup("/dev/loop99"); return 0; }
 static int fh_loop_detach(void *s, const char *dev) { fh_log(s, "loop_detach", dev, NULL); return 0; }
 static int fh_loop_list(void *s, const char *dir, char ***devs, size_t *n)
 { (void)dir; return fh_strv(((fake_host *)s)->loops, devs, n); }
