@@ -92,6 +92,7 @@ void fmt_bytes(char *buf, size_t len, unsigned long long bytes);
 
 /* Noun tables, one per cmd_*.c file. */
 extern const cli_cmd cli_vm_cmd;
+extern const cli_cmd cli_kernel_cmd;
 extern const cli_cmd cli_doctor_cmd;
 extern const cli_cmd cli_version_cmd;
 

@@ -7,6 +7,7 @@
 
 static const cli_cmd *const nouns[] = {
 	&cli_vm_cmd,
+	&cli_kernel_cmd,
 	&cli_doctor_cmd,
 	&cli_version_cmd,
 	NULL,
