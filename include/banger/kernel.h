@@ -59,14 +59,14 @@ typedef struct banger_kernel_list banger_kernel_list;
 
 /* Download progress: done and total in bytes (total 0 when unknown).
  * Return non-zero to cancel the download. */
-typedef int (*banger_progress_cb)(uint64_t done, uint64_t total, void *payload);
+typedef int (*banger_kernel_progress_cb)(uint64_t done, uint64_t total, void *payload);
 
 #define BANGER_KERNEL_PULL_OPTIONS_VERSION 1
 
 typedef struct {
 	unsigned int version;        /* BANGER_KERNEL_PULL_OPTIONS_VERSION */
 	const char *catalog_url;     /* NULL: the "kernel_catalog" configuration key */
-	banger_progress_cb progress; /* NULL: no progress reports */
+	banger_kernel_progress_cb progress; /* NULL: no progress reports */
 	void *progress_payload;
 	uint32_t timeout_seconds;    /* deadline of the whole download; 0: one hour */
 } banger_kernel_pull_options;

@@ -125,6 +125,51 @@ static int try_decompress(bg_buf *out, const unsigned char *data, size_t len, ch
 	return 0;
 }
 
+/* CRC-32 (IEEE), bitwise: only ever run over a few bytes. */
+static uint32_t crc32_small(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+/* Decompress a stream that may be followed by other bytes: as is; then
+ * without the 4-byte uncompressed size the kernel build appends to every
+ * format but gzip; then, for xz (whose decoder refuses trailing bytes),
+ * cut after each well-formed stream footer (CRC32, backward size, the
+ * header's flags, "YZ"). */
+static int try_stream(bg_buf *out, const unsigned char *data, size_t len, const char *fmt, char *why,
+		      size_t whylen)
+{
+	int rc = try_decompress(out, data, len, why, whylen);
+	if (rc != BANGER_EINVALID)
+		return rc;
+	char ignored[160];
+	if (fmt && strcmp(fmt, "gzip") != 0 && len > 16) {
+		rc = try_decompress(out, data, len - 4, ignored, sizeof(ignored));
+		if (rc != BANGER_EINVALID)
+			return rc;
+	}
+	if (fmt && strcmp(fmt, "xz") == 0 && len >= 24) {
+		int tries = 0;
+		for (size_t end = 24; end <= len && tries < 8; end++) {
+			const unsigned char *f = data + end - 12;
+			if (f[10] != 'Y' || f[11] != 'Z' || f[8] != data[6] || f[9] != data[7] ||
+			    crc32_small(f + 4, 6) != le32(f))
+				continue;
+			tries++;
+			rc = try_decompress(out, data, end, ignored, sizeof(ignored));
+			if (rc != BANGER_EINVALID)
+				return rc;
+		}
+	}
+	return BANGER_EINVALID;
+}
+
 int bg_kernel_extract_buf(unsigned char **out, size_t *outlen, const unsigned char *img, size_t len)
 {
 	*out = NULL;
@@ -150,7 +195,7 @@ int bg_kernel_extract_buf(unsigned char **out, size_t *outlen, const unsigned ch
 			} else {
 				const char *fmt = magic_name(p, (size_t)plen);
 				char why1[200];
-				rc = try_decompress(&b, p, (size_t)plen, why1, sizeof(why1));
+				rc = try_stream(&b, p, (size_t)plen, fmt, why1, sizeof(why1));
 				if (rc == 0)
 					goto done;
 				if (rc == BANGER_ENOMEM)
@@ -170,7 +215,7 @@ int bg_kernel_extract_buf(unsigned char **out, size_t *outlen, const unsigned ch
 			continue;
 		attempts++;
 		char why2[160];
-		rc = try_decompress(&b, img + i, len - i, why2, sizeof(why2));
+		rc = try_stream(&b, img + i, len - i, fmt, why2, sizeof(why2));
 		if (rc == 0)
 			goto done;
 		if (rc == BANGER_ENOMEM)

@@ -152,8 +152,8 @@ static int check_users(bg_store *s, const char *name)
 {
 	sqlite3_stmt *st;
 	int rc = bg_store_prepare(s, &st,
-		"SELECT 'VM', name FROM vms WHERE kernel_name=?1 "
-		"UNION ALL SELECT 'image', name FROM images WHERE kernel_name=?1 ORDER BY 1 DESC, 2");
+		"SELECT 0, 'VM', name FROM vms WHERE kernel_name=?1 "
+		"UNION ALL SELECT 1, 'image', name FROM images WHERE kernel_name=?1 ORDER BY 1, 3");
 	if (rc)
 		return rc;
 	bind_text(st, 1, name);
@@ -161,8 +161,8 @@ static int check_users(bg_store *s, const char *name)
 	int users = 0, src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (users++ == 0) {
-			const unsigned char *k = sqlite3_column_text(st, 0);
-			const unsigned char *n = sqlite3_column_text(st, 1);
+			const unsigned char *k = sqlite3_column_text(st, 1);
+			const unsigned char *n = sqlite3_column_text(st, 2);
 			snprintf(kind, sizeof(kind), "%s", k ? (const char *)k : "?");
 			snprintf(first, sizeof(first), "%s", n ? (const char *)n : "?");
 		}
