@@ -9,6 +9,7 @@
 #include "context.h"
 #include "host.h"
 #include "vm.h"
+#include "ssh.h"
 #include "kernel.h"
 
 #endif

@@ -1,0 +1,152 @@
+/*
+ * Private declarations of the guest-access module: SSH public keys and
+ * banger's own ed25519 keys (sshkey.c), the OpenSSH-compatible known_hosts
+ * parser, matcher and writer (known_hosts.c), the libssh2 client
+ * (ssh_client.c) and the ~/.ssh/config integration (ssh_config.c).
+ *
+ * What the VM lifecycle calls:
+ *   - bg_sshkey_generate_ed25519()      a VM's host key, before first boot;
+ *   - bg_known_hosts_pin()              pin it under the VM's names;
+ *   - bg_known_hosts_remove()           drop every spelling of those names;
+ *   - banger_ssh_wait() / banger_ssh_exec() / banger_ssh_upload()
+ *     (public, include/banger/ssh.h) to reach the guest with verification.
+ */
+#ifndef BG_GUEST_H
+#define BG_GUEST_H
+
+#include "../core/core.h"
+
+#include <banger/ssh.h>
+
+/* ---- base64 (RFC 4648, as OpenSSH's b64_ntop/b64_pton) ---- */
+/* Encode n bytes; with pad=false the trailing '=' are dropped (as in
+ * SHA256 fingerprints).  Returns a bg_malloc'd string or NULL (OOM). */
+char *bg_base64_encode(const unsigned char *in, size_t n, bool pad);
+/* Decode like OpenSSH's b64_pton: whitespace is skipped, padding is
+ * required and must be exact, unused bits must be zero.  Returns 0 or
+ * BANGER_EINVALID / BANGER_ENOMEM (no error message recorded for
+ * EINVALID: callers decide how to report it). */
+int bg_base64_decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len);
+
+/* ---- SSH public keys ---- */
+typedef enum {
+	BG_KEY_UNKNOWN = 0,
+	BG_KEY_RSA,
+	BG_KEY_DSA,
+	BG_KEY_ECDSA,
+	BG_KEY_ED25519,
+	BG_KEY_ECDSA_SK,
+	BG_KEY_ED25519_SK
+} bg_key_class;
+
+typedef struct {
+	char *type;          /* the type name inside the blob, e.g. "ssh-ed25519" */
+	unsigned char *blob; /* canonical wire encoding (RFC 4253 6.6) */
+	size_t len;
+	int klass;           /* a bg_key_class */
+	int curve_nid;       /* ECDSA: 256, 384 or 521; else 0 */
+	bool cert;           /* an OpenSSH certificate (*-cert-v01@openssh.com) */
+} bg_sshkey;
+
+/* Parse and validate a wire-format public key.  BANGER_EINVALID (with a
+ * message) for anything OpenSSH 9.2 would not accept. */
+int bg_sshkey_from_blob(bg_sshkey *out, const void *blob, size_t len);
+/* Parse "type base64 [comment]" (a .pub file line); leading blanks are
+ * skipped, the type name must agree with the blob. */
+int bg_sshkey_from_line(bg_sshkey *out, const char *line);
+/* The fields "type<blanks>base64" at s (len bytes; leading blanks
+ * skipped), as OpenSSH's sshkey_read: the type name may also be a short
+ * name ("ED25519", any case) and must agree with the blob.  Returns 0,
+ * BANGER_EINVALID without recording a message, or BANGER_ENOMEM.
+ * *consumed (may be NULL) gets the offset just past the base64. */
+int bg_sshkey_parse_fields(bg_sshkey *out, const char *s, size_t len, size_t *consumed);
+void bg_sshkey_free(bg_sshkey *k);
+/* Same public key (OpenSSH's sshkey_equal: type and public parts). */
+bool bg_sshkey_equal(const bg_sshkey *a, const bg_sshkey *b);
+/* "SHA256:" + unpadded base64 of SHA-256(blob), as `ssh-keygen -l`. */
+int bg_sshkey_fingerprint(char **out, const bg_sshkey *k);
+/* "type base64" */
+int bg_sshkey_to_line(char **out, const bg_sshkey *k);
+
+/* Generate an ed25519 key pair with OpenSSL.  *private_openssh gets an
+ * unencrypted "-----BEGIN OPENSSH PRIVATE KEY-----" file body (what
+ * ssh-keygen writes, usable with `ssh -i`), *public_line gets
+ * "ssh-ed25519 BASE64 COMMENT\n".  comment may be NULL.  Both strings are
+ * bg_malloc'd; the private one should be wiped with bg_free_secret(). */
+int bg_sshkey_generate_ed25519(char **private_openssh, char **public_line, const char *comment);
+/* The public key of an unencrypted OpenSSH private key file body. */
+int bg_sshkey_from_private_openssh(bg_sshkey *out, const char *pem);
+/* Wipe a NUL-terminated secret, then bg_free it.  Accepts NULL. */
+void bg_free_secret(char *s);
+
+/* Make sure the client identity at key_path exists (generating it once,
+ * private key 0600 plus key_path.pub, under an flock on key_path.lock)
+ * and return its public line "ssh-ed25519 BASE64 COMMENT" (no newline)
+ * when public_line is not NULL. */
+int bg_client_key_ensure(const char *key_path, char **public_line);
+
+/* ---- known_hosts ---- */
+typedef struct {
+	int verdict;          /* a banger_hostkey_verdict */
+	char *lookup_name;    /* the name the verdict was decided on ("[h]:p" or "h") */
+	char *pinned_fp;      /* MISMATCH: fingerprint of the offending pinned key */
+	char *pinned_type;    /* MISMATCH: its type */
+	uint32_t line;        /* MISMATCH/REVOKED/MATCH: the deciding line (1-based), else 0 */
+} bg_kh_result;
+void bg_kh_result_free(bg_kh_result *r);
+
+/* Decide like OpenSSH 9.2 (sshconnect.c check_host_key) whether key is
+ * known for host:port in the known_hosts text (len bytes). */
+int bg_known_hosts_check_text(bg_kh_result *out, const char *text, size_t len, const char *host,
+			      uint16_t port, const bg_sshkey *key);
+/* The same on a file; a missing file is "not found". */
+int bg_known_hosts_check(bg_kh_result *out, const char *path, const char *host, uint16_t port,
+			 const bg_sshkey *key);
+
+/* Pin flags. */
+#define BG_KH_PIN_IF_NEW 1u /* trust on first use: refuse (ETRUST/EREVOKED) instead of
+			       replacing when a name already has another key */
+
+/* Pin key under every name (each spelled "[name]:port" when port is not
+ * 0 or 22), as plain lines "name type base64".  Without BG_KH_PIN_IF_NEW
+ * entries of those exact names with another key are removed first (the
+ * explicit re-pin of a rebuilt VM); a name already pinned with this key
+ * is left alone.  A key marked @revoked for a name is refused
+ * (BANGER_EREVOKED).  Runs under the process mutex and the flock. */
+int bg_known_hosts_pin(const char *path, const char *const *names, size_t count, uint16_t port,
+		       const bg_sshkey *key, unsigned flags);
+/* Remove every spelling of the names from plain (unmarked) entries: the
+ * name itself, "[name]:port" for any port, in any letter case, and
+ * hashed entries of the name.  A name given as "[h]:p"
+ * removes only that spelling.  Wildcard, negated and marker entries and
+ * lines banger cannot parse are kept byte for byte; a line that lists
+ * other names too keeps them.  *removed (may be NULL) gets the number of
+ * names taken out. */
+int bg_known_hosts_remove(const char *path, const char *const *names, size_t count, size_t *removed);
+
+/* Transform known_hosts text in memory (the writer behind pin/remove,
+ * exposed for unit tests).  *out is always newline-terminated unless
+ * empty. */
+int bg_known_hosts_pin_text(char **out, size_t *out_len, const char *text, size_t len,
+			    const char *const *names, size_t count, uint16_t port,
+			    const bg_sshkey *key, unsigned flags, bool *changed);
+int bg_known_hosts_remove_text(char **out, size_t *out_len, const char *text, size_t len,
+			       const char *const *names, size_t count, size_t *removed);
+
+/* OpenSSH's match_pattern_list on a lowercased name: 1 match, -1 negated
+ * match, 0 no match (exposed for tests). */
+int bg_kh_match_list(const char *name, const char *patterns, size_t patterns_len);
+/* "|1|salt|hmac" of name with a fresh salt (as `ssh-keygen -H`). */
+int bg_kh_hash_name(char **out, const char *name);
+
+/* The lookup name OpenSSH uses: "host" for port 0/22, else "[host]:port";
+ * lowercased. */
+char *bg_kh_lookup_name(const char *host, uint16_t port);
+
+/* ---- ~/.ssh/config integration (ssh_config.c) ---- */
+/* Insert/remove banger's Include block in user config text (exposed for
+ * tests). */
+int bg_ssh_config_include_text(char **out, size_t *out_len, const char *text, size_t len,
+			       const char *include_path, bool install, bool *changed);
+
+#endif
