@@ -76,6 +76,10 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 	if (!argv || !argv[0] || argv[0][0] != '/' || !log_path)
 		return bg_error(BANGER_EINVALID, "spawn: need an absolute program path and a log path");
 
+	if (access(argv[0], X_OK) != 0)
+		return bg_error_os(errno == ENOENT || errno == EACCES ? BANGER_EUNSUPPORTED : BANGER_EIO, errno,
+				   "spawn: %s is not an executable", argv[0]);
+
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	int e, rc = 0;
@@ -138,8 +142,7 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 	if (rc)
 		goto out;
 	if (r.err != 0) {
-		rc = bg_error_os(r.err == ENOENT || r.err == EACCES ? BANGER_EUNSUPPORTED : BANGER_EIO,
-				 r.err, "spawn %s (console log %s)", argv[0], log_path);
+		rc = bg_error_os(bg_code_from_errno(r.err), r.err, "spawn %s (console log %s)", argv[0], log_path);
 		goto out;
 	}
 	*pid = r.pid;
