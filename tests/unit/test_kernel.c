@@ -4,6 +4,7 @@
  * kernels store (EBUSY naming the user) and the VMM checks. */
 #include "helpers.h"
 #include "../../libbanger/kernel/kernel.h"
+#include "../../libbanger/config/config.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -724,6 +725,65 @@ static void test_check_vmm(void **state)
 	free(dir);
 }
 
+/* ---- the shipped examples ---- */
+
+static char *source_file(const char *rel)
+{
+	const char *srcdir = getenv("BANGER_SOURCE_DIR");
+	if (!srcdir)
+		return NULL;
+	char *path = bg_path_join(srcdir, rel), *text = NULL;
+	assert_non_null(path);
+	assert_int_equal(bg_read_file(&text, NULL, path, 1 << 20), 0);
+	bg_free(path);
+	return text;
+}
+
+static void test_shipped_examples(void **state)
+{
+	(void)state;
+	char *catalog = source_file("configs/catalog.example.json");
+	if (!catalog)
+		skip(); /* run outside ctest */
+	bg_catalog c;
+	assert_int_equal(bg_catalog_parse(&c, catalog, strlen(catalog), "https://h/kernels/catalog.json"), 0);
+	assert_true(c.count >= 1);
+	assert_string_equal(c.entries[0].url, "https://h/kernels/generic-6.1-x86_64.tar.gz");
+	bg_catalog_clear(&c);
+	bg_free(catalog);
+
+	/* config.example: every key, commented out as "# key = default", and
+	 * the file parses once those lines are uncommented */
+	char *example = source_file("configs/config.example");
+	bg_config defaults, parsed;
+	assert_int_equal(bg_config_load(&defaults, NULL), 0);
+	for (size_t i = 0; i < defaults.count; i++) {
+		char needle[128];
+		snprintf(needle, sizeof(needle), "\n# %s =", defaults.entries[i].key);
+		if (!strstr(example, needle))
+			fail_msg("configs/config.example does not list the key '%s'", defaults.entries[i].key);
+	}
+	bg_buf active = BG_BUF_INIT;
+	for (char *line = strtok(example, "\n"); line; line = strtok(NULL, "\n")) {
+		const char *p = line + 2;
+		size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+		if (strncmp(line, "# ", 2) == 0 && k && strncmp(p + k, " =", 2) == 0)
+			bg_buf_printf(&active, "%s\n", p);
+	}
+	assert_int_equal(bg_config_load(&parsed, NULL), 0);
+	if (bg_config_parse(&parsed, active.data, "config.example") != 0)
+		fail_msg("%s", banger_error_last()->message);
+	for (size_t i = 0; i < defaults.count; i++) {
+		const char *key = defaults.entries[i].key;
+		if (strcmp(key, "kernel_catalog") && strcmp(key, "default_kernel") && strcmp(key, "insecure_registries"))
+			assert_string_equal(bg_config_get(&parsed, key), defaults.entries[i].value);
+	}
+	bg_buf_free(&active);
+	bg_config_free(&parsed);
+	bg_config_free(&defaults);
+	bg_free(example);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -738,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_extract_file),
 		cmocka_unit_test(test_store_kernels),
 		cmocka_unit_test(test_check_vmm),
+		cmocka_unit_test(test_shipped_examples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
