@@ -7,6 +7,9 @@
 
 static const cli_cmd *const nouns[] = {
 	&cli_vm_cmd,
+	&cli_known_hosts_cmd,
+	&cli_ssh_config_cmd,
+	&cli_ssh_proxy_cmd,
 	&cli_kernel_cmd,
 	&cli_doctor_cmd,
 	&cli_version_cmd,

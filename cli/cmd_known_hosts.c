@@ -1,0 +1,227 @@
+/* banger known-hosts ...: banger's own known_hosts (never ~/.ssh's). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --file, else the context's path (opening the context). */
+static const char *kh_path(cli_env *env, const char *file)
+{
+	if (file)
+		return file;
+	banger_ctx *ctx = cli_ctx(env);
+	return ctx ? banger_ctx_known_hosts_path(ctx) : NULL;
+}
+
+/* ---- known-hosts list ---- */
+static bool list_json;
+static const char *list_file;
+static const cli_opt list_opts[] = {
+	{ "json", 0, OPT_FLAG, &list_json, "print JSON", NULL },
+	{ "file", 'f', OPT_STRING, &list_file, "a known_hosts file instead of banger's", "FILE" },
+	{ 0 },
+};
+static const cli_cmd kh_list_cmd;
+
+static int kh_list(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("known-hosts list", &kh_list_cmd, list_opts, argc, argv, &pos, &npos, NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (npos) {
+		fprintf(stderr, "banger known-hosts list: no arguments expected\n");
+		return EXIT_USAGE;
+	}
+	const char *path = kh_path(env, list_file);
+	if (!path)
+		return EXIT_FAILURE_;
+	banger_known_hosts_list *l;
+	if ((rc = banger_known_hosts_list_load(&l, path)))
+		return cli_fail("known-hosts list", rc);
+	size_t n = banger_known_hosts_list_count(l);
+	if (list_json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			const banger_known_host *e = banger_known_hosts_list_get(l, i);
+			printf("%s\n  {\"hosts\": ", i ? "," : "");
+			json_str(stdout, banger_known_host_hosts(e));
+			printf(", \"key_type\": ");
+			json_str(stdout, banger_known_host_key_type(e));
+			printf(", \"fingerprint\": ");
+			json_str(stdout, banger_known_host_fingerprint(e));
+			printf(", \"marker\": ");
+			json_str(stdout, *banger_known_host_marker(e) ? banger_known_host_marker(e) : NULL);
+			printf(", \"hashed\": %s, \"line\": %u}", banger_known_host_hashed(e) ? "true" : "false",
+			       (unsigned)banger_known_host_line(e));
+		}
+		printf("%s]\n", n ? "\n" : "");
+	} else {
+		cli_table *t = table_new(4);
+		const char *hdr[] = { "HOSTS", "TYPE", "FINGERPRINT", "MARKER" };
+		table_row(t, hdr);
+		for (size_t i = 0; i < n; i++) {
+			const banger_known_host *e = banger_known_hosts_list_get(l, i);
+			const char *row[] = { banger_known_host_hashed(e) ? "(hashed)" : banger_known_host_hosts(e),
+					      banger_known_host_key_type(e), banger_known_host_fingerprint(e),
+					      *banger_known_host_marker(e) ? banger_known_host_marker(e) : "-" };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	banger_known_hosts_list_free(l);
+	return EXIT_OK;
+}
+
+/* ---- known-hosts forget ---- */
+static const char *forget_file;
+static const cli_opt forget_opts[] = {
+	{ "file", 'f', OPT_STRING, &forget_file, "a known_hosts file instead of banger's", "FILE" },
+	{ 0 },
+};
+static const cli_cmd kh_forget_cmd;
+
+static int kh_forget(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("known-hosts forget", &kh_forget_cmd, forget_opts, argc, argv, &pos, &npos,
+				    NULL, NULL);
+	if (rc >= 0) {
+		free(pos);
+		return rc;
+	}
+	if (npos < 1) {
+		free(pos);
+		fprintf(stderr, "banger known-hosts forget: expected one or more host names\n");
+		return EXIT_USAGE;
+	}
+	const char *path = kh_path(env, forget_file);
+	int exit_code = EXIT_OK;
+	for (int i = 0; path && i < npos; i++) {
+		uint32_t removed = 0;
+		if ((rc = banger_known_hosts_remove(&removed, path, &pos[i], 1))) {
+			exit_code = cli_fail(pos[i], rc);
+			break;
+		}
+		if (removed)
+			printf("%s: forgot %u entr%s\n", pos[i], (unsigned)removed, removed == 1 ? "y" : "ies");
+		else
+			printf("%s: nothing pinned\n", pos[i]);
+	}
+	free(pos);
+	return path ? exit_code : EXIT_FAILURE_;
+}
+
+/* ---- known-hosts check ---- */
+static const char *check_file, *check_port;
+static const cli_opt check_opts[] = {
+	{ "file", 'f', OPT_STRING, &check_file, "a known_hosts file instead of banger's", "FILE" },
+	{ "port", 'p', OPT_STRING, &check_port, "port the host is reached on (default 22)", "N" },
+	{ 0 },
+};
+static const cli_cmd kh_check_cmd;
+
+static char *read_pubkey(const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	/* The first line that is neither blank nor a comment. */
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		const char *p = line + strspn(line, " \t\r\n");
+		if (*p && *p != '#')
+			break;
+	}
+	if (f != stdin)
+		fclose(f);
+	if (n < 0) {
+		free(line);
+		errno = EINVAL;
+		return NULL;
+	}
+	return line;
+}
+
+static int kh_check(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("known-hosts check", &kh_check_cmd, check_opts, argc, argv, &pos, &npos, NULL,
+				    NULL);
+	if (rc >= 0) {
+		free(pos);
+		return rc;
+	}
+	if (npos != 2) {
+		free(pos);
+		fprintf(stderr, "banger known-hosts check: expected HOST and PUBKEY_FILE\n");
+		return EXIT_USAGE;
+	}
+	const char *host = pos[0], *keyfile = pos[1];
+	free(pos);
+	unsigned long port = 22;
+	if (check_port) {
+		char *end;
+		errno = 0;
+		port = strtoul(check_port, &end, 10);
+		if (errno || *end || port == 0 || port > 65535) {
+			fprintf(stderr, "banger known-hosts check: invalid port '%s'\n", check_port);
+			return EXIT_USAGE;
+		}
+	}
+	char *line = read_pubkey(keyfile);
+	if (!line) {
+		fprintf(stderr, "banger known-hosts check: cannot read a public key from %s: %s\n", keyfile,
+			strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	const char *path = kh_path(env, check_file);
+	if (!path) {
+		free(line);
+		return EXIT_FAILURE_;
+	}
+	int verdict;
+	rc = banger_known_hosts_check_line(&verdict, path, host, (uint16_t)port, line);
+	free(line);
+	if (rc == BANGER_EUNSUPPORTED) { /* a certificate: not verified here */
+		printf("skip\n");
+		return EXIT_UNSUPPORTED;
+	}
+	if (rc)
+		return cli_fail("known-hosts check", rc);
+	switch (verdict) {
+	case BANGER_HOSTKEY_MATCH: printf("match\n"); return EXIT_OK;
+	case BANGER_HOSTKEY_MISMATCH: printf("mismatch\n"); return EXIT_TRUST;
+	case BANGER_HOSTKEY_REVOKED: printf("revoked\n"); return EXIT_TRUST;
+	default: printf("not-found\n"); return EXIT_NOTFOUND;
+	}
+}
+
+static const cli_cmd kh_list_cmd = { "list", "list the pinned host keys", "[--json] [--file FILE]", kh_list, NULL };
+static const cli_cmd kh_forget_cmd = { "forget", "remove every pin of the hosts (name, [name]:port, hashed)",
+				       "HOST... [--file FILE]", kh_forget, NULL };
+static const cli_cmd kh_check_cmd = {
+	"check",
+	"print match, mismatch, not-found or revoked (skip for certificates) for HOST's key;\n"
+	"exit 0 match, 3 not-found, 4 mismatch/revoked, 5 skip",
+	"[--file FILE] [--port N] HOST PUBKEY_FILE", kh_check, NULL
+};
+
+static const cli_cmd kh_subs[] = {
+	{ "list", "list the pinned host keys", "[--json] [--file FILE]", kh_list, NULL },
+	{ "forget", "remove every pin of the hosts (name, [name]:port, hashed)", "HOST... [--file FILE]", kh_forget, NULL },
+	{ "check", "check a host key: match, mismatch, not-found, revoked or skip",
+	  "[--file FILE] [--port N] HOST PUBKEY_FILE", kh_check, NULL },
+	{ 0 },
+};
+
+const cli_cmd cli_known_hosts_cmd = { "known-hosts", "banger's pinned guest host keys (OpenSSH format)",
+				      "<command> [args]", NULL, kh_subs };
