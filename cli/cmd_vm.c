@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void vm_json(FILE *f, const banger_vm *vm)
 {
@@ -43,19 +44,31 @@ static void uptime(char *buf, size_t len, const banger_vm *vm)
 	fmt_duration(buf, len, (long long)time(NULL) - banger_vm_started_at(vm));
 }
 
+/* verbs + the terminating entry */
+#define VM_VERBS 15
+static const cli_cmd vm_subs[VM_VERBS];
+
+/* The table entry of a verb, for its usage text. */
+static const cli_cmd *sub(const char *name)
+{
+	const cli_cmd *c = vm_subs;
+	while (c->name && strcmp(c->name, name) != 0)
+		c++;
+	return c;
+}
+
 /* ---- vm list ---- */
 static bool list_json;
 static const cli_opt list_opts[] = {
 	{ "json", 0, OPT_FLAG, &list_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd vm_list_cmd;
 
 static int vm_list(cli_env *env, int argc, char **argv)
 {
 	const char **pos;
 	int npos;
-	int rc = cli_parse_or_usage("vm list", &vm_list_cmd, list_opts, argc, argv, &pos, &npos, NULL, NULL);
+	int rc = cli_parse_or_usage("vm list", sub("list"), list_opts, argc, argv, &pos, &npos, NULL, NULL);
 	free(pos);
 	if (rc >= 0)
 		return rc;
@@ -100,13 +113,12 @@ static const cli_opt show_opts[] = {
 	{ "json", 0, OPT_FLAG, &show_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd vm_show_cmd;
 
 static int vm_show(cli_env *env, int argc, char **argv)
 {
 	const char **pos;
 	int npos;
-	int rc = cli_parse_or_usage("vm show", &vm_show_cmd, show_opts, argc, argv, &pos, &npos, NULL, NULL);
+	int rc = cli_parse_or_usage("vm show", sub("show"), show_opts, argc, argv, &pos, &npos, NULL, NULL);
 	if (rc >= 0) {
 		free(pos);
 		return rc;
@@ -147,12 +159,542 @@ static int vm_show(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static const cli_cmd vm_list_cmd = { "list", "list VMs (name, state, IP, image, vCPUs, memory, uptime)", "[--json]", vm_list, NULL };
-static const cli_cmd vm_show_cmd = { "show", "show one VM", "NAME [--json]", vm_show, NULL };
 
-static const cli_cmd vm_subs[] = {
-	{ "list", "list VMs (name, state, IP, image, vCPUs, memory, uptime)", "[--json]", vm_list, NULL },
+/* ---- shared helpers ---- */
+static void progress(const char *stage, const char *detail, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "%-9s %s\n", stage, detail);
+}
+
+static int one_name(const char *cmd, const char **pos, int npos, const char **name)
+{
+	if (npos != 1) {
+		fprintf(stderr, "banger %s: expected one VM name\nTry 'banger %s --help'.\n", cmd, cmd);
+		return EXIT_USAGE;
+	}
+	*name = pos[0];
+	return -1;
+}
+
+/* Quote argv for the guest's shell: 'a b' 'c'"'"'d'. */
+static char *shell_join(char **argv, int argc)
+{
+	size_t cap = 1;
+	for (int i = 0; i < argc; i++)
+		cap += strlen(argv[i]) * 4 + 3;
+	char *out = malloc(cap), *p = out;
+	if (!out)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			*p++ = ' ';
+		*p++ = '\'';
+		for (const char *c = argv[i]; *c; c++) {
+			if (*c == '\'') {
+				memcpy(p, "'\\''", 4);
+				p += 4;
+			} else {
+				*p++ = *c;
+			}
+		}
+		*p++ = '\'';
+	}
+	*p = '\0';
+	return out;
+}
+
+static int write_stream(int stream, const char *data, size_t len, void *payload)
+{
+	(void)payload;
+	FILE *f = stream == 2 ? stderr : stdout;
+	fwrite(data, 1, len, f);
+	fflush(f);
+	return 0;
+}
+
+/* ---- vm create ---- */
+static struct {
+	const char *name, *image, *kernel, *vcpus, *memory, *disk, *vmm, *timeout;
+	bool nat, no_start, no_wait, keep, json;
+} cr;
+static const cli_opt create_opts[] = {
+	{ "image", 0, OPT_STRING, &cr.image, "image to boot (see `banger image list`)", "IMG" },
+	{ "name", 'n', OPT_STRING, &cr.name, "VM name (default: generated)", "NAME" },
+	{ "kernel", 0, OPT_STRING, &cr.kernel, "kernel (default: the image's)", "KERNEL" },
+	{ "vcpus", 0, OPT_STRING, &cr.vcpus, "virtual CPUs", "N" },
+	{ "memory", 0, OPT_STRING, &cr.memory, "memory in MiB", "MIB" },
+	{ "disk", 0, OPT_STRING, &cr.disk, "work disk size (e.g. 8G)", "SIZE" },
+	{ "nat", 0, OPT_FLAG, &cr.nat, "give the guest outbound network (NAT)", NULL },
+	{ "vmm", 0, OPT_STRING, &cr.vmm, "auto, firecracker or qemu", "VMM" },
+	{ "no-start", 0, OPT_FLAG, &cr.no_start, "create only; boot later with `vm start`", NULL },
+	{ "no-wait", 0, OPT_FLAG, &cr.no_wait, "do not wait for SSH", NULL },
+	{ "keep-on-failure", 0, OPT_FLAG, &cr.keep, "keep the VM record (with its error) if boot fails", NULL },
+	{ "timeout", 0, OPT_STRING, &cr.timeout, "seconds to wait for SSH", "SECS" },
+	{ "json", 0, OPT_FLAG, &cr.json, "print the VM as JSON", NULL },
+	{ 0 },
+};
+
+static int parse_u32(const char *what, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v = s ? strtoul(s, &end, 10) : 0;
+	if (!s || !*s || *end || v > 0xffffffffUL) {
+		fprintf(stderr, "banger: invalid %s '%s'\n", what, s ? s : "");
+		return EXIT_USAGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (end == s || *end) {
+		fprintf(stderr, "banger: invalid size '%s'\n", s);
+		return EXIT_USAGE;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int fill_create(banger_vm_create_options *o)
+{
+	banger_vm_create_options_init(o, BANGER_VM_CREATE_OPTIONS_VERSION);
+	o->name = cr.name;
+	o->image = cr.image;
+	o->kernel = cr.kernel;
+	o->nat = cr.nat;
+	o->vmm = cr.vmm;
+	o->no_start = cr.no_start;
+	o->no_wait = cr.no_wait;
+	o->keep_on_failure = cr.keep;
+	o->progress = progress;
+	if (cr.vcpus && parse_u32("vcpus", cr.vcpus, &o->vcpus))
+		return EXIT_USAGE;
+	if (cr.memory && parse_u32("memory", cr.memory, &o->memory_mib))
+		return EXIT_USAGE;
+	if (cr.timeout && parse_u32("timeout", cr.timeout, &o->ready_timeout_s))
+		return EXIT_USAGE;
+	if (cr.disk && parse_size(cr.disk, &o->disk_bytes))
+		return EXIT_USAGE;
+	return 0;
+}
+
+static int vm_create(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm create", sub("create"), create_opts, argc, argv, &pos, &npos, NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (npos) {
+		fprintf(stderr, "banger vm create: unexpected argument (use --name)\n");
+		return EXIT_USAGE;
+	}
+	if (!cr.image) {
+		fprintf(stderr, "banger vm create: --image is required\n");
+		return EXIT_USAGE;
+	}
+	banger_vm_create_options o;
+	if (fill_create(&o))
+		return EXIT_USAGE;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_vm *vm = NULL;
+	if ((rc = banger_vm_create(&vm, ctx, &o)))
+		return cli_fail("vm create", rc);
+	if (cr.json) {
+		vm_json(stdout, vm);
+		printf("\n");
+	} else {
+		printf("VM %s is %s at %s (%s)\n", banger_vm_name(vm), banger_vm_state(vm),
+		       banger_vm_guest_ip(vm), banger_vm_dns_name(vm));
+		printf("  banger vm ssh %s\n", banger_vm_name(vm));
+	}
+	banger_vm_free(vm);
+	return EXIT_OK;
+}
+
+/* ---- start / stop / restart / delete ---- */
+static bool force_flag, no_wait_flag;
+static const cli_opt start_opts[] = {
+	{ "no-wait", 0, OPT_FLAG, &no_wait_flag, "do not wait for SSH", NULL },
+	{ 0 },
+};
+static const cli_opt stop_opts[] = {
+	{ "force", 'f', OPT_FLAG, &force_flag, "kill the VMM instead of a graceful shutdown", NULL },
+	{ 0 },
+};
+static const cli_opt delete_opts[] = {
+	{ "force", 'f', OPT_FLAG, &force_flag, "delete even while running", NULL },
+	{ 0 },
+};
+
+static int simple(cli_env *env, int argc, char **argv, const char *path, const cli_cmd *cmd,
+		  const cli_opt *opts, int which)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage(path, cmd, opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name(path, pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_vm_start_options so;
+	banger_vm_start_options_init(&so, BANGER_VM_START_OPTIONS_VERSION);
+	so.no_wait = no_wait_flag;
+	so.progress = progress;
+	switch (which) {
+	case 0: rc = banger_vm_start(ctx, name, &so); break;
+	case 1: rc = banger_vm_stop(ctx, name, force_flag); break;
+	case 2: rc = banger_vm_restart(ctx, name, &so); break;
+	default: rc = banger_vm_delete(ctx, name, force_flag); break;
+	}
+	if (rc)
+		return cli_fail(path, rc);
+	return EXIT_OK;
+}
+
+static int vm_start(cli_env *e, int c, char **v) { return simple(e, c, v, "vm start", sub("start"), start_opts, 0); }
+static int vm_stop(cli_env *e, int c, char **v) { return simple(e, c, v, "vm stop", sub("stop"), stop_opts, 1); }
+static int vm_restart(cli_env *e, int c, char **v) { return simple(e, c, v, "vm restart", sub("restart"), start_opts, 2); }
+static int vm_delete(cli_env *e, int c, char **v) { return simple(e, c, v, "vm delete", sub("delete"), delete_opts, 3); }
+
+/* ---- exec ---- */
+static bool exec_stdin;
+static const cli_opt exec_opts[] = {
+	{ "stdin", 'i', OPT_FLAG, &exec_stdin, "send this terminal's stdin to the command", NULL },
+	{ 0 },
+};
+
+static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool with_stdin)
+{
+	char *command = shell_join(cmd, ncmd);
+	if (!command)
+		return EXIT_FAILURE_;
+	int32_t status = -1;
+	int rc = banger_vm_exec(&status, ctx, name, command, with_stdin ? 0 : -1, write_stream, NULL);
+	free(command);
+	if (rc)
+		return cli_fail(name, rc);
+	return status < 0 ? 128 + 9 : status;
+}
+
+static int vm_exec(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos, nrest = 0;
+	char **rest = NULL;
+	int rc = cli_parse_or_usage("vm exec", sub("exec"), exec_opts, argc, argv, &pos, &npos, &rest, &nrest);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm exec", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (nrest == 0) {
+		fprintf(stderr, "banger vm exec: give the command after '--'\n");
+		return EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	return run_in(ctx, name, rest, nrest, exec_stdin);
+}
+
+/* ---- run ---- */
+static struct {
+	bool rm;
+} run_o;
+static const cli_opt run_opts[] = {
+	{ "image", 0, OPT_STRING, &cr.image, "image (needed when the VM does not exist)", "IMG" },
+	{ "name", 'n', OPT_STRING, &cr.name, "VM name: reused when it exists", "NAME" },
+	{ "kernel", 0, OPT_STRING, &cr.kernel, "kernel (default: the image's)", "KERNEL" },
+	{ "vcpus", 0, OPT_STRING, &cr.vcpus, "virtual CPUs", "N" },
+	{ "memory", 0, OPT_STRING, &cr.memory, "memory in MiB", "MIB" },
+	{ "disk", 0, OPT_STRING, &cr.disk, "work disk size", "SIZE" },
+	{ "nat", 0, OPT_FLAG, &cr.nat, "outbound network (NAT)", NULL },
+	{ "vmm", 0, OPT_STRING, &cr.vmm, "auto, firecracker or qemu", "VMM" },
+	{ "timeout", 0, OPT_STRING, &cr.timeout, "seconds to wait for SSH", "SECS" },
+	{ "rm", 0, OPT_FLAG, &run_o.rm, "delete the VM afterwards", NULL },
+	{ "stdin", 'i', OPT_FLAG, &exec_stdin, "send stdin to the command", NULL },
+	{ 0 },
+};
+
+static int vm_run(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos, nrest = 0;
+	char **rest = NULL;
+	int rc = cli_parse_or_usage("vm run", sub("run"), run_opts, argc, argv, &pos, &npos, &rest, &nrest);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (npos || nrest == 0) {
+		fprintf(stderr, "banger vm run: usage: banger vm run [--name N] [--image IMG] [--rm] -- CMD...\n");
+		return EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_vm *vm = NULL;
+	if (cr.name && banger_vm_lookup(&vm, ctx, cr.name) == 0) {
+		if (banger_vm_is_alive(ctx, vm) != 1) {
+			banger_vm_start_options so;
+			banger_vm_start_options_init(&so, BANGER_VM_START_OPTIONS_VERSION);
+			so.progress = progress;
+			if ((rc = banger_vm_start(ctx, cr.name, &so))) {
+				banger_vm_free(vm);
+				return cli_fail("vm run", rc);
+			}
+		}
+	} else {
+		if (!cr.image) {
+			fprintf(stderr, "banger vm run: --image is required to create the VM\n");
+			return EXIT_USAGE;
+		}
+		banger_vm_create_options o;
+		if (fill_create(&o))
+			return EXIT_USAGE;
+		if ((rc = banger_vm_create(&vm, ctx, &o)))
+			return cli_fail("vm run", rc);
+	}
+	char name[128];
+	snprintf(name, sizeof(name), "%s", banger_vm_name(vm));
+	banger_vm_free(vm);
+	int status = run_in(ctx, name, rest, nrest, exec_stdin);
+	if (run_o.rm && (rc = banger_vm_delete(ctx, name, 1)))
+		cli_fail("vm run --rm", rc);
+	return status;
+}
+
+/* ---- logs ---- */
+static bool follow;
+static const cli_opt logs_opts[] = {
+	{ "follow", 'f', OPT_FLAG, &follow, "keep printing as the console writes", NULL },
+	{ 0 },
+};
+
+static int vm_logs(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm logs", sub("logs"), logs_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm logs", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_vm *vm;
+	if ((rc = banger_vm_lookup(&vm, ctx, name)))
+		return cli_fail(name, rc);
+	FILE *f = fopen(banger_vm_console_log(vm), "r");
+	if (!f) {
+		fprintf(stderr, "banger: %s has no console log yet\n", name);
+		banger_vm_free(vm);
+		return EXIT_NOTFOUND;
+	}
+	char buf[8192];
+	for (;;) {
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		if (n > 0) {
+			fwrite(buf, 1, n, stdout);
+			continue;
+		}
+		if (!follow)
+			break;
+		fflush(stdout);
+		clearerr(f);
+		usleep(200000);
+	}
+	fclose(f);
+	banger_vm_free(vm);
+	return EXIT_OK;
+}
+
+/* ---- set ---- */
+static struct {
+	const char *vcpus, *memory, *disk;
+	bool nat, no_nat;
+} setv;
+static const cli_opt set_opts[] = {
+	{ "vcpus", 0, OPT_STRING, &setv.vcpus, "virtual CPUs", "N" },
+	{ "memory", 0, OPT_STRING, &setv.memory, "memory in MiB", "MIB" },
+	{ "disk", 0, OPT_STRING, &setv.disk, "grow the work disk to SIZE", "SIZE" },
+	{ "nat", 0, OPT_FLAG, &setv.nat, "enable outbound NAT", NULL },
+	{ "no-nat", 0, OPT_FLAG, &setv.no_nat, "disable outbound NAT", NULL },
+	{ 0 },
+};
+
+static int vm_set(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm set", sub("set"), set_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm set", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	uint32_t vcpus = 0, mem = 0;
+	uint64_t disk = 0;
+	if ((setv.vcpus && parse_u32("vcpus", setv.vcpus, &vcpus)) ||
+	    (setv.memory && parse_u32("memory", setv.memory, &mem)) || (setv.disk && parse_size(setv.disk, &disk)))
+		return EXIT_USAGE;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	if ((rc = banger_vm_set(ctx, name, vcpus, mem, disk, setv.nat ? 1 : setv.no_nat ? 0 : -1)))
+		return cli_fail("vm set", rc);
+	return EXIT_OK;
+}
+
+/* ---- stats ---- */
+static bool stats_json;
+static const cli_opt stats_opts[] = {
+	{ "json", 0, OPT_FLAG, &stats_json, "print JSON (the default; kept for symmetry)", NULL },
+	{ 0 },
+};
+
+static int vm_stats(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm stats", sub("stats"), stats_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm stats", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	char *json = NULL;
+	if ((rc = banger_vm_stats(&json, ctx, name)))
+		return cli_fail("vm stats", rc);
+	printf("%s\n", json);
+	banger_free(json);
+	return EXIT_OK;
+}
+
+/* ---- authsync ---- */
+static const cli_opt no_opts[] = { { 0 } };
+
+static int vm_authsync(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm authsync", sub("authsync"), no_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm authsync", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	if ((rc = banger_vm_authsync(ctx, name)))
+		return cli_fail("vm authsync", rc);
+	return EXIT_OK;
+}
+
+/* ---- reconcile (and `banger gc`) ---- */
+static bool sweep_flag;
+static const cli_opt reconcile_opts[] = {
+	{ "sweep", 0, OPT_FLAG, &sweep_flag, "also remove kernel objects no VM owns", NULL },
+	{ 0 },
+};
+
+static void report(const char *subject, const char *action, void *payload)
+{
+	(void)payload;
+	printf("%s: %s\n", subject, action);
+}
+
+static int reconcile_run(cli_env *env, uint32_t flags)
+{
+	banger_ctx_options o;
+	banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION);
+	(void)o;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	int n = banger_vm_reconcile(ctx, flags, report, NULL);
+	if (n < 0)
+		return cli_fail("reconcile", n);
+	if (n == 0)
+		printf("nothing to do\n");
+	return EXIT_OK;
+}
+
+static int vm_reconcile(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm reconcile", sub("reconcile"), reconcile_opts, argc, argv, &pos, &npos, NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	return reconcile_run(env, sweep_flag ? BANGER_RECONCILE_SWEEP : 0);
+}
+
+static int gc_run(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("gc", &cli_gc_cmd, no_opts, argc, argv, &pos, &npos, NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	return reconcile_run(env, BANGER_RECONCILE_SWEEP);
+}
+
+const cli_cmd cli_gc_cmd = { "gc", "reconcile VMs and remove kernel objects no VM owns", NULL, gc_run, NULL };
+
+#define LIST_SUMMARY "list VMs (name, state, IP, image, vCPUs, memory, uptime)"
+
+static const cli_cmd vm_subs[VM_VERBS] = {
+	{ "create", "create a VM and boot it", "--image IMG [options]", vm_create, NULL },
+	{ "run", "create (or reuse) a VM and run a command in it", "[--name N] [--image IMG] [--rm] -- CMD...", vm_run, NULL },
+	{ "list", LIST_SUMMARY, "[--json]", vm_list, NULL },
 	{ "show", "show one VM", "NAME [--json]", vm_show, NULL },
+	{ "start", "boot a stopped VM", "NAME", vm_start, NULL },
+	{ "stop", "shut a VM down", "NAME [--force]", vm_stop, NULL },
+	{ "restart", "stop and start a VM", "NAME", vm_restart, NULL },
+	{ "delete", "delete a VM and everything it owns", "NAME [--force]", vm_delete, NULL },
+	{ "exec", "run a command in a VM over SSH", "NAME [-i] -- CMD...", vm_exec, NULL },
+	{ "logs", "print a VM's console log", "NAME [-f]", vm_logs, NULL },
+	{ "set", "change a stopped VM", "NAME [--vcpus N] [--memory MIB] [--disk SIZE] [--nat|--no-nat]", vm_set, NULL },
+	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", "NAME", vm_stats, NULL },
+	{ "authsync", "copy your SSH public keys into a VM", "NAME", vm_authsync, NULL },
+	{ "reconcile", "bring recorded VMs in line with the host", "[--sweep]", vm_reconcile, NULL },
 	{ 0 },
 };
 

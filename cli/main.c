@@ -10,6 +10,7 @@ static const cli_cmd *const nouns[] = {
 	&cli_known_hosts_cmd,
 	&cli_ssh_config_cmd,
 	&cli_ssh_proxy_cmd,
+	&cli_gc_cmd,
 	&cli_kernel_cmd,
 	&cli_doctor_cmd,
 	&cli_version_cmd,

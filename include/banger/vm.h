@@ -64,6 +64,88 @@ typedef void (*banger_reconcile_cb)(const char *subject, const char *action, voi
 BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_reconcile_cb cb,
 				       void *payload);
 
+/* ---- lifecycle ---- */
+
+/* Progress of a long operation: stage ("image", "disks", "network",
+ * "vmm", "boot", "ssh", ...) and a human-readable detail. */
+typedef void (*banger_progress_cb)(const char *stage, const char *detail, void *payload);
+
+#define BANGER_VM_CREATE_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version;     /* BANGER_VM_CREATE_OPTIONS_VERSION */
+	const char *name;         /* NULL: generated ("vm-<id>") */
+	const char *image;        /* image name (required) */
+	const char *kernel;       /* NULL: the image's kernel, else config default_kernel */
+	uint32_t vcpus;           /* 0: config "vcpus" */
+	uint32_t memory_mib;      /* 0: config "memory_mib" */
+	uint64_t disk_bytes;      /* work disk size; 0: config "disk_size" */
+	int nat;                  /* outbound NAT for the guest */
+	const char *vmm;          /* "auto", "firecracker", "qemu"; NULL: config "vmm" */
+	int no_start;             /* only create: disks, identity, record (state stopped) */
+	int no_wait;              /* start, but do not wait for SSH */
+	int keep_on_failure;      /* keep the record (with last_error) when boot fails */
+	uint32_t ready_timeout_s; /* 0: config "ready_timeout" */
+	banger_progress_cb progress;
+	void *progress_payload;
+} banger_vm_create_options;
+
+#define BANGER_VM_CREATE_OPTIONS_INIT { BANGER_VM_CREATE_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL }
+
+BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version);
+
+/* Create a VM and (unless no_start) boot it and wait until SSH answers
+ * with the host key banger pinned for it.  Any failure rolls back
+ * everything created so far and says which step failed.  *out (may be
+ * NULL) receives the VM's record. */
+BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const banger_vm_create_options *opts);
+
+#define BANGER_VM_START_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;
+	int no_wait;
+	uint32_t ready_timeout_s;
+	banger_progress_cb progress;
+	void *progress_payload;
+} banger_vm_start_options;
+#define BANGER_VM_START_OPTIONS_INIT { BANGER_VM_START_OPTIONS_VERSION, 0, 0, NULL, NULL }
+BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version);
+
+/* Boot a stopped VM (opts may be NULL). */
+BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
+/* Stop a running VM: graceful shutdown with a deadline, then SIGTERM and
+ * SIGKILL; with force, kill at once.  Every kernel object is torn down. */
+BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force);
+BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
+/* Delete a VM: stop it (refused while running unless force), tear down
+ * every handle, remove its directory, its known_hosts pins and its record. */
+BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force);
+
+/* Run command in the guest over SSH (verified host key).  Output goes to
+ * cb (stream 1 stdout, 2 stderr) or is dropped when cb is NULL; stdin_fd
+ * (-1: none) is sent to the command.  *exit_status gets its exit status
+ * (-1 when killed by a signal). */
+BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
+				  const char *command, int stdin_fd,
+				  int (*cb)(int stream, const char *data, size_t len, void *payload),
+				  void *payload);
+
+/* Change a stopped VM: vcpus/memory (0: unchanged), grow the work disk
+ * (0: unchanged; shrinking is refused), nat (-1: unchanged). */
+BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcpus,
+				 uint32_t memory_mib, uint64_t disk_bytes, int nat);
+
+/* Resource use of a VM as a JSON object (banger_free): VMM CPU time and
+ * RSS from /proc, disk usage, and the VMM's own metrics when it has any. */
+BANGER_EXTERN(int) banger_vm_stats(char **out_json, banger_ctx *ctx, const char *name);
+
+/* Paths of a VM's console log (borrowed from the record). */
+BANGER_EXTERN(const char *) banger_vm_console_log(const banger_vm *vm);
+
+/* Copy the host user's public keys (the .pub files in ~/.ssh) and banger's client key
+ * into the guest's /etc/banger/authorized_keys. */
+BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name);
+
 BANGER_END_DECL
 
 #endif

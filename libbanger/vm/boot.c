@@ -1,0 +1,268 @@
+/* Booting and stopping a VM: host objects first (each recorded in the
+ * handles as it is made), then the VMM; readiness is SSH with the pinned
+ * host key.  Fault points ("<op>:<step>") let the crash tests kill the
+ * process at every step. */
+#include "vm_internal.h"
+
+#include <banger/ssh.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STOP_TIMEOUT_MS 20000
+#define CONSOLE_TAIL_BYTES 65536
+#define ERROR_MARK "BANGER-ERROR: "
+
+static void fault(const char *prefix, const char *step)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s:%s", prefix, step);
+	bg_fault_point(name);
+}
+
+static bool uses_dm(const bg_vm_op *op)
+{
+	return bg_endswith(op->vm.overlay, ".cow");
+}
+
+/* dm-snapshot: read-only loop over the image, loop over the VM's COW
+ * file, snapshot target over both.  Handles are saved after each step. */
+static int attach_dm(bg_vm_op *op, bg_vm_handles *h)
+{
+	const bg_host_ops *ops = op->ctx->host;
+	char *dev = NULL;
+	int base_fd = -1, cow_fd = -1, rc;
+	if ((rc = ops->loop_attach(ops->self, op->image.rootfs_path, true, &dev, &base_fd)))
+		return rc;
+	snprintf(h->base_loop, sizeof(h->base_loop), "%s", dev);
+	bg_free(dev);
+	if ((rc = bg_handles_save(op->ctx, &op->vm, h)))
+		goto out;
+	if ((rc = ops->loop_attach(ops->self, op->vm.overlay, false, &dev, &cow_fd)))
+		goto out;
+	snprintf(h->cow_loop, sizeof(h->cow_loop), "%s", dev);
+	bg_free(dev);
+	snprintf(h->dm_name, sizeof(h->dm_name), "%s", op->paths.dm_name);
+	snprintf(h->dm_dev, sizeof(h->dm_dev), "/dev/mapper/%s", op->paths.dm_name);
+	if ((rc = bg_handles_save(op->ctx, &op->vm, h)))
+		goto out;
+	rc = ops->dm_snapshot_create(ops->self, h->dm_name, h->base_loop, h->cow_loop,
+				     op->image.rootfs_bytes / 512);
+	if (rc == 0)
+		op->spec.system_disk = h->dm_dev;
+out:
+	/* dm now holds the loops open; autoclear takes them when it goes. */
+	if (base_fd >= 0)
+		close(base_fd);
+	if (cow_fd >= 0)
+		close(cow_fd);
+	return rc;
+}
+
+static int record_started(bg_vm_op *op)
+{
+	op->vm.started_at = bg_wall_seconds();
+	op->vm.updated_at = op->vm.started_at;
+	char *s = bg_strdup(BG_VM_RUNNING);
+	if (!s)
+		return bg_error_oom();
+	bg_free(op->vm.state);
+	op->vm.state = s;
+	bg_free(op->vm.last_error);
+	op->vm.last_error = NULL;
+	return bg_store_vm_update(&op->ctx->store, &op->vm);
+}
+
+int bg_vm_boot(bg_vm_op *op, const char *pfx)
+{
+	banger_ctx *ctx = op->ctx;
+	const bg_host_ops *ops = ctx->host;
+	bg_vm_handles h;
+	memset(&h, 0, sizeof(h));
+	snprintf(h.tap, sizeof(h.tap), "%s", op->paths.tap);
+	int rc;
+	const char *step = "starting";
+
+	if ((rc = bg_vm_op_set_state(op, BG_VM_STARTING, NULL)))
+		return rc;
+	snprintf(h.overlay, sizeof(h.overlay), "%s", uses_dm(op) ? "dm-snapshot" : "file");
+	if ((rc = bg_handles_save(ctx, &op->vm, &h)))
+		goto fail;
+
+	fault(pfx, "overlay");
+	if (uses_dm(op)) {
+		step = "system disk (dm-snapshot)";
+		bg_vm_op_progress(op, "disks", "dm-snapshot over %s", op->image.rootfs_path);
+		if ((rc = attach_dm(op, &h)))
+			goto fail;
+	}
+
+	fault(pfx, "tap");
+	step = "tap device";
+	bg_vm_op_progress(op, "network", "tap %s with %s/%d, guest %s", h.tap, op->host_ip,
+			  BG_SLOT_PREFIX, op->vm.guest_ip);
+	if ((rc = ops->tap_create(ops->self, h.tap, op->host_ip, BG_SLOT_PREFIX)))
+		goto fail;
+	fault(pfx, "nat");
+	if (op->vm.nat) {
+		step = "NAT";
+		char table[32];
+		bg_nat_table_name(table, ctx->layout.instance);
+		h.nat = true;
+		if ((rc = bg_handles_save(ctx, &op->vm, &h)) ||
+		    (rc = ops->nat_add(ops->self, table, op->vm.id, h.tap, op->vm.guest_ip)))
+			goto fail;
+	}
+
+	fault(pfx, "spawn");
+	step = "VMM spawn";
+	bg_vm_op_progress(op, "vmm", "starting %s%s%s", op->driver.name,
+			  op->driver.notice[0] ? ": " : "", op->driver.notice);
+	if ((rc = op->driver.spawn(&op->driver, &op->spec, &h.pid)))
+		goto fail;
+	if ((rc = bg_handles_save(ctx, &op->vm, &h)))
+		goto fail;
+	fault(pfx, "configure");
+	step = "VMM configuration";
+	if ((rc = op->driver.configure(&op->driver, &op->spec)))
+		goto fail;
+	fault(pfx, "start");
+	step = "VMM start";
+	if ((rc = op->driver.start(&op->driver, &op->spec)))
+		goto fail;
+	if ((rc = record_started(op)))
+		goto fail;
+	fault(pfx, "running");
+	return 0;
+
+fail:;
+	bg_error_saved saved;
+	bg_error_prefix("%s failed", step);
+	bg_error_save(&saved);
+	char last[1100];
+	snprintf(last, sizeof(last), "%s", saved.message ? saved.message : step);
+	bg_vm_teardown(ctx, &op->vm, &h);
+	bg_vm_op_set_state(op, BG_VM_STOPPED, last);
+	bg_error_restore(&saved);
+	return rc;
+}
+
+bool bg_vm_console_error(const char *console_log, char **msg)
+{
+	*msg = NULL;
+	int fd = open(console_log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return false;
+	}
+	off_t start = st.st_size > CONSOLE_TAIL_BYTES ? st.st_size - CONSOLE_TAIL_BYTES : 0;
+	char *buf = bg_malloc(CONSOLE_TAIL_BYTES + 1);
+	ssize_t n = buf ? pread(fd, buf, CONSOLE_TAIL_BYTES, start) : -1;
+	close(fd);
+	if (n <= 0) {
+		bg_free(buf);
+		return false;
+	}
+	buf[n] = '\0';
+	/* NULs from the serial line would end the search early */
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	char *hit = strstr(buf, ERROR_MARK);
+	if (hit) {
+		hit += strlen(ERROR_MARK);
+		size_t len = strcspn(hit, "\r\n");
+		*msg = bg_strndup(hit, len);
+	}
+	bg_free(buf);
+	return hit != NULL;
+}
+
+int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
+{
+	banger_ctx *ctx = op->ctx;
+	int64_t deadline = bg_now_ms() + (int64_t)timeout_s * 1000;
+	int64_t t0 = bg_now_ms();
+	const char *names[2];
+	bg_vm_pin_names(&op->vm, names);
+	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
+	so.host = op->vm.guest_ip;
+	so.known_hosts_path = ctx->layout.known_hosts;
+	/* banger generated and pinned the host key before boot: only an
+	 * exact match is accepted, there is no first-use window. */
+	so.hostkey_policy = op->spec.identity_disk ? BANGER_SSH_HOSTKEY_PINNED : BANGER_SSH_HOSTKEY_TOFU;
+	so.pin_names = names;
+	so.pin_names_count = 2;
+	so.connect_timeout_ms = 3000;
+	bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
+	int rc = BANGER_ETIMEOUT;
+	for (;;) {
+		bg_vm_handles h;
+		pid_t pid = 0;
+		if (bg_handles_cache_get(ctx, op->vm.id, &h))
+			pid = h.pid;
+		char *err = NULL;
+		if (bg_vm_console_error(op->vm.log_path, &err)) {
+			rc = bg_error(BANGER_ERROR, "the guest's first boot failed: %s", err ? err : "");
+			bg_free(err);
+			return rc;
+		}
+		if (!bg_vmm_alive(op->vm.api_sock, pid)) {
+			char tail[512];
+			bg_vmm_log_tail(tail, sizeof(tail), op->vm.log_path);
+			return bg_error(BANGER_EVMM, "the VMM exited during boot%s%s", tail[0] ? "; console: " : "", tail);
+		}
+		banger_ssh *ssh = NULL;
+		rc = banger_ssh_connect(&ssh, ctx, &so);
+		if (rc == 0) {
+			bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs",
+					  banger_ssh_host_fingerprint(ssh), (double)(bg_now_ms() - t0) / 1000.0);
+			banger_ssh_close(ssh);
+			return 0;
+		}
+		if (rc == BANGER_ETRUST || rc == BANGER_EREVOKED || rc == BANGER_EPERM)
+			return rc;
+		if (bg_now_ms() >= deadline)
+			break;
+		bg_sleep_ms(500);
+	}
+	char tail[512];
+	bg_vmm_log_tail(tail, sizeof(tail), op->vm.log_path);
+	return bg_error(BANGER_ETIMEOUT,
+			"VM %s did not answer SSH within %us (the VMM is up; still waiting for sshd on %s)%s%s",
+			op->vm.name, timeout_s, op->vm.guest_ip, tail[0] ? "; console: " : "", tail);
+}
+
+int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
+{
+	banger_ctx *ctx = op->ctx;
+	int rc = bg_vm_op_set_state(op, BG_VM_STOPPING, NULL);
+	if (rc)
+		return rc;
+	fault(pfx, "stopping");
+	bg_vm_handles h;
+	bg_vm_rediscover(ctx, &op->vm, &h, NULL, 0);
+	int first = 0;
+	if (h.pid > 0 && bg_vmm_alive(op->vm.api_sock, h.pid)) {
+		/* Graceful needs the driver; if the VM cannot be described any
+		 * more (binary gone), the teardown's kill still stops it. */
+		if (!force && (op->driver_ok || bg_vm_op_prepare_boot(op) == 0)) {
+			first = op->driver.stop(&op->driver, &op->spec, h.pid, STOP_TIMEOUT_MS);
+		}
+		banger_error_clear();
+		first = 0;
+	}
+	fault(pfx, "teardown");
+	rc = bg_vm_teardown(ctx, &op->vm, &h);
+	if (rc && !first)
+		first = rc;
+	if (first)
+		return first;
+	fault(pfx, "stopped");
+	return bg_vm_op_set_state(op, BG_VM_STOPPED, NULL);
+}

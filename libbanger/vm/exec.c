@@ -1,0 +1,139 @@
+/* Running commands in a guest through the library's SSH client, with the
+ * host key verified against banger's known_hosts. */
+#include "vm_internal.h"
+
+#include <banger/ssh.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Connect to a running VM: pinned key when banger made its identity,
+ * else trust on first use under its names. */
+static int vm_connect(banger_ssh **ssh, banger_ctx *ctx, const bg_vm_record *vm)
+{
+	if (!bg_vm_alive(ctx, vm, NULL))
+		return bg_error(BANGER_ESTATE, "VM %s is not running", vm->name);
+	bg_vm_paths p;
+	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	if (rc)
+		return rc;
+	const char *names[2];
+	bg_vm_pin_names(vm, names);
+	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
+	so.host = vm->guest_ip;
+	so.known_hosts_path = ctx->layout.known_hosts;
+	so.hostkey_policy = bg_path_exists(p.identity_disk) ? BANGER_SSH_HOSTKEY_PINNED : BANGER_SSH_HOSTKEY_TOFU;
+	so.pin_names = names;
+	so.pin_names_count = 2;
+	rc = banger_ssh_connect(ssh, ctx, &so);
+	bg_vm_paths_free(&p);
+	return rc;
+}
+
+typedef struct {
+	int (*cb)(int, const char *, size_t, void *);
+	void *payload;
+} relay;
+
+static int relay_output(int stream, const char *data, size_t len, void *payload)
+{
+	relay *r = payload;
+	return r->cb ? r->cb(stream, data, len, r->payload) : 0;
+}
+
+BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
+				  const char *command, int stdin_fd,
+				  int (*cb)(int stream, const char *data, size_t len, void *payload),
+				  void *payload)
+{
+	if (!exit_status || !ctx || !name || !command)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*exit_status = -1;
+	bg_vm_record vm;
+	int rc = bg_store_vm_get(&ctx->store, &vm, name);
+	if (rc)
+		return rc;
+	banger_ssh *ssh = NULL;
+	if ((rc = vm_connect(&ssh, ctx, &vm)))
+		goto out;
+	relay r = { cb, payload };
+	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
+	eo.stdin_fd = stdin_fd;
+	eo.output_cb = relay_output;
+	eo.output_payload = &r;
+	eo.timeout_ms = 24u * 3600 * 1000;
+	banger_ssh_result *res = NULL;
+	if ((rc = banger_ssh_exec(&res, ssh, command, &eo)) == 0)
+		*exit_status = banger_ssh_result_exit_status(res);
+	banger_ssh_result_free(res);
+out:
+	banger_ssh_close(ssh);
+	bg_vm_record_clear(&vm);
+	return rc;
+}
+
+/* The host user's public keys and banger's own, one per line. */
+static int collect_keys(bg_buf *b, banger_ctx *ctx)
+{
+	char *mine = NULL;
+	int rc = banger_ssh_client_key(&mine, ctx);
+	if (rc)
+		return rc;
+	bg_buf_printf(b, "%s\n", mine);
+	banger_free(mine);
+	const char *home = getenv("HOME");
+	char *dir = home ? bg_path_join(home, ".ssh") : NULL;
+	DIR *d = dir ? opendir(dir) : NULL;
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!bg_endswith(e->d_name, ".pub"))
+				continue;
+			char *path = bg_path_join(dir, e->d_name);
+			char *text = NULL;
+			if (path && bg_read_file(&text, NULL, path, 16384) == 0 && bg_startswith(text, "ssh-"))
+				bg_buf_printf(b, "%s%s", text, bg_endswith(text, "\n") ? "" : "\n");
+			bg_free(text);
+			bg_free(path);
+		}
+		closedir(d);
+	}
+	bg_free(dir);
+	banger_error_clear();
+	return b->oom ? bg_error_oom() : 0;
+}
+
+BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name)
+{
+	if (!ctx || !name)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	bg_vm_record vm;
+	int rc = bg_store_vm_get(&ctx->store, &vm, name);
+	if (rc)
+		return rc;
+	bg_buf keys = BG_BUF_INIT;
+	banger_ssh *ssh = NULL;
+	banger_ssh_result *res = NULL;
+	if ((rc = collect_keys(&keys, ctx)) || (rc = vm_connect(&ssh, ctx, &vm)))
+		goto out;
+	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
+	eo.stdin_data = keys.data;
+	eo.stdin_len = keys.len;
+	/* Written where the guest's sshd looks (see first-boot): /root is
+	 * the work disk, so the file lives under /etc/banger. */
+	rc = banger_ssh_exec(&res, ssh,
+			     "umask 077 && mkdir -p /etc/banger && cat > /etc/banger/authorized_keys.tmp && "
+			     "chmod 644 /etc/banger/authorized_keys.tmp && "
+			     "mv /etc/banger/authorized_keys.tmp /etc/banger/authorized_keys",
+			     &eo);
+	if (rc == 0 && banger_ssh_result_exit_status(res) != 0)
+		rc = bg_error(BANGER_ERROR, "writing authorized_keys in %s failed: %s", vm.name,
+			      banger_ssh_result_stderr(res, NULL));
+out:
+	banger_ssh_result_free(res);
+	banger_ssh_close(ssh);
+	bg_buf_free(&keys);
+	bg_vm_record_clear(&vm);
+	return rc;
+}

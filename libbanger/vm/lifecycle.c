@@ -1,0 +1,161 @@
+/* start, stop, restart, delete.  Each holds the VM's lock for its whole
+ * run, so two processes never interleave on one VM. */
+#include "vm_internal.h"
+
+#include "../guest/guest.h"
+
+#include <string.h>
+
+BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version)
+{
+	if (!opts)
+		return bg_error(BANGER_EINVALID, "options must not be NULL");
+	if (version != BANGER_VM_START_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_vm_start_options version %u", version);
+	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
+	*opts = def;
+	return 0;
+}
+
+static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
+{
+	if (bg_vm_alive(op->ctx, &op->vm, NULL))
+		return bg_error(BANGER_ESTATE, "VM %s is already running", op->vm.name);
+	if (strcmp(op->vm.state, BG_VM_STOPPED) != 0 && strcmp(op->vm.state, BG_VM_RUNNING) != 0)
+		return bg_error(BANGER_ESTATE, "VM %s is %s", op->vm.name, op->vm.state);
+	if (strcmp(op->vm.state, BG_VM_RUNNING) == 0) {
+		/* recorded running but dead: clean up first */
+		bg_vm_handles h;
+		bg_vm_rediscover(op->ctx, &op->vm, &h, NULL, 0);
+		int rc = bg_vm_teardown(op->ctx, &op->vm, &h);
+		if (rc)
+			return rc;
+	}
+	int rc = bg_vm_op_prepare_boot(op);
+	if (rc)
+		return rc;
+	if ((rc = bg_vm_boot(op, "start")))
+		return rc;
+	if (o->no_wait)
+		return 0;
+	uint32_t timeout = o->ready_timeout_s;
+	if (!timeout && bg_config_get_u32(&op->ctx->config, "ready_timeout", &timeout))
+		timeout = 180;
+	rc = bg_vm_wait_ready(op, timeout);
+	if (rc) {
+		/* A VM that cannot come up is stopped again, with the reason. */
+		bg_error_saved saved;
+		bg_error_save(&saved);
+		bg_vm_shutdown(op, true, "start");
+		bg_vm_op_set_state(op, BG_VM_STOPPED, saved.message);
+		bg_error_restore(&saved);
+	}
+	return rc;
+}
+
+BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts)
+{
+	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
+	if (!ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	if (!opts)
+		opts = &def;
+	if (opts->version != BANGER_VM_START_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_vm_start_options version %u", opts->version);
+	bg_vm_op op;
+	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	if (rc == 0) {
+		op.progress = opts->progress;
+		op.progress_payload = opts->progress_payload;
+		rc = start_locked(&op, opts);
+	}
+	bg_vm_op_end(&op);
+	return rc;
+}
+
+static int stop_locked(bg_vm_op *op, bool force)
+{
+	if (strcmp(op->vm.state, BG_VM_STOPPED) == 0 && !bg_vm_alive(op->ctx, &op->vm, NULL)) {
+		/* nothing runs; make sure nothing is left either */
+		bg_vm_handles h;
+		bg_vm_rediscover(op->ctx, &op->vm, &h, NULL, 0);
+		return bg_vm_teardown(op->ctx, &op->vm, &h);
+	}
+	return bg_vm_shutdown(op, force, "stop");
+}
+
+BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force)
+{
+	if (!ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	bg_vm_op op;
+	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	if (rc == 0)
+		rc = stop_locked(&op, force != 0);
+	bg_vm_op_end(&op);
+	return rc;
+}
+
+BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts)
+{
+	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
+	if (!ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	if (!opts)
+		opts = &def;
+	bg_vm_op op;
+	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	if (rc == 0)
+		rc = stop_locked(&op, false);
+	if (rc == 0) {
+		op.progress = opts->progress;
+		op.progress_payload = opts->progress_payload;
+		rc = start_locked(&op, opts);
+	}
+	bg_vm_op_end(&op);
+	return rc;
+}
+
+BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force)
+{
+	if (!ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	bg_vm_op op;
+	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	if (rc)
+		goto out;
+	if (!force && bg_vm_alive(ctx, &op.vm, NULL)) {
+		rc = bg_error(BANGER_ESTATE, "VM %s is running: stop it first or use --force", op.vm.name);
+		goto out;
+	}
+	/* Recorded first: a crash from here on is finished by reconcile. */
+	if ((rc = bg_vm_op_set_state(&op, BG_VM_DELETING, NULL)))
+		goto out;
+	bg_fault_point("delete:deleting");
+	bg_vm_handles h;
+	bg_vm_rediscover(ctx, &op.vm, &h, NULL, 0);
+	if (h.pid > 0 && !force && bg_vm_op_prepare_boot(&op) == 0)
+		op.driver.stop(&op.driver, &op.spec, h.pid, 10000);
+	banger_error_clear();
+	if ((rc = bg_vm_teardown(ctx, &op.vm, &h)))
+		goto out;
+	bg_fault_point("delete:teardown");
+	const char *names[2];
+	bg_vm_pin_names(&op.vm, names);
+	if (names[0] && names[1] &&
+	    (rc = bg_known_hosts_remove(ctx->layout.known_hosts, names, 2, NULL)))
+		goto out;
+	bg_fault_point("delete:pins");
+	if ((rc = bg_remove_tree(op.paths.dir)))
+		goto out;
+	bg_fault_point("delete:files");
+	rc = bg_store_vm_delete(&ctx->store, op.vm.id);
+out:
+	bg_vm_op_end(&op);
+	return rc;
+}
+
+BANGER_EXTERN(const char *) banger_vm_console_log(const banger_vm *vm)
+{
+	return vm ? vm->log_path : NULL;
+}

@@ -1,0 +1,159 @@
+/* The operation bundle: lookup + VM lock, then (for boots) image, kernel,
+ * driver, command line and spec. */
+#include "vm_internal.h"
+
+#include "../kernel/kernel.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define LOCK_WAIT_MS 30000
+
+int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
+{
+	memset(op, 0, sizeof(*op));
+	op->ctx = ctx;
+	op->lock.fd = -1;
+	if (!name)
+		return bg_error(BANGER_EINVALID, "a VM name is required");
+	int rc = bg_store_vm_get(&ctx->store, &op->vm, name);
+	if (rc)
+		return rc;
+	if ((rc = bg_layout_vm_paths(&op->paths, &ctx->layout, op->vm.id)))
+		return rc;
+	if ((rc = bg_lock_acquire(&op->lock, op->paths.lock, lock_ms < 0 ? LOCK_WAIT_MS : lock_ms))) {
+		bg_error_prefix("VM %s is busy", op->vm.name);
+		return rc;
+	}
+	/* The record may have changed while we waited for the lock. */
+	char id[9];
+	snprintf(id, sizeof(id), "%s", op->vm.id);
+	bg_vm_record_clear(&op->vm);
+	if ((rc = bg_store_vm_get(&ctx->store, &op->vm, id)))
+		return rc;
+	return 0;
+}
+
+void bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bg_info(op->ctx, "%s: %s: %s", op->vm.name ? op->vm.name : "vm", stage, msg);
+	if (op->progress)
+		op->progress(stage, msg, op->progress_payload);
+}
+
+int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error)
+{
+	int rc = bg_store_vm_set_state(&op->ctx->store, op->vm.id, state, last_error);
+	if (rc)
+		return rc;
+	char *s = bg_strdup(state);
+	char *e = last_error ? bg_strdup(last_error) : NULL;
+	if (!s || (last_error && !e)) {
+		bg_free(s);
+		bg_free(e);
+		return bg_error_oom();
+	}
+	bg_free(op->vm.state);
+	bg_free(op->vm.last_error);
+	op->vm.state = s;
+	op->vm.last_error = e;
+	return 0;
+}
+
+void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2])
+{
+	names[0] = vm->dns_name;
+	names[1] = vm->guest_ip;
+}
+
+int bg_vm_op_prepare_boot(bg_vm_op *op)
+{
+	banger_ctx *ctx = op->ctx;
+	bg_vm_record *vm = &op->vm;
+	int rc;
+	if (!vm->image)
+		return bg_error(BANGER_EINVALID, "VM %s has no image", vm->name);
+	if ((rc = bg_store_image_get(&ctx->store, &op->image, vm->image)))
+		return rc;
+	if (!vm->kernel)
+		return bg_error(BANGER_EINVALID, "VM %s has no kernel", vm->name);
+	if ((rc = bg_store_kernel_get(&ctx->store, &op->kernel, vm->kernel)))
+		return rc;
+	const char *fc = bg_config_get(&ctx->config, "firecracker_bin");
+	const char *qemu = bg_config_get(&ctx->config, "qemu_bin");
+	if ((rc = bg_vmm_resolve(&op->driver, vm->vmm, fc, qemu, NULL)))
+		return rc;
+	op->driver_ok = true;
+	/* A kernel the VMM cannot boot fails here, before anything exists. */
+	if ((rc = bg_kernel_check_vmm(&op->kernel, op->driver.name)) ||
+	    (rc = bg_kernel_boot_path(&op->kernel_path, &op->kernel, op->driver.name)))
+		return rc;
+
+	bg_subnet sn;
+	if ((rc = bg_subnet_parse(&sn, bg_config_get(&ctx->config, "subnet"))))
+		return rc;
+	int64_t slot = bg_subnet_slot_of(&sn, vm->guest_ip);
+	if (slot < 0)
+		return bg_error(BANGER_EINVALID, "VM %s has address %s outside the subnet", vm->name,
+				vm->guest_ip ? vm->guest_ip : "(none)");
+	if ((rc = bg_subnet_slot(&sn, (uint32_t)slot, op->host_ip, NULL)))
+		return rc;
+	bg_bootargs ba = {
+		.vmm = op->driver.name,
+		.guest_ip = vm->guest_ip,
+		.gateway = op->host_ip,
+		.netmask = BG_SLOT_NETMASK,
+		.hostname = vm->name,
+		.iface = "eth0",
+		.has_initrd = op->kernel.initrd_path != NULL,
+		.extra = NULL,
+	};
+	if ((rc = bg_bootargs_build(&op->cmdline, &ba)))
+		return rc;
+
+	bg_vm_spec *s = &op->spec;
+	memset(s, 0, sizeof(*s));
+	s->id = vm->id;
+	s->name = vm->name;
+	s->vcpus = vm->vcpus;
+	s->memory_mib = vm->memory_mib;
+	s->kernel_path = op->kernel_path;
+	s->kernel_format = NULL; /* sniffed from the file the VMM gets */
+	s->initrd_path = op->kernel.initrd_path;
+	s->cmdline = op->cmdline;
+	s->system_disk = vm->overlay;
+	s->work_disk = vm->work_disk;
+	s->identity_disk = bg_path_exists(op->paths.identity_disk) ? op->paths.identity_disk : NULL;
+	s->tap = op->paths.tap;
+	s->mac = vm->mac;
+	bool vsock = (op->driver.caps & BG_VMM_CAP_VSOCK) != 0;
+	s->vsock_cid = vsock ? vm->vsock_cid : 0;
+	s->vsock_path = vsock ? vm->vsock_path : NULL;
+	s->api_sock = vm->api_sock;
+	s->console_log = vm->log_path;
+	s->metrics_path = (op->driver.caps & BG_VMM_CAP_METRICS) ? vm->metrics_path : NULL;
+	s->log_path = NULL;
+	return op->driver.check(&op->driver, s);
+}
+
+void bg_vm_op_end(bg_vm_op *op)
+{
+	if (!op)
+		return;
+	bg_lock_release(&op->lock);
+	bg_vm_record_clear(&op->vm);
+	bg_image_record_clear(&op->image);
+	bg_kernel_record_clear(&op->kernel);
+	if (op->driver_ok)
+		bg_vmm_driver_free(&op->driver);
+	bg_vm_paths_free(&op->paths);
+	bg_free(op->kernel_path);
+	bg_free(op->cmdline);
+	memset(op, 0, sizeof(*op));
+	op->lock.fd = -1;
+}

@@ -1,0 +1,64 @@
+/*
+ * Internals shared by the lifecycle operations (create.c, boot.c,
+ * lifecycle.c, exec.c, set.c, stats.c): one "operation" bundles a VM's
+ * record with everything needed to boot or stop it.
+ */
+#ifndef BG_VM_INTERNAL_H
+#define BG_VM_INTERNAL_H
+
+#include "vm.h"
+#include "../vmm/vmm.h"
+
+typedef struct {
+	banger_ctx *ctx;
+	bg_vm_record vm;
+	bg_image_record image;
+	bg_kernel_record kernel;
+	bg_vmm_driver driver;
+	bool driver_ok;
+	bg_vm_paths paths;
+	bg_lock lock;
+	char host_ip[16];
+	char *kernel_path;   /* the file the VMM gets */
+	char *cmdline;
+	bg_vm_spec spec;
+	banger_progress_cb progress;
+	void *progress_payload;
+} bg_vm_op;
+
+/* Look the VM up, take its lock (waiting up to lock_ms), and fill in
+ * paths.  The VM's image, kernel and driver are loaded by
+ * bg_vm_op_prepare_boot. */
+int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms);
+/* Load image, kernel, driver; build command line and spec; check that
+ * the driver can boot it.  Nothing is created. */
+int bg_vm_op_prepare_boot(bg_vm_op *op);
+void bg_vm_op_end(bg_vm_op *op);
+void bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...) BG_PRINTF(3, 4);
+
+/* Create host objects, spawn, configure and start the VMM; the state
+ * goes starting -> running.  step_prefix names fault points
+ * ("create" / "start").  On failure everything it made is torn down and
+ * the state is set back to stopped (with last_error). */
+int bg_vm_boot(bg_vm_op *op, const char *step_prefix);
+/* Wait until SSH answers with the pinned host key, while watching the
+ * VMM process and the console for a first-boot BANGER-ERROR line. */
+int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s);
+/* Stop the VMM (gracefully unless force) and tear everything down;
+ * state -> stopped. */
+int bg_vm_shutdown(bg_vm_op *op, bool force, const char *step_prefix);
+
+/* The identity disk (docs/guest-identity.md). */
+int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *host_ip,
+			 const char *private_key, const char *public_line);
+/* Names a VM is reached by: "<name>.vm" and its IP. */
+void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2]);
+
+/* Set state (and last_error) in the store and in op->vm. */
+int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error);
+
+/* Scan the console log for the first-boot error line; *msg (bg_free)
+ * gets its text when present. */
+bool bg_vm_console_error(const char *console_log, char **msg);
+
+#endif

@@ -1,0 +1,248 @@
+/* The VM lifecycle through the public API against the Firecracker API
+ * fake: create -> list -> stop -> start -> stats -> delete, checking the
+ * requests banger sent and the kernel objects it left (none). */
+#include "vm_fixture.h"
+
+#include <jansson.h>
+#include <signal.h>
+
+static vm_fixture F;
+
+static int setup(void **state)
+{
+	(void)state;
+	fx_setup(&F);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fx_teardown(&F);
+	return 0;
+}
+
+/* Requests the fake recorded, as "METHOD /path" lines. */
+static char *requests(const char *api_sock, json_t **bodies)
+{
+	char *path = bg_sprintf("%s.requests.jsonl", api_sock);
+	char *text = NULL;
+	assert_int_equal(bg_read_file(&text, NULL, path, 1 << 20), 0);
+	bg_buf out = BG_BUF_INIT;
+	json_t *arr = json_array();
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		json_t *o = json_loads(line, 0, NULL);
+		assert_non_null(o);
+		bg_buf_printf(&out, "%s %s\n", json_string_value(json_object_get(o, "method")),
+			      json_string_value(json_object_get(o, "path")));
+		json_array_append_new(arr, o);
+	}
+	free(text);
+	free(path);
+	if (bodies)
+		*bodies = arr;
+	else
+		json_decref(arr);
+	return bg_buf_detach(&out);
+}
+
+static json_t *body_of(json_t *arr, const char *path)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "path")), path) == 0)
+			return json_object_get(o, "body");
+	return NULL;
+}
+
+static void test_lifecycle(void **state)
+{
+	(void)state;
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "box";
+	o.image = "testimg";
+	o.nat = 1;
+	o.no_wait = 1; /* the fake boots no guest: there is no sshd to wait for */
+	banger_vm *vm = NULL;
+	int rc = banger_vm_create(&vm, F.ctx, &o);
+	if (rc)
+		fail_msg("create: %s", banger_error_last()->message);
+	assert_string_equal(banger_vm_state(vm), "running");
+	assert_string_equal(banger_vm_vmm(vm), "firecracker");
+	assert_string_equal(banger_vm_dns_name(vm), "box.vm");
+	assert_string_equal(banger_vm_guest_ip(vm), "172.29.0.2");
+	assert_string_equal(banger_vm_mac(vm), "06:00:ac:1d:00:02");
+	assert_int_equal(banger_vm_vsock_cid(vm), 3);
+	assert_int_equal(banger_vm_is_alive(F.ctx, vm), 1);
+	assert_int_equal(fx_taps(), 1);
+	assert_int_equal(fx_procs(&F), 1);
+	assert_int_equal(fx_nat_rules(), 3);
+
+	/* the exact sequence, in Firecracker's order */
+	json_t *bodies;
+	char *seq = requests(vm->api_sock, &bodies);
+	assert_string_equal(seq,
+		"PUT /metrics\nPUT /machine-config\nPUT /boot-source\nPUT /drives/rootfs\n"
+		"PUT /drives/work\nPUT /drives/identity\nPUT /network-interfaces/eth0\nPUT /vsock\n"
+		"PUT /actions\n");
+	free(seq);
+	const char *args = json_string_value(json_object_get(body_of(bodies, "/boot-source"), "boot_args"));
+	assert_non_null(strstr(args, "ip=172.29.0.2::172.29.0.1:255.255.255.252:box:eth0:off"));
+	assert_non_null(strstr(args, "pci=off"));
+	assert_null(strstr(args, "root="));
+	assert_true(json_is_true(json_object_get(body_of(bodies, "/drives/rootfs"), "is_root_device")));
+	assert_true(json_is_true(json_object_get(body_of(bodies, "/drives/identity"), "is_read_only")));
+	assert_string_equal(json_string_value(json_object_get(body_of(bodies, "/network-interfaces/eth0"), "guest_mac")),
+			    "06:00:ac:1d:00:02");
+	assert_int_equal(json_integer_value(json_object_get(body_of(bodies, "/vsock"), "guest_cid")), 3);
+	json_decref(bodies);
+
+	/* the host key was pinned before boot, under both names */
+	int verdict = -1;
+	char *kh = bg_path_join(F.state, "ssh/known_hosts");
+	char *pins = NULL;
+	assert_int_equal(bg_read_file(&pins, NULL, kh, 1 << 20), 0);
+	assert_non_null(strstr(pins, "box.vm ssh-ed25519 "));
+	assert_non_null(strstr(pins, "172.29.0.2 ssh-ed25519 "));
+	free(pins);
+	(void)verdict;
+
+	/* list */
+	banger_vm_list *l;
+	assert_int_equal(banger_vm_list_all(&l, F.ctx), 0);
+	assert_int_equal(banger_vm_list_count(l), 1);
+	banger_vm_list_free(l);
+
+	/* stats carry Firecracker's metrics */
+	char *stats = NULL;
+	assert_int_equal(banger_vm_stats(&stats, F.ctx, "box"), 0);
+	json_t *st = json_loads(stats, 0, NULL);
+	assert_non_null(st);
+	assert_true(json_is_true(json_object_get(st, "alive")));
+	assert_true(json_is_object(json_object_get(st, "vmm_metrics")));
+	json_decref(st);
+	banger_free(stats);
+
+	/* stop: graceful (SendCtrlAltDel), then nothing left */
+	assert_int_equal(banger_vm_stop(F.ctx, "box", 0), 0);
+	seq = requests(vm->api_sock, NULL);
+	assert_non_null(strstr(seq, "PUT /actions\nPUT /actions\n")); /* InstanceStart, SendCtrlAltDel */
+	free(seq);
+	fx_assert_clean(&F);
+	banger_vm *again;
+	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), 0);
+	assert_string_equal(banger_vm_state(again), "stopped");
+	assert_int_equal(banger_vm_is_alive(F.ctx, again), 0);
+	banger_vm_free(again);
+
+	/* start again, then delete while running (force) */
+	banger_vm_start_options so = BANGER_VM_START_OPTIONS_INIT;
+	so.no_wait = 1;
+	assert_int_equal(banger_vm_start(F.ctx, "box", &so), 0);
+	assert_int_equal(fx_procs(&F), 1);
+	assert_int_equal(banger_vm_delete(F.ctx, "box", 0), BANGER_ESTATE);
+	assert_int_equal(banger_vm_delete(F.ctx, "box", 1), 0);
+	fx_assert_clean(&F);
+	assert_false(bg_path_exists(vm->vm_dir));
+	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), BANGER_ENOTFOUND);
+	assert_int_equal(bg_read_file(&pins, NULL, kh, 1 << 20), 0);
+	assert_null(strstr(pins, "box.vm"));
+	assert_null(strstr(pins, "172.29.0.2"));
+	free(pins);
+	free(kh);
+	banger_vm_free(vm);
+}
+
+/* A request Firecracker rejects fails create with its fault_message and
+ * rolls back everything: no dir, no row, no tap, no process. */
+static void test_rejection_rolls_back(void **state)
+{
+	(void)state;
+	setenv("FC_FAKE_FAIL", "PUT /drives/work", 1);
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "bad";
+	o.image = "testimg";
+	o.no_wait = 1;
+	int rc = banger_vm_create(NULL, F.ctx, &o);
+	unsetenv("FC_FAKE_FAIL");
+	assert_int_equal(rc, BANGER_EVMM);
+	const char *msg = banger_error_last()->message;
+	assert_non_null(strstr(msg, "VMM configuration failed"));
+	banger_vm *vm;
+	assert_int_equal(banger_vm_lookup(&vm, F.ctx, "bad"), BANGER_ENOTFOUND);
+	fx_assert_clean(&F);
+	char *vms = bg_path_join(F.state, "vms");
+	assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 0);
+	free(vms);
+}
+
+/* A kernel the VMM cannot boot fails before anything is created. */
+static void test_capability_checked_first(void **state)
+{
+	(void)state;
+	char *bz = bg_path_join(F.dir, "bzImage");
+	char buf[4096];
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf + 0x202, "HdrS", 4);
+	assert_int_equal(bg_write_file_atomic(bz, buf, sizeof(buf), 0644), 0);
+	bg_kernel_record kr;
+	memset(&kr, 0, sizeof(kr));
+	assert_int_equal(bg_kernel_import(F.ctx, "bzk", bz, NULL, NULL, &kr), 0);
+	bg_kernel_record_clear(&kr);
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "bz";
+	o.image = "testimg";
+	o.kernel = "bzk";
+	o.no_wait = 1;
+	assert_int_equal(banger_vm_create(NULL, F.ctx, &o), BANGER_EUNSUPPORTED);
+	char *vms = bg_path_join(F.state, "vms");
+	assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 0);
+	free(vms);
+	fx_assert_clean(&F);
+	free(bz);
+}
+
+/* The VMM dies behind banger's back: the next context reconciles. */
+static void test_vmm_killed_is_reconciled(void **state)
+{
+	(void)state;
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "victim";
+	o.image = "testimg";
+	o.no_wait = 1;
+	banger_vm *vm = NULL;
+	assert_int_equal(banger_vm_create(&vm, F.ctx, &o), 0);
+	pid_t *pids = NULL;
+	size_t n = 0;
+	assert_int_equal(bg_proc_find(&pids, &n, vm->api_sock), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(kill(pids[0], SIGKILL), 0);
+	free(pids);
+	for (int i = 0; i < 100 && fx_procs(&F) > 0; i++)
+		bg_sleep_ms(20);
+	banger_ctx_close(F.ctx);
+	F.ctx = fx_open(&F, 0); /* reconcile on open */
+	banger_vm *again;
+	assert_int_equal(banger_vm_lookup(&again, F.ctx, "victim"), 0);
+	assert_string_equal(banger_vm_state(again), "stopped");
+	assert_non_null(strstr(banger_vm_last_error(again), "exited unexpectedly"));
+	banger_vm_free(again);
+	fx_assert_clean(&F);
+	assert_int_equal(banger_vm_delete(F.ctx, "victim", 0), 0);
+	banger_vm_free(vm);
+}
+
+int main(void)
+{
+	int rc = fx_enter_netns();
+	if (rc)
+		return rc;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejection_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capability_checked_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
