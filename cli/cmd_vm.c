@@ -1,6 +1,7 @@
 /* banger vm ...: virtual machines. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,7 +46,7 @@ static void uptime(char *buf, size_t len, const banger_vm *vm)
 }
 
 /* verbs + the terminating entry */
-#define VM_VERBS 15
+#define VM_VERBS 16
 static const cli_cmd vm_subs[VM_VERBS];
 
 /* The table entry of a verb, for its usage text. */
@@ -422,6 +423,58 @@ static int vm_exec(cli_env *env, int argc, char **argv)
 	return run_in(ctx, name, rest, nrest, exec_stdin);
 }
 
+/* ---- ssh: exec the system ssh with banger's files, checking on ---- */
+static const cli_opt ssh_opts[] = { { 0 } };
+
+static int vm_ssh(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos, nrest = 0;
+	char **rest = NULL;
+	int rc = cli_parse_or_usage("vm ssh", sub("ssh"), ssh_opts, argc, argv, &pos, &npos, &rest, &nrest);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm ssh", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_vm *vm;
+	if ((rc = banger_vm_lookup(&vm, ctx, name)))
+		return cli_fail(name, rc);
+	if (banger_vm_is_alive(ctx, vm) != 1) {
+		fprintf(stderr, "banger vm ssh: VM %s is not running (banger vm start %s)\n", name, name);
+		banger_vm_free(vm);
+		return EXIT_FAILURE_;
+	}
+	char *pub = NULL; /* makes sure banger's client key exists */
+	if ((rc = banger_ssh_client_key(&pub, ctx))) {
+		banger_vm_free(vm);
+		return cli_fail("client key", rc);
+	}
+	banger_free(pub);
+	cli_ssh_target t = { 0 };
+	t.vm_name = banger_vm_name(vm);
+	t.ip = banger_vm_guest_ip(vm);
+	t.identity = banger_ctx_client_key_path(ctx);
+	t.known_hosts = banger_ctx_known_hosts_path(ctx);
+	t.command = rest;
+	t.ncommand = nrest;
+	char **args = cli_ssh_argv(&t);
+	banger_vm_free(vm);
+	if (!args) {
+		fprintf(stderr, "banger vm ssh: cannot build the ssh command line\n");
+		return EXIT_FAILURE_;
+	}
+	fflush(NULL);
+	execvp(args[0], args);
+	fprintf(stderr, "banger vm ssh: cannot run %s: %s\n", args[0], strerror(errno));
+	cli_ssh_argv_free(args);
+	return EXIT_FAILURE_;
+}
+
 /* ---- run ---- */
 static struct {
 	bool rm;
@@ -689,6 +742,7 @@ static const cli_cmd vm_subs[VM_VERBS] = {
 	{ "stop", "shut a VM down", "NAME [--force]", vm_stop, NULL },
 	{ "restart", "stop and start a VM", "NAME", vm_restart, NULL },
 	{ "delete", "delete a VM and everything it owns", "NAME [--force]", vm_delete, NULL },
+	{ "ssh", "open ssh to a VM (host key verified against banger's known_hosts)", "NAME [-- CMD...]", vm_ssh, NULL },
 	{ "exec", "run a command in a VM over SSH", "NAME [-i] -- CMD...", vm_exec, NULL },
 	{ "logs", "print a VM's console log", "NAME [-f]", vm_logs, NULL },
 	{ "set", "change a stopped VM", "NAME [--vcpus N] [--memory MIB] [--disk SIZE] [--nat|--no-nat]", vm_set, NULL },
