@@ -207,6 +207,33 @@ static int tcp_connect(int *out, const char *host, uint16_t port, int64_t deadli
 static const char *const hostkey_prefs =
 	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
 
+/* Offer only what this libssh2 supports: 1.10 strips unsupported names
+ * with an overlapping memcpy (and has no rsa-sha2-*). */
+static int prefer_hostkeys(banger_ssh *s)
+{
+	const char **algs = NULL;
+	int n = libssh2_session_supported_algs(s->session, LIBSSH2_METHOD_HOSTKEY, &algs);
+	if (n <= 0)
+		return ssh_fail(s, BANGER_ERROR, "no host key algorithms for");
+	char pref[256] = "";
+	const char *p = hostkey_prefs;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		for (int i = 0; i < n; i++)
+			if (strlen(algs[i]) == len && strncmp(algs[i], p, len) == 0 &&
+			    strlen(pref) + len + 2 < sizeof(pref)) {
+				if (*pref)
+					strcat(pref, ",");
+				strncat(pref, p, len);
+			}
+		p += len + (p[len] == ',');
+	}
+	libssh2_free(s->session, algs);
+	if (!*pref || libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY, pref) != 0)
+		return ssh_fail(s, BANGER_ERROR, "host key preferences for");
+	return 0;
+}
+
 static int verify_host_key(banger_ssh *s, const banger_ssh_options *o, const char *kh_path)
 {
 	size_t len = 0;
@@ -375,10 +402,8 @@ BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const b
 	libssh2_session_callback_set(s->session, LIBSSH2_CALLBACK_SEND, (void *)ssh_send);
 	libssh2_session_callback_set(s->session, LIBSSH2_CALLBACK_RECV, (void *)ssh_recv);
 	libssh2_session_set_blocking(s->session, 0);
-	if (libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY, hostkey_prefs) != 0) {
-		rc = ssh_fail(s, BANGER_ERROR, "host key preferences for");
+	if ((rc = prefer_hostkeys(s)))
 		goto fail;
-	}
 	int lr, werr;
 	SSH_RETRY(s, deadline, libssh2_session_handshake(s->session, s->fd), lr, werr);
 	if (werr || lr) {
@@ -458,9 +483,11 @@ BANGER_EXTERN(int) banger_ssh_wait(banger_ssh **out, banger_ctx *ctx, const bang
 			return rc;
 		int64_t now = bg_now_ms();
 		if (now >= deadline) {
-			bg_error_prefix("gave up after %d attempts in %u ms", attempts, timeout_ms);
 			const banger_error *e = banger_error_last();
-			return bg_error(BANGER_ETIMEOUT, "%s", e ? e->message : "timed out");
+			char last[512];
+			snprintf(last, sizeof(last), "%s", e ? e->message : "?");
+			return bg_error(BANGER_ETIMEOUT, "%s:%u not reachable over SSH after %d attempts in %u ms: %s",
+					opts->host, (unsigned)(opts->port ? opts->port : 22), attempts, timeout_ms, last);
 		}
 		bg_debug(ctx, "ssh: %s not ready (%s), retrying", opts->host,
 			 banger_error_last() ? banger_error_last()->message : "?");
