@@ -290,6 +290,16 @@ int bg_vm_reconcile(banger_ctx *ctx, bool do_sweep, bg_reconcile_report report, 
 		if (r && !first)
 			first = r;
 	}
+	/* A VM directory without a record is what a process killed between
+	 * mkdir and insert leaves: cheap to spot, and worth a sweep. */
+	if (!needs_sweep) {
+		DIR *d = opendir(ctx->layout.vms_dir);
+		struct dirent *e;
+		while (d && !needs_sweep && (e = readdir(d)))
+			needs_sweep = bg_vm_id_valid(e->d_name) && !owned(vms, n, e->d_name, false);
+		if (d)
+			closedir(d);
+	}
 	bg_vm_records_free(vms, n);
 	if (needs_sweep) {
 		int r = sweep(&s);
