@@ -33,8 +33,8 @@ BANGER_EXTERN(void) banger_kernel_catalog_free(banger_kernel_catalog *catalog);
 BANGER_EXTERN(const char *) banger_kernel_catalog_url(const banger_kernel_catalog *catalog);
 BANGER_EXTERN(size_t) banger_kernel_catalog_count(const banger_kernel_catalog *catalog);
 /* Borrowed; NULL past the end. */
-BANGER_EXTERN(const banger_kernel_catalog_entry *)
-banger_kernel_catalog_get(const banger_kernel_catalog *catalog, size_t i);
+BANGER_EXTERN(const banger_kernel_catalog_entry *) banger_kernel_catalog_get(const banger_kernel_catalog *catalog,
+									      size_t i);
 
 BANGER_EXTERN(const char *) banger_kernel_catalog_entry_name(const banger_kernel_catalog_entry *e);
 BANGER_EXTERN(const char *) banger_kernel_catalog_entry_version(const banger_kernel_catalog_entry *e);
