@@ -8,27 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Connect to a running VM: pinned key when banger made its identity,
- * else trust on first use under its names. */
+/* Connect to a running VM, trusting on first use under its names: the key
+ * banger pinned before first boot must match; after an explicit
+ * `known-hosts forget` the next dial pins again. */
 static int vm_connect(banger_ssh **ssh, banger_ctx *ctx, const bg_vm_record *vm)
 {
 	if (!bg_vm_alive(ctx, vm, NULL))
 		return bg_error(BANGER_ESTATE, "VM %s is not running", vm->name);
-	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
-	if (rc)
-		return rc;
 	const char *names[2];
 	bg_vm_pin_names(vm, names);
 	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
 	so.host = vm->guest_ip;
 	so.known_hosts_path = ctx->layout.known_hosts;
-	so.hostkey_policy = bg_path_exists(p.identity_disk) ? BANGER_SSH_HOSTKEY_PINNED : BANGER_SSH_HOSTKEY_TOFU;
+	so.hostkey_policy = BANGER_SSH_HOSTKEY_TOFU;
 	so.pin_names = names;
 	so.pin_names_count = 2;
-	rc = banger_ssh_connect(ssh, ctx, &so);
-	bg_vm_paths_free(&p);
-	return rc;
+	return banger_ssh_connect(ssh, ctx, &so);
 }
 
 typedef struct {
