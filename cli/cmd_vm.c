@@ -455,6 +455,24 @@ static int vm_ssh(cli_env *env, int argc, char **argv)
 		return cli_fail("client key", rc);
 	}
 	banger_free(pub);
+	/* Verify the host key with banger's own checker first, so a mismatch
+	 * is reported the same way on every path ("possible MITM"). */
+	banger_ssh_options so;
+	banger_ssh_options_init(&so, BANGER_SSH_OPTIONS_VERSION);
+	char dns[160];
+	snprintf(dns, sizeof(dns), "%s", banger_vm_dns_name(vm) ? banger_vm_dns_name(vm) : "");
+	const char *names[] = { dns };
+	so.host = banger_vm_guest_ip(vm);
+	so.pin_names = names;
+	so.pin_names_count = dns[0] ? 1 : 0;
+	so.connect_timeout_ms = 15000;
+	banger_ssh *check = NULL;
+	rc = banger_ssh_connect(&check, ctx, &so);
+	banger_ssh_close(check);
+	if (rc == BANGER_ETRUST || rc == BANGER_EREVOKED) {
+		banger_vm_free(vm);
+		return cli_fail("vm ssh", rc);
+	}
 	cli_ssh_target t = { 0 };
 	t.vm_name = banger_vm_name(vm);
 	t.ip = banger_vm_guest_ip(vm);
