@@ -1,0 +1,172 @@
+/* Public API only: the kernel catalog (file://), pull with a progress
+ * callback, import, list, lookup, VMM checks, remove, options versions and
+ * NULL handling. */
+#include <banger/banger.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: check failed: %s (%s)\n", __FILE__, __LINE__, #cond, \
+	banger_error_last() ? banger_error_last()->message : "-"); exit(1); } } while (0)
+
+typedef struct {
+	int calls;
+	uint64_t last_done, last_total;
+} progress;
+
+static int on_progress(uint64_t done, uint64_t total, void *payload)
+{
+	progress *p = payload;
+	p->calls++;
+	p->last_done = done;
+	p->last_total = total;
+	return 0;
+}
+
+static int cancel(uint64_t done, uint64_t total, void *payload)
+{
+	(void)done;
+	(void)total;
+	(void)payload;
+	return 1;
+}
+
+static void sh(const char *cmd)
+{
+	CHECK(system(cmd) == 0);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2);
+	char www[4096], cmd[36000], sha[65] = "";
+	snprintf(www, sizeof(www), "%s.www", argv[1]);
+
+	banger_ctx_options o;
+	CHECK(banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION) == 0);
+	o.state_dir = argv[1];
+	banger_ctx *ctx = NULL;
+	CHECK(banger_ctx_open(&ctx, &o) == 0);
+
+	/* options versions */
+	banger_kernel_pull_options po;
+	banger_kernel_import_options io;
+	CHECK(banger_kernel_pull_options_init(&po, 99) == BANGER_EINVALID);
+	CHECK(banger_kernel_import_options_init(&io, 0) == BANGER_EINVALID);
+	CHECK(banger_kernel_pull_options_init(&po, BANGER_KERNEL_PULL_OPTIONS_VERSION) == 0);
+	CHECK(banger_kernel_import_options_init(&io, BANGER_KERNEL_IMPORT_OPTIONS_VERSION) == 0);
+	banger_kernel_pull_options stale = po;
+	stale.version = 2;
+	banger_kernel *k = (banger_kernel *)1;
+	CHECK(banger_kernel_pull(&k, ctx, "x", &stale) == BANGER_EINVALID && k == NULL);
+
+	/* no catalog configured */
+	banger_kernel_catalog *cat = (banger_kernel_catalog *)1;
+	CHECK(banger_kernel_catalog_fetch(&cat, ctx, NULL) == BANGER_EINVALID && cat == NULL);
+	CHECK(strstr(banger_error_last()->message, "kernel_catalog"));
+
+	/* an empty store */
+	banger_kernel_list *l;
+	CHECK(banger_kernel_list_all(&l, ctx) == 0 && banger_kernel_list_count(l) == 0);
+	CHECK(banger_kernel_list_get(l, 0) == NULL);
+	banger_kernel_list_free(l);
+
+	/* a file:// catalog with a relative artifact URL */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; mkdir -p '%s/a'; cp /bin/true '%s/a/vmlinux'; tar -C '%s/a' -czf '%s/k.tar.gz' vmlinux; "
+		 "sha256sum '%s/k.tar.gz' | cut -c1-64 > '%s/sha'; stat -c %%s '%s/k.tar.gz' > '%s/size'",
+		 www, www, www, www, www, www, www, www);
+	sh(cmd);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/sha", www);
+	FILE *f = fopen(path, "r");
+	CHECK(f && fscanf(f, "%64s", sha) == 1);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/size", www);
+	unsigned long long size = 0;
+	f = fopen(path, "r");
+	CHECK(f && fscanf(f, "%llu", &size) == 1);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/catalog.json", www);
+	f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f, "{\"schema_version\": 1, \"kernels\": [{\"name\": \"tiny\", \"version\": \"0.1\", "
+		   "\"arch\": \"x86_64\", \"url\": \"k.tar.gz\", \"size\": %llu, \"sha256\": \"%s\", "
+		   "\"description\": \"a test\", \"vmms\": [\"firecracker\", \"qemu\"]}]}\n", size, sha);
+	fclose(f);
+
+	CHECK(banger_kernel_catalog_fetch(&cat, ctx, path) == 0);
+	CHECK(strncmp(banger_kernel_catalog_url(cat), "file://", 7) == 0);
+	CHECK(banger_kernel_catalog_count(cat) == 1);
+	const banger_kernel_catalog_entry *e = banger_kernel_catalog_get(cat, 0);
+	CHECK(e && banger_kernel_catalog_get(cat, 1) == NULL);
+	CHECK(strcmp(banger_kernel_catalog_entry_name(e), "tiny") == 0);
+	CHECK(strcmp(banger_kernel_catalog_entry_version(e), "0.1") == 0);
+	CHECK(strcmp(banger_kernel_catalog_entry_arch(e), "x86_64") == 0);
+	CHECK(strcmp(banger_kernel_catalog_entry_sha256(e), sha) == 0);
+	CHECK(strcmp(banger_kernel_catalog_entry_vmms(e), "firecracker,qemu") == 0);
+	CHECK(strcmp(banger_kernel_catalog_entry_description(e), "a test") == 0);
+	CHECK(banger_kernel_catalog_entry_format(e) == NULL);
+	CHECK(banger_kernel_catalog_entry_size(e) == size);
+	CHECK(strstr(banger_kernel_catalog_entry_url(e), "/k.tar.gz"));
+	banger_kernel_catalog_free(cat);
+
+	/* a cancelled pull leaves nothing */
+	po.catalog_url = path;
+	po.progress = cancel;
+	CHECK(banger_kernel_pull(&k, ctx, "tiny", &po) == BANGER_ERROR && k == NULL);
+	CHECK(strstr(banger_error_last()->message, "cancelled"));
+	CHECK(banger_kernel_lookup(&k, ctx, "tiny") == BANGER_ENOTFOUND && k == NULL);
+
+	/* pull with progress */
+	progress p = { 0, 0, 0 };
+	po.progress = on_progress;
+	po.progress_payload = &p;
+	CHECK(banger_kernel_pull(&k, ctx, "tiny", &po) == 0 && k);
+	CHECK(p.calls >= 1 && p.last_done == size && p.last_total == size);
+	CHECK(strcmp(banger_kernel_name(k), "tiny") == 0);
+	CHECK(strcmp(banger_kernel_version(k), "0.1") == 0);
+	CHECK(strcmp(banger_kernel_arch(k), "x86_64") == 0);
+	CHECK(strcmp(banger_kernel_format(k), "elf") == 0);
+	CHECK(strstr(banger_kernel_path(k), "/kernels/tiny/vmlinux"));
+	CHECK(banger_kernel_initrd_path(k) == NULL && banger_kernel_config_path(k) == NULL);
+	CHECK(strncmp(banger_kernel_source(k), "file://", 7) == 0);
+	CHECK(strcmp(banger_kernel_sha256(k), sha) == 0);
+	CHECK(banger_kernel_created_at(k) > 0);
+	CHECK(banger_kernel_check_vmm(k, "firecracker") == 0);
+	CHECK(banger_kernel_check_vmm(k, "qemu") == BANGER_EUNSUPPORTED); /* no PVH, no bzImage */
+	char *boot = NULL;
+	CHECK(banger_kernel_boot_path(&boot, k, "firecracker") == 0 && strcmp(boot, banger_kernel_path(k)) == 0);
+	banger_free(boot);
+	banger_kernel_free(k);
+	CHECK(banger_kernel_pull(NULL, ctx, "tiny", &po) == BANGER_EEXISTS);
+
+	/* import with default options, out not wanted */
+	CHECK(banger_kernel_import(NULL, ctx, "imported", "/bin/true", NULL) == 0);
+	CHECK(banger_kernel_import(&k, ctx, "bad", path, &io) == BANGER_EINVALID && k == NULL);
+
+	CHECK(banger_kernel_list_all(&l, ctx) == 0 && banger_kernel_list_count(l) == 2);
+	CHECK(strcmp(banger_kernel_name(banger_kernel_list_get(l, 0)), "imported") == 0);
+	CHECK(strcmp(banger_kernel_source(banger_kernel_list_get(l, 0)), "import") == 0);
+	CHECK(strcmp(banger_kernel_name(banger_kernel_list_get(l, 1)), "tiny") == 0);
+	banger_kernel_list_free(l);
+
+	CHECK(banger_kernel_remove(ctx, "imported") == 0);
+	CHECK(banger_kernel_remove(ctx, "imported") == BANGER_ENOTFOUND);
+	CHECK(banger_kernel_lookup(&k, ctx, "imported") == BANGER_ENOTFOUND && k == NULL);
+	CHECK(banger_kernel_remove(ctx, "tiny") == 0);
+
+	/* NULL everywhere it is allowed */
+	banger_kernel_free(NULL);
+	banger_kernel_list_free(NULL);
+	banger_kernel_catalog_free(NULL);
+	CHECK(banger_kernel_name(NULL) == NULL && banger_kernel_created_at(NULL) == 0);
+	CHECK(banger_kernel_catalog_count(NULL) == 0 && banger_kernel_catalog_entry_size(NULL) == 0);
+	CHECK(banger_kernel_lookup(NULL, ctx, "x") == BANGER_EINVALID);
+	CHECK(banger_kernel_boot_path(NULL, NULL, "qemu") == BANGER_EINVALID);
+
+	banger_ctx_close(ctx);
+	printf("ok\n");
+	return 0;
+}
