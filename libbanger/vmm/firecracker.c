@@ -73,10 +73,26 @@ static int put_action(const bg_vm_spec *spec, const char *action, int timeout_ms
 	return bg_fc_request(NULL, NULL, spec->api_sock, "PUT", "/actions", body, timeout_ms);
 }
 
-/* Firecracker opens its log and metrics files without O_CREAT. */
-static int touch(const char *path)
+/* Firecracker opens its log and metrics files read-write without O_CREAT,
+ * O_APPEND or O_TRUNC and writes from offset 0: each boot needs a fresh,
+ * empty file, or old lines would trail the new ones.  A previous log is
+ * kept as <log>.old; old metrics are meaningless and dropped. */
+static int fresh_file(const char *path, bool keep_old)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (keep_old) {
+		struct stat st;
+		if (stat(path, &st) == 0 && st.st_size > 0) {
+			char *old = bg_sprintf("%s.old", path);
+			if (!old)
+				return bg_error_oom();
+			int r = rename(path, old);
+			int e = errno;
+			bg_free(old);
+			if (r != 0)
+				return bg_error_os(bg_code_from_errno(e), e, "rotate %s", path);
+		}
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return bg_error_os(bg_code_from_errno(errno), errno, "create %s", path);
 	close(fd);
@@ -95,9 +111,9 @@ static int fc_check(const bg_vmm_driver *d, const bg_vm_spec *s)
 	if (!s->id || !*s->id || !s->api_sock || !s->console_log || !s->kernel_path || !s->system_disk)
 		return bg_error(BANGER_EINVALID,
 				"firecracker: the VM spec needs an id, api socket, console log, kernel and system disk");
-	if (s->vcpus < 1 || s->vcpus > 32 || (s->vcpus != 1 && s->vcpus % 2 != 0))
-		return bg_error(BANGER_EINVALID, "firecracker: vcpus must be 1 or an even number up to 32 (got %u)",
-				s->vcpus);
+	/* "1 or even" applies only with SMT, which banger never enables. */
+	if (s->vcpus < 1 || s->vcpus > 32)
+		return bg_error(BANGER_EINVALID, "firecracker: vcpus must be 1 to 32 (got %u)", s->vcpus);
 	if (s->memory_mib < 1)
 		return bg_error(BANGER_EINVALID, "firecracker: memory must be at least 1 MiB");
 	const char *fmt = s->kernel_format;
@@ -149,14 +165,14 @@ static int fc_configure(const bg_vmm_driver *d, const bg_vm_spec *s)
 	int rc;
 
 	if (s->log_path && !bg_streq(s->log_path, s->console_log)) {
-		if ((rc = touch(s->log_path)) ||
+		if ((rc = fresh_file(s->log_path, true)) ||
 		    (rc = dump(&body, json_pack("{s:s, s:s, s:b, s:b}", "log_path", s->log_path, "level", "Info",
 						"show_level", 1, "show_log_origin", 0), "logger")) ||
 		    (rc = put(s, "/logger", body)))
 			return rc;
 	}
 	if (s->metrics_path) {
-		if ((rc = touch(s->metrics_path)) ||
+		if ((rc = fresh_file(s->metrics_path, false)) ||
 		    (rc = dump(&body, json_pack("{s:s}", "metrics_path", s->metrics_path), "metrics")) ||
 		    (rc = put(s, "/metrics", body)))
 			return rc;

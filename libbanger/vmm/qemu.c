@@ -203,7 +203,22 @@ static int q_spawn(const bg_vmm_driver *d, const bg_vm_spec *s, pid_t *pid)
 	bg_argv_free(argv);
 	if (rc)
 		return rc;
+	int64_t deadline = bg_now_ms() + BG_VMM_SPAWN_TIMEOUT_MS;
 	rc = bg_vmm_wait_socket(s->api_sock, *pid, s->console_log, BG_VMM_SPAWN_TIMEOUT_MS);
+	/* The socket exists before QEMU has opened its disks; a QMP answer
+	 * comes only from the main loop, after machine setup succeeded. */
+	if (!rc) {
+		char *status = NULL;
+		int left = (int)(deadline - bg_now_ms());
+		rc = bg_qmp_query_status(&status, s->api_sock, left > 1000 ? left : 1000);
+		bg_free(status);
+		if (rc && !bg_vmm_alive(s->api_sock, *pid)) {
+			char tail[300];
+			bg_vmm_log_tail(tail, sizeof(tail), s->console_log);
+			rc = bg_error(BANGER_EVMM, "QEMU (pid %d) exited during startup%s%s", (int)*pid,
+				      *tail ? "; console log ends with: " : "", tail);
+		}
+	}
 	if (rc) {
 		bg_error_saved saved;
 		bg_error_save(&saved);

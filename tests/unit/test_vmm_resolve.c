@@ -146,9 +146,11 @@ static void test_firecracker_check(void **st)
 	assert_int_equal(d.check(&d, &s), BANGER_EUNSUPPORTED);
 
 	s = fc_spec();
-	s.vcpus = 3;
+	s.vcpus = 3; /* "1 or even" is for SMT only */
+	assert_int_equal(d.check(&d, &s), 0);
+	s.vcpus = 0;
 	assert_int_equal(d.check(&d, &s), BANGER_EINVALID);
-	s.vcpus = 34;
+	s.vcpus = 33;
 	assert_int_equal(d.check(&d, &s), BANGER_EINVALID);
 	s = fc_spec();
 	s.system_disk = NULL;
