@@ -7,6 +7,7 @@
 #include "../../libbanger/config/config.h"
 
 #include <archive.h>
+#include <dirent.h>
 #include <archive_entry.h>
 #include <elf.h>
 #include <sqlite3.h>
@@ -725,6 +726,126 @@ static void test_check_vmm(void **state)
 	free(dir);
 }
 
+/* ---- allocation failures in import and pull: every failure is reported,
+ *      leaks nothing (ASan) and leaves nothing installed or recorded ---- */
+
+static banger_ctx *open_ctx(const char *dir)
+{
+	char *state = bg_path_join(dir, "state"), *run = bg_path_join(dir, "run");
+	assert_non_null(state);
+	assert_non_null(run);
+	setenv("BANGER_RUNTIME_DIR", run, 1);
+	banger_ctx_options o;
+	assert_int_equal(banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION), 0);
+	o.state_dir = state;
+	banger_ctx *ctx = NULL;
+	assert_int_equal(banger_ctx_open(&ctx, &o), 0);
+	bg_free(state);
+	bg_free(run);
+	return ctx;
+}
+
+static void assert_nothing_installed(banger_ctx *ctx, const char *name, uint64_t n)
+{
+	DIR *d = opendir(ctx->layout.kernels_dir);
+	assert_non_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, name) == 0 || bg_startswith(e->d_name, ".staging-") ||
+		    bg_startswith(e->d_name, ".trash-"))
+			fail_msg("allocation %llu failed: %s left in %s", (unsigned long long)n, e->d_name,
+				 ctx->layout.kernels_dir);
+	closedir(d);
+	bg_kernel_record r;
+	assert_int_equal(bg_store_kernel_get(&ctx->store, &r, name), BANGER_ENOTFOUND);
+}
+
+static void test_import_alloc_failures(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	banger_ctx *ctx = open_ctx(dir);
+	char *config = bg_path_join(dir, "config");
+	FILE *f = fopen(config, "w");
+	assert_non_null(f);
+	fputs("#\n# Linux/x86 6.1.3 Kernel Configuration\n#\nCONFIG_X=y\n", f);
+	fclose(f);
+	uint64_t n;
+	for (n = 1; n < 5000; n++) {
+		bg_kernel_record rec;
+		uint64_t before = bg_alloc_count();
+		bg_alloc_fail_at(n);
+		int rc = bg_kernel_import(ctx, "k", "/bin/true", NULL, config, &rec);
+		bg_alloc_fail_at(0);
+		bool reached = bg_alloc_count() - before >= n;
+		if (rc == 0) {
+			/* the failed allocation was one that may fail (or none failed) */
+			assert_string_equal(rec.format, "elf");
+			bg_kernel_record_clear(&rec);
+			assert_int_equal(bg_kernel_remove(ctx, "k"), 0);
+			if (!reached)
+				break;
+			continue;
+		}
+		if (rc != BANGER_ENOMEM)
+			fail_msg("allocation %llu failed: got %d: %s", (unsigned long long)n, rc,
+				 banger_error_last()->message);
+		assert_nothing_installed(ctx, "k", n);
+	}
+	assert_true(n > 5 && n < 5000);
+	print_message("import: %llu allocation failures checked\n", (unsigned long long)n - 1);
+	bg_free(config);
+	banger_ctx_close(ctx);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static void test_pull_alloc_failures(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	banger_ctx *ctx = open_ctx(dir);
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd '%s'; mkdir a; cp /bin/true a/vmlinux; printf 'CONFIG_X=y\\n' > a/config; "
+		 "tar -C a -czf k.tar.gz vmlinux config; "
+		 "printf '{\"schema_version\": 1, \"kernels\": [{\"name\": \"k\", \"version\": \"1\", "
+		 "\"arch\": \"x86_64\", \"url\": \"k.tar.gz\", \"size\": %%s, \"sha256\": \"%%s\", "
+		 "\"description\": \"\", \"vmms\": [\"qemu\"]}]}' "
+		 "\"$(stat -c %%s k.tar.gz)\" \"$(sha256sum k.tar.gz | cut -c1-64)\" > catalog.json",
+		 dir);
+	assert_int_equal(system(cmd), 0);
+	char *catalog = bg_path_join(dir, "catalog.json");
+	bg_pull_opts o = { .catalog_url = catalog };
+	uint64_t n;
+	for (n = 1; n < 5000; n++) {
+		bg_kernel_record rec;
+		uint64_t before = bg_alloc_count();
+		bg_alloc_fail_at(n);
+		int rc = bg_kernel_pull(ctx, "k", &o, &rec);
+		bg_alloc_fail_at(0);
+		bool reached = bg_alloc_count() - before >= n;
+		if (rc == 0) {
+			assert_string_equal(rec.format, "elf");
+			bg_kernel_record_clear(&rec);
+			assert_int_equal(bg_kernel_remove(ctx, "k"), 0);
+			if (!reached)
+				break;
+			continue;
+		}
+		if (rc != BANGER_ENOMEM)
+			fail_msg("allocation %llu failed: got %d: %s", (unsigned long long)n, rc,
+				 banger_error_last()->message);
+		assert_nothing_installed(ctx, "k", n);
+	}
+	assert_true(n > 5 && n < 5000);
+	print_message("pull: %llu allocation failures checked\n", (unsigned long long)n - 1);
+	bg_free(catalog);
+	banger_ctx_close(ctx);
+	test_rmrf(dir);
+	free(dir);
+}
+
 /* ---- the shipped examples ---- */
 
 static char *source_file(const char *rel)
@@ -799,6 +920,8 @@ int main(void)
 		cmocka_unit_test(test_store_kernels),
 		cmocka_unit_test(test_check_vmm),
 		cmocka_unit_test(test_shipped_examples),
+		cmocka_unit_test(test_import_alloc_failures),
+		cmocka_unit_test(test_pull_alloc_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
