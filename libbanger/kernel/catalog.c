@@ -315,6 +315,11 @@ static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, w
 			rc = BANGER_EINVALID;
 		goto out;
 	}
+	/* A catalog from the network never makes banger read local files. */
+	if (base_url && !bg_startswith(base_url, "file:") && bg_startswith(e->url, "file:")) {
+		rc = bad(w, "url %s: a catalog fetched over the network may not point at a local file", e->url);
+		goto out;
+	}
 out:
 	bg_free(url);
 	return rc;

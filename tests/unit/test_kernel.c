@@ -133,6 +133,7 @@ static void test_catalog_malformed(void **state)
 	expect_bad_entry("url", NULL, "\"url\"");
 	expect_bad_entry("url", "\"has space.tar.gz\"", "url");
 	expect_bad_entry("url", "\"ftp://h/k.tar.gz\"", "scheme 'ftp' is not supported");
+	expect_bad_entry("url", "\"file:///etc/shadow\"", "may not point at a local file");
 	expect_bad_entry("size", NULL, "\"size\"");
 	expect_bad_entry("size", "0", "size must be a positive integer");
 	expect_bad_entry("size", "-5", "size must be a positive integer");
