@@ -283,6 +283,23 @@ static int verify_host_key(banger_ssh *s, const banger_ssh_options *o, const cha
 				      r.lookup_name, kh_path, key.type, s->fingerprint);
 			break;
 		}
+		/* OpenSSH calls a key revoked only under the bare name "not
+		 * found" for a non-22 port (and accept-new would pin it);
+		 * banger refuses to pin it. */
+		if (s->port != 22) {
+			bg_kh_result bare;
+			if ((rc = bg_known_hosts_check(&bare, kh_path, s->host, 22, &key)))
+				break;
+			int bv = bare.verdict;
+			bg_kh_result_free(&bare);
+			if (bv == BANGER_HOSTKEY_REVOKED) {
+				rc = bg_error(BANGER_EREVOKED,
+					      "possible MITM: the %s host key %s presented by %s is marked @revoked "
+					      "for %s in %s; refusing to pin it",
+					      key.type, s->fingerprint, r.lookup_name, s->host, kh_path);
+				break;
+			}
+		}
 		/* Trust on first use, under the host and the extra names; the
 		 * pin re-checks under the lock, so a concurrent pin with
 		 * another key fails here instead of being overwritten. */
