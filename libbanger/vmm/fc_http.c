@@ -98,16 +98,16 @@ int bg_fc_request(char **out_body, long *out_status, const char *api_sock, const
 	}
 
 	CURLcode cc = curl_easy_perform(c);
+	if (resp.oom) {
+		rc = bg_error_oom();
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		int code = cc == CURLE_OPERATION_TIMEDOUT ? BANGER_ETIMEOUT
 			 : cc == CURLE_OUT_OF_MEMORY      ? BANGER_ENOMEM
 							  : BANGER_EIO;
 		rc = bg_error_lib(code, "curl", (int)cc, "Firecracker API %s %s on %s: %s", method, path,
 				  api_sock, *errbuf ? errbuf : curl_easy_strerror(cc));
-		goto out;
-	}
-	if (resp.oom) {
-		rc = bg_error_oom();
 		goto out;
 	}
 	long status = 0;

@@ -66,6 +66,28 @@ static void test_parse_bad(void **st)
 	}
 }
 
+static void test_parse_allocation_failures(void **st)
+{
+	const char *lines[] = { "{\"return\": {\"status\": \"running\"}}",
+				"{\"error\": {\"class\": \"GenericError\", \"desc\": \"x\"}}",
+				"{\"event\": \"SHUTDOWN\"}" };
+	for (size_t i = 0; i < BG_ARRAY_SIZE(lines); i++)
+		for (uint64_t n = 1; n < 20; n++) {
+			bg_qmp_msg m;
+			bg_alloc_fail_at(n);
+			int rc = bg_qmp_parse(&m, lines[i]);
+			bg_alloc_fail_at(0);
+			if (rc == 0) {
+				bg_qmp_msg_free(&m);
+				break;
+			}
+			assert_int_equal(rc, BANGER_ENOMEM);
+			assert_null(m.ret);
+			assert_null(m.cls);
+			assert_null(m.desc);
+		}
+}
+
 /* ---- conversation against a scripted peer ---- */
 
 typedef struct {
@@ -252,6 +274,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_kinds),
 		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_parse_allocation_failures),
 		cmocka_unit_test(test_query_status_skips_events),
 		cmocka_unit_test(test_command_with_arguments),
 		cmocka_unit_test(test_error_reply),

@@ -258,6 +258,30 @@ static void test_metrics_last_line(void **st)
 	assert_int_equal(bg_fc_metrics_last_line(&m, path_in("missing")), BANGER_ENOTFOUND);
 }
 
+static void test_allocation_failures(void **st)
+{
+	bg_vm_spec s = fc_spec();
+	s.initrd_path = "/k/initrd";
+	const char *p = path_in("metrics-oom.json");
+	write_text(p, "{\"a\":1}\n{\"b\":2}\n");
+	for (int what = 0; what < 3; what++)
+		for (uint64_t n = 1; n < 30; n++) {
+			char *out = NULL;
+			bg_alloc_fail_at(n);
+			int rc = what == 0 ? bg_fc_body_boot_source(&out, &s)
+			       : what == 1 ? bg_fc_body_drive(&out, "rootfs", "/x", true, false)
+					   : bg_fc_metrics_last_line(&out, p);
+			bg_alloc_fail_at(0);
+			if (rc == 0) {
+				assert_non_null(out);
+				bg_free(out);
+				break;
+			}
+			assert_int_equal(rc, BANGER_ENOMEM);
+			assert_null(out);
+		}
+}
+
 static void test_resolve(void **st)
 {
 	bg_vmm_driver d;
@@ -320,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_fc_bodies),
 		cmocka_unit_test(test_fault_message),
 		cmocka_unit_test(test_metrics_last_line),
+		cmocka_unit_test(test_allocation_failures),
 		cmocka_unit_test(test_resolve),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

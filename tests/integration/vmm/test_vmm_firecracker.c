@@ -452,6 +452,51 @@ static void test_vmm_exits_by_itself(void **st)
 	f->pid = 0;
 }
 
+/* Allocation failures on the HTTP path: an error, no leak, and the next
+ * request works. */
+static void test_http_allocation_failures(void **st)
+{
+	fx *f = *st;
+	spawn(f);
+	for (uint64_t n = 1; n < 40; n++) {
+		char *body = NULL;
+		long status = 0;
+		bg_alloc_fail_at(n);
+		int rc = bg_fc_request(&body, &status, f->api, "GET", "/", NULL, 5000);
+		bg_alloc_fail_at(0);
+		if (rc == 0) {
+			assert_non_null(strstr(body, "\"app_name\":\"Firecracker\""));
+			assert_int_equal(status, 200);
+			bg_free(body);
+			break;
+		}
+		assert_int_equal(rc, BANGER_ENOMEM);
+		assert_null(body);
+	}
+	for (uint64_t n = 1; n < 40; n++) {
+		bg_alloc_fail_at(n);
+		int rc = bg_fc_request(NULL, NULL, f->api, "PUT", "/machine-config",
+				       "{\"vcpu_count\":1,\"mem_size_mib\":128}", 5000);
+		bg_alloc_fail_at(0);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, BANGER_ENOMEM);
+	}
+	/* a 400 with its fault_message, under allocation failure too */
+	for (uint64_t n = 1; n < 40; n++) {
+		bg_alloc_fail_at(n);
+		int rc = bg_fc_request(NULL, NULL, f->api, "PUT", "/machine-config", "{\"vcpu_count\":1}", 5000);
+		bg_alloc_fail_at(0);
+		if (rc == BANGER_EVMM) {
+			assert_non_null(strstr(banger_error_last()->message, "missing field `mem_size_mib`"));
+			break;
+		}
+		assert_int_equal(rc, BANGER_ENOMEM);
+	}
+	ok(bg_vmm_kill(&f->spec, f->pid, 1000));
+	f->pid = 0;
+}
+
 static void test_spawn_refuses_non_socket(void **st)
 {
 	fx *f = *st;
@@ -566,6 +611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_escalates_to_sigterm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_escalates_to_sigkill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmm_exits_by_itself, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_allocation_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_refuses_non_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hybrid_vsock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hybrid_vsock_stall, setup, teardown),
