@@ -92,8 +92,10 @@ int bg_qemu_argv(char ***out, const bg_vm_spec *s, const char *binary, bool kvm,
 	argv_b a = { NULL, 0, 0, false };
 	adds(&a, binary);
 	if (s->name) {
+		char *e = esc(s->name);
 		adds(&a, "-name");
-		add(&a, esc(s->name));
+		add(&a, e ? bg_sprintf("guest=%s", e) : NULL);
+		bg_free(e);
 	}
 	/* -M pc: microvm hangs under TCG here.  -nodefaults: no VGA, NIC,
 	 * serial, monitor or media we did not ask for. */

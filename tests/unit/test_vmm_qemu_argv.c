@@ -43,7 +43,7 @@ static void test_full_kvm(void **st)
 	char **v = NULL;
 	assert_int_equal(bg_qemu_argv(&v, &s, "/usr/bin/qemu-system-x86_64", true, true), 0);
 	const char *want[] = {
-		"/usr/bin/qemu-system-x86_64", "-name", "dev", "-M", "pc", "-accel", "kvm", "-cpu", "host",
+		"/usr/bin/qemu-system-x86_64", "-name", "guest=dev", "-M", "pc", "-accel", "kvm", "-cpu", "host",
 		"-m", "1024", "-smp", "2", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 		"-kernel", "/k/vmlinuz", "-initrd", "/k/initrd.img",
 		"-append", "console=ttyS0 reboot=k panic=1 root=/dev/vda rw",
@@ -146,7 +146,7 @@ static void test_comma_escaping(void **st)
 	for (char **p = v; *p; p++) {
 		drive |= strcmp(*p, "if=none,id=vda,file=/odd,,dir/sys.img,format=raw") == 0;
 		log |= strcmp(*p, "file,id=con0,path=/odd,,dir/console.log,append=on") == 0;
-		name |= strcmp(*p, "a,,b") == 0;
+		name |= strcmp(*p, "guest=a,,b") == 0;
 	}
 	assert_true(drive && log && name);
 	bg_argv_free(v);
