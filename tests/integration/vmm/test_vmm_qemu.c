@@ -345,6 +345,21 @@ static void test_stop_escalates(void **st)
 	f->pid = 0;
 }
 
+/* QMP "quit" ends QEMU at once (the answer comes before the exit). */
+static void test_qmp_quit(void **st)
+{
+	fx *f = *st;
+	ok(f->drv.spawn(&f->drv, &f->spec, &f->pid));
+	ok(f->drv.start(&f->drv, &f->spec));
+	ok(bg_qmp_command(f->api, "quit", 5000));
+	ok(bg_vmm_wait_gone(f->pid, 10000));
+	assert_false(bg_vmm_alive(f->api, f->pid));
+	/* the driver's stop tolerates the dead VMM and cleans the socket */
+	ok(f->drv.stop(&f->drv, &f->spec, f->pid, 1000));
+	assert_false(bg_path_exists(f->api));
+	f->pid = 0;
+}
+
 static void test_spawn_failure_reports_log(void **st)
 {
 	fx *f = *st;
@@ -387,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_boot_status_powerdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_escalates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qmp_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_failure_reports_log, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, build_initrd, NULL);
