@@ -33,26 +33,32 @@ static bool read_at(int fd, void *buf, size_t n, uint64_t off)
 	return true;
 }
 
+#define NOTES_MAX 65536
+
 /* Does an ELF64 image carry XEN_ELFNOTE_PHYS32_ENTRY (the PVH entry)? */
-static bool elf_has_pvh_note(int fd)
+static int elf_has_pvh_note(int fd, bool *found)
 {
+	*found = false;
 	unsigned char eh[64];
 	if (!read_at(fd, eh, sizeof(eh), 0) || eh[4] != 2 /* ELFCLASS64 */ || eh[5] != 1 /* LSB */)
-		return false;
+		return 0;
 	uint64_t phoff = le(eh + 32, 8);
 	uint64_t phentsize = le(eh + 54, 2), phnum = le(eh + 56, 2);
 	if (phentsize < 56 || phnum > 256)
-		return false;
-	for (uint64_t i = 0; i < phnum; i++) {
+		return 0;
+	/* heap, not stack: a host program's threads may have small stacks */
+	unsigned char *notes = bg_malloc(NOTES_MAX);
+	if (!notes)
+		return bg_error_oom();
+	for (uint64_t i = 0; i < phnum && !*found; i++) {
 		unsigned char ph[56];
 		if (!read_at(fd, ph, sizeof(ph), phoff + i * phentsize))
-			return false;
+			break;
 		if (le(ph, 4) != 4 /* PT_NOTE */)
 			continue;
 		uint64_t off = le(ph + 8, 8), size = le(ph + 32, 8);
-		if (size > 65536)
-			size = 65536;
-		unsigned char notes[65536];
+		if (size > NOTES_MAX)
+			size = NOTES_MAX;
 		if (!read_at(fd, notes, (size_t)size, off))
 			continue;
 		uint64_t p = 0;
@@ -62,12 +68,15 @@ static bool elf_has_pvh_note(int fd)
 			uint64_t desc = name + ((namesz + 3) & ~3ull);
 			if (namesz > size || descsz > size || desc > size)
 				break;
-			if (namesz == 4 && memcmp(notes + name, "Xen", 4) == 0 && type == 18)
-				return true;
+			if (namesz == 4 && memcmp(notes + name, "Xen", 4) == 0 && type == 18) {
+				*found = true;
+				break;
+			}
 			p = desc + ((descsz + 3) & ~3ull);
 		}
 	}
-	return false;
+	bg_free(notes);
+	return 0;
 }
 
 int bg_vmm_kernel_format(const char **fmt, bool *pvh, const char *path)
@@ -82,8 +91,15 @@ int bg_vmm_kernel_format(const char **fmt, bool *pvh, const char *path)
 	ssize_t n = pread(fd, head, sizeof(head), 0);
 	if (n >= 4 && memcmp(head, "\x7f" "ELF", 4) == 0) {
 		*fmt = "elf";
+		bool has = false;
+		int rc = pvh ? elf_has_pvh_note(fd, &has) : 0;
+		if (rc) {
+			close(fd);
+			*fmt = NULL;
+			return rc;
+		}
 		if (pvh)
-			*pvh = elf_has_pvh_note(fd);
+			*pvh = has;
 	} else if (n >= 0x206 && head[0x1fe] == 0x55 && head[0x1ff] == 0xaa && memcmp(head + 0x202, "HdrS", 4) == 0) {
 		*fmt = "bzimage";
 	}
