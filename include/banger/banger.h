@@ -11,5 +11,6 @@
 #include "vm.h"
 #include "ssh.h"
 #include "kernel.h"
+#include "image.h"
 
 #endif

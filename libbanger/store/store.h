@@ -85,4 +85,37 @@ int bg_store_kernel_list(bg_store *s, bg_kernel_record **out, size_t *count);
  * BANGER_ENOTFOUND when absent.  Runs in the caller's transaction, if any. */
 int bg_store_kernel_delete(bg_store *s, const char *name);
 
+/* ---- images (store_images.c): one row per pulled/imported rootfs ---- */
+typedef struct banger_image {
+	char *name;
+	char *ref;             /* normalized reference, or the import source */
+	char *manifest_digest; /* "sha256:<hex>" */
+	char *platform;        /* "linux/amd64" */
+	char *config_json;     /* {"entrypoint":..,"cmd":..,"env":..,"user":..,"workdir":..} */
+	char *kernel_name;     /* NULL when none */
+	char *rootfs_path;     /* <images>/<name>/rootfs.ext4 */
+	uint64_t rootfs_bytes;
+	int has_initrd;
+	int prepared;          /* banger patched the tree (first-boot init etc.) */
+	int64_t created_at;
+} bg_image_record;
+
+void bg_image_record_clear(bg_image_record *r);
+void bg_image_records_free(bg_image_record *r, size_t count);
+/* BANGER_EEXISTS when the name is taken; BANGER_ENOTFOUND when the
+ * kernel it names is not installed. */
+int bg_store_image_insert(bg_store *s, const bg_image_record *r);
+/* Insert, or update every column of the row with that name (VMs keep
+ * referring to it). */
+int bg_store_image_upsert(bg_store *s, const bg_image_record *r);
+/* BANGER_ENOTFOUND when absent. */
+int bg_store_image_get(bg_store *s, bg_image_record *out, const char *name);
+/* All images ordered by name. */
+int bg_store_image_list(bg_store *s, bg_image_record **out, size_t *count);
+/* Name of one VM using the image (*vm_name NULL when none; free it). */
+int bg_store_image_user(bg_store *s, const char *name, char **vm_name);
+/* BANGER_EBUSY (naming the VM) while a VM uses it, BANGER_ENOTFOUND when
+ * absent.  Runs in the caller's transaction, if any. */
+int bg_store_image_delete(bg_store *s, const char *name);
+
 #endif

@@ -1,0 +1,161 @@
+/*
+ * libbanger — images: OCI/Docker images turned into bootable ext4 root
+ * filesystems.
+ *
+ * banger_image_pull() resolves a reference such as "debian:bookworm"
+ * (normalized as Docker does: docker.io/library/debian:bookworm), fetches
+ * the manifest for this host's platform, downloads the layers into a
+ * content-addressed cache, applies them in memory (nothing from the image
+ * is ever written to the host's filesystem as a file) and writes an ext4
+ * image from the result.  banger_image_import() does the same from an OCI
+ * layout directory or an OCI/`docker save` archive.
+ *
+ * Every digest is verified (manifests pulled by digest, every blob, and
+ * each layer's uncompressed diff_id).  A failed pull records nothing and
+ * leaves no blob in the cache under its final name.
+ */
+#ifndef BANGER_IMAGE_H
+#define BANGER_IMAGE_H
+
+#include "common.h"
+#include "context.h"
+
+BANGER_BEGIN_DECL
+
+/* A snapshot of one image record.  Opaque; read with accessors.
+ * Strings returned by accessors live as long as the object. */
+typedef struct banger_image banger_image;
+/* A list of image records. */
+typedef struct banger_image_list banger_image_list;
+
+/* ---- progress ---- */
+
+typedef enum {
+	/* The reference was resolved: digest = manifest digest, detail =
+	 * platform ("linux/amd64"), layers = layer count, total = sum of the
+	 * compressed layer sizes. */
+	BANGER_IMAGE_EVENT_RESOLVED = 1,
+	/* A layer is being downloaded: done/total bytes (throttled). */
+	BANGER_IMAGE_EVENT_DOWNLOAD = 2,
+	/* A layer was downloaded and its digest verified. */
+	BANGER_IMAGE_EVENT_DOWNLOADED = 3,
+	/* A layer was already in the cache: nothing downloaded. */
+	BANGER_IMAGE_EVENT_CACHED = 4,
+	/* A layer is being unpacked: done/total compressed bytes (throttled). */
+	BANGER_IMAGE_EVENT_UNPACK = 5,
+	/* A layer was unpacked and its diff_id verified. */
+	BANGER_IMAGE_EVENT_UNPACKED = 6,
+	/* The filesystem is being written; detail says which step. */
+	BANGER_IMAGE_EVENT_BUILD = 7,
+	/* Finished: detail = image name, total = rootfs size in bytes. */
+	BANGER_IMAGE_EVENT_DONE = 8,
+	/* The image is recorded with this manifest already: nothing to do. */
+	BANGER_IMAGE_EVENT_UP_TO_DATE = 9
+} banger_image_event;
+
+/* One progress report; valid during the callback only.  Reports come
+ * from the thread that called pull/import. */
+typedef struct {
+	int event;          /* a banger_image_event */
+	uint32_t layer;     /* 0-based layer index (layer events) */
+	uint32_t layers;    /* number of layers */
+	const char *digest; /* layer or manifest digest, or NULL */
+	uint64_t done;      /* bytes done */
+	uint64_t total;     /* bytes expected, 0 if unknown */
+	const char *detail; /* platform, step or name; may be NULL */
+} banger_image_progress;
+
+/* Return 0 to go on; any other value cancels the operation, which then
+ * fails with BANGER_ERROR ("cancelled"). */
+typedef int (*banger_image_progress_cb)(const banger_image_progress *progress, void *payload);
+
+/* ---- pull and import ---- */
+
+/* Use plain HTTP for this registry (loopback registries always are). */
+#define BANGER_IMAGE_INSECURE (1u << 0)
+/* Rebuild even when the image is recorded with the same manifest. */
+#define BANGER_IMAGE_FORCE (1u << 1)
+/* Do not patch the tree (first-boot init, fstab, resolv.conf, agent,
+ * host keys); the record then says prepared = 0. */
+#define BANGER_IMAGE_NO_PATCH (1u << 2)
+
+#define BANGER_IMAGE_PULL_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version;      /* BANGER_IMAGE_PULL_OPTIONS_VERSION */
+	const char *name;          /* NULL: derived from the reference ("debian-bookworm") */
+	const char *kernel_ref;    /* kernel recorded with the image; NULL: none */
+	const char *platform;      /* "os/arch[/variant]"; NULL: this host (linux/<arch>) */
+	uint64_t size_bytes;       /* rootfs size; 0: the tree plus headroom */
+	uint64_t headroom_bytes;   /* free space added; 0: config "image_headroom" */
+	uint64_t max_bytes;        /* limit on uncompressed layer bytes; 0: 64 GiB */
+	uint32_t max_parallel;     /* concurrent downloads and unpackers; 0: automatic */
+	uint32_t flags;            /* BANGER_IMAGE_* */
+	banger_image_progress_cb progress_cb; /* NULL: no reports */
+	void *progress_payload;
+} banger_image_pull_options;
+
+#define BANGER_IMAGE_PULL_OPTIONS_INIT \
+	{ BANGER_IMAGE_PULL_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL }
+
+/* Initialise options to defaults for the given version. */
+BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version);
+
+/* Pull ref from its registry and record the image.  *out (may be NULL)
+ * receives the record.  opts may be NULL.  Errors: BANGER_EINVALID (bad
+ * reference or name), BANGER_ENOTFOUND (no such image or platform),
+ * BANGER_EPERM (registry refused the credentials), BANGER_ENETWORK,
+ * BANGER_EVERIFY (digest mismatch), BANGER_EBUSY (a VM uses the image of
+ * that name, which would be replaced), BANGER_EUNSUPPORTED (media type). */
+BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const char *ref,
+				     const banger_image_pull_options *opts);
+
+/* Import from an OCI image layout directory ("DIR" or "DIR:TAG"), an
+ * OCI layout archive or a `docker save` tarball.  opts as for pull
+ * (name defaults to the tag's name, else the file name). */
+BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, const char *path,
+				       const banger_image_pull_options *opts);
+
+/* Normalize a reference as Docker does ("debian" ->
+ * "docker.io/library/debian:latest").  *out is freed with banger_free(). */
+BANGER_EXTERN(int) banger_image_ref_normalize(char **out, const char *ref);
+
+/* ---- records ---- */
+
+/* Every recorded image, ordered by name. */
+BANGER_EXTERN(int) banger_image_list_all(banger_image_list **out, banger_ctx *ctx);
+BANGER_EXTERN(size_t) banger_image_list_count(const banger_image_list *list);
+/* Borrowed pointer, valid until the list is freed; NULL past the end. */
+BANGER_EXTERN(const banger_image *) banger_image_list_get(const banger_image_list *list, size_t i);
+BANGER_EXTERN(void) banger_image_list_free(banger_image_list *list);
+
+/* Look an image up by name: BANGER_ENOTFOUND when absent. */
+BANGER_EXTERN(int) banger_image_lookup(banger_image **out, banger_ctx *ctx, const char *name);
+BANGER_EXTERN(void) banger_image_free(banger_image *image);
+
+/* Delete the record and the rootfs file.  BANGER_EBUSY while a VM uses
+ * the image; BANGER_ENOTFOUND when there is no such image. */
+BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name);
+
+BANGER_EXTERN(const char *) banger_image_name(const banger_image *image);
+/* The normalized reference pulled ("docker.io/library/debian:bookworm"),
+ * or the import source. */
+BANGER_EXTERN(const char *) banger_image_ref(const banger_image *image);
+/* "sha256:<hex>" of the image manifest. */
+BANGER_EXTERN(const char *) banger_image_digest(const banger_image *image);
+/* "linux/amd64" */
+BANGER_EXTERN(const char *) banger_image_platform(const banger_image *image);
+/* JSON object with entrypoint, cmd, env, user, workdir (each may be null). */
+BANGER_EXTERN(const char *) banger_image_config_json(const banger_image *image);
+/* Kernel recorded with the image, or NULL. */
+BANGER_EXTERN(const char *) banger_image_kernel(const banger_image *image);
+BANGER_EXTERN(const char *) banger_image_rootfs_path(const banger_image *image);
+BANGER_EXTERN(uint64_t) banger_image_rootfs_bytes(const banger_image *image);
+BANGER_EXTERN(int) banger_image_has_initrd(const banger_image *image);
+/* 1 when banger patched the tree (first-boot init etc.). */
+BANGER_EXTERN(int) banger_image_prepared(const banger_image *image);
+BANGER_EXTERN(int64_t) banger_image_created_at(const banger_image *image); /* unix seconds */
+
+BANGER_END_DECL
+
+#endif

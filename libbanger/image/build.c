@@ -1,0 +1,499 @@
+/* From blobs in the cache to a recorded rootfs: the part pull and import
+ * share.
+ *
+ *  1. size a sparse ext4 image from the layers' uncompressed sizes (gzip
+ *     trailer, zstd frame header, or the blob size) and make it;
+ *  2. decompress and parse every layer in parallel threads, file data
+ *     going straight into the image's free blocks, digests of the blob and
+ *     of the uncompressed stream (diff_id) computed on the way;
+ *  3. check both digests of every layer;
+ *  4. apply the layers in order to the in-memory tree, patch it;
+ *  5. write the tree's metadata, resize to tree + headroom, add the
+ *     journal, sync, rename into place and record it.
+ * If the estimate was too small (a layer lying about its size, or several
+ * gzip members), step 1-2 run once more with the size learned. */
+#include "image.h"
+#include "../ctx/ctx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+	const bg_build_opts *o;
+	bg_sink *sink;
+	bg_layer *layers;
+	int *fds;
+	size_t *order;          /* layer indexes, largest first */
+	size_t next;            /* next in order to take */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_uint_fast64_t total_bytes;
+	atomic_uint_fast64_t *progress; /* per layer */
+	atomic_int cancel;
+	int *state;             /* per layer: 0 queued, 1 running, 2 done, 3 failed */
+	bg_error_saved *errs;   /* per layer */
+	size_t finished;
+	long first_failed;      /* the layer that failed first, -1 if none */
+	bg_limits limits;
+} pool;
+
+static void *worker(void *arg)
+{
+	pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		if (p->next >= p->o->nlayers || atomic_load(&p->cancel)) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		size_t i = p->order[p->next++];
+		p->state[i] = 1;
+		pthread_mutex_unlock(&p->lock);
+
+		bg_layer_read_opts ro = {
+			.limits = &p->limits,
+			.total_bytes = &p->total_bytes,
+			.progress = &p->progress[i],
+			.cancel = &p->cancel,
+			.sink = p->sink,
+			.index = (uint32_t)i,
+		};
+		int rc = bg_layer_read(&p->layers[i], p->fds[i], p->o->layers[i].size, &ro);
+		pthread_mutex_lock(&p->lock);
+		if (rc) {
+			bg_error_save(&p->errs[i]);
+			if (!p->errs[i].code)
+				p->errs[i].code = rc;
+			if (p->first_failed < 0 && !atomic_load(&p->cancel))
+				p->first_failed = (long)i;
+			atomic_store(&p->cancel, 1);
+		}
+		p->state[i] = rc ? 3 : 2;
+		p->finished++;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+/* Uncompressed size of a layer blob, as well as the blob tells it. */
+static uint64_t estimate(int fd, uint64_t size)
+{
+	unsigned char head[18];
+	if (size < 18 || pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		return size;
+	if (head[0] == 0x1f && head[1] == 0x8b) {
+		unsigned char t[4];
+		if (pread(fd, t, 4, (off_t)(size - 4)) != 4)
+			return size * 4;
+		uint64_t isize = (uint64_t)t[0] | (uint64_t)t[1] << 8 | (uint64_t)t[2] << 16 | (uint64_t)t[3] << 24;
+		while (isize < size)
+			isize += 1ull << 32; /* ISIZE is modulo 2^32 */
+		return isize;
+	}
+	if (head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) {
+		unsigned fhd = head[4];
+		unsigned fcs_flag = fhd >> 6, single = (fhd >> 5) & 1, did = fhd & 3;
+		size_t pos = 5 + (single ? 0 : 1) + (did == 0 ? 0 : did == 1 ? 1 : did == 2 ? 2 : 4);
+		size_t fcs = fcs_flag == 0 ? (single ? 1 : 0) : fcs_flag == 1 ? 2 : fcs_flag == 2 ? 4 : 8;
+		if (fcs == 0 || pos + fcs > sizeof(head))
+			return size * 8;
+		uint64_t v = 0;
+		for (size_t k = 0; k < fcs; k++)
+			v |= (uint64_t)head[pos + k] << (8 * k);
+		if (fcs == 2)
+			v += 256;
+		return v > size ? v : size;
+	}
+	return size;
+}
+
+static int report(const bg_build_opts *o, int event, uint32_t layer, uint64_t done, uint64_t total,
+		  const char *detail)
+{
+	if (o->progress && o->progress(event, layer, done, total, detail, o->payload))
+		return bg_error(BANGER_ERROR, "cancelled");
+	return 0;
+}
+
+/* Run the layer readers; returns with every thread joined. */
+static int read_layers(const bg_build_opts *o, pool *p, uint32_t nthreads)
+{
+	size_t n = o->nlayers;
+	pthread_t *th = bg_calloc(nthreads, sizeof(*th));
+	bool *announced = bg_calloc(n, sizeof(bool));
+	int *st = bg_calloc(n, sizeof(int));
+	if (!th || !announced || !st) {
+		bg_free(th);
+		bg_free(announced);
+		bg_free(st);
+		return bg_error_oom();
+	}
+	uint32_t started = 0;
+	int rc = 0;
+	for (; started < nthreads; started++) {
+		int err = pthread_create(&th[started], NULL, worker, p);
+		if (err) {
+			if (started == 0)
+				rc = bg_error_os(BANGER_EIO, err, "start a layer thread");
+			break;
+		}
+	}
+	/* Wait, reporting progress from this (the caller's) thread. */
+	pthread_mutex_lock(&p->lock);
+	while (started > 0) {
+		size_t running = 0;
+		for (size_t i = 0; i < n; i++)
+			running += p->state[i] == 1;
+		if (running == 0 && (p->next >= n || atomic_load(&p->cancel)))
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+		memcpy(st, p->state, n * sizeof(int));
+		pthread_mutex_unlock(&p->lock);
+		for (size_t i = 0; i < n && !rc && !atomic_load(&p->cancel); i++) {
+			if (st[i] == 1)
+				rc = report(o, BANGER_IMAGE_EVENT_UNPACK, (uint32_t)i, atomic_load(&p->progress[i]),
+					    o->layers[i].size, NULL);
+			else if (st[i] == 2 && !announced[i]) {
+				announced[i] = true;
+				rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
+					    o->layers[i].size, NULL);
+			}
+		}
+		if (rc)
+			atomic_store(&p->cancel, 1);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (uint32_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < n && !rc; i++)
+		if (p->state[i] == 2 && !announced[i])
+			rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
+				    o->layers[i].size, NULL);
+	bg_free(announced);
+	bg_free(st);
+	bg_free(th);
+	if (rc)
+		return rc;
+	/* the failure that stopped the others, else the first in layer order */
+	if (p->first_failed >= 0 && p->state[p->first_failed] == 3) {
+		size_t i = (size_t)p->first_failed;
+		int code = p->errs[i].code;
+		bg_error_restore(&p->errs[i]);
+		memset(&p->errs[i], 0, sizeof(p->errs[i]));
+		return code;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (p->state[i] == 3) {
+			int code = p->errs[i].code;
+			bg_error_restore(&p->errs[i]);
+			memset(&p->errs[i], 0, sizeof(p->errs[i]));
+			return code;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (p->state[i] != 2)
+			return bg_error(BANGER_ERROR, "layer %zu was not read", i + 1);
+	return 0;
+}
+
+static void free_errs(pool *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p->errs[i].message); /* strdup'ed by bg_error_save */
+		memset(&p->errs[i], 0, sizeof(p->errs[i]));
+	}
+}
+
+static char *rand_hex(void)
+{
+	unsigned char r[4];
+	char *h = bg_malloc(9);
+	if (!h || bg_random_bytes(r, sizeof(r))) {
+		bg_free(h);
+		return NULL;
+	}
+	bg_hex(h, r, sizeof(r));
+	return h;
+}
+
+int bg_image_build(const bg_build_opts *o, bg_image_record *out)
+{
+	banger_ctx *ctx = o->ctx;
+	memset(out, 0, sizeof(*out));
+	int rc = 0;
+	size_t n = o->nlayers;
+	pool p;
+	memset(&p, 0, sizeof(p));
+	p.o = o;
+	bg_limits_default(&p.limits);
+	if (o->max_bytes)
+		p.limits.max_bytes = o->max_bytes;
+	char *dir = bg_path_join(ctx->layout.images_dir, o->name);
+	char *rnd = rand_hex();
+	char *tmp = dir && rnd ? bg_sprintf("%s/.rootfs.tmp-%s", dir, rnd) : NULL;
+	char *final = dir && rnd ? bg_sprintf("%s/rootfs-%.12s-%s.ext4", dir,
+					      o->manifest_digest ? o->manifest_digest + 7 : "local", rnd)
+				 : NULL;
+	bg_ext4 *e4 = NULL;
+	bg_tree *tree = NULL;
+	p.layers = bg_calloc(n ? n : 1, sizeof(*p.layers));
+	p.fds = bg_calloc(n ? n : 1, sizeof(int));
+	p.order = bg_calloc(n ? n : 1, sizeof(size_t));
+	p.state = bg_calloc(n ? n : 1, sizeof(int));
+	p.errs = bg_calloc(n ? n : 1, sizeof(*p.errs));
+	p.progress = bg_calloc(n ? n : 1, sizeof(*p.progress));
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	for (size_t i = 0; p.fds && i < n; i++)
+		p.fds[i] = -1;
+	if (!tmp || !final || !p.layers || !p.fds || !p.order || !p.state || !p.errs || !p.progress) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	if (n == 0) {
+		rc = bg_error(BANGER_EINVALID, "the image has no layers");
+		goto out;
+	}
+	if (o->diff_ids && n > 0) {
+		for (size_t i = 0; i < n; i++)
+			if (!o->diff_ids[i]) {
+				rc = bg_error(BANGER_EINVALID, "layer %zu has no diff_id", i + 1);
+				goto out;
+			}
+	}
+	if ((rc = bg_mkdir_p(dir, 0700)))
+		goto out;
+
+	/* open the cached blobs, estimate, order largest first */
+	uint64_t est = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *path = bg_blob_path(ctx->layout.blobs_dir, o->layers[i].digest);
+		if (!path) {
+			rc = bg_error_oom();
+			goto out;
+		}
+		p.fds[i] = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (p.fds[i] < 0) {
+			rc = bg_error_os(bg_code_from_errno(errno), errno, "open cached layer %s", path);
+			bg_free(path);
+			goto out;
+		}
+		bg_free(path);
+		struct stat st;
+		if (fstat(p.fds[i], &st) != 0 || (uint64_t)st.st_size != o->layers[i].size) {
+			rc = bg_error(BANGER_EVERIFY, "cached layer %s has the wrong size", o->layers[i].digest);
+			bg_blob_evict(ctx->layout.blobs_dir, o->layers[i].digest);
+			goto out;
+		}
+		est += estimate(p.fds[i], o->layers[i].size);
+		p.order[i] = i;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && o->layers[p.order[k]].size > o->layers[p.order[k - 1]].size; k--) {
+			size_t t = p.order[k];
+			p.order[k] = p.order[k - 1];
+			p.order[k - 1] = t;
+		}
+	if (est > p.limits.max_bytes)
+		est = p.limits.max_bytes;
+	uint64_t size = est + est / 8 + (64u << 20);
+	if (o->size_bytes > size)
+		size = o->size_bytes;
+
+	uint32_t threads = o->parallel ? o->parallel : 8;
+	if (threads > n)
+		threads = (uint32_t)n;
+	if (threads > 32)
+		threads = 32;
+
+	for (int attempt = 0;; attempt++) {
+		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
+			goto out;
+		if ((rc = bg_ext4_create(&e4, tmp, size, 0)))
+			goto out;
+		p.sink = bg_ext4_sink(e4);
+		p.next = 0;
+		p.finished = 0;
+		p.first_failed = -1;
+		atomic_store(&p.total_bytes, 0);
+		atomic_store(&p.cancel, 0);
+		for (size_t i = 0; i < n; i++) {
+			p.state[i] = 0;
+			atomic_store(&p.progress[i], 0);
+		}
+		rc = read_layers(o, &p, threads);
+		uint64_t over = bg_ext4_overflow_blocks(e4);
+		if (rc || !over)
+			break;
+		/* the estimate was short: start over, once, with what we learned */
+		if (attempt > 0) {
+			rc = bg_error(BANGER_EIO, "the layers need more room than their sizes tell");
+			goto out;
+		}
+		bg_info(ctx, "image %s: layers were larger than estimated; rebuilding", o->name);
+		for (size_t i = 0; i < n; i++)
+			bg_layer_free(&p.layers[i]);
+		bg_ext4_discard(e4);
+		e4 = NULL;
+		size = size + over * 4096 + over * 512 + (64u << 20);
+		if (size > p.limits.max_bytes + (1ull << 30))
+			size = p.limits.max_bytes + (1ull << 30);
+	}
+	if (rc)
+		goto out;
+
+	/* both digests of every layer */
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(p.layers[i].digest, o->layers[i].digest) != 0) {
+			bg_blob_evict(ctx->layout.blobs_dir, o->layers[i].digest);
+			rc = bg_error(BANGER_EVERIFY, "layer %zu: cached blob %s hashes to %s (corrupt cache "
+				      "entry removed; pull again)", i + 1, o->layers[i].digest, p.layers[i].digest);
+			goto out;
+		}
+		if (o->diff_ids && strcmp(p.layers[i].diff_id, o->diff_ids[i]) != 0) {
+			rc = bg_error(BANGER_EVERIFY, "layer %zu: uncompressed content has digest %s, the image "
+				      "config says %s", i + 1, p.layers[i].diff_id, o->diff_ids[i]);
+			goto out;
+		}
+	}
+
+	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
+		goto out;
+	if ((rc = bg_tree_new(&tree)))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = bg_layer_apply(tree, &p.layers[i], (uint32_t)i)))
+			goto out;
+	if (!(o->flags & BANGER_IMAGE_NO_PATCH)) {
+		bg_patch_inputs in;
+		bg_patch_inputs_default(&in);
+		in.ctx = ctx;
+		if ((rc = bg_image_patch(tree, p.sink, &in)))
+			goto out;
+	}
+	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "writing the filesystem")))
+		goto out;
+	if ((rc = bg_ext4_write_tree(e4, tree)))
+		goto out;
+	uint64_t headroom = o->headroom_bytes;
+	if (!headroom) {
+		const char *h = bg_config_get(&ctx->config, "image_headroom");
+		if (h && *h && (rc = bg_parse_size(&headroom, h))) {
+			bg_error_prefix("config image_headroom");
+			goto out;
+		}
+	}
+	uint64_t bytes = 0;
+	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "sizing the filesystem")) ||
+	    (rc = bg_ext4_finish(e4, o->size_bytes, headroom, &bytes)))
+		goto out;
+	if (rename(tmp, final) != 0) {
+		rc = bg_error_os(BANGER_EIO, errno, "rename %s", tmp);
+		goto out;
+	}
+	bg_ext4_free(e4);
+	e4 = NULL;
+	bg_fsync_dir(dir);
+
+	/* the record; the previous rootfs of that name goes afterwards */
+	bg_image_record old = { 0 };
+	bool had_old = bg_store_image_get(&ctx->store, &old, o->name) == 0;
+	bg_image_record r = {
+		.name = (char *)o->name,
+		.ref = (char *)o->ref,
+		.manifest_digest = (char *)o->manifest_digest,
+		.platform = (char *)o->platform,
+		.config_json = (char *)o->config_json,
+		.kernel_name = (char *)o->kernel_name,
+		.rootfs_path = final,
+		.rootfs_bytes = bytes,
+		.has_initrd = 0,
+		.prepared = (o->flags & BANGER_IMAGE_NO_PATCH) ? 0 : 1,
+		.created_at = bg_wall_seconds(),
+	};
+	if ((rc = bg_store_begin(&ctx->store)) == 0) {
+		if ((rc = bg_store_image_upsert(&ctx->store, &r)) || (rc = bg_store_commit(&ctx->store)))
+			bg_store_rollback(&ctx->store);
+	}
+	if (rc) {
+		unlink(final);
+		bg_image_record_clear(&old);
+		goto out;
+	}
+	if (had_old && old.rootfs_path && strcmp(old.rootfs_path, final) != 0 &&
+	    bg_startswith(old.rootfs_path, dir))
+		unlink(old.rootfs_path);
+	bg_image_record_clear(&old);
+	rc = bg_store_image_get(&ctx->store, out, o->name);
+out:
+	if (e4)
+		bg_ext4_discard(e4);
+	bg_tree_free(tree);
+	for (size_t i = 0; p.layers && i < n; i++)
+		bg_layer_free(&p.layers[i]);
+	for (size_t i = 0; p.fds && i < n; i++)
+		if (p.fds[i] >= 0)
+			close(p.fds[i]);
+	if (p.errs)
+		free_errs(&p, n);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
+	bg_free(p.layers);
+	bg_free(p.fds);
+	bg_free(p.order);
+	bg_free(p.state);
+	bg_free(p.errs);
+	bg_free((void *)p.progress);
+	bg_free(dir);
+	bg_free(rnd);
+	bg_free(tmp);
+	bg_free(final);
+	return rc;
+}
+
+int bg_image_check_target(banger_ctx *ctx, const char *name, const char *digest,
+			  const char *platform, uint32_t flags, bool *up_to_date)
+{
+	*up_to_date = false;
+	bg_image_record r;
+	int rc = bg_store_image_get(&ctx->store, &r, name);
+	if (rc == BANGER_ENOTFOUND) {
+		banger_error_clear();
+		return 0;
+	}
+	if (rc)
+		return rc;
+	bool want_prepared = !(flags & BANGER_IMAGE_NO_PATCH);
+	if (digest && bg_streq(r.manifest_digest, digest) && bg_streq(r.platform, platform) &&
+	    !(flags & BANGER_IMAGE_FORCE) && (r.prepared != 0) == want_prepared &&
+	    r.rootfs_path && bg_path_exists(r.rootfs_path)) {
+		*up_to_date = true;
+		bg_image_record_clear(&r);
+		return 0;
+	}
+	bg_image_record_clear(&r);
+	char *vm = NULL;
+	if ((rc = bg_store_image_user(&ctx->store, name, &vm)))
+		return rc;
+	if (vm) {
+		rc = bg_error(BANGER_EBUSY, "image '%s' is used by VM '%s' and cannot be replaced; pull "
+			      "under another --name", name, vm);
+		bg_free(vm);
+		return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,121 @@
+/* Public access to image records: lists, lookup, accessors, removal. */
+#include "../ctx/ctx.h"
+#include "image.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+struct banger_image_list {
+	bg_image_record *images;
+	size_t count;
+};
+
+BANGER_EXTERN(int) banger_image_list_all(banger_image_list **out, banger_ctx *ctx)
+{
+	if (!out || !ctx)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	banger_image_list *l = bg_calloc(1, sizeof(*l));
+	if (!l)
+		return bg_error_oom();
+	int rc = bg_store_image_list(&ctx->store, &l->images, &l->count);
+	if (rc) {
+		bg_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+BANGER_EXTERN(size_t) banger_image_list_count(const banger_image_list *list)
+{
+	return list ? list->count : 0;
+}
+
+BANGER_EXTERN(const banger_image *) banger_image_list_get(const banger_image_list *list, size_t i)
+{
+	return list && i < list->count ? &list->images[i] : NULL;
+}
+
+BANGER_EXTERN(void) banger_image_list_free(banger_image_list *list)
+{
+	if (!list)
+		return;
+	bg_image_records_free(list->images, list->count);
+	bg_free(list);
+}
+
+BANGER_EXTERN(int) banger_image_lookup(banger_image **out, banger_ctx *ctx, const char *name)
+{
+	if (!out || !ctx || !name)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	*out = NULL;
+	banger_image *img = bg_calloc(1, sizeof(*img));
+	if (!img)
+		return bg_error_oom();
+	int rc = bg_store_image_get(&ctx->store, img, name);
+	if (rc) {
+		bg_free(img);
+		return rc;
+	}
+	*out = img;
+	return 0;
+}
+
+BANGER_EXTERN(void) banger_image_free(banger_image *image)
+{
+	if (!image)
+		return;
+	bg_image_record_clear(image);
+	bg_free(image);
+}
+
+BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name)
+{
+	if (!ctx || !name)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	if (!bg_image_name_valid(name))
+		return bg_error(BANGER_ENOTFOUND, "no image named '%.100s'", name);
+	char *lock_path = bg_sprintf("%s/.lock-%s", ctx->layout.images_dir, name);
+	char *dir = bg_path_join(ctx->layout.images_dir, name);
+	bg_lock lock = BG_LOCK_INIT;
+	bg_image_record rec = { 0 };
+	int rc = 0;
+	if (!lock_path || !dir) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	/* Wait for a pull of the same name to finish. */
+	if ((rc = bg_lock_acquire(&lock, lock_path, 600 * 1000)))
+		goto out;
+	if ((rc = bg_store_begin(&ctx->store)))
+		goto out;
+	if ((rc = bg_store_image_get(&ctx->store, &rec, name)) ||
+	    (rc = bg_store_image_delete(&ctx->store, name)) || (rc = bg_store_commit(&ctx->store))) {
+		bg_store_rollback(&ctx->store);
+		goto out;
+	}
+	/* The record is gone; the files follow.  A file outside our directory
+	 * (never written by banger) is left alone. */
+	if ((rc = bg_remove_tree(dir)))
+		bg_warn(ctx, "image %s: removing %s: %s", name, dir, banger_error_last()->message);
+	rc = 0;
+out:
+	bg_lock_release(&lock);
+	bg_image_record_clear(&rec);
+	bg_free(lock_path);
+	bg_free(dir);
+	return rc;
+}
+
+BANGER_EXTERN(const char *) banger_image_name(const banger_image *i) { return i ? i->name : NULL; }
+BANGER_EXTERN(const char *) banger_image_ref(const banger_image *i) { return i ? i->ref : NULL; }
+BANGER_EXTERN(const char *) banger_image_digest(const banger_image *i) { return i ? i->manifest_digest : NULL; }
+BANGER_EXTERN(const char *) banger_image_platform(const banger_image *i) { return i ? i->platform : NULL; }
+BANGER_EXTERN(const char *) banger_image_config_json(const banger_image *i) { return i ? i->config_json : NULL; }
+BANGER_EXTERN(const char *) banger_image_kernel(const banger_image *i) { return i ? i->kernel_name : NULL; }
+BANGER_EXTERN(const char *) banger_image_rootfs_path(const banger_image *i) { return i ? i->rootfs_path : NULL; }
+BANGER_EXTERN(uint64_t) banger_image_rootfs_bytes(const banger_image *i) { return i ? i->rootfs_bytes : 0; }
+BANGER_EXTERN(int) banger_image_has_initrd(const banger_image *i) { return i ? i->has_initrd : 0; }
+BANGER_EXTERN(int) banger_image_prepared(const banger_image *i) { return i ? i->prepared : 0; }
+BANGER_EXTERN(int64_t) banger_image_created_at(const banger_image *i) { return i ? i->created_at : 0; }

@@ -1,0 +1,378 @@
+/* banger_image_pull: reference -> registry -> manifest for this platform
+ * -> config -> layers in the cache -> build.  Also the parts import
+ * shares: resolving an index to a platform's manifest and config, and
+ * finishing (lock, up-to-date check, downloads, build, record). */
+#include "image.h"
+#include "../ctx/ctx.h"
+
+#include <stdio.h>
+#include <string.h>
+
+BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version)
+{
+	if (!opts)
+		return bg_error(BANGER_EINVALID, "options must not be NULL");
+	if (version != BANGER_IMAGE_PULL_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_image_pull_options version %u", version);
+	banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	*opts = def;
+	return 0;
+}
+
+int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in)
+{
+	banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	if (!in)
+		in = &def;
+	if (in->version != BANGER_IMAGE_PULL_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_image_pull_options version %u", in->version);
+	*o = *in;
+	if (o->flags & ~(uint32_t)(BANGER_IMAGE_INSECURE | BANGER_IMAGE_FORCE | BANGER_IMAGE_NO_PATCH))
+		return bg_error(BANGER_EINVALID, "unknown image flags 0x%x", o->flags);
+	if (o->name && !bg_image_name_valid(o->name))
+		return bg_error(BANGER_EINVALID, "invalid image name '%.100s' (want [a-z0-9][a-z0-9._-]*, "
+				"at most 64 characters)", o->name);
+	if (o->max_parallel > 64)
+		return bg_error(BANGER_EINVALID, "max_parallel %u is more than 64", o->max_parallel);
+	return 0;
+}
+
+void bg_resolved_free(bg_resolved *r)
+{
+	if (!r)
+		return;
+	bg_manifest_free(&r->manifest);
+	bg_image_config_free(&r->config);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A manifest by digest: the cache, else the registry (then cached). */
+static int manifest_by_digest(bg_registry *reg, const char *blobs, const char *digest, char **body,
+			      size_t *len, char **ct)
+{
+	*ct = NULL;
+	int rc = bg_blob_read(blobs, digest, BG_MANIFEST_MAX, body, len);
+	if (rc == 0)
+		return 0;
+	if (rc != BANGER_ENOTFOUND || !reg)
+		return rc;
+	char got[BG_DIGEST_SIZE];
+	if ((rc = bg_registry_manifest(reg, digest, body, len, ct, got)))
+		return rc;
+	bg_blob_put(blobs, digest, *body, *len); /* best effort */
+	return 0;
+}
+
+int bg_image_resolve(bg_resolved *out, bg_registry *reg, const char *blobs, const char *body, size_t len,
+		     const char *content_type, const char *top_digest, const bg_platform *want,
+		     bool explicit_platform)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->top_digest, sizeof(out->top_digest), "%s", top_digest);
+	bg_manifest m;
+	int rc = bg_manifest_parse(&m, body, len, content_type);
+	if (rc)
+		return rc;
+	char *child = NULL, *child_ct = NULL;
+	bg_descriptor *pick = NULL;
+	if (m.kind == BG_MANIFEST_INDEX) {
+		size_t i;
+		if ((rc = bg_manifest_select(&m, want, &i)))
+			goto out;
+		pick = &m.layers[i];
+		size_t clen = 0;
+		if ((rc = manifest_by_digest(reg, blobs, pick->digest, &child, &clen, &child_ct)))
+			goto out;
+		const char *hint = child_ct ? child_ct : (pick->media_type[0] ? pick->media_type : NULL);
+		if ((rc = bg_manifest_parse(&out->manifest, child, clen, hint)))
+			goto out;
+		if (out->manifest.kind != BG_MANIFEST_IMAGE) {
+			rc = bg_error(BANGER_EUNSUPPORTED, "nested image indexes are not supported");
+			goto out;
+		}
+	} else {
+		out->manifest = m;
+		memset(&m, 0, sizeof(m));
+	}
+	/* the config */
+	char *cfg = NULL;
+	size_t cfglen = 0;
+	const char *cd = out->manifest.config.digest;
+	rc = bg_blob_read(blobs, cd, BG_CONFIG_MAX, &cfg, &cfglen);
+	if (rc == BANGER_ENOTFOUND && reg) {
+		banger_error_clear();
+		if ((rc = bg_registry_blob_mem(reg, cd, BG_CONFIG_MAX, &cfg, &cfglen)) == 0)
+			bg_blob_put(blobs, cd, cfg, cfglen);
+	}
+	if (rc)
+		goto out;
+	if (cfglen != out->manifest.config.size) {
+		bg_free(cfg);
+		rc = bg_error(BANGER_EVERIFY, "image config %s is %zu bytes, the manifest says %llu", cd, cfglen,
+			      (unsigned long long)out->manifest.config.size);
+		goto out;
+	}
+	rc = bg_image_config_parse(&out->config, cfg, cfglen);
+	bg_free(cfg);
+	if (rc)
+		goto out;
+	if (out->config.ndiff != out->manifest.count) {
+		rc = bg_error(BANGER_EINVALID, "the manifest has %zu layers but the config lists %zu diff_ids",
+			      out->manifest.count, out->config.ndiff);
+		goto out;
+	}
+	/* the platform: the config's, checked against what we want */
+	const bg_platform *have = out->config.platform.os[0] ? &out->config.platform
+				: pick && pick->has_platform ? &pick->platform : NULL;
+	if (have) {
+		bool arch_ok = strcmp(have->os, want->os) == 0 && strcmp(have->arch, want->arch) == 0;
+		bool var_ok = !want->variant[0] || !have->variant[0] || strcmp(have->variant, want->variant) == 0;
+		if (!arch_ok || (explicit_platform && !var_ok)) {
+			char h[100], w[100];
+			bg_platform_format(have, h, sizeof(h));
+			bg_platform_format(want, w, sizeof(w));
+			rc = bg_error(BANGER_EUNSUPPORTED, "the image is for %s, not %s%s", h, w,
+				      explicit_platform ? "" : " (use --platform to pull it anyway)");
+			goto out;
+		}
+		bg_platform_format(have, out->platform, sizeof(out->platform));
+	} else {
+		bg_platform_format(want, out->platform, sizeof(out->platform));
+	}
+out:
+	bg_manifest_free(&m);
+	bg_free(child);
+	bg_free(child_ct);
+	if (rc)
+		bg_resolved_free(out);
+	return rc;
+}
+
+/* ---- progress adapters ---- */
+
+typedef struct {
+	const banger_image_pull_options *o;
+	const bg_resolved *res;
+} prog;
+
+static int emit(const prog *p, int event, uint32_t layer, const char *digest, uint64_t done,
+		uint64_t total, const char *detail)
+{
+	if (!p->o->progress_cb)
+		return 0;
+	banger_image_progress ev = {
+		.event = event,
+		.layer = layer,
+		.layers = (uint32_t)p->res->manifest.count,
+		.digest = digest,
+		.done = done,
+		.total = total,
+		.detail = detail,
+	};
+	return p->o->progress_cb(&ev, p->o->progress_payload);
+}
+
+static int fetch_cb(size_t index, int event, uint64_t done, uint64_t total, void *payload)
+{
+	prog *p = payload;
+	return emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total, NULL);
+}
+
+static int build_cb(int event, uint32_t layer, uint64_t done, uint64_t total, const char *detail,
+		    void *payload)
+{
+	prog *p = payload;
+	const char *digest = event == BANGER_IMAGE_EVENT_BUILD ? NULL : p->res->manifest.layers[layer].digest;
+	return emit(p, event, layer, digest, done, total, detail);
+}
+
+int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const char *name,
+		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
+{
+	char *lock_path = bg_sprintf("%s/.lock-%s", ctx->layout.images_dir, name);
+	char **diff = NULL;
+	banger_image *img = NULL;
+	bg_lock lock = BG_LOCK_INIT;
+	prog pg = { o, res };
+	int rc = 0;
+	if (!lock_path) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	if ((rc = bg_mkdir_p(ctx->layout.images_dir, 0700)))
+		goto out;
+	/* one pull per image name at a time (another process may be at it) */
+	if ((rc = bg_lock_acquire(&lock, lock_path, 3600 * 1000))) {
+		bg_error_prefix("image %s is being pulled by another process", name);
+		goto out;
+	}
+	bool up_to_date = false;
+	if ((rc = bg_image_check_target(ctx, name, res->top_digest, res->platform, o->flags, &up_to_date)))
+		goto out;
+	uint64_t total = 0;
+	for (size_t i = 0; i < res->manifest.count; i++)
+		total += res->manifest.layers[i].size;
+	if (emit(&pg, BANGER_IMAGE_EVENT_RESOLVED, 0, res->top_digest, 0, total, res->platform)) {
+		rc = bg_error(BANGER_ERROR, "cancelled");
+		goto out;
+	}
+	img = bg_calloc(1, sizeof(*img));
+	if (!img) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	if (up_to_date) {
+		if ((rc = bg_store_image_get(&ctx->store, img, name)))
+			goto out;
+		if (o->kernel_ref && !bg_streq(img->kernel_name, o->kernel_ref)) {
+			/* only the kernel changes: no rebuild */
+			bg_free(img->kernel_name);
+			if (!(img->kernel_name = bg_strdup(o->kernel_ref))) {
+				rc = bg_error_oom();
+				goto out;
+			}
+			if ((rc = bg_store_begin(&ctx->store)) == 0 &&
+			    ((rc = bg_store_image_upsert(&ctx->store, img)) || (rc = bg_store_commit(&ctx->store))))
+				bg_store_rollback(&ctx->store);
+			if (rc)
+				goto out;
+		}
+		if (emit(&pg, BANGER_IMAGE_EVENT_UP_TO_DATE, 0, res->top_digest, img->rootfs_bytes,
+			 img->rootfs_bytes, name))
+			rc = bg_error(BANGER_ERROR, "cancelled");
+		goto out;
+	}
+	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
+	if (reg) {
+		if ((rc = bg_registry_fetch_blobs(reg, ctx->layout.blobs_dir, res->manifest.layers,
+						  res->manifest.count, parallel, fetch_cb, &pg)))
+			goto out;
+	} else {
+		for (size_t i = 0; i < res->manifest.count; i++) {
+			if (!bg_blob_cached(ctx->layout.blobs_dir, res->manifest.layers[i].digest)) {
+				rc = bg_error(BANGER_ENOTFOUND, "layer %s is missing",
+					      res->manifest.layers[i].digest);
+				goto out;
+			}
+		}
+	}
+	/* the kernel is looked up again here: it may have gone meanwhile */
+	bg_build_opts bo = {
+		.ctx = ctx,
+		.name = name,
+		.ref = ref,
+		.manifest_digest = res->top_digest,
+		.platform = res->platform,
+		.config_json = res->config.summary_json,
+		.kernel_name = o->kernel_ref,
+		.layers = res->manifest.layers,
+		.diff_ids = (const char *const *)res->config.diff_ids,
+		.nlayers = res->manifest.count,
+		.size_bytes = o->size_bytes,
+		.headroom_bytes = o->headroom_bytes,
+		.max_bytes = o->max_bytes,
+		.parallel = o->max_parallel,
+		.flags = o->flags,
+		.progress = build_cb,
+		.payload = &pg,
+	};
+	if ((rc = bg_image_build(&bo, img)))
+		goto out;
+	if (emit(&pg, BANGER_IMAGE_EVENT_DONE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes,
+		 name))
+		rc = bg_error(BANGER_ERROR, "cancelled (the image was recorded)");
+out:
+	bg_lock_release(&lock);
+	bg_free(lock_path);
+	bg_free(diff);
+	if (rc == 0 && out) {
+		*out = img;
+		img = NULL;
+	}
+	banger_image_free(img);
+	return rc;
+}
+
+/* The kernel named by the options must be installed: say so before any
+ * download rather than after. */
+static int check_kernel(banger_ctx *ctx, const char *kernel)
+{
+	if (!kernel)
+		return 0;
+	bg_kernel_record k;
+	int rc = bg_store_kernel_get(&ctx->store, &k, kernel);
+	if (rc == BANGER_ENOTFOUND)
+		return bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed (banger kernel pull %s)",
+				kernel, kernel);
+	if (rc == 0)
+		bg_kernel_record_clear(&k);
+	return rc;
+}
+
+BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const char *refstr,
+				     const banger_image_pull_options *opts)
+{
+	if (out)
+		*out = NULL;
+	if (!ctx || !refstr)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	banger_image_pull_options o;
+	int rc = bg_image_opts(&o, opts);
+	if (rc)
+		return rc;
+	bg_image_ref ref = { 0 };
+	bg_registry *reg = NULL;
+	bg_resolved res = { 0 };
+	char *name = NULL, *full = NULL, *body = NULL, *ct = NULL;
+	size_t len = 0;
+	char digest[BG_DIGEST_SIZE];
+	bg_platform want;
+	if ((rc = bg_image_ref_parse(&ref, refstr)))
+		goto out;
+	if (o.platform) {
+		if ((rc = bg_platform_parse(&want, o.platform)))
+			goto out;
+	} else {
+		bg_platform_host(&want);
+	}
+	name = o.name ? bg_strdup(o.name) : bg_image_ref_default_name(&ref);
+	full = bg_image_ref_string(&ref);
+	if (!name || !full) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	if (!bg_image_name_valid(name)) {
+		rc = bg_error(BANGER_EINVALID, "cannot derive an image name from '%s'; give one with --name",
+			      refstr);
+		goto out;
+	}
+	if ((rc = check_kernel(ctx, o.kernel_ref)))
+		goto out;
+	bg_registry_opts ro = {
+		.ref = &ref,
+		.insecure = (o.flags & BANGER_IMAGE_INSECURE) != 0,
+		.insecure_list = bg_config_get(&ctx->config, "insecure_registries"),
+		.ctx = ctx,
+	};
+	if ((rc = bg_registry_open(&reg, &ro)))
+		goto out;
+	/* the one request a re-pull of an unchanged image costs */
+	if ((rc = bg_registry_manifest(reg, bg_image_ref_object(&ref), &body, &len, &ct, digest)))
+		goto out;
+	bg_blob_put(ctx->layout.blobs_dir, digest, body, len); /* best effort */
+	if ((rc = bg_image_resolve(&res, reg, ctx->layout.blobs_dir, body, len, ct, digest, &want,
+				   o.platform != NULL)))
+		goto out;
+	rc = bg_image_finish(out, ctx, &res, name, full, reg, &o);
+out:
+	if (rc)
+		bg_error_prefix("pull %.200s", refstr);
+	bg_resolved_free(&res);
+	bg_registry_close(reg);
+	bg_image_ref_free(&ref);
+	bg_free(name);
+	bg_free(full);
+	bg_free(body);
+	bg_free(ct);
+	return rc;
+}
