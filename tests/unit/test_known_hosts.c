@@ -521,6 +521,45 @@ static void test_ssh_config_include(void **state)
 	assert_int_equal(bg_ssh_config_include_text(&o, &n, "", 0, "rel/path", true, &changed), BANGER_EINVALID);
 }
 
+
+/* Every allocation failure is reported as BANGER_ENOMEM and leaks nothing
+ * (the sanitizer build checks the leaks). */
+static void test_allocation_failures(void **state)
+{
+	(void)state;
+	const char *text = "# c\r\nbox.vm,a.vm " KEY_B "\n" HASHED_HOST " " KEY_A "\n@revoked x " KEY_C "\n*.vm " KEY_D;
+	const char *names[] = { "box.vm", "host.example" };
+	bg_sshkey k = key(KEY_A);
+	for (uint64_t n = 1; n < 400; n++) {
+		char *out = NULL;
+		size_t len, removed;
+		bool changed;
+		bg_kh_result r;
+		bg_alloc_fail_at(n);
+		int rc1 = bg_known_hosts_check_text(&r, text, strlen(text), "box.vm", 2222, &k);
+		if (rc1 == 0)
+			bg_kh_result_free(&r);
+		bg_alloc_fail_at(n);
+		int rc2 = bg_known_hosts_pin_text(&out, &len, text, strlen(text), names, 2, 22, &k, 0, &changed);
+		bg_free(out);
+		out = NULL;
+		bg_alloc_fail_at(n);
+		int rc3 = bg_known_hosts_remove_text(&out, &len, text, strlen(text), names, 2, &removed);
+		bg_free(out);
+		bg_alloc_fail_at(n);
+		bg_sshkey k2;
+		int rc4 = bg_sshkey_from_line(&k2, KEY_D);
+		if (rc4 == 0)
+			bg_sshkey_free(&k2);
+		bg_alloc_fail_at(0);
+		assert_true(rc1 == 0 || rc1 == BANGER_ENOMEM);
+		assert_true(rc2 == 0 || rc2 == BANGER_ENOMEM);
+		assert_true(rc3 == 0 || rc3 == BANGER_ENOMEM);
+		assert_true(rc4 == 0 || rc4 == BANGER_ENOMEM);
+	}
+	bg_sshkey_free(&k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_file_pin_remove_concurrent),
 		cmocka_unit_test(test_client_key),
 		cmocka_unit_test(test_ssh_config_include),
+		cmocka_unit_test(test_allocation_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
