@@ -90,58 +90,65 @@ static bool parse_marker(const char *s, size_t n, size_t *i, int *marker)
 	return true;
 }
 
-/* "|1|base64(salt)|base64(hmac)": the salt must decode to 20 bytes. */
-static bool parse_hashed(const char *h, size_t n, unsigned char salt[SHA1_LEN])
+/* "|1|base64(salt)|base64(hmac)": the salt must decode to 20 bytes.
+ * 0, BANGER_EINVALID, or BANGER_ENOMEM. */
+static int parse_hashed(const char *h, size_t n, unsigned char salt[SHA1_LEN])
 {
 	if (n < 3 || memcmp(h, HASH_MAGIC, 3) != 0)
-		return false;
+		return BANGER_EINVALID;
 	const char *s = h + 3;
 	const char *bar = memchr(s, '|', n - 3);
 	if (!bar)
-		return false;
+		return BANGER_EINVALID;
 	size_t slen = (size_t)(bar - s);
 	if (slen == 0 || slen > 1024)
-		return false;
+		return BANGER_EINVALID;
 	unsigned char *raw;
 	size_t rawlen;
-	if (bg_base64_decode(&raw, &rawlen, s, slen))
-		return false;
-	bool ok = rawlen == SHA1_LEN;
-	if (ok)
+	int rc = bg_base64_decode(&raw, &rawlen, s, slen);
+	if (rc)
+		return rc;
+	rc = rawlen == SHA1_LEN ? 0 : BANGER_EINVALID;
+	if (rc == 0)
 		memcpy(salt, raw, SHA1_LEN);
 	bg_free(raw);
-	return ok;
+	return rc;
 }
 
-static void parse_line(kh_line *l)
+/* Parse one line; an unparseable line is simply not an entry.  Only
+ * allocation failure is an error: a pin must never be skipped for lack
+ * of memory. */
+static int parse_line(kh_line *l)
 {
 	const char *s = l->raw;
 	size_t n = l->len, i = 0;
 	while (i < n && (s[i] == ' ' || s[i] == '\t'))
 		i++;
 	if (i >= n || s[i] == '#')
-		return; /* blank or comment */
+		return 0; /* blank or comment */
 	if (!parse_marker(s, n, &i, &l->marker))
-		return;
+		return 0;
 	size_t h0 = i;
 	while (i < n && s[i] != ' ' && s[i] != '\t')
 		i++;
 	if (i == h0)
-		return;
+		return 0;
 	l->host_off = h0;
 	l->host_len = i - h0;
 	while (i < n && (s[i] == ' ' || s[i] == '\t'))
 		i++;
 	if (i >= n || s[i] == '#')
-		return; /* truncated before the key type */
+		return 0; /* truncated before the key type */
+	int rc;
 	if (s[h0] == '|') {
-		if (!parse_hashed(s + h0, l->host_len, l->salt))
-			return;
+		if ((rc = parse_hashed(s + h0, l->host_len, l->salt)))
+			return rc == BANGER_ENOMEM ? bg_error_oom() : 0;
 		l->hashed = true;
 	}
-	if (bg_sshkey_parse_fields(&l->key, s + i, n - i, NULL))
-		return;
+	if ((rc = bg_sshkey_parse_fields(&l->key, s + i, n - i, NULL)))
+		return rc == BANGER_ENOMEM ? bg_error_oom() : 0;
 	l->entry = true;
+	return 0;
 }
 
 static int kh_parse(kh_file *f, const char *text, size_t len)
@@ -170,7 +177,11 @@ static int kh_parse(kh_file *f, const char *text, size_t len)
 		l->raw_len = raw_len;
 		l->len = nul ? (size_t)(nul - (text + off)) : content;
 		l->lineno = ++lineno;
-		parse_line(l);
+		int rc = parse_line(l);
+		if (rc) {
+			kh_file_free(f);
+			return rc;
+		}
 		off += raw_len;
 	}
 	return 0;
