@@ -116,6 +116,7 @@ extern const cli_cmd cli_ssh_config_cmd;
 extern const cli_cmd cli_ssh_proxy_cmd;
 extern const cli_cmd cli_gc_cmd;
 extern const cli_cmd cli_kernel_cmd;
+extern const cli_cmd cli_image_cmd;
 extern const cli_cmd cli_doctor_cmd;
 extern const cli_cmd cli_version_cmd;
 

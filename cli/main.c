@@ -12,6 +12,7 @@ static const cli_cmd *const nouns[] = {
 	&cli_ssh_proxy_cmd,
 	&cli_gc_cmd,
 	&cli_kernel_cmd,
+	&cli_image_cmd,
 	&cli_doctor_cmd,
 	&cli_version_cmd,
 	NULL,

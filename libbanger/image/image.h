@@ -426,9 +426,11 @@ typedef struct {
 	const char *agent_unit;      /* banger-vsock-agent.service, or NULL */
 	const char *resolv_conf;     /* host's resolv.conf (default /etc/resolv.conf) */
 	struct banger_ctx *ctx;      /* logging */
+	char buf[4][4096];           /* storage for the defaults */
 } bg_patch_inputs;
 
-/* Fill in the default input paths (compile-time locations, existing ones only). */
+/* Fill in the default input paths: $BANGER_GUEST_DIR, the installed
+ * libexec/banger, the build tree's (existing files only). */
 void bg_patch_inputs_default(bg_patch_inputs *in);
 /* Patch the tree in place; never follows the image's symlinks. */
 int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in);

@@ -15,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -25,49 +27,36 @@
 #define FSTAB_LINE "/dev/vdb /root ext4 defaults,nofail 0 2"
 #define HOST_FILE_MAX (16u << 20)
 
-#ifndef BANGER_GUEST_INSTALL_DIR
-#define BANGER_GUEST_INSTALL_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_SOURCE_DIR
-#define BANGER_GUEST_SOURCE_DIR ""
+/* Where the guest files are (see guest/CMakeLists.txt): $BANGER_GUEST_DIR,
+ * the installed libexec directory, then the build tree. */
+#ifndef BANGER_GUEST_DIR
+#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
 #endif
 #ifndef BANGER_GUEST_BUILD_DIR
 #define BANGER_GUEST_BUILD_DIR ""
 #endif
 
-static const char *first_existing(const char *const *cands, size_t n)
+static const char *find_guest_file(char *buf, size_t len, const char *name)
 {
-	for (size_t i = 0; i < n; i++)
-		if (cands[i] && cands[i][0] == '/' && bg_path_exists(cands[i]))
-			return cands[i];
+	const char *env = getenv("BANGER_GUEST_DIR");
+	const char *dirs[] = { env && *env ? env : NULL, BANGER_GUEST_DIR, BANGER_GUEST_BUILD_DIR };
+	for (size_t i = 0; i < BG_ARRAY_SIZE(dirs); i++) {
+		if (!dirs[i] || dirs[i][0] != '/')
+			continue;
+		snprintf(buf, len, "%s/%s", dirs[i], name);
+		if (bg_path_exists(buf))
+			return buf;
+	}
 	return NULL;
 }
 
 void bg_patch_inputs_default(bg_patch_inputs *in)
 {
-	static const char *const fb[] = {
-		BANGER_GUEST_INSTALL_DIR "/" FIRST_BOOT_NAME,
-		BANGER_GUEST_SOURCE_DIR "/first-boot/" FIRST_BOOT_NAME,
-	};
-	static const char *const fbu[] = {
-		BANGER_GUEST_INSTALL_DIR "/" FIRST_BOOT_NAME ".service",
-		BANGER_GUEST_SOURCE_DIR "/first-boot/" FIRST_BOOT_NAME ".service",
-	};
-	static const char *const ag[] = {
-		BANGER_GUEST_INSTALL_DIR "/" AGENT_NAME,
-		BANGER_GUEST_BUILD_DIR "/" AGENT_NAME,
-		BANGER_GUEST_BUILD_DIR "/vsock-agent/" AGENT_NAME,
-	};
-	static const char *const agu[] = {
-		BANGER_GUEST_INSTALL_DIR "/" AGENT_NAME ".service",
-		BANGER_GUEST_SOURCE_DIR "/vsock-agent/" AGENT_NAME ".service",
-		BANGER_GUEST_SOURCE_DIR "/" AGENT_NAME ".service",
-	};
 	memset(in, 0, sizeof(*in));
-	in->first_boot = first_existing(fb, BG_ARRAY_SIZE(fb));
-	in->first_boot_unit = first_existing(fbu, BG_ARRAY_SIZE(fbu));
-	in->agent = first_existing(ag, BG_ARRAY_SIZE(ag));
-	in->agent_unit = first_existing(agu, BG_ARRAY_SIZE(agu));
+	in->first_boot = find_guest_file(in->buf[0], sizeof(in->buf[0]), FIRST_BOOT_NAME);
+	in->first_boot_unit = find_guest_file(in->buf[1], sizeof(in->buf[1]), FIRST_BOOT_NAME ".service");
+	in->agent = find_guest_file(in->buf[2], sizeof(in->buf[2]), AGENT_NAME);
+	in->agent_unit = find_guest_file(in->buf[3], sizeof(in->buf[3]), AGENT_NAME ".service");
 	in->resolv_conf = "/etc/resolv.conf";
 }
 

@@ -1,0 +1,507 @@
+/* banger image ...: OCI images as root filesystems (pull, import, list,
+ * show, rm).  Progress: per-layer bars on a terminal, plain lines
+ * otherwise, JSON events with --json. */
+#include "cli.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static void image_json(FILE *f, const banger_image *img)
+{
+	fprintf(f, "{\"name\": ");
+	json_str(f, banger_image_name(img));
+	fprintf(f, ", \"ref\": ");
+	json_str(f, banger_image_ref(img));
+	fprintf(f, ", \"digest\": ");
+	json_str(f, banger_image_digest(img));
+	fprintf(f, ", \"platform\": ");
+	json_str(f, banger_image_platform(img));
+	fprintf(f, ", \"kernel\": ");
+	json_str(f, banger_image_kernel(img));
+	fprintf(f, ", \"rootfs\": ");
+	json_str(f, banger_image_rootfs_path(img));
+	fprintf(f, ", \"rootfs_bytes\": %llu, \"has_initrd\": %s, \"prepared\": %s, \"created_at\": %lld",
+		(unsigned long long)banger_image_rootfs_bytes(img), banger_image_has_initrd(img) ? "true" : "false",
+		banger_image_prepared(img) ? "true" : "false", (long long)banger_image_created_at(img));
+	const char *cfg = banger_image_config_json(img);
+	fprintf(f, ", \"config\": %s}", cfg && *cfg == '{' ? cfg : "null");
+}
+
+/* ---- progress ---- */
+
+#define MAX_ROWS 64
+
+typedef struct {
+	int phase;          /* 0 waiting, 1 downloading, 2 downloaded/cached, 3 unpacking, 4 unpacked */
+	uint64_t done, total;
+	char digest[20];
+	double t0;          /* when the phase started */
+	uint64_t d0;
+	double rate;        /* bytes/s, smoothed */
+	double tlast;
+	uint64_t dlast;
+} row;
+
+typedef struct {
+	bool json, tty;
+	uint32_t layers;
+	row rows[MAX_ROWS];
+	int drawn;          /* lines currently on screen */
+	double last_draw;
+	char step[64];
+} progress;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *event_name(int e)
+{
+	switch (e) {
+	case BANGER_IMAGE_EVENT_RESOLVED: return "resolved";
+	case BANGER_IMAGE_EVENT_DOWNLOAD: return "download";
+	case BANGER_IMAGE_EVENT_DOWNLOADED: return "downloaded";
+	case BANGER_IMAGE_EVENT_CACHED: return "cached";
+	case BANGER_IMAGE_EVENT_UNPACK: return "unpack";
+	case BANGER_IMAGE_EVENT_UNPACKED: return "unpacked";
+	case BANGER_IMAGE_EVENT_BUILD: return "build";
+	case BANGER_IMAGE_EVENT_DONE: return "done";
+	case BANGER_IMAGE_EVENT_UP_TO_DATE: return "up-to-date";
+	default: return "unknown";
+	}
+}
+
+static void short_digest(char *out, size_t len, const char *d)
+{
+	snprintf(out, len, "%.12s", d && strncmp(d, "sha256:", 7) == 0 ? d + 7 : (d ? d : "?"));
+}
+
+static void draw(progress *p, bool force)
+{
+	double t = now_s();
+	if (!force && t - p->last_draw < 0.1)
+		return;
+	p->last_draw = t;
+	if (p->drawn)
+		fprintf(stderr, "\033[%dA", p->drawn);
+	uint32_t n = p->layers < MAX_ROWS ? p->layers : MAX_ROWS;
+	for (uint32_t i = 0; i < n; i++) {
+		row *r = &p->rows[i];
+		static const char *const what[] = { "waiting", "downloading", "downloaded", "unpacking", "unpacked" };
+		char done[32], total[32], rate[48] = "", eta[32] = "", bar[32];
+		fmt_bytes(done, sizeof(done), r->done);
+		fmt_bytes(total, sizeof(total), r->total);
+		int width = 20, fill = r->total ? (int)((double)r->done / (double)r->total * width) : 0;
+		if (r->phase == 2 || r->phase == 4)
+			fill = width;
+		if (fill > width)
+			fill = width;
+		for (int k = 0; k < width; k++)
+			bar[k] = k < fill ? '#' : '.';
+		bar[width] = '\0';
+		if ((r->phase == 1 || r->phase == 3) && r->rate > 0) {
+			char rb[32];
+			fmt_bytes(rb, sizeof(rb), (unsigned long long)r->rate);
+			snprintf(rate, sizeof(rate), "%s/s", rb);
+			if (r->total > r->done) {
+				long s = (long)((double)(r->total - r->done) / r->rate);
+				snprintf(eta, sizeof(eta), "ETA %ld:%02ld", s / 60, s % 60);
+			}
+		}
+		fprintf(stderr, "\033[2Klayer %u/%u %s [%s] %10s / %-10s %-12s %-9s %s\n", i + 1, p->layers,
+			r->digest, bar, done, total, rate, eta, what[r->phase]);
+	}
+	fprintf(stderr, "\033[2K%s\n", p->step);
+	p->drawn = (int)n + 1;
+	fflush(stderr);
+}
+
+static int on_progress(const banger_image_progress *ev, void *payload)
+{
+	progress *p = payload;
+	if (p->json) {
+		printf("{\"event\": \"%s\", \"layer\": %u, \"layers\": %u, \"digest\": ", event_name(ev->event),
+		       ev->layer, ev->layers);
+		json_str(stdout, ev->digest);
+		printf(", \"done\": %llu, \"total\": %llu, \"detail\": ", (unsigned long long)ev->done,
+		       (unsigned long long)ev->total);
+		json_str(stdout, ev->detail);
+		printf("}\n");
+		fflush(stdout);
+		return 0;
+	}
+	p->layers = ev->layers;
+	row *r = ev->layer < MAX_ROWS ? &p->rows[ev->layer] : NULL;
+	char d[20], sz[32];
+	short_digest(d, sizeof(d), ev->digest);
+	double t = now_s();
+	int phase = -1;
+	switch (ev->event) {
+	case BANGER_IMAGE_EVENT_RESOLVED:
+		fmt_bytes(sz, sizeof(sz), ev->total);
+		fprintf(stderr, "resolved %s (%s), %u layers, %s\n", ev->digest ? ev->digest : "-",
+			dash(ev->detail), ev->layers, sz);
+		return 0;
+	case BANGER_IMAGE_EVENT_DOWNLOAD: phase = 1; break;
+	case BANGER_IMAGE_EVENT_DOWNLOADED:
+	case BANGER_IMAGE_EVENT_CACHED: phase = 2; break;
+	case BANGER_IMAGE_EVENT_UNPACK: phase = 3; break;
+	case BANGER_IMAGE_EVENT_UNPACKED: phase = 4; break;
+	case BANGER_IMAGE_EVENT_BUILD:
+		snprintf(p->step, sizeof(p->step), "%s", dash(ev->detail));
+		if (p->tty)
+			draw(p, true);
+		else
+			fprintf(stderr, "%s\n", dash(ev->detail));
+		return 0;
+	case BANGER_IMAGE_EVENT_DONE:
+	case BANGER_IMAGE_EVENT_UP_TO_DATE:
+		if (p->tty && p->drawn) {
+			snprintf(p->step, sizeof(p->step), "%s", ev->event == BANGER_IMAGE_EVENT_DONE ? "done" : "up to date");
+			draw(p, true);
+		}
+		return 0;
+	default:
+		return 0;
+	}
+	if (!r)
+		return 0;
+	if (phase != r->phase) {
+		if (!p->tty) {
+			/* plain lines: state changes only */
+			fmt_bytes(sz, sizeof(sz), ev->total);
+			if (phase == 2 || phase == 4)
+				fprintf(stderr, "layer %u/%u %s %s (%s)\n", ev->layer + 1, ev->layers, d,
+					ev->event == BANGER_IMAGE_EVENT_CACHED ? "cached"
+					: phase == 2 ? "downloaded" : "unpacked", sz);
+		}
+		r->phase = phase;
+		r->t0 = r->tlast = t;
+		r->d0 = r->dlast = ev->done;
+		r->rate = 0;
+	} else if (t - r->tlast >= 0.2) {
+		double inst = (double)(ev->done - r->dlast) / (t - r->tlast);
+		r->rate = r->rate > 0 ? 0.7 * r->rate + 0.3 * inst : inst;
+		r->tlast = t;
+		r->dlast = ev->done;
+	}
+	snprintf(r->digest, sizeof(r->digest), "%s", d);
+	r->done = ev->done;
+	r->total = ev->total;
+	if (p->tty)
+		draw(p, phase == 2 || phase == 4);
+	return 0;
+}
+
+/* ---- pull and import ---- */
+
+static const char *o_name, *o_kernel, *o_platform, *o_size, *o_headroom, *o_max, *o_jobs;
+static bool o_insecure, o_force, o_no_patch, o_json;
+
+static const cli_opt pull_opts[] = {
+	{ "name", 0, OPT_STRING, &o_name, "image name (default: from the reference, e.g. debian-bookworm)", "NAME" },
+	{ "kernel-ref", 0, OPT_STRING, &o_kernel, "kernel to record with the image", "KERNEL" },
+	{ "platform", 0, OPT_STRING, &o_platform, "os/arch[/variant] (default: this host)", "PLATFORM" },
+	{ "size", 0, OPT_STRING, &o_size, "rootfs size (default: the tree plus headroom)", "SIZE" },
+	{ "headroom", 0, OPT_STRING, &o_headroom, "free space added (default: config image_headroom)", "SIZE" },
+	{ "insecure", 0, OPT_FLAG, &o_insecure, "plain HTTP to this registry", NULL },
+	{ "force", 0, OPT_FLAG, &o_force, "rebuild even when up to date", NULL },
+	{ "no-patch", 0, OPT_FLAG, &o_no_patch, "do not add banger's first-boot init, fstab, resolv.conf", NULL },
+	{ "max-bytes", 0, OPT_STRING, &o_max, "limit on uncompressed layer bytes (default 64G)", "SIZE" },
+	{ "jobs", 'j', OPT_STRING, &o_jobs, "parallel downloads and unpackers", "N" },
+	{ "json", 0, OPT_FLAG, &o_json, "print JSON events, then the image", NULL },
+	{ 0 },
+};
+/* import takes the same options but --insecure */
+static const cli_opt import_opts[] = {
+	{ "name", 0, OPT_STRING, &o_name, "image name (default: from the tag or file name)", "NAME" },
+	{ "kernel-ref", 0, OPT_STRING, &o_kernel, "kernel to record with the image", "KERNEL" },
+	{ "platform", 0, OPT_STRING, &o_platform, "os/arch[/variant] (default: this host)", "PLATFORM" },
+	{ "size", 0, OPT_STRING, &o_size, "rootfs size (default: the tree plus headroom)", "SIZE" },
+	{ "headroom", 0, OPT_STRING, &o_headroom, "free space added (default: config image_headroom)", "SIZE" },
+	{ "force", 0, OPT_FLAG, &o_force, "rebuild even when up to date", NULL },
+	{ "no-patch", 0, OPT_FLAG, &o_no_patch, "do not add banger's first-boot init, fstab, resolv.conf", NULL },
+	{ "max-bytes", 0, OPT_STRING, &o_max, "limit on uncompressed layer bytes (default 64G)", "SIZE" },
+	{ "jobs", 'j', OPT_STRING, &o_jobs, "parallel unpackers", "N" },
+	{ "json", 0, OPT_FLAG, &o_json, "print JSON events, then the image", NULL },
+	{ 0 },
+};
+
+static int parse_size(const char *what, const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	uint64_t mult = 1;
+	if (end == s || v < 0) {
+		fprintf(stderr, "banger: %s: '%s' is not a size\n", what, s);
+		return EXIT_USAGE;
+	}
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': mult = 1ull << 10; end++; break;
+	case 'm': case 'M': mult = 1ull << 20; end++; break;
+	case 'g': case 'G': mult = 1ull << 30; end++; break;
+	case 't': case 'T': mult = 1ull << 40; end++; break;
+	default: end = (char *)"?";
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end) {
+		fprintf(stderr, "banger: %s: '%s' is not a size (e.g. 512M, 4G)\n", what, s);
+		return EXIT_USAGE;
+	}
+	*out = (uint64_t)(v * (double)mult);
+	return 0;
+}
+
+static const cli_cmd image_pull_cmd, image_import_cmd;
+
+static int run_get(cli_env *env, int argc, char **argv, bool import)
+{
+	const char *path = import ? "image import" : "image pull";
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage(path, import ? &image_import_cmd : &image_pull_cmd,
+				    import ? import_opts : pull_opts, argc, argv, &pos, &npos, NULL, NULL);
+	if (rc >= 0) {
+		free(pos);
+		return rc;
+	}
+	if (npos != 1) {
+		free(pos);
+		fprintf(stderr, "banger %s: expected one %s\nTry 'banger %s --help'.\n", path,
+			import ? "path" : "image reference", path);
+		return EXIT_USAGE;
+	}
+	const char *what = pos[0];
+	free(pos);
+	banger_image_pull_options o;
+	banger_image_pull_options_init(&o, BANGER_IMAGE_PULL_OPTIONS_VERSION);
+	o.name = o_name;
+	o.kernel_ref = o_kernel;
+	o.platform = o_platform;
+	if ((o_size && (rc = parse_size("--size", o_size, &o.size_bytes))) ||
+	    (o_headroom && (rc = parse_size("--headroom", o_headroom, &o.headroom_bytes))) ||
+	    (o_max && (rc = parse_size("--max-bytes", o_max, &o.max_bytes))))
+		return rc;
+	if (o_jobs) {
+		char *end;
+		long j = strtol(o_jobs, &end, 10);
+		if (*end || j < 1 || j > 64) {
+			fprintf(stderr, "banger %s: --jobs wants a number from 1 to 64\n", path);
+			return EXIT_USAGE;
+		}
+		o.max_parallel = (uint32_t)j;
+	}
+	o.flags = (o_insecure ? BANGER_IMAGE_INSECURE : 0) | (o_force ? BANGER_IMAGE_FORCE : 0) |
+		  (o_no_patch ? BANGER_IMAGE_NO_PATCH : 0);
+	progress ps;
+	memset(&ps, 0, sizeof(ps));
+	ps.json = o_json;
+	ps.tty = !o_json && isatty(STDERR_FILENO) == 1;
+	snprintf(ps.step, sizeof(ps.step), "resolving");
+	o.progress_cb = on_progress;
+	o.progress_payload = &ps;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_image *img = NULL;
+	rc = import ? banger_image_import(&img, ctx, what, &o) : banger_image_pull(&img, ctx, what, &o);
+	if (rc) {
+		if (o_json) {
+			const banger_error *e = banger_error_last();
+			printf("{\"event\": \"error\", \"code\": ");
+			json_str(stdout, banger_error_name(rc));
+			printf(", \"message\": ");
+			json_str(stdout, e ? e->message : banger_error_name(rc));
+			printf("}\n");
+		}
+		return cli_fail(import ? "image import" : "image pull", rc);
+	}
+	if (o_json) {
+		printf("{\"event\": \"image\", \"image\": ");
+		image_json(stdout, img);
+		printf("}\n");
+	} else {
+		char sz[32];
+		fmt_bytes(sz, sizeof(sz), banger_image_rootfs_bytes(img));
+		printf("%s: %s (%s, %s)\n", banger_image_name(img), banger_image_rootfs_path(img),
+		       dash(banger_image_platform(img)), sz);
+	}
+	banger_image_free(img);
+	return EXIT_OK;
+}
+
+static int image_pull(cli_env *env, int argc, char **argv)
+{
+	return run_get(env, argc, argv, false);
+}
+
+static int image_import(cli_env *env, int argc, char **argv)
+{
+	return run_get(env, argc, argv, true);
+}
+
+/* ---- list, show, rm ---- */
+
+static bool list_json;
+static const cli_opt list_opts[] = {
+	{ "json", 0, OPT_FLAG, &list_json, "print JSON", NULL },
+	{ 0 },
+};
+static const cli_cmd image_list_cmd;
+
+static int image_list(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("image list", &image_list_cmd, list_opts, argc, argv, &pos, &npos, NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (npos) {
+		fprintf(stderr, "banger image list: unexpected argument\n");
+		return EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_image_list *l;
+	if ((rc = banger_image_list_all(&l, ctx)))
+		return cli_fail("list images", rc);
+	size_t n = banger_image_list_count(l);
+	if (list_json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s\n  ", i ? "," : "");
+			image_json(stdout, banger_image_list_get(l, i));
+		}
+		printf("%s]\n", n ? "\n" : "");
+	} else {
+		cli_table *t = table_new(6);
+		const char *hdr[] = { "NAME", "REF", "PLATFORM", "SIZE", "KERNEL", "DIGEST" };
+		table_row(t, hdr);
+		for (size_t i = 0; i < n; i++) {
+			const banger_image *img = banger_image_list_get(l, i);
+			char sz[32], dg[20];
+			fmt_bytes(sz, sizeof(sz), banger_image_rootfs_bytes(img));
+			short_digest(dg, sizeof(dg), banger_image_digest(img));
+			const char *cells[] = { banger_image_name(img), dash(banger_image_ref(img)),
+						dash(banger_image_platform(img)), sz, dash(banger_image_kernel(img)), dg };
+			table_row(t, cells);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	banger_image_list_free(l);
+	return EXIT_OK;
+}
+
+static bool show_json;
+static const cli_opt show_opts[] = {
+	{ "json", 0, OPT_FLAG, &show_json, "print JSON", NULL },
+	{ 0 },
+};
+static const cli_cmd image_show_cmd;
+
+static int image_show(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("image show", &image_show_cmd, show_opts, argc, argv, &pos, &npos, NULL, NULL);
+	if (rc >= 0 || npos != 1) {
+		free(pos);
+		if (rc < 0)
+			fprintf(stderr, "banger image show: expected one image name\n");
+		return rc >= 0 ? rc : EXIT_USAGE;
+	}
+	const char *name = pos[0];
+	free(pos);
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_image *img;
+	if ((rc = banger_image_lookup(&img, ctx, name)))
+		return cli_fail(name, rc);
+	if (show_json) {
+		image_json(stdout, img);
+		printf("\n");
+	} else {
+		char sz[32], when[64] = "-";
+		fmt_bytes(sz, sizeof(sz), banger_image_rootfs_bytes(img));
+		time_t ct = (time_t)banger_image_created_at(img);
+		struct tm tm;
+		if (ct && localtime_r(&ct, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("name:       %s\nref:        %s\ndigest:     %s\nplatform:   %s\nkernel:     %s\n"
+		       "rootfs:     %s\nsize:       %s\nprepared:   %s\ncreated:    %s\nconfig:     %s\n",
+		       banger_image_name(img), dash(banger_image_ref(img)), dash(banger_image_digest(img)),
+		       dash(banger_image_platform(img)), dash(banger_image_kernel(img)),
+		       dash(banger_image_rootfs_path(img)), sz, banger_image_prepared(img) ? "yes" : "no", when,
+		       dash(banger_image_config_json(img)));
+	}
+	banger_image_free(img);
+	return EXIT_OK;
+}
+
+static const cli_opt rm_opts[] = { { 0 } };
+static const cli_cmd image_rm_cmd;
+
+static int image_rm(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("image rm", &image_rm_cmd, rm_opts, argc, argv, &pos, &npos, NULL, NULL);
+	if (rc >= 0 || npos < 1) {
+		free(pos);
+		if (rc < 0)
+			fprintf(stderr, "banger image rm: expected image names\n");
+		return rc >= 0 ? rc : EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx) {
+		free(pos);
+		return EXIT_FAILURE_;
+	}
+	int exit_code = EXIT_OK;
+	for (int i = 0; i < npos; i++) {
+		if ((rc = banger_image_remove(ctx, pos[i])))
+			exit_code = cli_fail(pos[i], rc);
+		else
+			printf("removed %s\n", pos[i]);
+	}
+	free(pos);
+	return exit_code;
+}
+
+#define PULL_USAGE "REF [--name N] [--kernel-ref K] [--platform P] [--size S] [--insecure] [--json]"
+#define IMPORT_USAGE "PATH[:TAG] [--name N] [--kernel-ref K] [--platform P] [--size S] [--json]"
+static const cli_cmd image_pull_cmd = { "pull", "pull an image from a registry and build its rootfs", PULL_USAGE, image_pull, NULL };
+static const cli_cmd image_import_cmd = { "import", "import an OCI layout or docker save archive", IMPORT_USAGE, image_import, NULL };
+static const cli_cmd image_list_cmd = { "list", "list images", "[--json]", image_list, NULL };
+static const cli_cmd image_show_cmd = { "show", "show one image", "NAME [--json]", image_show, NULL };
+static const cli_cmd image_rm_cmd = { "rm", "remove images (refused while a VM uses one)", "NAME...", image_rm, NULL };
+
+static const cli_cmd image_subs[] = {
+	{ "pull", "pull an image from a registry and build its rootfs", PULL_USAGE, image_pull, NULL },
+	{ "import", "import an OCI layout or docker save archive", IMPORT_USAGE, image_import, NULL },
+	{ "list", "list images", "[--json]", image_list, NULL },
+	{ "show", "show one image", "NAME [--json]", image_show, NULL },
+	{ "rm", "remove images (refused while a VM uses one)", "NAME...", image_rm, NULL },
+	{ 0 },
+};
+
+const cli_cmd cli_image_cmd = { "image", "pull, import and manage root filesystem images", "<command> [args]", NULL, image_subs };
