@@ -275,8 +275,7 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		if ((rc = bg_vmm_resolve(&d, want, bg_config_get(&ctx->config, "firecracker_bin"),
 					 bg_config_get(&ctx->config, "qemu_bin"), &notice)))
 			goto early;
-		if (notice)
-			bg_warn(ctx, "%s", notice);
+		(void)notice; /* reported when the VMM starts (progress "vmm") */
 		rc = set_str(&vm->vmm, d.name);
 		bg_vmm_driver_free(&d);
 		if (rc)

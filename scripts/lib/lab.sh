@@ -48,7 +48,7 @@ lab_up() {
 		sleep 0.1
 	done
 
-	mkdir -p "$BANGER_HOME"
+	install -d -m 700 "$BANGER_HOME"
 	cat >"$BANGER_HOME/config" <<CFG
 vmm = qemu
 kernel_catalog = http://127.0.0.1:8080/catalog.json
