@@ -238,6 +238,33 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 			op->vm.name, timeout_s, op->vm.guest_ip, tail[0] ? "; console: " : "", tail);
 }
 
+/* Ask the guest itself to power off over SSH (verified key).  QEMU's ACPI
+ * power button needs logind or acpid in the guest, which container-born
+ * images lack; a poweroff through sshd works wherever sshd does. */
+static void guest_poweroff(bg_vm_op *op)
+{
+	const char *names[2];
+	bg_vm_pin_names(&op->vm, names);
+	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
+	so.host = op->vm.guest_ip;
+	so.known_hosts_path = op->ctx->layout.known_hosts;
+	so.pin_names = names;
+	so.pin_names_count = 2;
+	so.connect_timeout_ms = 5000;
+	so.io_timeout_ms = 5000;
+	banger_ssh *ssh = NULL;
+	if (banger_ssh_connect(&ssh, op->ctx, &so) == 0) {
+		banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
+		eo.timeout_ms = 5000;
+		banger_ssh_result *res = NULL;
+		/* the connection usually drops as the guest goes down */
+		banger_ssh_exec(&res, ssh, "(systemctl poweroff || poweroff) >/dev/null 2>&1 &", &eo);
+		banger_ssh_result_free(res);
+		banger_ssh_close(ssh);
+	}
+	banger_error_clear();
+}
+
 int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 {
 	banger_ctx *ctx = op->ctx;
@@ -247,22 +274,28 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 	fault(pfx, "stopping");
 	bg_vm_handles h;
 	bg_vm_rediscover(ctx, &op->vm, &h, NULL, 0);
-	int first = 0;
 	if (h.pid > 0 && bg_vmm_alive(op->vm.api_sock, h.pid)) {
 		/* Graceful needs the driver; if the VM cannot be described any
 		 * more (binary gone), the teardown's kill still stops it. */
 		if (!force && (op->driver_ok || bg_vm_op_prepare_boot(op) == 0)) {
-			first = op->driver.stop(&op->driver, &op->spec, h.pid, STOP_TIMEOUT_MS);
+			/* Firecracker's Ctrl-Alt-Del reaches the guest kernel through
+			 * the i8042; QEMU's ACPI power button needs guest userland
+			 * help, so ask the guest first there. */
+			if (strcmp(op->driver.name, "firecracker") != 0) {
+				bg_vm_op_progress(op, "stop", "asking the guest to power off");
+				guest_poweroff(op);
+				bg_vmm_wait_gone(h.pid, STOP_TIMEOUT_MS);
+			}
+			/* graceful through the VMM, then SIGTERM, then SIGKILL */
+			if (bg_vmm_alive(op->vm.api_sock, h.pid))
+				op->driver.stop(&op->driver, &op->spec, h.pid, STOP_TIMEOUT_MS / 2);
 		}
+		/* whatever is left, the teardown kills */
 		banger_error_clear();
-		first = 0;
 	}
 	fault(pfx, "teardown");
-	rc = bg_vm_teardown(ctx, &op->vm, &h);
-	if (rc && !first)
-		first = rc;
-	if (first)
-		return first;
+	if ((rc = bg_vm_teardown(ctx, &op->vm, &h)))
+		return rc;
 	fault(pfx, "stopped");
 	return bg_vm_op_set_state(op, BG_VM_STOPPED, NULL);
 }
