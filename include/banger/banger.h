@@ -12,5 +12,6 @@
 #include "ssh.h"
 #include "kernel.h"
 #include "image.h"
+#include "session.h"
 
 #endif

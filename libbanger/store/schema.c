@@ -60,6 +60,22 @@ static const char *const migrations[] = {
 	"  updated_at INTEGER NOT NULL,"
 	"  started_at INTEGER NOT NULL DEFAULT 0"
 	");",
+	/* 2: sessions -- commands started in guests (durable facts only; the
+	 * guest's pids and sockets are rediscovered through the guest) */
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  vm_id TEXT NOT NULL,"             /* no foreign key: a deleted VM's sessions stay, lost */
+	"  name TEXT,"
+	"  command TEXT NOT NULL,"
+	"  tty INTEGER NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL CHECK (state IN ('starting','running','exited','lost')),"
+	"  exit_code INTEGER,"
+	"  exit_signal INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (vm_id, name)"
+	");"
+	"CREATE INDEX sessions_by_vm ON sessions(vm_id);",
 };
 
 int bg_store_migrate(bg_store *s);

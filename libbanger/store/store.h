@@ -118,4 +118,42 @@ int bg_store_image_user(bg_store *s, const char *name, char **vm_name);
  * absent.  Runs in the caller's transaction, if any. */
 int bg_store_image_delete(bg_store *s, const char *name);
 
+/* ---- sessions (store_sessions.c): commands started in guests ----
+ * Durable facts only: which VM, what was run, when, and the last state
+ * banger saw ("starting", "running", "exited", "lost") with the exit
+ * status.  The guest's pids and sockets are never stored. */
+typedef struct banger_session {
+	char *id;          /* 12 hex digits */
+	char *vm_id;
+	char *name;        /* NULL when none; unique per VM */
+	char *command;     /* the argv as shell words, for display */
+	char *state;
+	int tty;
+	int32_t exit_code;   /* 0..255 when exited normally, else -1 */
+	int32_t exit_signal; /* signal number when killed, else 0 */
+	int64_t created_at, updated_at;
+	/* filled by reads, not columns of the row */
+	char *vm_name;       /* NULL when the VM record is gone */
+	int64_t log_size;    /* bytes of output when just refreshed, else -1 */
+} bg_session_record;
+
+void bg_session_record_clear(bg_session_record *r);
+void bg_session_records_free(bg_session_record *r, size_t count);
+/* BANGER_EEXISTS when the VM already has a session of that name. */
+int bg_store_session_insert(bg_store *s, const bg_session_record *r);
+/* By exact id, else by name (BANGER_EINVALID when several VMs have a
+ * session of that name), else by a unique id prefix of at least 4
+ * characters.  BANGER_ENOTFOUND when none matches. */
+int bg_store_session_get(bg_store *s, bg_session_record *out, const char *id_or_name);
+/* Sessions of one VM (vm_id) or all (NULL), oldest first. */
+int bg_store_session_list(bg_store *s, const char *vm_id, bg_session_record **out, size_t *count);
+/* Set state and exit status (exit_code -1 / exit_signal 0 when none). */
+int bg_store_session_set_state(bg_store *s, const char *id, const char *state, int32_t exit_code,
+			       int32_t exit_signal);
+/* BANGER_ENOTFOUND when absent. */
+int bg_store_session_delete(bg_store *s, const char *id);
+/* Mark every starting or running session of a VM lost; *changed (may be
+ * NULL) gets how many. */
+int bg_store_session_mark_vm_lost(bg_store *s, const char *vm_id, int *changed);
+
 #endif

@@ -3,6 +3,7 @@
 #include "vm_internal.h"
 
 #include "../guest/guest.h"
+#include "../session/session.h"
 
 #include <string.h>
 
@@ -79,9 +80,12 @@ static int stop_locked(bg_vm_op *op, bool force)
 		/* nothing runs; make sure nothing is left either */
 		bg_vm_handles h;
 		bg_vm_rediscover(op->ctx, &op->vm, &h, NULL, 0);
-		return bg_vm_teardown(op->ctx, &op->vm, &h);
+		int rc = bg_vm_teardown(op->ctx, &op->vm, &h);
+		return rc ? rc : bg_session_mark_vm_lost(op->ctx, op->vm.id);
 	}
-	return bg_vm_shutdown(op, force, "stop");
+	int rc = bg_vm_shutdown(op, force, "stop");
+	/* whatever ran in the guest went down with it */
+	return rc ? rc : bg_session_mark_vm_lost(op->ctx, op->vm.id);
 }
 
 BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force)
@@ -150,6 +154,8 @@ BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force
 		goto out;
 	bg_fault_point("delete:files");
 	rc = bg_store_vm_delete(&ctx->store, op.vm.id);
+	if (rc == 0)
+		rc = bg_session_mark_vm_lost(ctx, op.vm.id);
 out:
 	bg_vm_op_end(&op);
 	return rc;

@@ -4,6 +4,7 @@
  * (cheap when nothing changed); a sweep also removes kernel objects with
  * this state root's names that no VM owns. */
 #include "vm.h"
+#include "../session/session.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -45,6 +46,8 @@ static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handl
 	bg_vm_paths_free(&p);
 	if (rc == 0)
 		rc = bg_store_vm_delete(&ctx->store, vm->id);
+	if (rc == 0)
+		rc = bg_session_mark_vm_lost(ctx, vm->id);
 	return rc;
 }
 
@@ -106,6 +109,8 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 				snprintf(why, sizeof(why), "interrupted while %s", cs);
 			rc = bg_store_vm_set_state(&ctx->store, cur.id, BG_VM_STOPPED,
 						   strcmp(cs, BG_VM_STOPPING) == 0 ? NULL : why);
+			if (rc == 0)
+				rc = bg_session_mark_vm_lost(ctx, cur.id);
 			if (rc == 0)
 				say(s, cur.name, "marked stopped: %s", why);
 		}

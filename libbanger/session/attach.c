@@ -1,0 +1,372 @@
+/* Interactive attach.  `banger-session attach` in the guest relays the SSH
+ * channel to the session's Unix socket unchanged, so the frames of
+ * guest/session/session_proto.h run end to end between this file and the
+ * session's supervisor.
+ *
+ * banger_ssh_exec drives the channel and reads the command's stdin from
+ * one descriptor; a small thread turns the caller's input (in_fd, detach
+ * keys, resize notifications) into frames on a socketpair that is that
+ * descriptor.  A detach (or in_fd's end) shuts the socketpair down: the
+ * channel gets EOF, the relay in the guest closes its connection, the
+ * supervisor forgets the attacher, and the command ends.  Nothing here
+ * raises SIGPIPE: socket writes use MSG_NOSIGNAL. */
+#include "session.h"
+#include "../../guest/session/session_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+BANGER_EXTERN(int) banger_session_attach_options_init(banger_session_attach_options *opts, unsigned int version)
+{
+	if (!opts)
+		return bg_error(BANGER_EINVALID, "options must not be NULL");
+	if (version != BANGER_SESSION_ATTACH_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_session_attach_options version %u", version);
+	banger_session_attach_options def = BANGER_SESSION_ATTACH_OPTIONS_INIT;
+	*opts = def;
+	return 0;
+}
+
+typedef struct {
+	const banger_session_attach_options *o;
+	int tx;        /* our end of the socketpair: frames for the channel */
+	int stop_rd;   /* readable: the thread ends */
+	int end;       /* a banger_session_attach_end, or 0 */
+	int err;       /* errno of a failed read of in_fd */
+	size_t matched; /* bytes of the detach sequence seen so far */
+} input_state;
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int send_input(input_state *s, const char *data, size_t len)
+{
+	unsigned char hdr[SP_HEADER];
+	while (len > 0) {
+		uint32_t n = len > SP_MAX_PAYLOAD ? SP_MAX_PAYLOAD : (uint32_t)len;
+		sp_header(hdr, SP_INPUT, n);
+		int rc = send_all(s->tx, hdr, sizeof(hdr));
+		if (!rc)
+			rc = send_all(s->tx, data, n);
+		if (rc)
+			return rc;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int send_size(input_state *s)
+{
+	const banger_session_attach_options *o = s->o;
+	uint16_t rows = 0, cols = 0;
+	if (!o->size_cb || o->size_cb(&rows, &cols, o->size_payload) != 0 || !rows || !cols)
+		return 0;
+	unsigned char f[16];
+	return send_all(s->tx, f, sp_encode_winsize(f, rows, cols));
+}
+
+/* Pass input on, holding back what may be the start of the detach
+ * sequence (the held bytes are always its first `matched` bytes).
+ * Returns 1 when the sequence was completed (what follows it in buf is
+ * dropped), -1 when the channel is gone. */
+static int filter_input(input_state *s, const char *buf, size_t n)
+{
+	const banger_session_attach_options *o = s->o;
+	const char *keys = o->detach_keys;
+	size_t klen = keys ? o->detach_keys_len : 0;
+	if (klen == 0)
+		return send_input(s, buf, n) ? -1 : 0;
+	size_t start = 0; /* pending bytes: buf[start..i) */
+	for (size_t i = 0; i < n; i++) {
+		if (s->matched > 0 && buf[i] != keys[s->matched]) {
+			/* not the sequence after all: what was held goes out */
+			size_t held = s->matched;
+			s->matched = 0;
+			if (send_input(s, keys, held))
+				return -1;
+		}
+		if (buf[i] == keys[s->matched]) {
+			if (s->matched == 0 && i > start && send_input(s, buf + start, i - start))
+				return -1;
+			start = i + 1;
+			if (++s->matched == klen)
+				return 1;
+		}
+	}
+	if (start < n && send_input(s, buf + start, n - start))
+		return -1;
+	return 0;
+}
+
+static void *input_thread(void *arg)
+{
+	input_state *s = arg;
+	const banger_session_attach_options *o = s->o;
+	int in_fd = o->in_fd, resize_fd = o->resize_fd;
+	char buf[16384];
+	for (;;) {
+		struct pollfd p[3] = { { s->stop_rd, POLLIN, 0 }, { in_fd, POLLIN, 0 }, { resize_fd, POLLIN, 0 } };
+		int r = poll(p, 3, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || p[0].revents)
+			break;
+		if (p[2].revents) {
+			char drain[256];
+			ssize_t n = read(resize_fd, drain, sizeof(drain));
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				resize_fd = -1; /* nothing more will come from it */
+			if (send_size(s))
+				break;
+		}
+		if (p[1].revents) {
+			ssize_t n = read(in_fd, buf, sizeof(buf));
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0) {
+				if (n < 0)
+					s->err = errno;
+				s->end = BANGER_SESSION_INPUT_CLOSED;
+				break;
+			}
+			int f = filter_input(s, buf, (size_t)n);
+			if (f < 0)
+				break; /* the channel is gone */
+			if (f > 0) {
+				s->end = BANGER_SESSION_DETACHED;
+				break;
+			}
+		}
+	}
+	/* EOF for the guest: the relay lets go of the session. */
+	shutdown(s->tx, SHUT_WR);
+	return NULL;
+}
+
+typedef struct {
+	int out_fd;
+	bg_buf in;        /* partial frames from the guest */
+	bool ended;
+	bool refused;
+	char status[32];
+	char refusal[256];
+	int write_err;
+	uint64_t next;    /* offset after the last byte written */
+} output_state;
+
+static int write_out(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd pf = { fd, POLLOUT, 0 };
+			poll(&pf, 1, 1000);
+			continue;
+		}
+		if (w < 0)
+			return errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int on_output(int stream, const char *data, size_t len, void *payload)
+{
+	output_state *s = payload;
+	if (stream == 2)
+		return 0; /* the relay's own complaints: its exit status says enough */
+	if (bg_buf_put(&s->in, data, len))
+		return bg_error_oom();
+	size_t pos = 0;
+	int rc = 0;
+	for (;;) {
+		sp_frame f;
+		size_t used;
+		int r = sp_parse((const unsigned char *)s->in.data + pos, s->in.len - pos, &f, &used);
+		if (r == 0)
+			break;
+		if (r < 0 || !sp_valid(&f)) {
+			rc = bg_error(BANGER_EIO, "session attach: protocol error from the guest");
+			break;
+		}
+		if (f.type == SP_OUTPUT) {
+			uint64_t off = sp_get_u64(f.payload);
+			int e = write_out(s->out_fd, f.payload + 8, f.len - 8);
+			s->next = off + (f.len - 8);
+			if (e) {
+				s->write_err = e;
+				rc = bg_error_os(BANGER_EIO, e, "session attach: write output");
+				break;
+			}
+		} else if (f.type == SP_END) {
+			snprintf(s->status, sizeof(s->status), "%.*s", (int)f.len, (const char *)f.payload);
+			s->ended = true;
+		} else if (f.type == SP_REFUSED) {
+			snprintf(s->refusal, sizeof(s->refusal), "%.*s", (int)f.len, (const char *)f.payload);
+			s->refused = true;
+		}
+		pos += used;
+	}
+	if (pos) {
+		memmove(s->in.data, s->in.data + pos, s->in.len - pos);
+		s->in.len -= pos;
+	}
+	return rc;
+}
+
+BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *id,
+					 const banger_session_attach_options *opts)
+{
+	if (out)
+		*out = 0;
+	if (!ctx || !id || !opts)
+		return bg_error(BANGER_EINVALID, "a context, a session and options are required");
+	if (opts->version != BANGER_SESSION_ATTACH_OPTIONS_VERSION)
+		return bg_error(BANGER_EINVALID, "unsupported banger_session_attach_options version %u", opts->version);
+	if (opts->out_fd < 0)
+		return bg_error(BANGER_EINVALID, "attach needs an output descriptor");
+	if (opts->detach_keys && opts->detach_keys_len == 0)
+		return bg_error(BANGER_EINVALID, "empty detach sequence");
+	bg_session_record r;
+	int rc = bg_store_session_get(&ctx->store, &r, id);
+	if (rc)
+		return rc;
+	bg_session_target t;
+	memset(&t, 0, sizeof(t));
+	bg_session_conn c = { 0 };
+	char *dir = NULL;
+	int sp[2] = { -1, -1 }, stop[2] = { -1, -1 };
+	bool thread_started = false;
+	pthread_t th;
+	input_state in = { opts, -1, -1, 0, 0, 0 };
+	output_state os = { opts->out_fd, BG_BUF_INIT, false, false, "", "", 0, 0 };
+	banger_ssh_result *res = NULL;
+
+	if (bg_streq(r.state, BG_SESSION_EXITED) || bg_streq(r.state, BG_SESSION_LOST)) {
+		rc = bg_error(BANGER_ESTATE, "session %s has %s", r.id,
+			      bg_streq(r.state, BG_SESSION_LOST) ? "been lost" : "ended");
+		goto out;
+	}
+	if ((rc = bg_session_target_for(&t, ctx, &r)))
+		goto out;
+	if (t.is_vm && !t.alive) {
+		bg_session_record_lost(ctx, &r);
+		rc = bg_error(BANGER_ESTATE, "session %s is lost: VM %s is not running", r.id, t.vm_name);
+		goto out;
+	}
+	if (!(dir = bg_session_dir(&t, r.id))) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	/* The helper must be there before the channel starts eating input. */
+	if ((rc = bg_session_connect(&c, ctx, &t)) || (rc = bg_session_ensure_helper(&c)))
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0 || pipe2(stop, O_CLOEXEC) != 0) {
+		rc = bg_error_os(BANGER_EIO, errno, "socketpair");
+		goto out;
+	}
+	in.tx = sp[1];
+	in.stop_rd = stop[0];
+	unsigned char hello[32];
+	if (send_all(in.tx, hello, sp_encode_hello(hello, opts->replay_from < 0 ? -1 : opts->replay_from)) ||
+	    send_size(&in)) {
+		rc = bg_error_os(BANGER_EIO, errno, "session attach: queue the greeting");
+		goto out;
+	}
+	if (opts->in_fd >= 0 || opts->resize_fd >= 0) {
+		int e = pthread_create(&th, NULL, input_thread, &in);
+		if (e) {
+			rc = bg_error_os(BANGER_EIO, e, "session attach: start the input thread");
+			goto out;
+		}
+		thread_started = true;
+	}
+	/* Without input the write end stays open: a watcher leaves when
+	 * the session ends. */
+	const char *args[] = { "--dir", dir };
+	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
+	eo.stdin_fd = sp[0];
+	eo.output_cb = on_output;
+	eo.output_payload = &os;
+	eo.timeout_ms = UINT32_MAX;
+	rc = bg_session_helper_exec(&res, &c, "attach", args, 2, &eo);
+	if (thread_started) {
+		if (write(stop[1], "x", 1) < 0)
+			bg_debug(ctx, "session attach: wake the input thread: %s", strerror(errno));
+		pthread_join(th, NULL);
+		thread_started = false;
+	}
+	if (rc)
+		goto out;
+	int st = banger_ssh_result_exit_status(res);
+	if (os.refused) {
+		rc = bg_error(BANGER_ESTATE, "session %s refused the attach: %s", r.id, os.refusal);
+	} else if (os.ended) {
+		int32_t code, sig;
+		if (bg_session_parse_status(os.status, &code, &sig))
+			rc = bg_session_record_end(ctx, &r, code, sig);
+		if (out && !rc)
+			*out = BANGER_SESSION_ENDED;
+	} else if (st == BG_SH_ENDED) {
+		/* it ended before we got in */
+		bg_session_record rr;
+		if (bg_session_get(&rr, ctx, r.id, BANGER_SESSION_REFRESH) == 0)
+			bg_session_record_clear(&rr);
+		rc = bg_error(BANGER_ESTATE, "session %s has ended", r.id);
+	} else if (st == BG_SH_LOST || st == BG_SH_MISSING) {
+		bg_session_record_lost(ctx, &r);
+		rc = bg_error(BANGER_ESTATE, "session %s is lost", r.id);
+	} else if (st != 0) {
+		rc = bg_session_helper_error(BANGER_ERROR, res, "attach to", r.id);
+	} else if (in.end) {
+		if (out)
+			*out = in.end;
+		if (in.err)
+			bg_debug(ctx, "session attach: input ended: %s", strerror(in.err));
+	} else {
+		/* the relay ended without an end frame or our EOF: the
+		 * supervisor dropped us */
+		rc = bg_error(BANGER_EIO, "session %s: the guest closed the attach", r.id);
+	}
+out:
+	if (thread_started) {
+		if (write(stop[1], "x", 1) < 0)
+			bg_debug(ctx, "session attach: wake the input thread: %s", strerror(errno));
+		pthread_join(th, NULL);
+	}
+	banger_ssh_result_free(res);
+	bg_session_disconnect(&c);
+	for (int i = 0; i < 2; i++) {
+		if (sp[i] >= 0)
+			close(sp[i]);
+		if (stop[i] >= 0)
+			close(stop[i]);
+	}
+	bg_buf_free(&os.in);
+	bg_free(dir);
+	bg_session_target_clear(&t);
+	bg_session_record_clear(&r);
+	return rc;
+}
