@@ -68,8 +68,11 @@ char *bg_buf_detach(bg_buf *b)
 		bg_buf_free(b);
 		return NULL;
 	}
-	if (!b->data && bg_buf_grow(b, 0))
-		return NULL;
+	if (!b->data) {
+		if (bg_buf_grow(b, 0))
+			return NULL;
+		b->data[0] = '\0'; /* an empty buffer is "" too */
+	}
 	char *r = b->data;
 	b->data = NULL;
 	b->len = b->cap = 0;
