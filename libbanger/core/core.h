@@ -130,6 +130,9 @@ int bg_proc_find(pid_t **pids, size_t *count, const char *needle);
 /* Crash-test hook: when $BANGER_FAULT names this step ("create:tap"),
  * the process kills itself with SIGKILL right here. */
 void bg_fault_point(const char *step);
+/* Rollback-test hook: when $BANGER_FAULT_FAIL names this step, return an
+ * error as if the step had failed; else 0.  Also runs bg_fault_point. */
+int bg_fault_step(const char *step);
 
 /* One-time global initialisation of the libraries we depend on. */
 int bg_global_init(void);

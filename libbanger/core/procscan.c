@@ -105,3 +105,12 @@ void bg_fault_point(const char *step)
 	if (want && strcmp(want, step) == 0)
 		kill(getpid(), SIGKILL);
 }
+
+int bg_fault_step(const char *step)
+{
+	bg_fault_point(step);
+	const char *want = getenv("BANGER_FAULT_FAIL");
+	if (want && strcmp(want, step) == 0)
+		return bg_error(BANGER_ERROR, "injected failure at %s", step);
+	return 0;
+}

@@ -15,11 +15,11 @@
 #define CONSOLE_TAIL_BYTES 65536
 #define ERROR_MARK "BANGER-ERROR: "
 
-static void fault(const char *prefix, const char *step)
+static int fault(const char *prefix, const char *step)
 {
 	char name[64];
 	snprintf(name, sizeof(name), "%s:%s", prefix, step);
-	bg_fault_point(name);
+	return bg_fault_step(name);
 }
 
 static bool uses_dm(const bg_vm_op *op)
@@ -91,7 +91,8 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 	if ((rc = bg_handles_save(ctx, &op->vm, &h)))
 		goto fail;
 
-	fault(pfx, "overlay");
+	if ((rc = fault(pfx, "overlay")))
+		goto fail;
 	if (uses_dm(op)) {
 		step = "system disk (dm-snapshot)";
 		bg_vm_op_progress(op, "disks", "dm-snapshot over %s", op->image.rootfs_path);
@@ -99,13 +100,15 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 			goto fail;
 	}
 
-	fault(pfx, "tap");
+	if ((rc = fault(pfx, "tap")))
+		goto fail;
 	step = "tap device";
 	bg_vm_op_progress(op, "network", "tap %s with %s/%d, guest %s", h.tap, op->host_ip,
 			  BG_SLOT_PREFIX, op->vm.guest_ip);
 	if ((rc = ops->tap_create(ops->self, h.tap, op->host_ip, BG_SLOT_PREFIX)))
 		goto fail;
-	fault(pfx, "nat");
+	if ((rc = fault(pfx, "nat")))
+		goto fail;
 	if (op->vm.nat) {
 		step = "NAT";
 		char table[32];
@@ -116,7 +119,8 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 			goto fail;
 	}
 
-	fault(pfx, "spawn");
+	if ((rc = fault(pfx, "spawn")))
+		goto fail;
 	step = "VMM spawn";
 	bg_vm_op_progress(op, "vmm", "starting %s%s%s", op->driver.name,
 			  op->driver.notice[0] ? ": " : "", op->driver.notice);
@@ -124,17 +128,20 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 		goto fail;
 	if ((rc = bg_handles_save(ctx, &op->vm, &h)))
 		goto fail;
-	fault(pfx, "configure");
+	if ((rc = fault(pfx, "configure")))
+		goto fail;
 	step = "VMM configuration";
 	if ((rc = op->driver.configure(&op->driver, &op->spec)))
 		goto fail;
-	fault(pfx, "start");
+	if ((rc = fault(pfx, "start")))
+		goto fail;
 	step = "VMM start";
 	if ((rc = op->driver.start(&op->driver, &op->spec)))
 		goto fail;
 	if ((rc = record_started(op)))
 		goto fail;
-	fault(pfx, "running");
+	if ((rc = fault(pfx, "running")))
+		goto fail;
 	return 0;
 
 fail:;
@@ -271,7 +278,8 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 	int rc = bg_vm_op_set_state(op, BG_VM_STOPPING, NULL);
 	if (rc)
 		return rc;
-	fault(pfx, "stopping");
+	if ((rc = fault(pfx, "stopping")))
+		return rc;
 	bg_vm_handles h;
 	bg_vm_rediscover(ctx, &op->vm, &h, NULL, 0);
 	if (h.pid > 0 && bg_vmm_alive(op->vm.api_sock, h.pid)) {
@@ -293,9 +301,11 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 		/* whatever is left, the teardown kills */
 		banger_error_clear();
 	}
-	fault(pfx, "teardown");
+	if ((rc = fault(pfx, "teardown")))
+		return rc;
 	if ((rc = bg_vm_teardown(ctx, &op->vm, &h)))
 		return rc;
-	fault(pfx, "stopped");
+	if ((rc = fault(pfx, "stopped")))
+		return rc;
 	return bg_vm_op_set_state(op, BG_VM_STOPPED, NULL);
 }

@@ -42,11 +42,11 @@ static int check_name(const char *name)
 	return 0;
 }
 
-static void fault(const char *step)
+static int fault(const char *step)
 {
 	char name[64];
 	snprintf(name, sizeof(name), "create:%s", step);
-	bg_fault_point(name);
+	return bg_fault_step(name);
 }
 
 /* Lowest free /30 slot and lowest free CID >= 3, read inside the caller's
@@ -324,7 +324,8 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	dir_made = true;
 	if ((rc = bg_lock_acquire(&op.lock, op.paths.lock, 0)))
 		goto fail;
-	fault("dir");
+	if ((rc = fault("dir")))
+		goto fail;
 	{
 		uint32_t slot = 0, cid = 0;
 		char ip[16], mac[18];
@@ -352,7 +353,8 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		}
 		recorded = true;
 	}
-	fault("recorded");
+	if ((rc = fault("recorded")))
+		goto fail;
 	if ((rc = bg_vm_op_prepare_boot(&op)))
 		goto fail;
 	bg_vm_op_progress(&op, "create", "%s (%s), %u vCPU, %u MiB, %s, %s", vm->name, vm->id, vm->vcpus,
@@ -366,10 +368,12 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	if ((rc = bg_store_vm_update(&ctx->store, vm)))
 		goto fail;
 	op.spec.system_disk = vm->overlay;
-	fault("overlay");
+	if ((rc = fault("overlay")))
+		goto fail;
 	if ((rc = make_work_disk(vm->work_disk, vm->disk_bytes)))
 		goto fail;
-	fault("workdisk");
+	if ((rc = fault("workdisk")))
+		goto fail;
 	if (op.image.prepared) {
 		if ((rc = make_identity(&op)))
 			goto fail;
@@ -378,7 +382,8 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		bg_warn(ctx, "image %s was not prepared by banger: the host key is trusted on first use",
 			op.image.name);
 	}
-	fault("identity");
+	if ((rc = fault("identity")))
+		goto fail;
 
 	if (opts->no_start) {
 		if ((rc = bg_vm_op_set_state(&op, BG_VM_STOPPED, NULL)))

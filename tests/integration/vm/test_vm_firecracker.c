@@ -233,6 +233,48 @@ static void test_vmm_killed_is_reconciled(void **state)
 	banger_vm_free(vm);
 }
 
+/* A failure injected at each step of create leaves no VM dir, no row,
+ * no tap, no loop, no process, no NAT rule and no pin. */
+static void test_rollback_every_step(void **state)
+{
+	(void)state;
+	static const char *const steps[] = {
+		"create:dir", "create:recorded", "create:overlay", "create:workdisk", "create:identity",
+		"create:tap", "create:nat", "create:spawn", "create:configure", "create:start",
+		"create:running",
+	};
+	char *vms = bg_path_join(F.state, "vms");
+	char *kh = bg_path_join(F.state, "ssh/known_hosts");
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		setenv("BANGER_FAULT_FAIL", steps[i], 1);
+		banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+		o.name = "rb";
+		o.image = "testimg";
+		o.nat = 1;
+		o.no_wait = 1;
+		int rc = banger_vm_create(NULL, F.ctx, &o);
+		unsetenv("BANGER_FAULT_FAIL");
+		if (rc == 0)
+			fail_msg("%s: create succeeded despite the injected failure", steps[i]);
+		if (!strstr(banger_error_last()->message, steps[i]))
+			fail_msg("%s: error does not say which step failed: %s", steps[i], banger_error_last()->message);
+		banger_vm *vm;
+		assert_int_equal(banger_vm_lookup(&vm, F.ctx, "rb"), BANGER_ENOTFOUND);
+		fx_assert_clean(&F);
+		assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 0);
+		char *pins = NULL;
+		if (bg_read_file(&pins, NULL, kh, 1 << 20) == 0) {
+			if (strstr(pins, "rb.vm"))
+				fail_msg("%s: pin left behind", steps[i]);
+			free(pins);
+		}
+		banger_error_clear();
+		printf("ok: failure at %-16s rolled back completely\n", steps[i]);
+	}
+	free(vms);
+	free(kh);
+}
+
 int main(void)
 {
 	int rc = fx_enter_netns();
@@ -243,6 +285,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejection_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capability_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_every_step, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
