@@ -111,6 +111,7 @@ void cli_ssh_argv_free(char **argv);
 
 /* Noun tables, one per cmd_*.c file. */
 extern const cli_cmd cli_vm_cmd;
+extern const cli_cmd cli_session_cmd;
 extern const cli_cmd cli_known_hosts_cmd;
 extern const cli_cmd cli_ssh_config_cmd;
 extern const cli_cmd cli_ssh_proxy_cmd;

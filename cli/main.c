@@ -7,6 +7,7 @@
 
 static const cli_cmd *const nouns[] = {
 	&cli_vm_cmd,
+	&cli_session_cmd,
 	&cli_known_hosts_cmd,
 	&cli_ssh_config_cmd,
 	&cli_ssh_proxy_cmd,

@@ -1,0 +1,645 @@
+/* banger session ...: long-running commands in a VM that survive
+ * disconnects, with logs, attach, stop and wait. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SESSION_VERBS 9
+static const cli_cmd session_subs[SESSION_VERBS];
+
+static const cli_cmd *sub(const char *name)
+{
+	const cli_cmd *c = session_subs;
+	while (c->name && strcmp(c->name, name) != 0)
+		c++;
+	return c;
+}
+
+/* ---- signals by name ---- */
+static const struct {
+	const char *name;
+	int sig;
+} sigs[] = { { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "ABRT", SIGABRT },
+	     { "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+	     { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CONT", SIGCONT },
+	     { "STOP", SIGSTOP }, { "WINCH", SIGWINCH } };
+
+static int signal_number(const char *s)
+{
+	if (!s || !*s)
+		return -1;
+	if (*s >= '0' && *s <= '9') {
+		char *end;
+		long v = strtol(s, &end, 10);
+		return *end || v <= 0 || v > 64 ? -1 : (int)v;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcasecmp(s, sigs[i].name) == 0)
+			return sigs[i].sig;
+	return -1;
+}
+
+static void signal_name(char *buf, size_t len, int sig)
+{
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigs[i].sig == sig) {
+			snprintf(buf, len, "SIG%s", sigs[i].name);
+			return;
+		}
+	snprintf(buf, len, "signal %d", sig);
+}
+
+/* "running", "exited(3)", "exited(SIGTERM)", "lost" */
+static void state_text(char *buf, size_t len, const banger_session *s)
+{
+	const char *st = banger_session_state(s);
+	if (strcmp(st, "exited") == 0) {
+		char sig[32];
+		if (banger_session_exit_signal(s) > 0) {
+			signal_name(sig, sizeof(sig), banger_session_exit_signal(s));
+			snprintf(buf, len, "exited(%s)", sig);
+		} else {
+			snprintf(buf, len, "exited(%d)", (int)banger_session_exit_code(s));
+		}
+	} else {
+		snprintf(buf, len, "%s", st);
+	}
+}
+
+static void session_json(FILE *f, const banger_session *s)
+{
+	fprintf(f, "{\"id\": ");
+	json_str(f, banger_session_id(s));
+	fprintf(f, ", \"name\": ");
+	json_str(f, banger_session_name(s));
+	fprintf(f, ", \"vm_id\": ");
+	json_str(f, banger_session_vm_id(s));
+	fprintf(f, ", \"vm\": ");
+	json_str(f, banger_session_vm_name(s));
+	fprintf(f, ", \"command\": ");
+	json_str(f, banger_session_command(s));
+	fprintf(f, ", \"state\": ");
+	json_str(f, banger_session_state(s));
+	fprintf(f, ", \"exit_code\": ");
+	if (banger_session_exit_code(s) >= 0)
+		fprintf(f, "%d", (int)banger_session_exit_code(s));
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"exit_signal\": ");
+	if (banger_session_exit_signal(s) > 0)
+		fprintf(f, "%d", (int)banger_session_exit_signal(s));
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"tty\": %s, \"created_at\": %lld", banger_session_tty(s) ? "true" : "false",
+		(long long)banger_session_created_at(s));
+	if (banger_session_log_size(s) >= 0)
+		fprintf(f, ", \"log_size\": %lld", (long long)banger_session_log_size(s));
+	fprintf(f, "}");
+}
+
+static int one_id(const char *cmd, const char **pos, int npos, const char **id)
+{
+	if (npos != 1) {
+		fprintf(stderr, "banger %s: expected one session id or name\nTry 'banger %s --help'.\n", cmd, cmd);
+		return EXIT_USAGE;
+	}
+	*id = pos[0];
+	return -1;
+}
+
+static int parse_seconds_ms(const char *what, const char *s, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = s ? strtod(s, &end) : -1;
+	if (!s || !*s || *end || errno || v < 0 || v > 4000000) {
+		fprintf(stderr, "banger: invalid %s '%s' (seconds)\n", what, s ? s : "");
+		return EXIT_USAGE;
+	}
+	*out = (uint32_t)(v * 1000 + 0.5);
+	return 0;
+}
+
+/* ---- start ---- */
+static struct {
+	const char *name, *cwd;
+	cli_list env;
+	bool tty;
+} st_o;
+static const cli_opt start_opts[] = {
+	{ "name", 'n', OPT_STRING, &st_o.name, "a name for the session (unique in the VM)", "NAME" },
+	{ "cwd", 0, OPT_STRING, &st_o.cwd, "working directory in the guest (default: the user's home)", "DIR" },
+	{ "env", 'e', OPT_LIST, &st_o.env, "set an environment variable (repeatable)", "K=V" },
+	{ "tty", 't', OPT_FLAG, &st_o.tty, "give the command a pseudo-terminal (interactive programs)", NULL },
+	{ 0 },
+};
+
+static int session_start(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos, nrest = 0;
+	char **rest = NULL;
+	int rc = cli_parse_or_usage("session start", sub("start"), start_opts, argc, argv, &pos, &npos, &rest, &nrest);
+	const char *vm = npos == 1 ? pos[0] : NULL;
+	free(pos);
+	if (rc >= 0) {
+		free(st_o.env.items);
+		return rc;
+	}
+	if (!vm || nrest == 0) {
+		free(st_o.env.items);
+		fprintf(stderr, "banger session start: usage: banger session start VM [options] -- CMD [ARG]...\n");
+		return EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx) {
+		free(st_o.env.items);
+		return EXIT_FAILURE_;
+	}
+	/* With a terminal: the caller's terminal type and size to begin with. */
+	const char **envs = calloc((size_t)st_o.env.count + 2, sizeof(*envs));
+	char term[256] = "";
+	size_t nenv = 0;
+	bool has_term = false;
+	for (int i = 0; envs && i < st_o.env.count; i++) {
+		envs[nenv++] = st_o.env.items[i];
+		has_term = has_term || strncmp(st_o.env.items[i], "TERM=", 5) == 0;
+	}
+	if (envs && st_o.tty && !has_term && getenv("TERM") && *getenv("TERM")) {
+		snprintf(term, sizeof(term), "TERM=%s", getenv("TERM"));
+		envs[nenv++] = term;
+	}
+	banger_session_start_options o;
+	banger_session_start_options_init(&o, BANGER_SESSION_START_OPTIONS_VERSION);
+	o.name = st_o.name;
+	o.cwd = st_o.cwd;
+	o.env = envs;
+	o.env_count = nenv;
+	o.tty = st_o.tty;
+	struct winsize ws;
+	if (st_o.tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+		o.rows = ws.ws_row;
+		o.cols = ws.ws_col;
+	}
+	char *id = NULL;
+	rc = envs ? banger_session_start(&id, ctx, vm, (const char *const *)rest, (size_t)nrest, &o) : BANGER_ENOMEM;
+	free(envs);
+	free(st_o.env.items);
+	if (rc)
+		return cli_fail("session start", rc);
+	printf("%s\n", id);
+	fflush(stdout);
+	banger_free(id);
+	return EXIT_OK;
+}
+
+/* ---- list, show ---- */
+static bool list_json, no_refresh;
+static const cli_opt list_opts[] = {
+	{ "json", 0, OPT_FLAG, &list_json, "print JSON", NULL },
+	{ "no-refresh", 0, OPT_FLAG, &no_refresh, "show the last recorded state without asking the guests", NULL },
+	{ 0 },
+};
+
+static void age(char *buf, size_t len, int64_t t)
+{
+	long long d = (long long)time(NULL) - t;
+	if (d < 0)
+		d = 0;
+	char dur[32];
+	fmt_duration(dur, sizeof(dur), d);
+	snprintf(buf, len, "%s ago", dur);
+}
+
+static int session_list(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session list", sub("list"), list_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *vm = npos >= 1 ? pos[0] : NULL;
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (npos > 1) {
+		fprintf(stderr, "banger session list: at most one VM\n");
+		return EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_session_list *l;
+	if ((rc = banger_session_list_all(&l, ctx, vm, no_refresh ? 0 : BANGER_SESSION_REFRESH)))
+		return cli_fail("session list", rc);
+	size_t n = banger_session_list_count(l);
+	if (list_json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s\n  ", i ? "," : "");
+			session_json(stdout, banger_session_list_get(l, i));
+		}
+		printf("%s]\n", n ? "\n" : "");
+	} else {
+		cli_table *t = table_new(6);
+		const char *hdr[] = { "ID", "NAME", "VM", "STATE", "STARTED", "COMMAND" };
+		table_row(t, hdr);
+		for (size_t i = 0; i < n; i++) {
+			const banger_session *s = banger_session_list_get(l, i);
+			char state[48], started[48], cmd[64];
+			state_text(state, sizeof(state), s);
+			age(started, sizeof(started), banger_session_created_at(s));
+			const char *c = banger_session_command(s);
+			snprintf(cmd, sizeof(cmd), "%.56s%s", c, strlen(c) > 56 ? "..." : "");
+			const char *row[] = { banger_session_id(s),
+					      banger_session_name(s) ? banger_session_name(s) : "-",
+					      banger_session_vm_name(s) ? banger_session_vm_name(s) : banger_session_vm_id(s),
+					      state, started, cmd };
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	banger_session_list_free(l);
+	return EXIT_OK;
+}
+
+static bool show_json;
+static const cli_opt show_opts[] = {
+	{ "json", 0, OPT_FLAG, &show_json, "print JSON", NULL },
+	{ "no-refresh", 0, OPT_FLAG, &no_refresh, "show the last recorded state without asking the guest", NULL },
+	{ 0 },
+};
+
+static int session_show(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session show", sub("show"), show_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *id = NULL;
+	if (rc < 0)
+		rc = one_id("session show", pos, npos, &id);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_session *s;
+	if ((rc = banger_session_lookup(&s, ctx, id, no_refresh ? 0 : BANGER_SESSION_REFRESH)))
+		return cli_fail(id, rc);
+	if (show_json) {
+		session_json(stdout, s);
+		printf("\n");
+	} else {
+		char state[48], started[48], created[64];
+		state_text(state, sizeof(state), s);
+		age(started, sizeof(started), banger_session_created_at(s));
+		time_t c = (time_t)banger_session_created_at(s);
+		struct tm tm;
+		strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", localtime_r(&c, &tm));
+		printf("id:        %s\nname:      %s\nvm:        %s (%s)\nstate:     %s\ncommand:   %s\n"
+		       "tty:       %s\nstarted:   %s (%s)\n",
+		       banger_session_id(s), banger_session_name(s) ? banger_session_name(s) : "-",
+		       banger_session_vm_name(s) ? banger_session_vm_name(s) : "(deleted)", banger_session_vm_id(s),
+		       state, banger_session_command(s), banger_session_tty(s) ? "yes" : "no", created, started);
+		if (banger_session_log_size(s) >= 0)
+			printf("output:    %lld bytes\n", (long long)banger_session_log_size(s));
+	}
+	banger_session_free(s);
+	return EXIT_OK;
+}
+
+/* ---- logs ---- */
+static bool logs_follow;
+static const char *logs_from;
+static const cli_opt logs_opts[] = {
+	{ "follow", 'f', OPT_FLAG, &logs_follow, "keep streaming until the session ends (reconnects resume)", NULL },
+	{ "from", 0, OPT_STRING, &logs_from, "start at this byte offset of the output", "OFFSET" },
+	{ 0 },
+};
+
+static int write_fd(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int print_output(const char *data, size_t len, uint64_t offset, void *payload)
+{
+	(void)offset;
+	(void)payload;
+	return write_fd(STDOUT_FILENO, data, len) ? BANGER_EIO : 0;
+}
+
+static int session_logs(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session logs", sub("logs"), logs_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *id = NULL;
+	if (rc < 0)
+		rc = one_id("session logs", pos, npos, &id);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	uint64_t from = 0;
+	if (logs_from) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(logs_from, &end, 10);
+		if (!*logs_from || *end || errno || logs_from[0] == '-') {
+			fprintf(stderr, "banger session logs: invalid offset '%s'\n", logs_from);
+			return EXIT_USAGE;
+		}
+		from = v;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	uint64_t next = from;
+	rc = banger_session_logs(&next, ctx, id, from, logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0, print_output, NULL);
+	if (rc) {
+		int code = cli_fail("session logs", rc);
+		if (next > 0)
+			fprintf(stderr, "banger: resume with: banger session logs %s --from %llu%s\n", id,
+				(unsigned long long)next, logs_follow ? " --follow" : "");
+		return code;
+	}
+	return EXIT_OK;
+}
+
+/* ---- attach ---- */
+static const char *attach_from;
+static const cli_opt attach_opts[] = {
+	{ "from", 0, OPT_STRING, &attach_from, "first replay the output from this byte offset", "OFFSET" },
+	{ 0 },
+};
+
+/* Ctrl-] then 'd' */
+static const char detach_keys[] = { 0x1d, 'd' };
+
+static struct termios saved_tio;
+static bool raw_on;
+static int winch_pipe[2] = { -1, -1 };
+
+static void restore_terminal(void)
+{
+	if (raw_on) {
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+		raw_on = false;
+	}
+}
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	int e = errno;
+	if (write(winch_pipe[1], "w", 1) < 0) {
+		/* full: a resize is already pending */
+	}
+	errno = e;
+}
+
+static void on_fatal(int sig)
+{
+	if (raw_on)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int term_size(uint16_t *rows, uint16_t *cols, void *payload)
+{
+	(void)payload;
+	struct winsize ws;
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) != 0 && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0)
+		return -1;
+	*rows = ws.ws_row;
+	*cols = ws.ws_col;
+	return 0;
+}
+
+static int session_attach(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session attach", sub("attach"), attach_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *id = NULL;
+	if (rc < 0)
+		rc = one_id("session attach", pos, npos, &id);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	int64_t from = -1;
+	if (attach_from) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(attach_from, &end, 10);
+		if (!*attach_from || *end || errno || v < 0) {
+			fprintf(stderr, "banger session attach: invalid offset '%s'\n", attach_from);
+			return EXIT_USAGE;
+		}
+		from = v;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	bool tty = isatty(STDIN_FILENO);
+	if (pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		perror("banger session attach: pipe");
+		return EXIT_FAILURE_;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_winch;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGWINCH, &sa, NULL);
+	if (tty && tcgetattr(STDIN_FILENO, &saved_tio) == 0) {
+		signal(SIGTERM, on_fatal);
+		signal(SIGHUP, on_fatal);
+		struct termios raw = saved_tio;
+		cfmakeraw(&raw);
+		if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0)
+			raw_on = true;
+		atexit(restore_terminal);
+		fprintf(stderr, "[attached to session %s; detach with Ctrl-] d]\r\n", id);
+	}
+	banger_session_attach_options o;
+	banger_session_attach_options_init(&o, BANGER_SESSION_ATTACH_OPTIONS_VERSION);
+	o.in_fd = STDIN_FILENO;
+	o.out_fd = STDOUT_FILENO;
+	o.detach_keys = detach_keys;
+	o.detach_keys_len = sizeof(detach_keys);
+	o.resize_fd = winch_pipe[0];
+	o.size_cb = term_size;
+	o.replay_from = from;
+	int why = 0;
+	rc = banger_session_attach(&why, ctx, id, &o);
+	restore_terminal();
+	signal(SIGWINCH, SIG_DFL);
+	if (rc)
+		return cli_fail("session attach", rc);
+	if (why == BANGER_SESSION_DETACHED) {
+		fprintf(stderr, "%s[detached from session %s]\n", tty ? "\r\n" : "", id);
+		return EXIT_OK;
+	}
+	if (why == BANGER_SESSION_ENDED) {
+		banger_session *s;
+		if (banger_session_lookup(&s, ctx, id, 0) == 0) {
+			char state[48];
+			state_text(state, sizeof(state), s);
+			fprintf(stderr, "%s[session %s %s]\n", tty ? "\r\n" : "", id, state);
+			int code = banger_session_exit_signal(s) > 0 ? 128 + banger_session_exit_signal(s)
+								     : banger_session_exit_code(s);
+			banger_session_free(s);
+			return code < 0 ? EXIT_FAILURE_ : code;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* ---- stop, wait, rm ---- */
+static const char *stop_signal, *stop_timeout;
+static const cli_opt stop_opts[] = {
+	{ "signal", 's', OPT_STRING, &stop_signal, "signal to send first (default TERM)", "SIG" },
+	{ "timeout", 't', OPT_STRING, &stop_timeout, "seconds to wait before SIGKILL (default 10)", "SECS" },
+	{ 0 },
+};
+
+static int session_stop(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session stop", sub("stop"), stop_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *id = NULL;
+	if (rc < 0)
+		rc = one_id("session stop", pos, npos, &id);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	int sig = stop_signal ? signal_number(stop_signal) : SIGTERM;
+	if (sig < 0) {
+		fprintf(stderr, "banger session stop: unknown signal '%s'\n", stop_signal);
+		return EXIT_USAGE;
+	}
+	uint32_t timeout_ms = 10000;
+	if (stop_timeout && parse_seconds_ms("timeout", stop_timeout, &timeout_ms))
+		return EXIT_USAGE;
+	if (timeout_ms == 0)
+		timeout_ms = 1;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	int escalated = 0;
+	if ((rc = banger_session_stop(&escalated, ctx, id, sig, timeout_ms)))
+		return cli_fail("session stop", rc);
+	banger_session *s;
+	if (banger_session_lookup(&s, ctx, id, 0) == 0) {
+		char state[48];
+		state_text(state, sizeof(state), s);
+		printf("%s %s%s\n", banger_session_id(s), state, escalated ? " (SIGKILL after the timeout)" : "");
+		banger_session_free(s);
+	}
+	return EXIT_OK;
+}
+
+static const char *wait_timeout;
+static const cli_opt wait_opts[] = {
+	{ "timeout", 't', OPT_STRING, &wait_timeout, "give up after this many seconds (exit 7)", "SECS" },
+	{ 0 },
+};
+
+static int session_wait(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session wait", sub("wait"), wait_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *id = NULL;
+	if (rc < 0)
+		rc = one_id("session wait", pos, npos, &id);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	uint32_t timeout_ms = 0;
+	if (wait_timeout && parse_seconds_ms("timeout", wait_timeout, &timeout_ms))
+		return EXIT_USAGE;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	int32_t status = -1;
+	if ((rc = banger_session_wait(&status, ctx, id, timeout_ms)))
+		return cli_fail("session wait", rc);
+	/* the command's own status, as a shell would report it */
+	return status < 0 ? EXIT_FAILURE_ : status;
+}
+
+static bool rm_force;
+static const cli_opt rm_opts[] = {
+	{ "force", 'f', OPT_FLAG, &rm_force, "kill a running session first", NULL },
+	{ 0 },
+};
+
+static int session_rm(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("session rm", sub("rm"), rm_opts, argc, argv, &pos, &npos, NULL, NULL);
+	if (rc >= 0) {
+		free(pos);
+		return rc;
+	}
+	if (npos < 1) {
+		free(pos);
+		fprintf(stderr, "banger session rm: expected session ids or names\n");
+		return EXIT_USAGE;
+	}
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx) {
+		free(pos);
+		return EXIT_FAILURE_;
+	}
+	int code = EXIT_OK;
+	for (int i = 0; i < npos; i++) {
+		if ((rc = banger_session_remove(ctx, pos[i], rm_force)))
+			code = cli_fail(pos[i], rc);
+	}
+	free(pos);
+	return code;
+}
+
+static const cli_cmd session_subs[SESSION_VERBS] = {
+	{ "start", "start a command in a VM that outlives this connection; prints its id",
+	  "VM [--name S] [--cwd DIR] [--env K=V]... [--tty] -- CMD [ARG]...", session_start, NULL },
+	{ "list", "list sessions (id, name, VM, state, start time, command)", "[VM] [--json] [--no-refresh]",
+	  session_list, NULL },
+	{ "show", "show one session", "ID [--json]", session_show, NULL },
+	{ "logs", "print a session's output (from a byte offset; --follow resumes after drops)",
+	  "ID [--follow] [--from OFFSET]", session_logs, NULL },
+	{ "attach", "attach this terminal to a session (detach: Ctrl-] then d)", "ID [--from OFFSET]", session_attach,
+	  NULL },
+	{ "stop", "stop a session: a signal (TERM), then KILL after the timeout", "ID [--signal S] [--timeout SECS]",
+	  session_stop, NULL },
+	{ "wait", "wait for a session to end; exits with its status", "ID [--timeout SECS]", session_wait, NULL },
+	{ "rm", "forget ended sessions and delete their output in the guest", "ID... [--force]", session_rm, NULL },
+	{ 0 },
+};
+
+const cli_cmd cli_session_cmd = { "session", "long-running commands in VMs: start, attach, logs, stop, wait",
+				  "<command> [args]", NULL, session_subs };
