@@ -128,7 +128,8 @@ static int hybrid_attempt(int *out, const char *uds, uint32_t port, int64_t dead
 	}
 	line[ln] = '\0';
 	const char *p = line + 3;
-	if (strncmp(line, "OK ", 3) != 0 || !*p || strspn(p, "0123456789") != strlen(p)) {
+	/* strlen(line) != ln: a NUL byte would hide the rest of the answer */
+	if (strlen(line) != ln || strncmp(line, "OK ", 3) != 0 || !*p || strspn(p, "0123456789") != strlen(p)) {
 		close(fd);
 		return bg_error(BANGER_EVMM, "vsock: unexpected answer to CONNECT %u on %s: \"%s\"", port, uds, line);
 	}
