@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Regenerate the binary seeds of the fuzz corpus that are easier to build
+than to write by hand (the text seeds are written directly):
+
+  corpus/kernel_format/   tiny ELF64 vmlinux-like images (PT_LOAD, a PVH
+                          note, a "Linux version" banner), ELF32, and
+                          bzImages carrying them under each compressor
+                          banger's extraction knows.
+
+  make_seeds.py CORPUS_DIR
+
+Everything is small (a few hundred bytes) so that libFuzzer's mutations
+stay fast.
+"""
+import bz2
+import gzip
+import lzma
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+XEN_ELFNOTE_PHYS32_ENTRY = 18
+
+
+def elf64(pvh=True, banner=b"Linux version 6.1.0-fuzz (fuzz@banger) #1 SMP\0", machine=62):
+    body = bytearray()
+    note = b""
+    if pvh:
+        name = b"Xen\0"
+        desc = struct.pack("<I", 0x1000000)
+        note = struct.pack("<III", len(name), len(desc), XEN_ELFNOTE_PHYS32_ENTRY) + name + desc
+    phnum = 2 if pvh else 1
+    ehsize, phentsize = 64, 56
+    data_off = ehsize + phnum * phentsize
+    note_off = data_off + len(banner)
+    total = note_off + len(note)
+    eh = bytearray(b"\x7fELF\x02\x01\x01" + b"\0" * 9)
+    eh += struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0x1000000, ehsize, 0, 0, ehsize, phentsize,
+                      phnum, 64, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 5, data_off, 0x1000000, 0x1000000, len(banner), len(banner), 0x1000)
+    if pvh:
+        ph += struct.pack("<IIQQQQQQ", 4, 4, note_off, 0, 0, len(note), len(note), 4)
+    body = eh + ph + banner + note
+    assert len(body) == total
+    return bytes(body)
+
+
+def elf32():
+    eh = bytearray(b"\x7fELF\x01\x01\x01" + b"\0" * 9)
+    eh += struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0x100000, 52, 0, 0, 52, 32, 1, 40, 0, 0)
+    ph = struct.pack("<IIIIIIII", 1, 52 + 32, 0x100000, 0x100000, 4, 4, 5, 0x1000)
+    return bytes(eh + ph + b"\x90\x90\x90\xc3")
+
+
+def bzimage(payload, proto=0x020F, use_header=True, release=b"6.1.0-fuzz"):
+    setup_sects = 1
+    pm = (setup_sects + 1) * 512
+    img = bytearray(pm)
+    img[0x1F1] = setup_sects
+    img[0x1FE:0x200] = b"\x55\xaa"
+    img[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", img, 0x206, proto)
+    struct.pack_into("<H", img, 0x236, 1)
+    ver = release + b" (fuzz@banger) #1 SMP\0"
+    img[0x300:0x300 + len(ver)] = ver
+    struct.pack_into("<H", img, 0x20E, 0x300 - 0x200)
+    stub = b"\x90" * 16
+    if use_header:
+        struct.pack_into("<I", img, 0x248, len(stub))
+        struct.pack_into("<I", img, 0x24C, len(payload))
+    return bytes(img + stub + payload + b"\0" * 8)
+
+
+def tool(cmd, data):
+    if not shutil.which(cmd[0]):
+        return None
+    return subprocess.run(cmd, input=data, stdout=subprocess.PIPE, check=True).stdout
+
+
+def main():
+    out = os.path.join(sys.argv[1], "kernel_format")
+    os.makedirs(out, exist_ok=True)
+    e = elf64()
+    seeds = {
+        "elf64-pvh": e,
+        "elf64-nopvh": elf64(pvh=False),
+        "elf64-arm64": elf64(pvh=False, machine=183),
+        "elf32": elf32(),
+        "bzimage-empty": bzimage(b""),
+        "bzimage-uncompressed": bzimage(e),
+        "bzimage-gzip": bzimage(gzip.compress(e, mtime=0)),
+        "bzimage-gzip-scan": bzimage(gzip.compress(e, mtime=0), proto=0x0206, use_header=False),
+        "bzimage-xz": bzimage(lzma.compress(e, check=lzma.CHECK_CRC32) + struct.pack("<I", len(e))),
+        "bzimage-lzma": bzimage(lzma.compress(e, format=lzma.FORMAT_ALONE) + struct.pack("<I", len(e))),
+        "bzimage-bzip2": bzimage(bz2.compress(e) + struct.pack("<I", len(e))),
+    }
+    z = tool(["zstd", "-q", "-c", "-19"], e)
+    if z:
+        seeds["bzimage-zstd"] = bzimage(z + struct.pack("<I", len(e)))
+    l4 = tool(["lz4", "-q", "-l", "-c"], e)
+    if l4:
+        seeds["bzimage-lz4-legacy"] = bzimage(l4 + struct.pack("<I", len(e)))
+    arm = bytearray(64)
+    arm[0x38:0x3C] = b"ARM\x64"
+    seeds["arm64-image"] = bytes(arm)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()
