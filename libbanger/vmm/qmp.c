@@ -185,15 +185,25 @@ static int exec_at(bg_qmp *q, char **out_return, const char *command, const char
 	json_decref(msg);
 	if (!text)
 		return bg_error_oom();
+	/* One write with the newline: QEMU runs a command as soon as its JSON
+	 * object is complete, and after "quit" nothing more can be sent. */
 	size_t len = strlen(text);
-	int rc = send_all(q, text, len, deadline);
-	if (!rc)
-		rc = send_all(q, "\n", 1, deadline);
-	bg_free(text);
-	if (rc)
-		return rc;
+	char *line = bg_realloc(text, len + 2);
+	if (!line) {
+		bg_free(text);
+		return bg_error_oom();
+	}
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	int rc = send_all(q, line, len + 1, deadline);
+	bg_free(line);
+	bool quit = strcmp(command, "quit") == 0;
 	bg_qmp_msg m;
-	if ((rc = read_reply(q, &m, deadline, command)))
+	if (!rc)
+		rc = read_reply(q, &m, deadline, command);
+	if (rc && quit && rc == BANGER_EIO)
+		return 0; /* QEMU went away before (or instead of) answering: done */
+	if (rc)
 		return rc;
 	if (m.kind == BG_QMP_MSG_ERROR) {
 		rc = bg_error_lib(BANGER_EVMM, "qmp", 0, "QEMU refused %s: %s: %s", command, m.cls, m.desc);
