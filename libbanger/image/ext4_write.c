@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define MAX_EXTENT_LEN 32768u
+#define BG_EXT4_INODES_PER_GROUP 16384u
 #define DIR_TAIL_SIZE ((unsigned)sizeof(struct ext2_dir_entry_tail))
 
 typedef struct {
@@ -348,10 +349,14 @@ int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inod
 		rc = bg_error_os(BANGER_EIO, errno, "size %s", path);
 		goto fail;
 	}
-	/* 4 KiB blocks and 256-byte inodes whatever the size class; one inode
-	 * per 8 KiB (the tables stay sparse until used); no reserved blocks;
-	 * the journal comes after the final resize. */
-	const char *argv[] = { "mkfs.ext4", "-q", "-F", "-b", "4096", "-I", "256", "-i", "8192",
+	/* 4 KiB blocks and 256-byte inodes whatever the size class; 16384
+	 * inodes in every group of 128 MiB, one per 8 KiB (the tables stay
+	 * sparse until used, and the count per group survives the resize); no
+	 * reserved blocks; the journal comes after the final resize. */
+	uint64_t groups = ((size >> 12) + 32767) / 32768;
+	char ninodes[32];
+	snprintf(ninodes, sizeof(ninodes), "%llu", (unsigned long long)(groups * BG_EXT4_INODES_PER_GROUP));
+	const char *argv[] = { "mkfs.ext4", "-q", "-F", "-b", "4096", "-I", "256", "-N", ninodes,
 			       "-m", "0", "-O", "^has_journal", "-E",
 			       "lazy_itable_init=1,nodiscard,root_owner=0:0", path, NULL };
 	if ((rc = bg_run_checked(argv, 120000)))
@@ -893,9 +898,10 @@ int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t 
 	uint64_t jblocks = j > 0 ? (uint64_t)j : 0;
 	target += jblocks;
 	uint64_t want_inodes = inodes_used + (inodes_used / 4 > 8192 ? inodes_used / 4 : 8192);
+	/* every group, the last (partial) one too, has ipg inodes */
 	uint64_t groups = (want_inodes + ipg - 1) / ipg;
-	if (target < groups * bpg)
-		target = groups * bpg;
+	if ((target + bpg - 1) / bpg < groups)
+		target = (groups - 1) * bpg + bpg / 2;
 	target = (target + 255) & ~(uint64_t)255;
 	if (fixed_size) {
 		uint64_t fixed = fixed_size / bs;

@@ -197,7 +197,14 @@ static int copy_xattrs(bg_layer *l, bg_entry *e, struct archive_entry *ae, const
 		if (total > o->limits->max_xattrs)
 			return bg_error(BANGER_EINVALID, "layer %u: xattrs of '%.200s' exceed %u bytes",
 					o->index + 1, path, o->limits->max_xattrs);
-		bg_xattr *x = &e->xattrs[e->nxattrs];
+		/* bsdtar writes each xattr twice (LIBARCHIVE.xattr and
+		 * SCHILY.xattr): one name, the last value */
+		bg_xattr *x = NULL;
+		for (uint32_t k = 0; k < e->nxattrs && !x; k++)
+			if (strcmp(e->xattrs[k].name, name) == 0)
+				x = &e->xattrs[k];
+		if (!x)
+			x = &e->xattrs[e->nxattrs++];
 		x->name = bg_arena_strndup(&l->arena, name, nl);
 		x->value = bg_arena_alloc(&l->arena, size ? size : 1);
 		if (!x->name || !x->value)
@@ -205,7 +212,6 @@ static int copy_xattrs(bg_layer *l, bg_entry *e, struct archive_entry *ae, const
 		if (size)
 			memcpy(x->value, value, size);
 		x->len = (uint32_t)size;
-		e->nxattrs++;
 	}
 	return 0;
 }

@@ -21,7 +21,7 @@ void bg_auth_challenge_free(bg_auth_challenge *c)
 
 static bool tchar(char c)
 {
-	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+	return c && (isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static const char *skip_ws(const char *p)
