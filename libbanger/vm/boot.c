@@ -1,8 +1,11 @@
 /* Booting and stopping a VM: host objects first (each recorded in the
  * handles as it is made), then the VMM; readiness is SSH with the pinned
- * host key.  Fault points ("<op>:<step>") let the crash tests kill the
- * process at every step. */
+ * host key, and the vsock agent's report where the VM has one.  Fault
+ * points ("<op>:<step>") let the crash tests kill the process at every
+ * step. */
 #include "vm_internal.h"
+
+#include "../guest/agent.h"
 
 #include <banger/ssh.h>
 #include <fcntl.h>
@@ -190,6 +193,32 @@ bool bg_vm_console_error(const char *console_log, char **msg)
 	return hit != NULL;
 }
 
+/* Readiness also asks the guest's vsock agent (docs/vsock-agent.md)
+ * where there is one: the driver gives the VM a vsock device and the
+ * image carries the agent.  Otherwise it is SSH alone. */
+#define AGENT_PROBE_MS 1500  /* one connect + VERSION + READY */
+#define AGENT_GRACE_MS 5000  /* SSH works but the agent never confirmed */
+
+static bool agent_addr(bg_vm_op *op, bg_agent_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->port = BG_AGENT_PORT;
+	if (!(op->driver.caps & BG_VMM_CAP_VSOCK) || !op->spec.vsock_cid) {
+		bg_debug(op->ctx, "%s: readiness is SSH only: %s gives this VM no vsock device%s", op->vm.name,
+			 op->driver.name, bg_streq(op->driver.name, "qemu") ? " (no /dev/vhost-vsock)" : "");
+		return false;
+	}
+	if (!bg_agent_image_has(op->image.rootfs_path)) {
+		bg_debug(op->ctx, "%s: readiness is SSH only: image %s does not carry the vsock agent (%s)",
+			 op->vm.name, op->image.name ? op->image.name : "?", BG_AGENT_GUEST_BIN);
+		return false;
+	}
+	if (bg_streq(op->driver.name, "firecracker"))
+		a->uds_path = op->spec.vsock_path; /* hybrid vsock */
+	a->cid = op->spec.vsock_cid;
+	return a->uds_path != NULL || a->cid >= 3;
+}
+
 int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 {
 	banger_ctx *ctx = op->ctx;
@@ -206,7 +235,22 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 	so.pin_names = names;
 	so.pin_names_count = 2;
 	so.connect_timeout_ms = 3000;
-	bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
+	/* Stages: VMM up -> agent answers -> agent sees sshd listening ->
+	 * SSH handshake with the pinned key.  Without an agent, the middle
+	 * two are skipped.  An agent that never answers at all does not hold
+	 * a VM whose SSH works for more than AGENT_GRACE_MS. */
+	bg_agent_addr aa;
+	bool agent = agent_addr(op, &aa);
+	bool agent_seen = false, agent_sshd = false;
+	bg_agent_report rep;
+	memset(&rep, 0, sizeof(rep));
+	char agent_why[300] = "no answer yet", ssh_why[300] = "no answer yet", fp[128] = "";
+	int64_t ssh_ok_at = 0;
+	if (agent)
+		bg_vm_op_progress(op, "agent", "waiting for the vsock agent (port %u) and sshd on %s (timeout %us)",
+				  aa.port, op->vm.guest_ip, timeout_s);
+	else
+		bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
 	int rc = BANGER_ETIMEOUT;
 	for (;;) {
 		bg_vm_handles h;
@@ -224,25 +268,71 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 			bg_vmm_log_tail(tail, sizeof(tail), op->vm.log_path);
 			return bg_error(BANGER_EVMM, "the VMM exited during boot%s%s", tail[0] ? "; console: " : "", tail);
 		}
-		banger_ssh *ssh = NULL;
-		rc = banger_ssh_connect(&ssh, ctx, &so);
-		if (rc == 0) {
-			bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs",
-					  banger_ssh_host_fingerprint(ssh), (double)(bg_now_ms() - t0) / 1000.0);
-			banger_ssh_close(ssh);
+		if (agent && !agent_sshd) {
+			int64_t left = deadline - bg_now_ms();
+			int probe_ms = (int)(left < 200 ? 200 : left > AGENT_PROBE_MS ? AGENT_PROBE_MS : left);
+			bg_agent_report r;
+			int ar = bg_agent_ready(&r, &aa, probe_ms);
+			if (ar == 0) {
+				if (!agent_seen || strcmp(r.systemd, rep.systemd) != 0 ||
+				    r.sshd_listening != rep.sshd_listening)
+					bg_vm_op_progress(op, "agent", "the vsock agent answers: systemd %s, sshd %s",
+							  r.systemd, r.sshd_listening ? "listening" : "not listening yet");
+				rep = r;
+				agent_seen = true;
+				agent_sshd = r.sshd_listening;
+			} else if (ar == BANGER_EUNSUPPORTED) {
+				bg_debug(ctx, "%s: readiness is SSH only: %s", op->vm.name, banger_error_last()->message);
+				agent = false;
+			} else {
+				snprintf(agent_why, sizeof(agent_why), "%s", banger_error_last()->message);
+			}
+		}
+		/* The agent says sshd is not listening: no point dialling yet. */
+		if (!ssh_ok_at && (!agent || agent_sshd || !agent_seen)) {
+			banger_ssh *ssh = NULL;
+			rc = banger_ssh_connect(&ssh, ctx, &so);
+			if (rc == 0) {
+				snprintf(fp, sizeof(fp), "%s", banger_ssh_host_fingerprint(ssh));
+				banger_ssh_close(ssh);
+				ssh_ok_at = bg_now_ms();
+			} else if (rc == BANGER_ETRUST || rc == BANGER_EREVOKED || rc == BANGER_EPERM) {
+				return rc;
+			} else {
+				snprintf(ssh_why, sizeof(ssh_why), "%s", banger_error_last()->message);
+			}
+		}
+		int64_t now = bg_now_ms();
+		if (ssh_ok_at && (!agent || agent_sshd || now - ssh_ok_at >= AGENT_GRACE_MS || now >= deadline)) {
+			if (agent && !agent_sshd)
+				bg_warn(ctx, "%s: SSH works but the vsock agent %s; ready on SSH alone", op->vm.name,
+					agent_seen ? "still reports sshd not listening" : "never answered");
+			bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs%s", fp,
+					  (double)(now - t0) / 1000.0,
+					  agent && agent_sshd ? "; the vsock agent confirmed sshd" : "");
 			return 0;
 		}
-		if (rc == BANGER_ETRUST || rc == BANGER_EREVOKED || rc == BANGER_EPERM)
-			return rc;
-		if (bg_now_ms() >= deadline)
+		if (now >= deadline)
 			break;
-		bg_sleep_ms(500);
+		bg_sleep_ms(agent ? 250 : 500);
 	}
+	char stage[800];
+	if (!agent)
+		snprintf(stage, sizeof(stage), "the VMM is up; still waiting for sshd on %s", op->vm.guest_ip);
+	else if (!agent_seen)
+		snprintf(stage, sizeof(stage), "the VMM is up; still waiting for the vsock agent: %s", agent_why);
+	else if (!agent_sshd)
+		snprintf(stage, sizeof(stage),
+			 "the VMM and the vsock agent are up (systemd %s); still waiting for sshd to listen",
+			 rep.systemd);
+	else
+		snprintf(stage, sizeof(stage),
+			 "the vsock agent reports sshd listening; still waiting for SSH on %s: %s",
+			 op->vm.guest_ip, ssh_why);
 	char tail[512];
 	bg_vmm_log_tail(tail, sizeof(tail), op->vm.log_path);
-	return bg_error(BANGER_ETIMEOUT,
-			"VM %s did not answer SSH within %us (the VMM is up; still waiting for sshd on %s)%s%s",
-			op->vm.name, timeout_s, op->vm.guest_ip, tail[0] ? "; console: " : "", tail);
+	return bg_error(BANGER_ETIMEOUT, "VM %s did not become ready within %us (%s)%s%s", op->vm.name, timeout_s,
+			stage, tail[0] ? "; console: " : "", tail);
 }
 
 /* Ask the guest itself to power off over SSH (verified key).  QEMU's ACPI
