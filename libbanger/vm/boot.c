@@ -241,7 +241,7 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 	 * a VM whose SSH works for more than AGENT_GRACE_MS. */
 	bg_agent_addr aa;
 	bool agent = agent_addr(op, &aa);
-	bool agent_seen = false, agent_sshd = false;
+	bool agent_seen = false, agent_sshd = false, agent_ok = false; /* ok: the last probe answered */
 	bg_agent_report rep;
 	memset(&rep, 0, sizeof(rep));
 	char agent_why[300] = "no answer yet", ssh_why[300] = "no answer yet", fp[128] = "";
@@ -279,17 +279,18 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 					bg_vm_op_progress(op, "agent", "the vsock agent answers: systemd %s, sshd %s",
 							  r.systemd, r.sshd_listening ? "listening" : "not listening yet");
 				rep = r;
-				agent_seen = true;
+				agent_seen = agent_ok = true;
 				agent_sshd = r.sshd_listening;
 			} else if (ar == BANGER_EUNSUPPORTED) {
 				bg_debug(ctx, "%s: readiness is SSH only: %s", op->vm.name, banger_error_last()->message);
 				agent = false;
 			} else {
+				agent_ok = false;
 				snprintf(agent_why, sizeof(agent_why), "%s", banger_error_last()->message);
 			}
 		}
 		/* The agent says sshd is not listening: no point dialling yet. */
-		if (!ssh_ok_at && (!agent || agent_sshd || !agent_seen)) {
+		if (!ssh_ok_at && (!agent || agent_sshd || !agent_ok)) {
 			banger_ssh *ssh = NULL;
 			rc = banger_ssh_connect(&ssh, ctx, &so);
 			if (rc == 0) {
@@ -306,7 +307,8 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 		if (ssh_ok_at && (!agent || agent_sshd || now - ssh_ok_at >= AGENT_GRACE_MS || now >= deadline)) {
 			if (agent && !agent_sshd)
 				bg_warn(ctx, "%s: SSH works but the vsock agent %s; ready on SSH alone", op->vm.name,
-					agent_seen ? "still reports sshd not listening" : "never answered");
+					!agent_seen ? "never answered" : agent_ok ? "still reports sshd not listening"
+									: "stopped answering");
 			bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs%s", fp,
 					  (double)(now - t0) / 1000.0,
 					  agent && agent_sshd ? "; the vsock agent confirmed sshd" : "");
@@ -321,6 +323,8 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 		snprintf(stage, sizeof(stage), "the VMM is up; still waiting for sshd on %s", op->vm.guest_ip);
 	else if (!agent_seen)
 		snprintf(stage, sizeof(stage), "the VMM is up; still waiting for the vsock agent: %s", agent_why);
+	else if (!agent_ok)
+		snprintf(stage, sizeof(stage), "the vsock agent answered earlier but no longer: %s", agent_why);
 	else if (!agent_sshd)
 		snprintf(stage, sizeof(stage),
 			 "the VMM and the vsock agent are up (systemd %s); still waiting for sshd to listen",

@@ -15,6 +15,7 @@
 #include "../../unit/test_agent_fixture.h"
 #include "../../../libbanger/vm/vm_internal.h"
 
+#include <pthread.h>
 #include <spawn.h>
 
 static vm_fixture F;
@@ -216,6 +217,15 @@ static void has(const bg_buf *b, const char *needle)
 		fail_msg("\"%s\" not in:\n%s", needle, b->data ? b->data : "");
 }
 
+static void *stop_agent_later(void *arg)
+{
+	(void)arg;
+	usleep(1000000);
+	agent_stop(&A);
+	unlink(A.sock);
+	return NULL;
+}
+
 /* VMM up -> agent -> sshd listening -> SSH: each stage named in a
  * timeout, ready only at the end. */
 static void test_stages(void **state)
@@ -232,6 +242,13 @@ static void test_stages(void **state)
 	agent_start(&A, 5000);
 	expect_timeout(2, "the VMM and the vsock agent are up (systemd absent); still waiting for sshd to listen");
 	has(&progress_log, "agent: the vsock agent answers: systemd absent, sshd not listening yet");
+
+	/* the agent answers once, then goes away mid-wait */
+	pthread_t killer;
+	assert_int_equal(pthread_create(&killer, NULL, stop_agent_later, NULL), 0);
+	expect_timeout(4, "the vsock agent answered earlier but no longer");
+	pthread_join(killer, NULL);
+	agent_start(&A, 5000);
 
 	/* the agent reports sshd listening but SSH does not complete (a
 	 * listener on the guest's port 22 that is not sshd) */
