@@ -372,9 +372,10 @@ static int scan_archive(archive_scan *s, const char *path, const char *blobs)
 			uint64_t size;
 			if (!bg_blob_cached(blobs, d) && (rc = stream_member(a, blobs, d, got, &size, name)))
 				goto out;
-		} else if ((nl > 10 && strcmp(name + nl - 10, "/layer.tar") == 0) ||
-			   (nl == 69 && strcmp(name + 64, ".json") == 0 && is_hex64(name, 64))) {
-			/* legacy docker save: digests are computed */
+		} else if (strcmp(name, "repositories") != 0 && !bg_startswith(name, "blobs/")) {
+			/* docker save (the format before Docker 25, also skopeo's
+			 * docker-archive): layers and configs under any name that
+			 * manifest.json may list; digests are computed */
 			char got[BG_DIGEST_SIZE];
 			uint64_t size = 0;
 			if ((rc = stream_member(a, blobs, NULL, got, &size, name)))

@@ -1,22 +1,19 @@
 #!/usr/bin/env python3
 """Print a canonical listing of a directory tree, one line per entry:
-path, type, mode, uid:gid, size, link target / device numbers, xattrs,
-content sha256 and a hardlink group id.  Two trees are equal when their
-listings are.  Used to compare banger's ext4 (mounted or dumped) with a
-reference unpack.  --ignore PATH drops a path and everything under it."""
+
+    path kind mode uid:gid size detail xattrs link
+
+kind is S_IFMT >> 12 in octal (10 file, 4 dir, 12 symlink, 2 char, 6 block,
+1 fifo); detail is sha256 (first 16 digits) and mtime of files, the target
+of symlinks, major:minor of devices; link names the group of hardlinks by
+its smallest path, with the link count.  Two trees are equal when their
+listings are.  --ignore PATH drops PATH and everything under it."""
 import hashlib, os, stat, sys
 
-def main():
-    args = sys.argv[1:]
-    ignore = set()
-    while args and args[0] == '--ignore':
-        ignore.add(args[1].strip('/'))
-        args = args[2:]
-    root = args[0]
-    inodes = {}
-    out = []
+
+def listing(root, ignore=()):
+    rows, groups = [], {}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
         rel_dir = os.path.relpath(dirpath, root)
         for name in sorted(dirnames + filenames):
             full = os.path.join(dirpath, name)
@@ -26,31 +23,47 @@ def main():
                     dirnames.remove(name)
                 continue
             st = os.lstat(full)
-            kind = stat.S_IFMT(st.st_mode)
-            extra = ''
+            detail = ''
             if stat.S_ISLNK(st.st_mode):
-                extra = 'target=' + os.readlink(full)
+                detail = 'target=' + os.readlink(full)
             elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                extra = 'dev=%d:%d' % (os.major(st.st_rdev), os.minor(st.st_rdev))
+                detail = 'dev=%d:%d' % (os.major(st.st_rdev), os.minor(st.st_rdev))
             elif stat.S_ISREG(st.st_mode):
                 h = hashlib.sha256()
                 with open(full, 'rb') as f:
                     for chunk in iter(lambda: f.read(1 << 20), b''):
                         h.update(chunk)
-                extra = 'sha256=' + h.hexdigest()[:16]
+                detail = 'sha256=%s mtime=%d' % (h.hexdigest()[:16], st.st_mtime_ns // 1000000000)
             try:
-                xs = sorted(os.listxattr(full, follow_symlinks=False))
-                xa = ','.join('%s=%s' % (x, os.getxattr(full, x, follow_symlinks=False).hex()) for x in xs)
+                names = sorted(os.listxattr(full, follow_symlinks=False))
+                xa = ','.join('%s=%s' % (x, os.getxattr(full, x, follow_symlinks=False).hex())
+                              for x in names)
             except OSError:
                 xa = ''
-            link = ''
+            key = None
             if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
                 key = (st.st_dev, st.st_ino)
-                inodes.setdefault(key, rel)
-                link = 'link=' + inodes[key] + ' nlink=%d' % st.st_nlink
+                groups.setdefault(key, []).append(rel)
             size = st.st_size if stat.S_ISREG(st.st_mode) else '-'
-            out.append('%s %o %04o %d:%d %s %s %s %s' % (rel, kind >> 12, stat.S_IMODE(st.st_mode),
-                       st.st_uid, st.st_gid, size, extra, xa, link))
-    sys.stdout.write('\n'.join(out) + '\n')
+            rows.append((rel, '%o %04o %d:%d %s %s %s' % (
+                stat.S_IFMT(st.st_mode) >> 12, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                size, detail, xa), key, st.st_nlink))
+    out = []
+    for rel, text, key, nlink in sorted(rows):
+        link = 'link=%s nlink=%d' % (min(groups[key]), nlink) if key else ''
+        out.append('%s %s %s' % (rel, text, link))
+    return out
 
-main()
+
+def row(rel, kind, mode, uid=0, gid=0, size='-', detail='', xattrs='', link=''):
+    """One line as listing() prints it (for expected trees)."""
+    return '%s %o %04o %d:%d %s %s %s %s' % (rel, kind, mode, uid, gid, size, detail, xattrs, link)
+
+
+if __name__ == '__main__':
+    args = sys.argv[1:]
+    ignore = []
+    while args and args[0] == '--ignore':
+        ignore.append(args[1].strip('/'))
+        args = args[2:]
+    sys.stdout.write('\n'.join(listing(args[0], ignore)) + '\n')
