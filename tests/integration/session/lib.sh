@@ -41,6 +41,8 @@ check() {
 	got=$?
 	if [ "$got" -ne "$want" ]; then
 		bad "$name: exit $got, wanted $want" "$(cat "$tmp/out" "$tmp/err")"
+	elif grep -qE "Sanitizer|runtime error:" "$tmp/err"; then
+		bad "$name: sanitizer report" "$(cat "$tmp/err")"
 	else
 		pass "$name"
 	fi
@@ -118,4 +120,9 @@ sshd_children() {
 # state ID: the recorded state after a refresh
 state_of() {
 	"$B" session show "$1" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"])'
+}
+
+# no_sanitizer_report NAME FILE: a background CLI's stderr is clean
+no_sanitizer_report() {
+	if grep -qE "Sanitizer|runtime error:" "$2"; then bad "$1: sanitizer report" "$(cat "$2")"; else pass "$1"; fi
 }

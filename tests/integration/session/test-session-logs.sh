@@ -60,6 +60,7 @@ wait "$cli"
 rc=$?
 [ "$rc" -eq 0 ] && pass auto-resume-exit || bad auto-resume-exit "exit $rc" "$(tail -5 "$tmp/auto.err")"
 grep -q "resuming" "$tmp/auto.err" && pass auto-resume-happened || bad auto-resume-happened "$(tail -5 "$tmp/auto.err")"
+no_sanitizer_report auto-resume-clean "$tmp/auto.err"
 cmp -s "$tmp/auto" "$ROOT/$id/log" && pass auto-resume-no-loss-no-dup \
 	|| bad auto-resume-no-loss-no-dup "got $(size "$tmp/auto"), log $(size "$ROOT/$id/log")"
 
@@ -91,6 +92,7 @@ wait "$cli"
 rc=$?
 [ "$rc" -ne 0 ] && pass follow-stops-when-lost || bad follow-stops-when-lost "exit $rc"
 has follow-lost-msg "lost" "$tmp/lostlog.err"
+no_sanitizer_report follow-lost-clean "$tmp/lostlog.err"
 check list-lost 0 "$B" session list
 has list-shows-lost "slow.*lost" "$tmp/out"
 check wait-lost 1 "$B" session wait slow
