@@ -312,6 +312,10 @@ BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *
 	eo.output_payload = &os;
 	eo.timeout_ms = UINT32_MAX;
 	rc = bg_session_helper_exec(&res, &c, "attach", args, 2, &eo);
+	/* Nobody reads the frames any more: a send blocked on a full
+	 * socketpair fails now instead of holding the thread. */
+	close(sp[0]);
+	sp[0] = -1;
 	if (thread_started) {
 		if (write(stop[1], "x", 1) < 0)
 			bg_debug(ctx, "session attach: wake the input thread: %s", strerror(errno));
