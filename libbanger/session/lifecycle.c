@@ -195,19 +195,31 @@ BANGER_EXTERN(int) banger_session_list_all(banger_session_list **out, banger_ctx
 		return bg_error(BANGER_EINVALID, "no context");
 	char *vm_id = NULL;
 	int rc = 0;
+	bool deleted_vm = false;
 	if (vm) {
 		bg_session_target t;
-		if ((rc = bg_session_target_for_vm(&t, ctx, vm)))
+		rc = bg_session_target_for_vm(&t, ctx, vm);
+		if (rc == BANGER_ENOTFOUND) {
+			/* a deleted VM's sessions are still listed under its id */
+			if (!(vm_id = bg_strdup(vm)))
+				return bg_error_oom();
+			deleted_vm = true;
+		} else if (rc) {
 			return rc;
-		vm_id = t.vm_id;
-		t.vm_id = NULL;
-		bg_session_target_clear(&t);
+		} else {
+			vm_id = t.vm_id;
+			t.vm_id = NULL;
+			bg_session_target_clear(&t);
+		}
+		rc = 0;
 	}
 	banger_session_list *l = bg_calloc(1, sizeof(*l));
 	if (!l)
 		rc = bg_error_oom();
 	if (!rc)
 		rc = bg_store_session_list(&ctx->store, vm_id, &l->v, &l->n);
+	if (!rc && deleted_vm && l->n == 0)
+		rc = bg_error(BANGER_ENOTFOUND, "no VM named '%s'", vm);
 	if (!rc && (flags & BANGER_SESSION_REFRESH))
 		rc = bg_session_refresh(ctx, l->v, l->n, false);
 	bg_free(vm_id);

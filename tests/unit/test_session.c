@@ -410,6 +410,12 @@ static void test_vm_stop_delete_reconcile(void **state)
 	assert_null(banger_session_vm_name(s)); /* the VM record is gone */
 	assert_string_equal(banger_session_vm_id(s), "0000000c");
 	banger_session_free(s);
+	/* still listed under the deleted VM's id */
+	banger_session_list *l;
+	assert_int_equal(banger_session_list_all(&l, f->ctx, "0000000c", BANGER_SESSION_REFRESH), 0);
+	assert_int_equal(banger_session_list_count(l), 1);
+	banger_session_list_free(l);
+	assert_int_equal(banger_session_list_all(&l, f->ctx, "nosuchvm", 0), BANGER_ENOTFOUND);
 
 	/* a VM recorded running whose VMM is gone: reconcile marks it
 	 * stopped, and its sessions lost */

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared by the session tests: a real OpenSSH sshd on 127.0.0.1 stands in
 # for the guest, so sessions run on this host through it.  Sourced; sets
 # $tmp, $B (the banger CLI built with the test target hook), $ROOT (the
@@ -79,7 +80,7 @@ start_sshd() {
 	cp "$d/client_key.pub" "$d/authorized_keys"
 	user=$(id -un)
 	[ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd
-	for attempt in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		SSHD_PORT=$(free_port)
 		cat >"$d/sshd_config" <<CFG
 Port $SSHD_PORT

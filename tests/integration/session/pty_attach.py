@@ -75,8 +75,12 @@ class Term:
         raise AssertionError("attach did not exit; have %r" % self.buf[-400:])
 
 
+# Words run before the CLI, e.g. "ip netns exec NS" (the end-to-end test).
+WRAP = os.environ.get("BANGER_ATTACH_WRAP", "").split()
+
+
 def attach(banger, sid, rows=30, cols=100, extra=()):
-    t = Term([banger, "session", "attach", sid, *extra], rows, cols)
+    t = Term([*WRAP, banger, "session", "attach", sid, *extra], rows, cols)
     t.expect("[attached to session")
     return t
 
