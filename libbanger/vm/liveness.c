@@ -16,9 +16,11 @@ int bg_vm_rediscover(banger_ctx *ctx, const bg_vm_record *vm, bg_vm_handles *h,
 		note[0] = '\0';
 	rc = bg_handles_read(p.handles, h);
 	if (rc) {
-		/* Missing or corrupt: fall back to the deterministic names. */
-		if (note && note_len)
+		/* Missing or corrupt: fall back to the deterministic names.  A
+		 * missing file is normal before the first resource exists. */
+		if (note && note_len && rc != BANGER_ENOTFOUND)
 			snprintf(note, note_len, "%s", banger_error_last()->message);
+		banger_error_clear();
 		memset(h, 0, sizeof(*h));
 		snprintf(h->tap, sizeof(h->tap), "%s", p.tap);
 		snprintf(h->dm_name, sizeof(h->dm_name), "%s", p.dm_name);

@@ -106,6 +106,11 @@ grep -q 'VERSION_CODENAME=bookworm' <<<"$OUT" || fail "vm run output: $OUT"
 banger vm show runbox >/dev/null 2>&1 && fail "vm run --rm left runbox behind"
 took vm_run
 
+# ---- 5b. guest sessions: survive disconnects, reattach, resume ----
+# shellcheck source=session-step.sh
+. "$SRC/tests/e2e/real/session-step.sh"
+e2e_session_step testbox
+
 # ---- 6. container-style image without systemd: first-boot says --nat ----
 step "image without systemd and without --nat"
 if banger vm create --image debian-plain --name plainbox --keep-on-failure --timeout 180 2>"$WORK/plain.err"; then
@@ -120,20 +125,29 @@ took plain_image
 
 # ---- 7. kill -9 banger in the middle of vm create ----
 step "kill -9 banger during vm create of a second VM"
-in_ns "$BANGER" vm create --image debian-bookworm --name second >"$WORK/second.log" 2>&1 &
+# not through the in_ns function: backgrounding a function forks a
+# subshell, and $! would be the subshell, not banger
+ip netns exec "$NS" "$BANGER" vm create --image debian-bookworm --name second >"$WORK/second.log" 2>&1 &
 CPID=$!
-for _ in $(seq 300); do
-	[[ -n $(pgrep -f "$BANGER_RUNTIME_DIR/.*\.api" | head -1) && $(vmm_procs) -ge 2 ]] && break
-	sleep 0.1
+# Kill it while it is making the disks: the VM is recorded ("creating")
+# and its directory exists, nothing has booted yet.
+for _ in $(seq 3000); do
+	[[ $(find "$BANGER_HOME/vms" -mindepth 1 -maxdepth 1 | wc -l) -ge 2 ]] && break
+	sleep 0.005
 done
 kill -9 "$CPID"; wait "$CPID" 2>/dev/null || true
+log "  killed banger at: $(tail -1 "$WORK/second.log")"
 banger vm list
 STATE=$(banger vm show second --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['state'])" || echo gone)
 log "  second after reconcile: $STATE"
 [[ $STATE == stopped || $STATE == gone || $STATE == running ]] || fail "second left in state $STATE"
+if [[ $STATE == gone ]]; then
+	[[ $(find "$BANGER_HOME/vms" -mindepth 1 -maxdepth 1 | wc -l) -eq 1 ]] || fail "half-made VM dir left"
+fi
 if [[ $STATE != running ]]; then
 	[[ $(taps) -eq 1 && $(vmm_procs) -eq 1 ]] || fail "leaked tap or VMM after the kill (taps $(taps), vmm $(vmm_procs))"
 fi
+[[ $(loops) -eq 0 ]] || fail "leaked loop device"
 if [[ $STATE != gone ]]; then banger vm delete --force second; fi
 [[ $(taps) -eq 1 && $(vmm_procs) -eq 1 && $(loops) -eq 0 ]] || fail "objects left after deleting second"
 took kill_during_create
