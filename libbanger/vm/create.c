@@ -249,10 +249,8 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	uint64_t disk = opts->disk_bytes;
 	if (!disk && (rc = bg_parse_size(&disk, bg_config_get(&ctx->config, "disk_size"))))
 		goto early;
-	if (!bg_vm_id_generate(vm->id) == 0) {
-		rc = BANGER_EIO;
+	if ((rc = bg_vm_id_generate(vm->id)))
 		goto early;
-	}
 	vm->vcpus = opts->vcpus;
 	if (!vm->vcpus && (rc = bg_config_get_u32(&ctx->config, "vcpus", &def)) == 0)
 		vm->vcpus = def;
