@@ -335,7 +335,11 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 			p.state[i] = 0;
 			atomic_store(&p.progress[i], 0);
 		}
+		int64_t t0 = bg_now_ms();
 		rc = read_layers(o, &p, threads);
+		bg_debug(ctx, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
+			 o->name, n, (long long)(bg_now_ms() - t0), threads,
+			 (unsigned long long)atomic_load(&p.total_bytes));
 		uint64_t over = bg_ext4_overflow_blocks(e4);
 		if (rc || !over)
 			break;
@@ -387,8 +391,11 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	}
 	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "writing the filesystem")))
 		goto out;
+	int64_t t1 = bg_now_ms();
 	if ((rc = bg_ext4_write_tree(e4, tree)))
 		goto out;
+	bg_debug(ctx, "image %s: metadata written in %lld ms", o->name, (long long)(bg_now_ms() - t1));
+	t1 = bg_now_ms();
 	uint64_t headroom = o->headroom_bytes;
 	if (!headroom) {
 		const char *h = bg_config_get(&ctx->config, "image_headroom");
@@ -401,6 +408,8 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "sizing the filesystem")) ||
 	    (rc = bg_ext4_finish(e4, o->size_bytes, headroom, &bytes)))
 		goto out;
+	bg_debug(ctx, "image %s: resized, journal added, synced in %lld ms", o->name,
+		 (long long)(bg_now_ms() - t1));
 	if (rename(tmp, final) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "rename %s", tmp);
 		goto out;

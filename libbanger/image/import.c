@@ -368,7 +368,7 @@ static int scan_archive(archive_scan *s, const char *path, const char *blobs)
 			s->oci_layout = true;
 		} else if (nl == 13 + 64 && strncmp(name, "blobs/sha256/", 13) == 0 && is_hex64(name + 13, 64)) {
 			char d[BG_DIGEST_SIZE], got[BG_DIGEST_SIZE];
-			snprintf(d, sizeof(d), "sha256:%s", name + 13);
+			snprintf(d, sizeof(d), "sha256:%.64s", name + 13);
 			uint64_t size;
 			if (!bg_blob_cached(blobs, d) && (rc = stream_member(a, blobs, d, got, &size, name)))
 				goto out;

@@ -26,7 +26,8 @@
 #include <errno.h>
 #include <locale.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define WH_PREFIX ".wh."
@@ -81,22 +82,35 @@ int bg_layer_normalize(char *out, const char *in, const bg_limits *lim)
 
 /* ---- reading ---- */
 
+/* The blob is read in fixed chunks (not mapped): memory stays bounded
+ * whatever the layer's size. */
 typedef struct {
-	const unsigned char *map;
-	size_t size, pos;
+	int fd;
+	uint64_t size, pos;
+	unsigned char *buf;
 	bg_sha256 *sha;
 	atomic_uint_fast64_t *progress;
+	int err;
 } src_state;
 
 static la_ssize_t src_read(struct archive *a, void *ud, const void **buf)
 {
-	(void)a;
 	src_state *s = ud;
-	size_t n = s->size - s->pos;
-	if (n > SRC_CHUNK)
-		n = SRC_CHUNK;
-	*buf = s->map + s->pos;
-	bg_sha256_update(s->sha, s->map + s->pos, n);
+	size_t n = s->size - s->pos > SRC_CHUNK ? SRC_CHUNK : (size_t)(s->size - s->pos);
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(s->fd, s->buf + got, n - got, (off_t)(s->pos + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			s->err = r < 0 ? errno : EIO;
+			archive_set_error(a, s->err, "read error");
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	*buf = s->buf;
+	bg_sha256_update(s->sha, s->buf, n);
 	s->pos += n;
 	if (s->progress)
 		atomic_fetch_add(s->progress, n);
@@ -267,7 +281,7 @@ static int parse_entry(bg_layer *l, struct archive *tar, struct archive_entry *a
 	const char *base = strrchr(pathbuf, '/');
 	base = base ? base + 1 : pathbuf;
 	size_t plen = strlen(pathbuf);
-	bg_entry *e;
+	bg_entry *e = NULL;
 
 	if (strncmp(base, WH_PREFIX, 4) == 0) {
 		/* whiteouts: the name is all that counts; content is dropped */
@@ -414,7 +428,6 @@ int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *
 	src_state src = { 0 };
 	mid_state mid = { 0 };
 	char *pathbuf = NULL;
-	void *map = NULL;
 	int rc = 0;
 	/* Our own thread-local locale: libarchive converts names through the
 	 * current locale; C.UTF-8 keeps UTF-8 bytes as they are.  The host
@@ -422,23 +435,16 @@ int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *
 	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	locale_t old = loc ? uselocale(loc) : (locale_t)0;
 
-	if (size) {
-		map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			map = NULL;
-			rc = bg_error_os(BANGER_EIO, errno, "layer %u: map blob", o->index + 1);
-			goto out;
-		}
-		madvise(map, (size_t)size, MADV_SEQUENTIAL);
-	}
-	src.map = map;
-	src.size = (size_t)size;
+	src.fd = fd;
+	src.size = size;
 	src.progress = o->progress;
+	src.buf = bg_malloc(SRC_CHUNK);
 	pathbuf = bg_malloc((size_t)o->limits->max_path * 2 + 32);
-	if (!pathbuf || (rc = bg_sha256_new(&src.sha)) || (rc = bg_sha256_new(&mid.sha))) {
+	if (!src.buf || !pathbuf || (rc = bg_sha256_new(&src.sha)) || (rc = bg_sha256_new(&mid.sha))) {
 		rc = rc ? rc : bg_error_oom();
 		goto out;
 	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	mid.o = o;
 
 	raw = archive_read_new();
@@ -518,11 +524,12 @@ int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *
 			goto out;
 		}
 	}
-	if (src.pos < src.size) {
-		bg_sha256_update(src.sha, src.map + src.pos, src.size - src.pos);
-		if (o->progress)
-			atomic_fetch_add(o->progress, src.size - src.pos);
-		src.pos = src.size;
+	while (src.pos < src.size) {
+		const void *b;
+		if (src_read(raw, &src, &b) < 0) {
+			rc = bg_error_os(BANGER_EIO, src.err, "layer %u: read blob", o->index + 1);
+			goto out;
+		}
 	}
 	bg_sha256_final(src.sha, l->digest);
 	bg_sha256_final(mid.sha, l->diff_id);
@@ -532,8 +539,7 @@ out:
 		archive_read_free(tar);
 	if (raw)
 		archive_read_free(raw);
-	if (map)
-		munmap(map, (size_t)size);
+	bg_free(src.buf);
 	bg_sha256_free(src.sha);
 	bg_sha256_free(mid.sha);
 	bg_free(pathbuf);
