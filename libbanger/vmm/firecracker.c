@@ -289,7 +289,9 @@ int bg_fc_metrics_last_line(char **out, const char *metrics_path)
 			start--;
 		if (start == 0 && off > 0)
 			break; /* possibly cut by the tail window */
-		if (stop > start) {
+		/* a NUL byte (a torn or preallocated file) would cut the copy
+		 * below short of what was parsed: not a metrics line */
+		if (stop > start && !memchr(buf + start, '\0', stop - start)) {
 			json_error_t jerr;
 			json_t *j = json_loadb(buf + start, stop - start, 0, &jerr);
 			bool obj = json_is_object(j);
