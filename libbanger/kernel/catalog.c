@@ -83,6 +83,27 @@ static int url_finish(char **out, const char *base, const char *ref)
 		rc = curlu_error(uc, "invalid URL", ref);
 		goto out;
 	}
+	/* libcurl 7.88 prints some URLs it accepted as ones it refuses
+	 * ("file:///" comes back as "file://(nil)"): hand out only a URL that
+	 * parses again to itself. */
+	CURLU *again = curl_url();
+	char *full2 = NULL;
+	if (!again) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	uc = curl_url_set(again, CURLUPART_URL, full, 0);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(again, CURLUPART_URL, &full2, 0);
+	curl_url_cleanup(again);
+	bool same = uc == CURLUE_OK && strcmp(full, full2) == 0;
+	curl_free(full2);
+	if (!same) {
+		rc = uc == CURLUE_OUT_OF_MEMORY ? bg_error_oom()
+			: bg_error(BANGER_EINVALID, "URL '%s' cannot be used (libcurl cannot parse '%s' back)",
+				   ref, full);
+		goto out;
+	}
 	*out = bg_strdup(full);
 	if (!*out)
 		rc = bg_error_oom();
