@@ -16,6 +16,7 @@
 #include "../../libbanger/guest/guest.h"
 
 #include <ctype.h>
+#include <strings.h>
 
 #define KEY_A "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqJeE9zBxWgE7nveVEKZGojDXDJcEnn3GdrEoY+GMcv"
 #define MAX_NAMES 4
@@ -46,6 +47,16 @@ static int verdict(const char *text, size_t len, const char *host, uint16_t port
 static bool checkable(const char *name)
 {
 	return name[0] != '[';
+}
+
+/* Does text hold needle in any letter case? */
+static bool contains_nocase(const char *text, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(text + i, needle, n) == 0)
+			return true;
+	return false;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -114,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t rem_len = 0, removed = 99;
 		int rc3 = bg_known_hosts_remove_text(&rem, &rem_len, now, now_len, absent, 1, &removed);
 		FUZZ_CHECK(rc3 == 0 || rc3 == BANGER_ENOMEM);
-		if (rc3 == 0)
+		if (rc3 == 0 && !contains_nocase(now, now_len, absent[0]))
 			FUZZ_CHECK(removed == 0 && !rem);
 		bg_free(rem);
 	} else {

@@ -6,6 +6,11 @@ than to write by hand (the text seeds are written directly):
                           note, a "Linux version" banner), ELF32, and
                           bzImages carrying them under each compressor
                           banger's extraction knows.
+  corpus/layer/           small layer tarballs: ustar, GNU and PAX
+                          headers, long names, xattrs, hardlinks,
+                          symlinks (some pointing out of the tree),
+                          devices, whiteouts and opaque directories, a
+                          GNU sparse file; plain, gzip and zstd.
 
   make_seeds.py CORPUS_DIR
 
@@ -14,12 +19,14 @@ stay fast.
 """
 import bz2
 import gzip
+import io
 import lzma
 import os
 import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 
 XEN_ELFNOTE_PHYS32_ENTRY = 18
 
@@ -79,7 +86,109 @@ def tool(cmd, data):
     return subprocess.run(cmd, input=data, stdout=subprocess.PIPE, check=True).stdout
 
 
+def tar_bytes(members, fmt=tarfile.PAX_FORMAT):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
+        for m in members:
+            info = tarfile.TarInfo(m["name"])
+            info.type = m.get("type", tarfile.REGTYPE)
+            info.mode = m.get("mode", 0o644)
+            info.uid = m.get("uid", 0)
+            info.gid = m.get("gid", 0)
+            info.mtime = 1700000000
+            info.linkname = m.get("link", "")
+            info.devmajor, info.devminor = m.get("dev", (0, 0))
+            if "pax" in m:
+                info.pax_headers = m["pax"]
+            data = m.get("data", b"")
+            info.size = len(data) if info.type == tarfile.REGTYPE else 0
+            t.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
+    # drop the padding to a 10 KiB record: two zero blocks end an archive
+    raw = buf.getvalue().rstrip(b"\0")
+    raw += b"\0" * (-len(raw) % 512)
+    return raw + b"\0" * 1024
+
+
+def gnu_sparse():
+    """A GNU 'S' (old-style sparse) member: 2 data regions of a 1 MiB file."""
+    hdr = bytearray(512)
+    def put(off, val):
+        hdr[off:off + len(val)] = val
+    put(0, b"sparse.bin")
+    put(100, b"0000644\0")
+    put(108, b"0000000\0")
+    put(116, b"0000000\0")
+    put(124, b"%011o\0" % 1024)            # stored bytes
+    put(136, b"%011o\0" % 1700000000)
+    put(156, b"S")
+    put(257, b"ustar  \0")
+    # sparse map at 386: (offset, numbytes) x 4, then isextended, realsize
+    put(386, b"%011o\0" % 0 + b"%011o\0" % 512)
+    put(386 + 24, b"%011o\0" % (1 << 19) + b"%011o\0" % 512)
+    put(482, b"\0")
+    put(483, b"%011o\0" % (1 << 20))
+    put(148, b"        ")
+    csum = sum(hdr)
+    put(148, b"%06o\0 " % csum)
+    return bytes(hdr) + b"A" * 512 + b"B" * 512 + b"\0" * 1024
+
+
+def layer_seeds():
+    D, L, H, C, B, F = tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE
+    basic = [
+        {"name": "./", "type": D, "mode": 0o755},
+        {"name": "./etc/", "type": D, "mode": 0o755},
+        {"name": "./etc/hostname", "data": b"box\n"},
+        {"name": "./usr/bin/su", "mode": 0o4755, "data": b"su"},
+        {"name": "./usr/bin/ping", "mode": 0o755, "data": b"ping",
+         "pax": {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02"}},
+        {"name": "./usr/bin/su2", "type": H, "link": "./usr/bin/su"},
+        {"name": "./sbin", "type": L, "link": "usr/bin"},
+        {"name": "./dev/null", "type": C, "mode": 0o666, "dev": (1, 3)},
+        {"name": "./dev/sda", "type": B, "mode": 0o660, "dev": (8, 0)},
+        {"name": "./run/fifo", "type": F},
+    ]
+    whiteouts = [
+        {"name": "etc/.wh.hostname"},
+        {"name": "usr/bin/.wh..wh..opq"},
+        {"name": "usr/bin/new", "data": b"new"},
+        {"name": "lib", "type": L, "link": "/usr/lib"},
+        {"name": "etc/ssh/ssh_host_rsa_key", "mode": 0o600, "data": b"k"},
+    ]
+    hostile = [
+        {"name": "usr/local", "type": L, "link": "../../../../tmp"},
+        {"name": "etc", "type": L, "link": "/proc/self"},
+        {"name": "../escape", "data": b"x"},
+        {"name": "/abs/path", "data": b"y"},
+        {"name": "a/./b//c/../d", "data": b"z"},
+        {"name": "root", "data": b"not a dir"},
+        {"name": "hl", "type": H, "link": "../../etc/shadow"},
+        {"name": "x/" + "n" * 300, "data": b"long"},
+        {"name": "etc/resolv.conf", "type": D},
+    ]
+    seeds = {
+        "basic.tar": tar_bytes(basic),
+        "basic-gnu.tar": tar_bytes(basic[:4] + basic[5:], fmt=tarfile.GNU_FORMAT),
+        "basic-ustar.tar": tar_bytes(basic[:4] + basic[5:], fmt=tarfile.USTAR_FORMAT),
+        "basic.tar.gz": gzip.compress(tar_bytes(basic), mtime=0),
+        "whiteouts.tar": tar_bytes(whiteouts),
+        "hostile.tar": tar_bytes(hostile, fmt=tarfile.GNU_FORMAT),
+        "sparse.tar": gnu_sparse(),
+        "empty.tar": b"\0" * 1024,
+    }
+    z = tool(["zstd", "-q", "-c"], tar_bytes(whiteouts))
+    if z:
+        seeds["whiteouts.tar.zst"] = z
+    return seeds
+
+
 def main():
+    lay = os.path.join(sys.argv[1], "layer")
+    os.makedirs(lay, exist_ok=True)
+    for name, data in layer_seeds().items():
+        with open(os.path.join(lay, name), "wb") as f:
+            f.write(data)
+
     out = os.path.join(sys.argv[1], "kernel_format")
     os.makedirs(out, exist_ok=True)
     e = elf64()
