@@ -3,6 +3,7 @@
  * an interrupted download never leaves a half blob there. */
 #include "image.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -117,4 +118,22 @@ void bg_blob_evict(const char *blobs_dir, const char *digest)
 	if (p)
 		unlink(p);
 	bg_free(p);
+}
+
+void bg_sweep_stale(const char *dir, const char *prefix, int64_t older_than_s)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	int64_t now = bg_wall_seconds();
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    now - (int64_t)st.st_mtime > older_than_s)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
 }

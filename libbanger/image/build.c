@@ -277,6 +277,8 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	}
 	if ((rc = bg_mkdir_p(dir, 0700)))
 		goto out;
+	/* we hold the image lock: any temporary image here is a dead pull's */
+	bg_sweep_stale(dir, ".rootfs.tmp-", 0);
 
 	/* open the cached blobs, estimate, order largest first */
 	uint64_t est = 0;

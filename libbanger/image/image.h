@@ -173,6 +173,8 @@ typedef struct {
 } bg_registry_opts;
 
 int bg_registry_open(bg_registry **out, const bg_registry_opts *o);
+/* "https://registry-1.docker.io", "http://127.0.0.1:5000" */
+const char *bg_registry_origin(const bg_registry *r);
 void bg_registry_close(bg_registry *r);
 /* GET a manifest by tag or digest.  *digest is the sha256 of the body;
  * when object is a digest it must match, and so must the registry's
@@ -206,6 +208,9 @@ int bg_blob_put(const char *blobs_dir, const char *digest, const void *data, siz
 int bg_blob_read(const char *blobs_dir, const char *digest, size_t max, char **out, size_t *len);
 /* Remove a cached blob (bad on re-verification). */
 void bg_blob_evict(const char *blobs_dir, const char *digest);
+/* Remove regular files named prefix* in dir older than the given age:
+ * what a killed pull left (a running one keeps its files fresh). */
+void bg_sweep_stale(const char *dir, const char *prefix, int64_t older_than_s);
 
 /* ---- arena: many small allocations freed at once ---- */
 

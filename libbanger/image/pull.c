@@ -201,6 +201,8 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 	}
 	if ((rc = bg_mkdir_p(ctx->layout.images_dir, 0700)))
 		goto out;
+	/* what pulls killed a day or more ago left behind */
+	bg_sweep_stale(ctx->layout.blobs_dir, ".tmp-", 86400);
 	/* one pull per image name at a time (another process may be at it) */
 	if ((rc = bg_lock_acquire(&lock, lock_path, 3600 * 1000))) {
 		bg_error_prefix("image %s is being pulled by another process", name);

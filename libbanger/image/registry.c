@@ -642,6 +642,11 @@ int bg_registry_open(bg_registry **out, const bg_registry_opts *o)
 	return 0;
 }
 
+const char *bg_registry_origin(const bg_registry *r)
+{
+	return r->origin;
+}
+
 void bg_registry_close(bg_registry *r)
 {
 	if (!r)

@@ -597,6 +597,32 @@ static void test_patch_tree(void **state)
 	free(dir);
 }
 
+/* Reading and applying a layer fails cleanly (no crash, no leak) when
+ * any allocation fails. */
+static void test_alloc_failures(void **state)
+{
+	(void)state;
+	ent l1[] = { { "a/", D }, { "a/f", F, 0, "x", 0, 0, "user.x", "y" }, { "a/l", L, 0, "f" },
+		     { "a/h", H, 0, "a/f" }, { "a/.wh.gone", F }, { "b/c/d", F, 0, "deep" } };
+	size_t len;
+	unsigned char *tar = make_tar(l1, N(l1), &len, true);
+	bool done = false;
+	for (uint64_t n = 1; n < 500 && !done; n++) {
+		img m;
+		img_init(&m);
+		bg_alloc_fail_at(n);
+		int rc = layer_bytes(&m, tar, len, true);
+		bg_alloc_fail_at(0);
+		if (rc == 0)
+			done = true;
+		else
+			assert_int_equal(rc, BANGER_ENOMEM);
+		img_free(&m);
+	}
+	assert_true(done);
+	free(tar);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_patch_text),
 		cmocka_unit_test(test_patch_tree),
+		cmocka_unit_test(test_alloc_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,6 +243,78 @@ static void test_blobcache(void **state)
 	free(dir);
 }
 
+static void test_scheme(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *ref, *list;
+		bool insecure;
+		const char *origin;
+	} cases[] = {
+		{ "debian", NULL, false, "https://registry-1.docker.io" },
+		{ "example.com/x", NULL, false, "https://example.com" },
+		{ "example.com:5000/x", "", false, "https://example.com:5000" },
+		{ "localhost:5000/x", NULL, false, "http://localhost:5000" },
+		{ "127.0.0.1:5000/x", NULL, false, "http://127.0.0.1:5000" },
+		{ "[::1]:5000/x", NULL, false, "http://[::1]:5000" },
+		{ "reg.lan:5000/x", "other,reg.lan:5000", false, "http://reg.lan:5000" },
+		{ "reg.lan:5000/x", NULL, true, "http://reg.lan:5000" },
+		{ "reg.lan.evil:5000/x", "reg.lan", false, "https://reg.lan.evil:5000" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bg_image_ref r;
+		assert_int_equal(bg_image_ref_parse(&r, cases[i].ref), 0);
+		bg_registry_opts o = { .ref = &r, .insecure = cases[i].insecure, .insecure_list = cases[i].list };
+		bg_registry *reg;
+		assert_int_equal(bg_registry_open(&reg, &o), 0);
+		assert_string_equal(bg_registry_origin(reg), cases[i].origin);
+		bg_registry_close(reg);
+		bg_image_ref_free(&r);
+	}
+}
+
+/* Parsers and the layer reader fail cleanly (no crash, no leak) when any
+ * allocation fails. */
+static void test_alloc_failures(void **state)
+{
+	(void)state;
+	for (uint64_t n = 1; n < 200; n++) {
+		bg_alloc_fail_at(n);
+		bg_manifest m;
+		int rc = bg_manifest_parse(&m, index_doc, strlen(index_doc), NULL);
+		bg_alloc_fail_at(0);
+		if (rc == 0) {
+			bg_manifest_free(&m);
+			break;
+		}
+		assert_int_equal(rc, BANGER_ENOMEM);
+	}
+	for (uint64_t n = 1; n < 200; n++) {
+		bg_alloc_fail_at(n);
+		bg_image_ref r;
+		int rc = bg_image_ref_parse(&r, "localhost:5000/a/b:t");
+		bg_alloc_fail_at(0);
+		if (rc == 0) {
+			bg_image_ref_free(&r);
+			break;
+		}
+		assert_int_equal(rc, BANGER_ENOMEM);
+	}
+	const char *cfg = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},"
+			  "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]}}";
+	for (uint64_t n = 1; n < 200; n++) {
+		bg_alloc_fail_at(n);
+		bg_image_config c;
+		int rc = bg_image_config_parse(&c, cfg, strlen(cfg));
+		bg_alloc_fail_at(0);
+		if (rc == 0) {
+			bg_image_config_free(&c);
+			break;
+		}
+		assert_int_equal(rc, BANGER_ENOMEM);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +324,8 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_docker_config),
 		cmocka_unit_test(test_blobcache),
+		cmocka_unit_test(test_scheme),
+		cmocka_unit_test(test_alloc_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
