@@ -1177,8 +1177,9 @@ static void print_status(char kind, int code)
 }
 
 /* Wait for the status up to timeout_ms (-1: forever).  Returns EX_OK
- * (kind/code set), EX_LOST or EX_TIMEOUT. */
-static int wait_status(const char *dir, int64_t timeout_ms, char *kind, int *code)
+ * (kind/code set), EX_LOST or EX_TIMEOUT, or EX_ERR when watch_fd (if
+ * >= 0: our stdout, the SSH channel) breaks: nobody waits any more. */
+static int wait_status(const char *dir, int64_t timeout_ms, char *kind, int *code, int watch_fd)
 {
 	watcher w = { -1 };
 	watch_open(&w, dir);
@@ -1198,7 +1199,10 @@ static int wait_status(const char *dir, int64_t timeout_ms, char *kind, int *cod
 			rc = EX_TIMEOUT;
 			break;
 		}
-		watch_wait(&w, left > 1000 ? 1000 : (int)left, -1);
+		if (watch_wait(&w, left > 1000 ? 1000 : (int)left, watch_fd) < 0) {
+			rc = EX_ERR;
+			break;
+		}
 	}
 	if (w.ino >= 0)
 		close(w.ino);
@@ -1211,9 +1215,11 @@ static int cmd_wait(const opts *o)
 	session_must_exist(dir);
 	char kind;
 	int code;
-	int rc = wait_status(dir, o->timeout_s < 0 ? -1 : o->timeout_s * 1000, &kind, &code);
+	int rc = wait_status(dir, o->timeout_s < 0 ? -1 : o->timeout_s * 1000, &kind, &code, 1);
 	if (rc == EX_OK)
 		print_status(kind, code);
+	else if (rc == EX_ERR)
+		return EX_ERR;
 	else if (rc == EX_LOST)
 		die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
 	else
@@ -1312,12 +1318,12 @@ static int cmd_stop(const opts *o)
 			die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
 	}
 	long t = o->timeout_s < 0 ? 10 : o->timeout_s;
-	int rc = wait_status(dir, t * 1000, &kind, &code);
+	int rc = wait_status(dir, t * 1000, &kind, &code, -1);
 	bool escalated = false;
 	if (rc == EX_TIMEOUT && sig != SIGKILL) {
 		escalated = true;
 		send_signal(dir, SIGKILL);
-		rc = wait_status(dir, 15000, &kind, &code);
+		rc = wait_status(dir, 15000, &kind, &code, -1);
 	}
 	if (rc == EX_LOST)
 		die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
@@ -1444,7 +1450,7 @@ static int cmd_remove(const opts *o)
 		if (!o->force)
 			die(EX_RUNNING, "the session is still running (stop it first, or --force)");
 		send_signal(dir, SIGKILL);
-		if (wait_status(dir, 15000, &kind, &code) == EX_TIMEOUT)
+		if (wait_status(dir, 15000, &kind, &code, -1) == EX_TIMEOUT)
 			die(EX_TIMEOUT, "the session did not end after SIGKILL");
 	}
 	remove_session_files(dir);

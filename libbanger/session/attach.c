@@ -17,9 +17,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 BANGER_EXTERN(int) banger_session_attach_options_init(banger_session_attach_options *opts, unsigned int version)
@@ -173,8 +175,16 @@ typedef struct {
 	uint64_t next;    /* offset after the last byte written */
 } output_state;
 
+/* Write to the caller's descriptor.  A closed pipe must not kill the
+ * host program: SIGPIPE is blocked on this thread for the write, and one
+ * it raised is taken back. */
 static int write_out(int fd, const unsigned char *p, size_t n)
 {
+	sigset_t pipe_set, old;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	int err = 0;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -184,12 +194,19 @@ static int write_out(int fd, const unsigned char *p, size_t n)
 			poll(&pf, 1, 1000);
 			continue;
 		}
-		if (w < 0)
-			return errno;
+		if (w < 0) {
+			err = errno;
+			break;
+		}
 		p += w;
 		n -= (size_t)w;
 	}
-	return 0;
+	if (err == EPIPE) {
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
 }
 
 static int on_output(int stream, const char *data, size_t len, void *payload)

@@ -9,7 +9,9 @@
 start_sshd
 
 # ---- start, list, show, wait, logs ----
-check start 0 "$B" session start $VM --name job1 -- sh -c 'echo hello; echo oops >&2; sleep 1; echo bye; exit 3'
+# Sessions wait for a gate file before finishing, so nothing here
+# depends on timing.
+check start 0 "$B" session start $VM --name job1 -- sh -c 'echo hello; echo oops >&2; while [ ! -e "$1" ]; do sleep 0.05; done; echo bye; exit 3' sh "$tmp/gate1"
 id=$(cat "$tmp/out")
 echo "$id" | grep -Eq '^[0-9a-f]{12}$' && pass start-prints-id || bad start-prints-id "$id"
 ls "$HELPERS"/banger-session-p1-* >/dev/null 2>&1 && pass helper-uploaded-versioned || bad helper-uploaded-versioned "$(ls -la "$HELPERS")"
@@ -26,13 +28,14 @@ l = json.load(open(sys.argv[1]))
 assert len(l) == 1, l
 s = l[0]
 assert s["id"] == sys.argv[2] and s["name"] == "job1" and s["state"] == "running", s
-assert s["command"] == "sh -c 'echo hello; echo oops >&2; sleep 1; echo bye; exit 3'", s["command"]
+assert s["command"].startswith("sh -c 'echo hello; echo oops >&2; while"), s["command"]
 assert s["exit_code"] is None and s["tty"] is False
 PY
 check show-by-name 0 "$B" session show job1
 has show-id "$id" "$tmp/out"
 check show-by-prefix 0 "$B" session show "$(echo "$id" | cut -c1-6)"
 check show-missing 3 "$B" session show nosuchsession
+touch "$tmp/gate1"
 check wait-status 3 "$B" session wait "$id"
 check logs 0 "$B" session logs "$id"
 printf 'hello\noops\nbye\n' >"$tmp/want"
@@ -84,7 +87,7 @@ python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))==[]' "$tmp/out"
 # Killed (SIGKILL, by the fault hook) after the guest started the command
 # but before the host recorded it running: the record says "starting"
 # until a refresh asks the guest.
-BANGER_FAULT=session:started "$B" session start $VM --name survivor -- sh -c 'sleep 1; echo after-starter-died; sleep 1; echo done' >"$tmp/out" 2>"$tmp/err"
+BANGER_FAULT=session:started "$B" session start $VM --name survivor -- sh -c 'while [ ! -e "$1" ]; do sleep 0.05; done; echo after-starter-died; echo done' sh "$tmp/gate2" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ "$rc" -eq 137 ] && pass starter-killed || bad starter-killed "exit $rc" "$(cat "$tmp/err")"
 check list-no-refresh 0 "$B" session list --no-refresh
@@ -94,6 +97,7 @@ for p in $(sshd_children); do kill -KILL "$p" 2>/dev/null; done
 check list-refresh 0 "$B" session list --json
 python3 -c 'import json,sys; l=json.load(open(sys.argv[1])); s=[x for x in l if x["name"]=="survivor"][0]; assert s["state"]=="running", s' "$tmp/out" \
 	&& pass refresh-finds-it-running || bad refresh-finds-it-running "$(cat "$tmp/out")"
+touch "$tmp/gate2"
 check survivor-wait 0 "$B" session wait survivor
 check survivor-logs 0 "$B" session logs survivor
 has survivor-output "after-starter-died" "$tmp/out"

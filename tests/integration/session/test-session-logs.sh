@@ -6,13 +6,16 @@
 . "$(dirname "$0")/lib.sh"
 start_sshd
 
-# A producer of numbered lines for a few seconds (some 600 KB).
-PRODUCER='i=0; while [ $i -lt 6000 ]; do echo "line $i ......................................................................................"; i=$((i+1)); [ $((i % 300)) -eq 0 ] && sleep 0.2; done; echo END'
+# A producer of numbered lines (some 600 KB): half of them, then it waits
+# for its gate file ($1), then the rest, so "mid-stream" needs no timing.
+PRODUCER='i=0; while [ $i -lt 6000 ]; do echo "line $i ......................................................................................"; i=$((i+1)); if [ $i -eq 3000 ]; then while [ ! -e "$1" ]; do sleep 0.05; done; fi; done; echo END'
+half_out() { [ "$(wc -l <"$1")" -ge 3000 ]; }
 
 size() { stat -c %s "$1"; }
 
 # ---- follow to the end ----
-check start-follow 0 "$B" session start $VM --name f1 -- sh -c "$PRODUCER"
+touch "$tmp/gate-f1"
+check start-follow 0 "$B" session start $VM --name f1 -- sh -c "$PRODUCER" sh "$tmp/gate-f1"
 id=$(cat "$tmp/out")
 check follow 0 "$B" session logs "$id" --follow
 cp "$tmp/out" "$tmp/follow1"
@@ -22,17 +25,18 @@ check follow-ended 0 "$B" session logs "$id" --follow
 cmp -s "$tmp/out" "$ROOT/$id/log" && pass follow-after-end || bad follow-after-end
 
 # ---- the client is killed mid-stream and resumes from its offset ----
-check start-kill 0 "$B" session start $VM --name f2 -- sh -c "$PRODUCER"
+check start-kill 0 "$B" session start $VM --name f2 -- sh -c "$PRODUCER" sh "$tmp/gate-f2"
 id=$(cat "$tmp/out")
 "$B" session logs "$id" --follow >"$tmp/part1" 2>"$tmp/part1.err" &
 cli=$!
-until_true 30 test -s "$tmp/part1" && sleep 0.5
+until_true 60 half_out "$tmp/part1" || bad first-half-streamed
 kill -KILL "$cli" 2>/dev/null
 wait "$cli" 2>/dev/null
 n=$(size "$tmp/part1")
 [ -f "$ROOT/$id/status" ] && bad killed-mid-stream "the session had already ended: the kill was not mid-stream" \
 	|| pass killed-mid-stream
 [ "$n" -gt 0 ] && pass got-some-before-kill || bad got-some-before-kill
+touch "$tmp/gate-f2"
 check resume 0 "$B" session logs "$id" --follow --from "$n"
 cat "$tmp/part1" "$tmp/out" >"$tmp/joined"
 cmp -s "$tmp/joined" "$ROOT/$id/log" && pass resume-no-loss-no-dup \
@@ -46,16 +50,19 @@ assert nums == list(range(6000)), "gap or repeat"
 PY
 
 # ---- the SSH connection dies under the library: it resumes by itself ----
-check start-drop 0 "$B" session start $VM --name f3 -- sh -c "$PRODUCER"
+check start-drop 0 "$B" session start $VM --name f3 -- sh -c "$PRODUCER" sh "$tmp/gate-f3"
 id=$(cat "$tmp/out")
 "$B" -vv session logs "$id" --follow >"$tmp/auto" 2>"$tmp/auto.err" &
 cli=$!
-until_true 30 test -s "$tmp/auto" && sleep 0.3
+until_true 60 half_out "$tmp/auto" || bad first-half-streamed-auto
 killed=0
 for p in $(sshd_children); do kill -KILL "$p" 2>/dev/null && killed=$((killed + 1)); done
 [ "$killed" -gt 0 ] && pass dropped-connection || bad dropped-connection "no sshd connection to kill"
-sleep 0.5
+# and once more right after it reconnected, while the rest flows
+until_true 30 grep -q resuming "$tmp/auto.err"
+sleep 0.2
 for p in $(sshd_children); do kill -KILL "$p" 2>/dev/null; done
+touch "$tmp/gate-f3"
 wait "$cli"
 rc=$?
 [ "$rc" -eq 0 ] && pass auto-resume-exit || bad auto-resume-exit "exit $rc" "$(tail -5 "$tmp/auto.err")"
