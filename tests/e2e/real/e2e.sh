@@ -111,11 +111,6 @@ took vm_run
 . "$SRC/tests/e2e/real/session-step.sh"
 e2e_session_step testbox
 
-# ---- 5b. guest sessions: survive disconnects, reattach, resume ----
-# shellcheck source=session-step.sh
-. "$SRC/tests/e2e/real/session-step.sh"
-e2e_session_step testbox
-
 # ---- 6. container-style image without systemd: first-boot says --nat ----
 step "image without systemd and without --nat"
 if banger vm create --image debian-plain --name plainbox --keep-on-failure --timeout 180 2>"$WORK/plain.err"; then
