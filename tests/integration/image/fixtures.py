@@ -17,7 +17,7 @@ Layers are written with Python's tarfile (pax), gzip-compressed, by hand:
 every name, link target and whiteout is exactly what the test wants,
 hostile ones included.
 """
-import gzip, hashlib, io, json, os, platform, sys, tarfile
+import gzip, hashlib, io, json, os, platform, shutil, subprocess, sys, tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from treelist import row  # noqa: E402
@@ -114,14 +114,28 @@ class Layout:
             fh.write(data)
         return 'sha256:' + h, len(data)
 
-    def image(self, layers, arch=GOARCH, variant=None, os_='linux', level=6):
-        """layers: lists of entries, or bytes (a ready tar).  Returns a descriptor."""
+    def image(self, layers, arch=GOARCH, variant=None, os_='linux', level=6, comp=None):
+        """layers: lists of entries, or bytes (a ready tar); comp: per layer
+        'gzip' (default), 'gzip2' (two gzip members, the second tiny: its
+        trailer tells nothing of the first), 'zstd' or 'none'."""
         descs, diffs = [], []
-        for entries in layers:
+        for i, entries in enumerate(layers):
             raw = entries if isinstance(entries, bytes) else tar_bytes(entries)
             diffs.append('sha256:' + hashlib.sha256(raw).hexdigest())
-            dg, size = self.blob(gz(raw, level))
-            descs.append({'mediaType': 'application/vnd.oci.image.layer.v1.tar+gzip',
+            kind = comp[i] if comp else 'gzip'
+            if kind == 'gzip':
+                blob, mt = gz(raw, level), 'tar+gzip'
+            elif kind == 'gzip2':
+                cut = len(raw) - 1024
+                blob, mt = gz(raw[:cut], 1) + gz(raw[cut:]), 'tar+gzip'
+            elif kind == 'zstd':
+                blob = subprocess.run(['zstd', '-q', '-c', '-3'], input=raw, stdout=subprocess.PIPE,
+                                      check=True).stdout
+                mt = 'tar+zstd'
+            else:
+                blob, mt = raw, 'tar'
+            dg, size = self.blob(blob)
+            descs.append({'mediaType': 'application/vnd.oci.image.layer.v1.' + mt,
                           'digest': dg, 'size': size})
         cfg = {'architecture': arch, 'os': os_,
                'config': {'Cmd': ['/bin/sh'], 'Env': ['PATH=/usr/bin:/bin'], 'WorkingDir': '/'},
@@ -296,6 +310,17 @@ def main():
     case('multi', {'mediaType': 'application/vnd.oci.image.index.v1+json', 'digest': idd, 'size': ids},
          'ok', 'arch=' + GOARCH + ' other=' + other)
 
+    # every layer format: plain tar, zstd (when the zstd tool is there),
+    # and two gzip members whose trailer understates the size by 150 MiB
+    # (banger's size estimate falls short and it starts over)
+    fmts = [[f('fmt/plain', 'plain tar')], [f('fmt/zstd', 'zstd layer')],
+            [(ti('fmt/zeros', tarfile.REGTYPE, 0o644, size=150 << 20), Zeros(150 << 20)),
+             f('fmt/after', 'after the zeros')]]
+    comps = ['none', 'zstd', 'gzip2']
+    if not shutil.which('zstd'):
+        fmts, comps = [fmts[0], fmts[2]], ['none', 'gzip2']
+    case('formats', lay.image(fmts, comp=comps), 'ok', ' '.join(comps))
+
     # a layer whose blob the test corrupts in the registry's storage
     case('corrupt', lay.image([[f('unique-corrupt-' + sha(out), 'c' * 4096)]]), 'fail', 'digest')
 
@@ -320,7 +345,9 @@ def main():
             'etc/passwd')
     hostile('h-patch-etc-symlink', [[sym('etc', probe)]], 'fail-patched', 'symbolic link')
     hostile('h-wh-dotdot', [[wh('a/.wh..')]], 'fail', 'whiteout')
-    bomb = tar_bytes([(ti('zeros', tarfile.REGTYPE, 0o644, size=256 << 20), Zeros(256 << 20))])
+    # 160 files of 2 MiB zeros: each under the limit, together over it
+    bomb = tar_bytes([(ti('zeros%03d' % i, tarfile.REGTYPE, 0o644, size=2 << 20), Zeros(2 << 20))
+                      for i in range(160)])
     hostile('h-bomb', [bomb], 'fail-budget', 'limit')
 
     lay.finish()

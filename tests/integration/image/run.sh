@@ -173,6 +173,15 @@ check "index: the other variant" bash -c "$(declare -f cat_image rootfs_of b); B
 check "index: a platform it lacks, offers listed, attestations skipped" bash -c \
 	"'$BIN' image pull '$REG/test/multi:1' --name nope --platform linux/s390x 2>&1 | grep -q 'offers: linux/' && ! '$BIN' image pull '$REG/test/multi:1' --name nope --platform linux/s390x 2>&1 | grep -q unknown"
 
+# ---- layer formats: plain tar, zstd, two gzip members (the size estimate
+# falls short: the build starts over with more room)
+comps=$(awk -F'\t' '$1 == "formats" {print $3}' "$WORK/fx/cases.tsv")
+check "pull layers in formats: $comps" b image pull "$REG/test/formats:1" --name formats --no-patch
+check "formats: fsck clean" fsck_ok formats
+check "formats: plain tar layer" bash -c "$(declare -f cat_image rootfs_of b); BIN='$BIN' PY='$PY'; test \"\$(cat_image formats /fmt/plain)\" = 'plain tar'"
+[[ $comps == *zstd* ]] && check "formats: zstd layer" bash -c "$(declare -f cat_image rootfs_of b); BIN='$BIN' PY='$PY'; test \"\$(cat_image formats /fmt/zstd)\" = 'zstd layer'"
+check "formats: past 150 MiB of zeros in a second gzip member" bash -c "$(declare -f cat_image rootfs_of b); BIN='$BIN' PY='$PY'; test \"\$(cat_image formats /fmt/after)\" = 'after the zeros' && debugfs -R 'stat /fmt/zeros' \"\$(rootfs_of formats)\" 2>/dev/null | grep -q 'Size: 157286400'"
+
 # ---- a blob whose bytes do not match its digest
 CDIG=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/corrupt:1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"][7:])')
 CBLOB=$WORK/reg/data/docker/registry/v2/blobs/sha256/${CDIG:0:2}/$CDIG/data
