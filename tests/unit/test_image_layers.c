@@ -450,6 +450,21 @@ static void test_budgets(void **state)
 	ent many[] = { { "a", F }, { "b", F }, { "c", F } };
 	assert_int_equal(layer(&m, many, 3), BANGER_EINVALID);
 	img_free(&m);
+	/* PAX headers: a long name needs one; over the header budget it stops */
+	char longpath[2100];
+	memset(longpath, 'p', sizeof(longpath));
+	longpath[2099] = '\0';
+	for (size_t i = 200; i < sizeof(longpath) - 1; i += 200)
+		longpath[i] = '/';
+	ent paxed[] = { { longpath, F, 0, "x" }, { "after", F, 0, "y" } };
+	img_init(&m);
+	assert_int_equal(layer(&m, paxed, 2), 0);
+	img_free(&m);
+	img_init(&m);
+	m.lim.max_header = 1024;
+	assert_int_equal(layer(&m, paxed, 2), BANGER_EINVALID);
+	assert_non_null(strstr(banger_error_last()->message, "extended headers"));
+	img_free(&m);
 	img_init(&m);
 	m.lim.max_path = 10;
 	ent deep[] = { { "aaaa/bbbb/cccc", F } };

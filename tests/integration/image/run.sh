@@ -147,6 +147,9 @@ check "patched: first-boot init installed" bash -c \
 check "patched: fstab mounts the work disk" bash -c "$(declare -f cat_image rootfs_of b); BIN='$BIN' PY='$PY'; cat_image features-p /etc/fstab | grep -qx '/dev/vdb /root ext4 defaults,nofail 0 2'"
 check "patched: resolv.conf has no loopback server" bash -c "$(declare -f cat_image rootfs_of b); BIN='$BIN' PY='$PY'; ! cat_image features-p /etc/resolv.conf | grep -Eq '^nameserver +(127\.|::1)'"
 check "patched: the image's SSH host keys are gone" bash -c "$(declare -f in_image rootfs_of b); BIN='$BIN' PY='$PY'; ! in_image features-p /etc/ssh/ssh_host_ed25519_key && in_image features-p /etc/ssh/sshd_config"
+if [[ -x ${BANGER_BUILD_DIR:-/nonexistent}/libexec/banger/banger-vsock-agent ]]; then
+	check "patched: the vsock agent and its unit installed" bash -c "$(declare -f in_image rootfs_of b); BIN='$BIN' PY='$PY'; in_image features-p /usr/local/libexec/banger-vsock-agent && in_image features-p /etc/systemd/system/banger-vsock-agent.service && in_image features-p /etc/systemd/system/banger-first-boot.service"
+fi
 check "patched: record says prepared" bash -c "'$BIN' image show features-p --json | grep -q '\"prepared\": true'"
 
 # ---- by digest, and a digest that is not there
