@@ -119,8 +119,18 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 	args[n++] = "--";
 	for (size_t i = 0; i < argc; i++)
 		args[n++] = argv[i];
-	if ((rc = bg_session_connect(&c, ctx, t)) || (rc = bg_session_helper_exec(&res, &c, "start", args, n, NULL)))
+	if ((rc = bg_session_connect(&c, ctx, t)))
 		goto fail;
+	if ((rc = bg_session_helper_exec(&res, &c, "start", args, n, NULL))) {
+		if (rc == BANGER_ENETWORK || rc == BANGER_ETIMEOUT) {
+			/* The guest may have started it before the connection
+			 * broke: the record stays "starting" and the next
+			 * refresh asks the guest. */
+			bg_error_prefix("session %s may or may not have started (see `banger session list`)", id);
+			goto fail_recorded;
+		}
+		goto fail;
+	}
 	if (banger_ssh_result_exit_status(res) != 0) {
 		rc = bg_session_helper_error(banger_ssh_result_exit_status(res) == 2 ? BANGER_EINVALID : BANGER_ERROR, res,
 					     "start", id);
