@@ -1,0 +1,84 @@
+/* Public API only: image options, reference normalization, records,
+ * errors of pull/import/remove that need no registry. */
+#include <banger/banger.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); exit(1); } } while (0)
+
+static int progress_calls;
+static int on_progress(const banger_image_progress *p, void *payload)
+{
+	(void)p;
+	CHECK(payload == &progress_calls);
+	progress_calls++;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2);
+	banger_image_pull_options o = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	CHECK(o.version == BANGER_IMAGE_PULL_OPTIONS_VERSION);
+	CHECK(banger_image_pull_options_init(&o, 999) == BANGER_EINVALID);
+	CHECK(banger_image_pull_options_init(&o, BANGER_IMAGE_PULL_OPTIONS_VERSION) == 0);
+	CHECK(o.name == NULL && o.flags == 0 && o.progress_cb == NULL);
+
+	char *s = NULL;
+	CHECK(banger_image_ref_normalize(&s, "debian:bookworm") == 0);
+	CHECK(strcmp(s, "docker.io/library/debian:bookworm") == 0);
+	banger_free(s);
+	CHECK(banger_image_ref_normalize(&s, "localhost:5000/a/b") == 0);
+	CHECK(strcmp(s, "localhost:5000/a/b:latest") == 0);
+	banger_free(s);
+	CHECK(banger_image_ref_normalize(&s, "Bad/Name") == BANGER_EINVALID && s == NULL);
+	CHECK(banger_error_last() && strstr(banger_error_last()->message, "lowercase"));
+
+	banger_ctx_options co;
+	banger_ctx_options_init(&co, BANGER_CTX_OPTIONS_VERSION);
+	co.state_dir = argv[1];
+	co.flags = BANGER_CTX_NO_RECONCILE;
+	banger_ctx *ctx = NULL;
+	CHECK(banger_ctx_open(&ctx, &co) == 0);
+
+	banger_image_list *l = NULL;
+	CHECK(banger_image_list_all(&l, ctx) == 0 && banger_image_list_count(l) == 0);
+	CHECK(banger_image_list_get(l, 0) == NULL);
+	banger_image_list_free(l);
+	banger_image_list_free(NULL);
+
+	banger_image *img = (banger_image *)&o; /* must be reset on failure */
+	CHECK(banger_image_lookup(&img, ctx, "nope") == BANGER_ENOTFOUND && img == NULL);
+	CHECK(banger_image_remove(ctx, "nope") == BANGER_ENOTFOUND);
+	banger_image_free(NULL);
+	CHECK(banger_image_name(NULL) == NULL && banger_image_rootfs_bytes(NULL) == 0);
+
+	o.progress_cb = on_progress;
+	o.progress_payload = &progress_calls;
+	img = (banger_image *)&o;
+	CHECK(banger_image_pull(&img, ctx, "not a reference", &o) == BANGER_EINVALID && img == NULL);
+	o.name = "Bad Name";
+	CHECK(banger_image_pull(NULL, ctx, "debian", &o) == BANGER_EINVALID);
+	o.name = NULL;
+	o.platform = "linux";
+	CHECK(banger_image_pull(NULL, ctx, "debian", &o) == BANGER_EINVALID);
+	o.platform = NULL;
+	o.kernel_ref = "no-such-kernel";
+	CHECK(banger_image_pull(NULL, ctx, "debian", &o) == BANGER_ENOTFOUND);
+	CHECK(strstr(banger_error_last()->message, "no-such-kernel"));
+	o.kernel_ref = NULL;
+	o.version = 42;
+	CHECK(banger_image_pull(NULL, ctx, "debian", &o) == BANGER_EINVALID);
+	o.version = BANGER_IMAGE_PULL_OPTIONS_VERSION;
+	o.flags = 1u << 30;
+	CHECK(banger_image_pull(NULL, ctx, "debian", &o) == BANGER_EINVALID);
+	o.flags = 0;
+	CHECK(banger_image_import(NULL, ctx, "/nonexistent/layout", &o) == BANGER_ENOTFOUND);
+	CHECK(banger_image_import(NULL, ctx, argv[1], &o) == BANGER_EINVALID); /* not a layout */
+	CHECK(progress_calls == 0);
+
+	banger_ctx_close(ctx);
+	return 0;
+}
