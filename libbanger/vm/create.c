@@ -307,13 +307,7 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		vm->vsock_cid = 3;
 		if ((rc = bg_vm_op_prepare_boot(&op)))
 			goto early;
-		bg_image_record_clear(&op.image);
-		bg_kernel_record_clear(&op.kernel);
-		bg_vmm_driver_free(&op.driver);
-		op.driver_ok = false;
-		bg_free(op.kernel_path);
-		bg_free(op.cmdline);
-		op.kernel_path = op.cmdline = NULL;
+		bg_vm_op_release_boot(&op);
 	}
 
 	/* ---- from here on, everything made is undone on failure ---- */

@@ -71,11 +71,26 @@ void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2])
 	names[1] = vm->guest_ip;
 }
 
+void bg_vm_op_release_boot(bg_vm_op *op)
+{
+	bg_image_record_clear(&op->image);
+	bg_kernel_record_clear(&op->kernel);
+	if (op->driver_ok)
+		bg_vmm_driver_free(&op->driver);
+	op->driver_ok = false;
+	bg_free(op->kernel_path);
+	bg_free(op->cmdline);
+	op->kernel_path = op->cmdline = NULL;
+	memset(&op->spec, 0, sizeof(op->spec));
+}
+
 int bg_vm_op_prepare_boot(bg_vm_op *op)
 {
 	banger_ctx *ctx = op->ctx;
 	bg_vm_record *vm = &op->vm;
 	int rc;
+	/* Callable again (restart: stop, then start): start from scratch. */
+	bg_vm_op_release_boot(op);
 	if (!vm->image)
 		return bg_error(BANGER_EINVALID, "VM %s has no image", vm->name);
 	if ((rc = bg_store_image_get(&ctx->store, &op->image, vm->image)))
@@ -146,14 +161,9 @@ void bg_vm_op_end(bg_vm_op *op)
 	if (!op)
 		return;
 	bg_lock_release(&op->lock);
+	bg_vm_op_release_boot(op);
 	bg_vm_record_clear(&op->vm);
-	bg_image_record_clear(&op->image);
-	bg_kernel_record_clear(&op->kernel);
-	if (op->driver_ok)
-		bg_vmm_driver_free(&op->driver);
 	bg_vm_paths_free(&op->paths);
-	bg_free(op->kernel_path);
-	bg_free(op->cmdline);
 	memset(op, 0, sizeof(*op));
 	op->lock.fd = -1;
 }

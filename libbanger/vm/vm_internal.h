@@ -33,6 +33,8 @@ int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
 /* Load image, kernel, driver; build command line and spec; check that
  * the driver can boot it.  Nothing is created. */
 int bg_vm_op_prepare_boot(bg_vm_op *op);
+/* Drop what bg_vm_op_prepare_boot loaded. */
+void bg_vm_op_release_boot(bg_vm_op *op);
 void bg_vm_op_end(bg_vm_op *op);
 void bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...) BG_PRINTF(3, 4);
 

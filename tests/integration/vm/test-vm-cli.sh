@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The VM lifecycle through the CLI, with the Firecracker API fake as
+# `firecracker`, inside a network namespace this script creates:
+# kernel import -> image import -> vm create -> list/show/stats/logs ->
+# stop -> set -> start -> restart -> delete, checking the kernel (links,
+# /proc) after each step and that nothing is left at the end.
+set -euo pipefail
+SRC=${BANGER_SOURCE_DIR:?}
+BIN=${BANGER_BIN:?}
+[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root (network namespace, tap)"; exit 77; }
+command -v umoci >/dev/null || { echo "SKIP: umoci not installed"; exit 77; }
+
+NS=banger-vmcli-$$
+WORK=$(mktemp -d /tmp/banger-vmcli.XXXXXX)
+export BANGER_HOME=$WORK/state BANGER_RUNTIME_DIR=/run/banger-vmcli-$$
+cleanup() {
+	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+	ip netns delete "$NS" 2>/dev/null
+	rm -rf "$WORK" "$BANGER_RUNTIME_DIR"
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip netns exec "$NS" ip link set lo up
+b() { ip netns exec "$NS" "$BIN" "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+taps() { ip netns exec "$NS" ip -o link show | awk -F': ' '{print $2}' | grep -c '^bg' || true; }
+vmms() { local n=0 p; for p in $(pgrep -f "$BANGER_RUNTIME_DIR/" || true); do n=$((n + 1)); done; echo "$n"; }
+field() { b vm show clibox --json | python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+
+install -d -m 700 "$BANGER_HOME"
+cat >"$BANGER_HOME/config" <<CFG
+vmm = firecracker
+firecracker_bin = $SRC/tests/fakes/firecracker/firecracker
+subnet = 172.28.0.0/24
+vcpus = 1
+memory_mib = 128
+disk_size = 32M
+CFG
+
+# a kernel (any x86_64 ELF: no guest runs under the fake) and a tiny image
+cp /bin/true "$WORK/vmlinux"
+b kernel import k --vmlinux "$WORK/vmlinux" >/dev/null
+mkdir -p "$WORK/tree/etc"
+printf 'ID=debian\n' >"$WORK/tree/etc/os-release"
+tar -C "$WORK/tree" -cf "$WORK/layer.tar" etc
+umoci init --layout "$WORK/oci"
+umoci new --image "$WORK/oci:t"
+umoci raw add-layer --image "$WORK/oci:t" "$WORK/layer.tar"
+b image import "$WORK/oci:t" --name tiny --kernel-ref k >/dev/null
+ok "kernel and image imported"
+
+b vm create --image tiny --name clibox --nat --no-wait >"$WORK/create.out"
+grep -q 'VM clibox is running at 172.28.0.2' "$WORK/create.out" || fail "create said: $(cat "$WORK/create.out")"
+[[ $(field state) == running && $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "after create"
+ok "create"
+
+b vm list | grep -qE '^clibox +running +172\.28\.0\.2 +tiny +1 +128 MiB' || fail "vm list: $(b vm list)"
+b vm list --json | python3 -c 'import json,sys; v=json.load(sys.stdin); assert v[0]["name"]=="clibox" and v[0]["nat"] is True' || fail "vm list --json"
+b vm stats clibox | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["alive"] and isinstance(s["vmm_metrics"], dict) and s["vmm_rss_bytes"] > 0' || fail "vm stats"
+b vm logs clibox >/dev/null || fail "vm logs"
+ok "list, show, stats, logs"
+
+set +e
+b vm set clibox --vcpus 2 2>/dev/null; rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "vm set on a running VM was accepted"
+b vm stop clibox
+[[ $(field state) == stopped && $(taps) -eq 0 && $(vmms) -eq 0 ]] || fail "after stop"
+ok "stop (graceful through the fake's SendCtrlAltDel)"
+
+b vm set clibox --vcpus 2 --memory 256 --disk 64M
+[[ $(field vcpus) == 2 && $(field memory_mib) == 256 ]] || fail "vm set"
+[[ $(stat -c %s "$BANGER_HOME/vms/$(field id)/work.img") -eq $((64 << 20)) ]] || fail "work disk not grown"
+set +e
+b vm set clibox --disk 16M 2>/dev/null; rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "shrinking the work disk was accepted"
+ok "set (vcpus, memory, disk grow; shrink refused)"
+
+b vm start clibox --no-wait
+[[ $(field state) == running && $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "after start"
+b vm restart clibox --no-wait
+[[ $(field state) == running && $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "after restart"
+ok "start, restart"
+
+set +e
+b vm delete clibox 2>/dev/null; rc=$?
+set -e
+[[ $rc -eq 6 || $rc -eq 1 ]] || fail "delete of a running VM without --force: exit $rc"
+b vm delete --force clibox
+b vm show clibox >/dev/null 2>&1 && fail "record left"
+[[ $(taps) -eq 0 && $(vmms) -eq 0 ]] || fail "objects left after delete"
+[[ -z $(ls -A "$BANGER_HOME/vms") ]] || fail "VM dir left"
+! grep -q clibox "$BANGER_HOME/ssh/known_hosts" || fail "pin left"
+ip netns exec "$NS" nft list ruleset | grep -q banger-vm: && fail "NAT rule left"
+ok "delete leaves nothing"
