@@ -46,7 +46,7 @@ static void uptime(char *buf, size_t len, const banger_vm *vm)
 }
 
 /* verbs + the terminating entry */
-#define VM_VERBS 16
+#define VM_VERBS 17
 static const cli_cmd vm_subs[VM_VERBS];
 
 /* The table entry of a verb, for its usage text. */
@@ -674,6 +674,53 @@ static int vm_stats(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- disk: the work disk (info, grow) ---- */
+static const char *grow_to;
+static const cli_opt disk_opts[] = {
+	{ "grow", 0, OPT_STRING, &grow_to, "grow the work disk to SIZE (VM stopped)", "SIZE" },
+	{ 0 },
+};
+
+static int vm_disk(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("vm disk", sub("disk"), disk_opts, argc, argv, &pos, &npos, NULL, NULL);
+	const char *name = NULL;
+	if (rc < 0)
+		rc = one_name("vm disk", pos, npos, &name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	uint64_t bytes = 0;
+	if (grow_to && parse_size(grow_to, &bytes))
+		return EXIT_USAGE;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	if (grow_to && (rc = banger_vm_set(ctx, name, 0, 0, bytes, -1)))
+		return cli_fail("vm disk --grow", rc);
+	/* The figures come from the stats call: one source for disk usage. */
+	char *json = NULL;
+	if ((rc = banger_vm_stats(&json, ctx, name)))
+		return cli_fail("vm disk", rc);
+	const char *w = strstr(json, "\"work_disk\"");
+	unsigned long long size = 0, alloc = 0;
+	const char *p = w ? strstr(w, "\"size_bytes\":") : NULL;
+	const char *a = w ? strstr(w, "\"allocated_bytes\":") : NULL;
+	if (p)
+		size = strtoull(p + strlen("\"size_bytes\":"), NULL, 10);
+	if (a)
+		alloc = strtoull(a + strlen("\"allocated_bytes\":"), NULL, 10);
+	char sz[32], al[32];
+	fmt_bytes(sz, sizeof(sz), size);
+	fmt_bytes(al, sizeof(al), alloc);
+	printf("work disk of %s: /dev/vdb in the guest, mounted at /root\n  size:      %s\n  allocated: %s\n",
+	       name, sz, al);
+	banger_free(json);
+	return EXIT_OK;
+}
+
 /* ---- authsync ---- */
 static const cli_opt no_opts[] = { { 0 } };
 
@@ -765,6 +812,7 @@ static const cli_cmd vm_subs[VM_VERBS] = {
 	{ "logs", "print a VM's console log", "NAME [-f]", vm_logs, NULL },
 	{ "set", "change a stopped VM", "NAME [--vcpus N] [--memory MIB] [--disk SIZE] [--nat|--no-nat]", vm_set, NULL },
 	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", "NAME", vm_stats, NULL },
+	{ "disk", "the work disk: size and use; --grow SIZE (VM stopped)", "NAME [--grow SIZE]", vm_disk, NULL },
 	{ "authsync", "copy your SSH public keys into a VM", "NAME", vm_authsync, NULL },
 	{ "reconcile", "bring recorded VMs in line with the host", "[--sweep]", vm_reconcile, NULL },
 	{ 0 },

@@ -76,7 +76,8 @@ set +e
 b vm set clibox --disk 16M 2>/dev/null; rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "shrinking the work disk was accepted"
-ok "set (vcpus, memory, disk grow; shrink refused)"
+b vm disk clibox --grow 96M | grep -q 'size: *96.0 MiB' || fail "vm disk --grow"
+ok "set (vcpus, memory, disk grow; shrink refused), vm disk --grow"
 
 b vm start clibox --no-wait
 [[ $(field state) == running && $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "after start"
