@@ -1,6 +1,7 @@
 /* banger_doctor: every host check, each with a one-line fix. */
 #include "probe.h"
 #include "../ctx/ctx.h"
+#include "../host/host.h"
 
 #include <stdio.h>
 #include <sys/stat.h>
@@ -96,6 +97,15 @@ BANGER_EXTERN(int) banger_doctor(banger_ctx *ctx, banger_check_cb cb, void *payl
 	if (rc) goto out;
 
 	if (ctx) {
+		bg_overlay_kind k = bg_overlay_probe(ctx->layout.vms_dir);
+		snprintf(detail, sizeof(detail), "new VMs' system disks: %s (%s)", bg_overlay_kind_name(k),
+			 k == BG_OVERLAY_DM_SNAPSHOT ? "device-mapper snapshot over the shared image"
+			 : k == BG_OVERLAY_REFLINK ? "the state dir's file system clones files instantly"
+						   : "sparse copy of the image per VM: neither dm nor reflink here");
+		rc = report(cb, payload, "overlay", k == BG_OVERLAY_COPY ? BANGER_CHECK_WARN : BANGER_CHECK_OK, detail,
+			    "load dm-mod, or keep the state dir on a reflink-capable file system (btrfs, xfs)");
+		if (rc)
+			goto out;
 		if ((rc = check_private(cb, payload, "state-dir", ctx->layout.state_dir)))
 			goto out;
 		rc = check_private(cb, payload, "ssh-dir", ctx->layout.ssh_dir);

@@ -80,6 +80,10 @@ typedef enum {
 } bg_overlay_kind;
 const char *bg_overlay_kind_name(bg_overlay_kind k);
 int bg_overlay_kind_parse(bg_overlay_kind *out, const char *s);
+/* Which strategy new system disks under dir get on this host:
+ * dm-snapshot when device-mapper works, else reflink when dir's file
+ * system can clone (probed with two temporary files), else copy. */
+bg_overlay_kind bg_overlay_probe(const char *dir);
 /* Make dst a private copy of src: FICLONE when the filesystem can, else
  * a sparse copy (holes preserved).  *kind says which was used. */
 int bg_overlay_clone(const char *src, const char *dst, bg_overlay_kind *kind);

@@ -121,3 +121,32 @@ int bg_overlay_clone(const char *src, const char *dst, bg_overlay_kind *kind)
 		unlink(dst);
 	return rc;
 }
+
+bg_overlay_kind bg_overlay_probe(const char *dir)
+{
+	if (bg_dm_available())
+		return BG_OVERLAY_DM_SNAPSHOT;
+	char *a = bg_sprintf("%s/.overlay-probe-%ld-a", dir, (long)getpid());
+	char *b = bg_sprintf("%s/.overlay-probe-%ld-b", dir, (long)getpid());
+	bg_overlay_kind kind = BG_OVERLAY_COPY;
+	int fa = a ? open(a, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	int fb = b ? open(b, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	if (fa >= 0 && fb >= 0) {
+		char block[4096];
+		memset(block, 0x5a, sizeof(block));
+		if (write(fa, block, sizeof(block)) == (ssize_t)sizeof(block) && fsync(fa) == 0 &&
+		    ioctl(fb, FICLONE, fa) == 0)
+			kind = BG_OVERLAY_REFLINK;
+	}
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	if (a)
+		unlink(a);
+	if (b)
+		unlink(b);
+	bg_free(a);
+	bg_free(b);
+	return kind;
+}

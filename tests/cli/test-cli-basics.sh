@@ -45,7 +45,7 @@ test -f "$BANGER_HOME/banger.db" && echo "PASS store-created" || { echo "FAIL st
 # doctor: exit 0 when nothing is outright missing here; check it says what the host really has
 "$bin" doctor >"$tmp/out" 2>"$tmp/err"
 "$bin" doctor --json >"$tmp/json" 2>&1
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert {c["name"] for c in d} >= {"kvm","firecracker","qemu","device-mapper","tun","loop","nft","state-dir","ssh-dir"}' "$tmp/json" \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert {c["name"] for c in d} >= {"kvm","firecracker","qemu","device-mapper","tun","loop","nft","overlay","state-dir","ssh-dir"}' "$tmp/json" \
 	&& echo "PASS doctor-json" || { echo "FAIL doctor-json"; cat "$tmp/json"; fail=1; }
 if [ -e /sys/module/kvm_pvm ] && ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	has doctor-kvm-pvm "kvm_pvm, which boots no ordinary guest kernel" "$tmp/out"
