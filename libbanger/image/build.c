@@ -2,10 +2,14 @@
  * share.
  *
  *  1. size a sparse ext4 image from the layers' uncompressed sizes (gzip
- *     trailer, zstd frame header, or the blob size) and make it;
- *  2. decompress and parse every layer in parallel threads, file data
- *     going straight into the image's free blocks, digests of the blob and
- *     of the uncompressed stream (diff_id) computed on the way;
+ *     trailer, zstd frame header, or the blob size; for blobs still to be
+ *     downloaded, a generous multiple of their size: the image is resized
+ *     at the end anyway) and make it;
+ *  2. decompress and parse every layer in parallel threads, each starting
+ *     as soon as its blob is in the cache (downloads and unpacking
+ *     overlap), file data going straight into the image's free blocks,
+ *     digests of the blob and of the uncompressed stream (diff_id)
+ *     computed on the way;
  *  3. check both digests of every layer;
  *  4. apply the layers in order to the in-memory tree, patch it;
  *  5. write the tree's metadata, resize to tree + headroom, add the
@@ -30,7 +34,8 @@ typedef struct {
 	bg_layer *layers;
 	int *fds;
 	size_t *order;          /* layer indexes, largest first */
-	size_t next;            /* next in order to take */
+	bool *ready;            /* per layer: its blob is open in fds[] */
+	size_t taken;           /* layers handed to a thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	atomic_uint_fast64_t total_bytes;
@@ -43,19 +48,35 @@ typedef struct {
 	bg_limits limits;
 } pool;
 
+/* Take the largest layer whose blob is ready; NULL-like -1 when none is
+ * left (or the build was cancelled).  Caller holds the lock. */
+static long take_layer(pool *p)
+{
+	for (;;) {
+		if (atomic_load(&p->cancel) || p->taken >= p->o->nlayers)
+			return -1;
+		for (size_t k = 0; k < p->o->nlayers; k++) {
+			size_t i = p->order[k];
+			if (p->ready[i] && p->state[i] == 0) {
+				p->state[i] = 1;
+				p->taken++;
+				return (long)i;
+			}
+		}
+		pthread_cond_wait(&p->cond, &p->lock);
+	}
+}
+
 static void *worker(void *arg)
 {
 	pool *p = arg;
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
-		if (p->next >= p->o->nlayers || atomic_load(&p->cancel)) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-		size_t i = p->order[p->next++];
-		p->state[i] = 1;
+		long li = take_layer(p);
 		pthread_mutex_unlock(&p->lock);
-
+		if (li < 0)
+			return NULL;
+		size_t i = (size_t)li;
 		bg_layer_read_opts ro = {
 			.limits = &p->limits,
 			.total_bytes = &p->total_bytes,
@@ -79,6 +100,54 @@ static void *worker(void *arg)
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 	}
+}
+
+/* Open layer i's cached blob; *missing when it is not there (yet). */
+static int open_blob(pool *p, size_t i, bool *missing)
+{
+	banger_ctx *ctx = p->o->ctx;
+	*missing = false;
+	char *path = bg_blob_path(ctx->layout.blobs_dir, p->o->layers[i].digest);
+	if (!path)
+		return bg_error_oom();
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int err = errno;
+		int rc = err == ENOENT ? 0 : bg_error_os(bg_code_from_errno(err), err, "open cached layer %s", path);
+		*missing = err == ENOENT;
+		bg_free(path);
+		return rc;
+	}
+	bg_free(path);
+	struct stat st;
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != p->o->layers[i].size) {
+		close(fd);
+		bg_blob_evict(ctx->layout.blobs_dir, p->o->layers[i].digest);
+		return bg_error(BANGER_EVERIFY, "cached layer %s has the wrong size", p->o->layers[i].digest);
+	}
+	p->fds[i] = fd;
+	return 0;
+}
+
+/* A blob landed in the cache: every layer with that digest can start. */
+static int layer_ready(void *payload, size_t index)
+{
+	pool *p = payload;
+	int rc = 0;
+	for (size_t i = 0; i < p->o->nlayers && !rc; i++) {
+		if (p->ready[i] || strcmp(p->o->layers[i].digest, p->o->layers[index].digest) != 0)
+			continue;
+		bool missing;
+		if ((rc = open_blob(p, i, &missing)) == 0 && missing)
+			rc = bg_error(BANGER_ENOTFOUND, "layer %s is not in the cache", p->o->layers[i].digest);
+		if (rc == 0) {
+			pthread_mutex_lock(&p->lock);
+			p->ready[i] = true;
+			pthread_cond_broadcast(&p->cond);
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	return rc;
 }
 
 /* Uncompressed size of a layer blob, as well as the blob tells it. */
@@ -121,36 +190,40 @@ static int report(const bg_build_opts *o, int event, uint32_t layer, uint64_t do
 	return 0;
 }
 
-/* Run the layer readers; returns with every thread joined. */
-static int read_layers(const bg_build_opts *o, pool *p, uint32_t nthreads)
+static int start_threads(pool *p, pthread_t *th, uint32_t nthreads, uint32_t *started)
 {
-	size_t n = o->nlayers;
-	pthread_t *th = bg_calloc(nthreads, sizeof(*th));
-	bool *announced = bg_calloc(n, sizeof(bool));
-	int *st = bg_calloc(n, sizeof(int));
-	if (!th || !announced || !st) {
-		bg_free(th);
-		bg_free(announced);
-		bg_free(st);
-		return bg_error_oom();
-	}
-	uint32_t started = 0;
-	int rc = 0;
-	for (; started < nthreads; started++) {
-		int err = pthread_create(&th[started], NULL, worker, p);
+	*started = 0;
+	for (; *started < nthreads; (*started)++) {
+		int err = pthread_create(&th[*started], NULL, worker, p);
 		if (err) {
-			if (started == 0)
-				rc = bg_error_os(BANGER_EIO, err, "start a layer thread");
+			if (*started == 0)
+				return bg_error_os(BANGER_EIO, err, "start a layer thread");
 			break;
 		}
 	}
-	/* Wait, reporting progress from this (the caller's) thread. */
+	return 0;
+}
+
+/* Wait for the layer threads, reporting progress from this (the caller's)
+ * thread; returns with every thread joined. */
+static int wait_threads(const bg_build_opts *o, pool *p, pthread_t *th, uint32_t started, int rc)
+{
+	size_t n = o->nlayers;
+	bool *announced = bg_calloc(n, sizeof(bool));
+	int *st = bg_calloc(n, sizeof(int));
+	if (!announced || !st) {
+		rc = rc ? rc : bg_error_oom();
+		atomic_store(&p->cancel, 1);
+	}
+	if (rc)
+		atomic_store(&p->cancel, 1);
 	pthread_mutex_lock(&p->lock);
-	while (started > 0) {
+	pthread_cond_broadcast(&p->cond); /* wake threads waiting for blobs */
+	while (started > 0 && !rc) {
 		size_t running = 0;
 		for (size_t i = 0; i < n; i++)
 			running += p->state[i] == 1;
-		if (running == 0 && (p->next >= n || atomic_load(&p->cancel)))
+		if (running == 0 && (p->taken >= n || atomic_load(&p->cancel)))
 			break;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -172,20 +245,21 @@ static int read_layers(const bg_build_opts *o, pool *p, uint32_t nthreads)
 					    o->layers[i].size, NULL);
 			}
 		}
-		if (rc)
-			atomic_store(&p->cancel, 1);
 		pthread_mutex_lock(&p->lock);
+		if (rc) {
+			atomic_store(&p->cancel, 1);
+			pthread_cond_broadcast(&p->cond);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	for (uint32_t i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	for (size_t i = 0; i < n && !rc; i++)
+	for (size_t i = 0; i < n && !rc && announced; i++)
 		if (p->state[i] == 2 && !announced[i])
 			rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
 				    o->layers[i].size, NULL);
 	bg_free(announced);
 	bg_free(st);
-	bg_free(th);
 	if (rc)
 		return rc;
 	/* the failure that stopped the others, else the first in layer order */
@@ -208,6 +282,26 @@ static int read_layers(const bg_build_opts *o, pool *p, uint32_t nthreads)
 		if (p->state[i] != 2)
 			return bg_error(BANGER_ERROR, "layer %zu was not read", i + 1);
 	return 0;
+}
+
+/* Fetch what is missing (when asked to) while the threads unpack what is
+ * there; then wait for them. */
+static int read_layers(const bg_build_opts *o, pool *p, uint32_t nthreads, bool fetch)
+{
+	pthread_t *th = bg_calloc(nthreads, sizeof(*th));
+	if (!th)
+		return bg_error_oom();
+	uint32_t started = 0;
+	int rc = start_threads(p, th, nthreads, &started);
+	if (rc == 0 && fetch) {
+		rc = o->fetch(o->fetch_payload, layer_ready, p);
+		for (size_t i = 0; i < o->nlayers && !rc; i++)
+			if (!p->ready[i] && (rc = layer_ready(p, i)) == 0 && !p->ready[i])
+				rc = bg_error(BANGER_ENOTFOUND, "layer %zu was not fetched", i + 1);
+	}
+	rc = wait_threads(o, p, th, started, rc);
+	bg_free(th);
+	return rc;
 }
 
 static void free_errs(pool *p, size_t n)
@@ -253,6 +347,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	p.layers = bg_calloc(n ? n : 1, sizeof(*p.layers));
 	p.fds = bg_calloc(n ? n : 1, sizeof(int));
 	p.order = bg_calloc(n ? n : 1, sizeof(size_t));
+	p.ready = bg_calloc(n ? n : 1, sizeof(bool));
 	p.state = bg_calloc(n ? n : 1, sizeof(int));
 	p.errs = bg_calloc(n ? n : 1, sizeof(*p.errs));
 	p.progress = bg_calloc(n ? n : 1, sizeof(*p.progress));
@@ -260,7 +355,8 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	pthread_cond_init(&p.cond, NULL);
 	for (size_t i = 0; p.fds && i < n; i++)
 		p.fds[i] = -1;
-	if (!tmp || !final || !p.layers || !p.fds || !p.order || !p.state || !p.errs || !p.progress) {
+	if (!tmp || !final || !p.layers || !p.fds || !p.order || !p.ready || !p.state || !p.errs ||
+	    !p.progress) {
 		rc = bg_error_oom();
 		goto out;
 	}
@@ -280,28 +376,21 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	/* we hold the image lock: any temporary image here is a dead pull's */
 	bg_sweep_stale(dir, ".rootfs.tmp-", 0);
 
-	/* open the cached blobs, estimate, order largest first */
+	/* open the cached blobs and estimate; blobs still to come are counted
+	 * at 8 times their size (the final resize trims the excess) */
 	uint64_t est = 0;
 	for (size_t i = 0; i < n; i++) {
-		char *path = bg_blob_path(ctx->layout.blobs_dir, o->layers[i].digest);
-		if (!path) {
-			rc = bg_error_oom();
+		bool missing;
+		if ((rc = open_blob(&p, i, &missing)))
+			goto out;
+		if (missing && !o->fetch) {
+			rc = bg_error(BANGER_ENOTFOUND, "layer %s is not in the cache", o->layers[i].digest);
 			goto out;
 		}
-		p.fds[i] = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (p.fds[i] < 0) {
-			rc = bg_error_os(bg_code_from_errno(errno), errno, "open cached layer %s", path);
-			bg_free(path);
-			goto out;
-		}
-		bg_free(path);
-		struct stat st;
-		if (fstat(p.fds[i], &st) != 0 || (uint64_t)st.st_size != o->layers[i].size) {
-			rc = bg_error(BANGER_EVERIFY, "cached layer %s has the wrong size", o->layers[i].digest);
-			bg_blob_evict(ctx->layout.blobs_dir, o->layers[i].digest);
-			goto out;
-		}
-		est += estimate(p.fds[i], o->layers[i].size);
+		p.ready[i] = !missing;
+		est += missing ? (o->layers[i].compression == BG_COMP_NONE ? o->layers[i].size
+									: o->layers[i].size * 8)
+			       : estimate(p.fds[i], o->layers[i].size);
 		p.order[i] = i;
 	}
 	for (size_t i = 1; i < n; i++)
@@ -325,10 +414,13 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	for (int attempt = 0;; attempt++) {
 		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
 			goto out;
+		int64_t tm = bg_now_ms();
 		if ((rc = bg_ext4_create(&e4, tmp, size, 0)))
 			goto out;
+		bg_debug(ctx, "image %s: %llu byte filesystem made in %lld ms", o->name,
+			 (unsigned long long)size, (long long)(bg_now_ms() - tm));
 		p.sink = bg_ext4_sink(e4);
-		p.next = 0;
+		p.taken = 0;
 		p.finished = 0;
 		p.first_failed = -1;
 		atomic_store(&p.total_bytes, 0);
@@ -338,7 +430,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 			atomic_store(&p.progress[i], 0);
 		}
 		int64_t t0 = bg_now_ms();
-		rc = read_layers(o, &p, threads);
+		rc = read_layers(o, &p, threads, attempt == 0 && o->fetch);
 		bg_debug(ctx, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
 			 o->name, n, (long long)(bg_now_ms() - t0), threads,
 			 (unsigned long long)atomic_load(&p.total_bytes));
@@ -466,6 +558,7 @@ out:
 	bg_free(p.layers);
 	bg_free(p.fds);
 	bg_free(p.order);
+	bg_free(p.ready);
 	bg_free(p.state);
 	bg_free(p.errs);
 	bg_free((void *)p.progress);

@@ -465,6 +465,12 @@ typedef struct {
 	uint32_t flags;               /* BANGER_IMAGE_* */
 	bg_build_progress progress;
 	void *payload;
+	/* Pipelining (pulls): when set, blobs missing from the cache are
+	 * fetched by calling fetch from the calling thread while the layer
+	 * threads run; it must call ready(rp, index) as each layer's blob lands
+	 * in the cache and return when all did (or on the first error). */
+	int (*fetch)(void *fetch_payload, int (*ready)(void *rp, size_t index), void *rp);
+	void *fetch_payload;
 } bg_build_opts;
 
 /* Everything after the blobs are cached: returns with the record stored. */

@@ -153,6 +153,9 @@ out:
 typedef struct {
 	const banger_image_pull_options *o;
 	const bg_resolved *res;
+	/* pipelining: tell the build when a blob is in the cache */
+	int (*ready)(void *rp, size_t index);
+	void *rp;
 } prog;
 
 static int emit(const prog *p, int event, uint32_t layer, const char *digest, uint64_t done,
@@ -175,7 +178,38 @@ static int emit(const prog *p, int event, uint32_t layer, const char *digest, ui
 static int fetch_cb(size_t index, int event, uint64_t done, uint64_t total, void *payload)
 {
 	prog *p = payload;
-	return emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total, NULL);
+	if (emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total, NULL))
+		return 1;
+	if (p->ready && (event == BANGER_IMAGE_EVENT_DOWNLOADED || event == BANGER_IMAGE_EVENT_CACHED) &&
+	    p->ready(p->rp, index)) {
+		/* keep the error the build recorded: it is what stops us */
+		return 1;
+	}
+	return 0;
+}
+
+typedef struct {
+	bg_registry *reg;
+	struct banger_ctx *ctx;
+	prog *pg;
+	uint32_t parallel;
+	const char *name;
+} fetch_job;
+
+/* Called by the build with its layer threads already running. */
+static int fetch_now(void *payload, int (*ready)(void *rp, size_t index), void *rp)
+{
+	fetch_job *f = payload;
+	const bg_resolved *res = f->pg->res;
+	f->pg->ready = ready;
+	f->pg->rp = rp;
+	int64_t t0 = bg_now_ms();
+	int rc = bg_registry_fetch_blobs(f->reg, f->ctx->layout.blobs_dir, res->manifest.layers,
+					 res->manifest.count, f->parallel, fetch_cb, f->pg);
+	f->pg->ready = NULL;
+	if (rc == 0)
+		bg_debug(f->ctx, "image %s: blobs fetched in %lld ms", f->name, (long long)(bg_now_ms() - t0));
+	return rc;
 }
 
 static int build_cb(int event, uint32_t layer, uint64_t done, uint64_t total, const char *detail,
@@ -193,7 +227,7 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;
-	prog pg = { o, res };
+	prog pg = { o, res, NULL, NULL };
 	int rc = 0;
 	if (!lock_path) {
 		rc = bg_error_oom();
@@ -245,11 +279,8 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		goto out;
 	}
 	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
-	if (reg) {
-		if ((rc = bg_registry_fetch_blobs(reg, ctx->layout.blobs_dir, res->manifest.layers,
-						  res->manifest.count, parallel, fetch_cb, &pg)))
-			goto out;
-	} else {
+	fetch_job fj = { reg, ctx, &pg, parallel, name };
+	if (!reg) {
 		for (size_t i = 0; i < res->manifest.count; i++) {
 			if (!bg_blob_cached(ctx->layout.blobs_dir, res->manifest.layers[i].digest)) {
 				rc = bg_error(BANGER_ENOTFOUND, "layer %s is missing",
@@ -277,6 +308,8 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		.flags = o->flags,
 		.progress = build_cb,
 		.payload = &pg,
+		.fetch = reg ? fetch_now : NULL,
+		.fetch_payload = &fj,
 	};
 	if ((rc = bg_image_build(&bo, img)))
 		goto out;
