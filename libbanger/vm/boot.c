@@ -384,8 +384,15 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 			 * the i8042; QEMU's ACPI power button needs guest userland
 			 * help, so ask the guest first there. */
 			if (strcmp(op->driver.name, "firecracker") != 0) {
-				bg_vm_op_progress(op, "stop", "asking the guest to power off");
-				guest_poweroff(op);
+				bg_agent_addr aa;
+				/* the vsock agent when the VM has one, else sshd */
+				if (agent_addr(op, &aa) && bg_agent_poweroff(&aa, 3000) == 0) {
+					bg_vm_op_progress(op, "stop", "the vsock agent is powering the guest off");
+				} else {
+					bg_vm_op_progress(op, "stop", "asking the guest to power off over SSH");
+					guest_poweroff(op);
+				}
+				banger_error_clear();
 				bg_vmm_wait_gone(h.pid, STOP_TIMEOUT_MS);
 			}
 			/* graceful through the VMM, then SIGTERM, then SIGKILL */
