@@ -50,6 +50,9 @@ check() { # check NAME COMMAND...: run a check, report it
 }
 
 export BANGER_HOME=$WORK/home BANGER_RUNTIME_DIR=$WORK/run DOCKER_CONFIG=$WORK/no-docker-config
+# Sanitizer reports (an ASan build of banger) go to files checked at the end.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer"
 mkdir -p "$DOCKER_CONFIG" "$MNT"
 b() { "$BIN" "$@"; }
 
@@ -300,6 +303,13 @@ if deb=$("$SRC/scripts/ci/ensure-test-images.sh" push "$REG" 2>"$WORK/deb.log" |
 	check "debian patched: fsck clean" fsck_ok debian-p
 else
 	echo "# skip: Debian test image unavailable ($(tail -n 1 "$WORK/deb.log"))"
+fi
+
+if compgen -G "$WORK/sanitizer.*" >/dev/null; then
+	head -n 30 "$WORK"/sanitizer.*
+	nok "no sanitizer reports from banger"
+else
+	ok "no sanitizer reports from banger"
 fi
 
 echo "# $passed passed, $failed failed"
