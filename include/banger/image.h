@@ -87,7 +87,8 @@ typedef struct {
 	const char *kernel_ref;    /* kernel recorded with the image; NULL: none */
 	const char *platform;      /* "os/arch[/variant]"; NULL: this host (linux/<arch>) */
 	uint64_t size_bytes;       /* rootfs size; 0: the tree plus headroom */
-	uint64_t headroom_bytes;   /* free space added; 0: config "image_headroom" */
+	uint64_t headroom_bytes;   /* free space added; BANGER_IMAGE_HEADROOM_DEFAULT:
+				    * config "image_headroom" */
 	uint64_t max_bytes;        /* limit on uncompressed layer bytes; 0: 64 GiB */
 	uint32_t max_parallel;     /* concurrent downloads and unpackers; 0: automatic */
 	uint32_t flags;            /* BANGER_IMAGE_* */
@@ -95,8 +96,12 @@ typedef struct {
 	void *progress_payload;
 } banger_image_pull_options;
 
+/* headroom_bytes taken from the configuration */
+#define BANGER_IMAGE_HEADROOM_DEFAULT UINT64_MAX
+
 #define BANGER_IMAGE_PULL_OPTIONS_INIT \
-	{ BANGER_IMAGE_PULL_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL }
+	{ BANGER_IMAGE_PULL_OPTIONS_VERSION, NULL, NULL, NULL, 0, BANGER_IMAGE_HEADROOM_DEFAULT, 0, 0, 0, \
+	  NULL, NULL }
 
 /* Initialise options to defaults for the given version. */
 BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version);

@@ -491,7 +491,8 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	bg_debug(ctx, "image %s: metadata written in %lld ms", o->name, (long long)(bg_now_ms() - t1));
 	t1 = bg_now_ms();
 	uint64_t headroom = o->headroom_bytes;
-	if (!headroom) {
+	if (headroom == BANGER_IMAGE_HEADROOM_DEFAULT) {
+		headroom = 0;
 		const char *h = bg_config_get(&ctx->config, "image_headroom");
 		if (h && *h && (rc = bg_parse_size(&headroom, h))) {
 			bg_error_prefix("config image_headroom");
@@ -545,6 +546,8 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 out:
 	if (e4)
 		bg_ext4_discard(e4);
+	if (rc && dir)
+		rmdir(dir); /* a first pull of this name that failed: no empty directory left */
 	bg_tree_free(tree);
 	for (size_t i = 0; p.layers && i < n; i++)
 		bg_layer_free(&p.layers[i]);

@@ -460,7 +460,8 @@ typedef struct {
 	const bg_descriptor *layers;  /* in the cache */
 	const char *const *diff_ids;
 	size_t nlayers;
-	uint64_t size_bytes, headroom_bytes, max_bytes;
+	uint64_t size_bytes, max_bytes;
+	uint64_t headroom_bytes;      /* BANGER_IMAGE_HEADROOM_DEFAULT: from the config */
 	uint32_t parallel;
 	uint32_t flags;               /* BANGER_IMAGE_* */
 	bg_build_progress progress;

@@ -25,6 +25,7 @@ int main(int argc, char **argv)
 	CHECK(banger_image_pull_options_init(&o, 999) == BANGER_EINVALID);
 	CHECK(banger_image_pull_options_init(&o, BANGER_IMAGE_PULL_OPTIONS_VERSION) == 0);
 	CHECK(o.name == NULL && o.flags == 0 && o.progress_cb == NULL);
+	CHECK(o.headroom_bytes == BANGER_IMAGE_HEADROOM_DEFAULT);
 
 	char *s = NULL;
 	CHECK(banger_image_ref_normalize(&s, "debian:bookworm") == 0);
