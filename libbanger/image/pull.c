@@ -156,6 +156,8 @@ typedef struct {
 	/* pipelining: tell the build when a blob is in the cache */
 	int (*ready)(void *rp, size_t index);
 	void *rp;
+	int ready_rc;               /* ready() failed: its error, saved */
+	bg_error_saved ready_err;
 } prog;
 
 static int emit(const prog *p, int event, uint32_t layer, const char *digest, uint64_t done,
@@ -181,8 +183,9 @@ static int fetch_cb(size_t index, int event, uint64_t done, uint64_t total, void
 	if (emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total, NULL))
 		return 1;
 	if (p->ready && (event == BANGER_IMAGE_EVENT_DOWNLOADED || event == BANGER_IMAGE_EVENT_CACHED) &&
-	    p->ready(p->rp, index)) {
-		/* keep the error the build recorded: it is what stops us */
+	    (p->ready_rc = p->ready(p->rp, index)) != 0) {
+		/* the fetch reports "cancelled"; this error is the real one */
+		bg_error_save(&p->ready_err);
 		return 1;
 	}
 	return 0;
@@ -207,6 +210,11 @@ static int fetch_now(void *payload, int (*ready)(void *rp, size_t index), void *
 	int rc = bg_registry_fetch_blobs(f->reg, f->ctx->layout.blobs_dir, res->manifest.layers,
 					 res->manifest.count, f->parallel, fetch_cb, f->pg);
 	f->pg->ready = NULL;
+	if (rc && f->pg->ready_rc) {
+		rc = f->pg->ready_rc;
+		bg_error_restore(&f->pg->ready_err);
+		f->pg->ready_rc = 0;
+	}
 	if (rc == 0)
 		bg_debug(f->ctx, "image %s: blobs fetched in %lld ms", f->name, (long long)(bg_now_ms() - t0));
 	return rc;
@@ -227,7 +235,7 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;
-	prog pg = { o, res, NULL, NULL };
+	prog pg = { o, res, NULL, NULL, 0, { 0 } };
 	int rc = 0;
 	if (!lock_path) {
 		rc = bg_error_oom();
