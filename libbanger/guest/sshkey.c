@@ -545,7 +545,9 @@ int bg_sshkey_generate_ed25519(char **private_openssh, char **public_line, const
 	put_str(&priv, pk, 32);
 	put_str(&priv, sk, 64);
 	put_str(&priv, comment, strlen(comment));
-	for (unsigned char pad = 1; priv.len % 8; pad++) /* cipher "none": block size 8 */
+	/* cipher "none": block size 8.  Stop on a failed append too: the
+	 * length would never reach a multiple of 8. */
+	for (unsigned char pad = 1; priv.len % 8 && !priv.oom; pad++)
 		bg_buf_put(&priv, &pad, 1);
 
 	bg_buf_put(&file, OPENSSH_MAGIC, sizeof(OPENSSH_MAGIC)); /* with its NUL */
