@@ -76,8 +76,14 @@ int bg_layout_resolve(bg_layout *l, const char *state_override, const char *conf
 	int rc = 0;
 
 	l->state_dir = root ? absolute(root) : xdg_dir("XDG_STATE_HOME", ".local/state");
-	if (!l->state_dir)
+	if (!l->state_dir) {
+		/* an absolute root, or a HOME we could read, failed only for
+		 * want of memory */
+		if ((root && root[0] == '/') || (!root && (env("HOME") || (env("XDG_STATE_HOME") &&
+									   env("XDG_STATE_HOME")[0] == '/'))))
+			return bg_error_oom();
 		return bg_error(BANGER_EINVALID, "cannot determine the state directory: set BANGER_HOME or HOME");
+	}
 	if ((rc = compute_instance(l)))
 		goto fail;
 
