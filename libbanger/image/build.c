@@ -419,6 +419,9 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 			goto out;
 		bg_debug(ctx, "image %s: %llu byte filesystem made in %lld ms", o->name,
 			 (unsigned long long)size, (long long)(bg_now_ms() - tm));
+		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0,
+				 attempt == 0 && o->fetch ? "downloading and unpacking layers" : "unpacking layers")))
+			goto out;
 		p.sink = bg_ext4_sink(e4);
 		p.taken = 0;
 		p.finished = 0;
