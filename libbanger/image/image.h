@@ -429,9 +429,10 @@ typedef struct {
 	const char *first_boot_unit; /* banger-first-boot.service, or NULL */
 	const char *agent;           /* vsock agent binary, or NULL */
 	const char *agent_unit;      /* banger-vsock-agent.service, or NULL */
+	const char *session_helper;  /* banger-session (guest sessions), or NULL */
 	const char *resolv_conf;     /* host's resolv.conf (default /etc/resolv.conf) */
 	struct banger_ctx *ctx;      /* logging */
-	char buf[4][4096];           /* storage for the defaults */
+	char buf[5][4096];           /* storage for the defaults */
 } bg_patch_inputs;
 
 /* Fill in the default input paths: $BANGER_GUEST_DIR, the installed

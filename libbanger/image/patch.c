@@ -24,6 +24,11 @@
 #define FIRST_BOOT_NAME "banger-first-boot"
 #define AGENT_NAME "banger-vsock-agent"
 #define UNIT_DIR "etc/systemd/system"
+#define WANTS_DIR "etc/systemd/system/multi-user.target.wants"
+/* Guest sessions look for "<dir>/banger-session-p<protocol>" first
+ * (libbanger/session), so an image that carries it needs no upload. */
+#define SESSION_DIR "usr/local/libexec/banger"
+#define SESSION_NAME "banger-session-p1"
 #define FSTAB_LINE "/dev/vdb /root ext4 defaults,nofail 0 2"
 #define HOST_FILE_MAX (16u << 20)
 
@@ -57,6 +62,7 @@ void bg_patch_inputs_default(bg_patch_inputs *in)
 	in->first_boot_unit = find_guest_file(in->buf[1], sizeof(in->buf[1]), FIRST_BOOT_NAME ".service");
 	in->agent = find_guest_file(in->buf[2], sizeof(in->buf[2]), AGENT_NAME);
 	in->agent_unit = find_guest_file(in->buf[3], sizeof(in->buf[3]), AGENT_NAME ".service");
+	in->session_helper = find_guest_file(in->buf[4], sizeof(in->buf[4]), "banger-session");
 	in->resolv_conf = "/etc/resolv.conf";
 }
 
@@ -290,6 +296,33 @@ static int patch_resolv(bg_tree *t, const char *host_path, int64_t now)
 	return rc;
 }
 
+/* Enable a unit the way `systemctl enable` would for WantedBy=
+ * multi-user.target: a symlink in the .wants directory, so it starts on
+ * the very first boot even when first-boot runs as a oneshot (images with
+ * an initrd) and could only enable it too late. */
+static int enable_unit(bg_tree *t, const char *unit, int64_t now)
+{
+	bg_inode *wants;
+	int rc = strict_dir(t, WANTS_DIR, true, now, &wants);
+	if (rc)
+		return rc;
+	size_t n = strlen(unit);
+	bg_dentry *d = bg_tree_lookup(t, wants, unit, n);
+	if (d)
+		bg_tree_remove(t, d);
+	static const char prefix[] = "/" UNIT_DIR "/";
+	char *target = bg_arena_alloc(bg_tree_arena(t), sizeof(prefix) + n);
+	bg_inode *ln = bg_tree_new_inode(t, S_IFLNK | 0777);
+	if (!target || !ln)
+		return bg_error_oom();
+	memcpy(target, prefix, sizeof(prefix) - 1);
+	memcpy(target + sizeof(prefix) - 1, unit, n + 1);
+	ln->u.link.target = target;
+	ln->u.link.len = (uint32_t)strlen(target);
+	ln->mtime = now;
+	return bg_tree_add(t, wants, unit, n, ln, UINT32_MAX, NULL);
+}
+
 static int remove_host_keys(bg_tree *t, int64_t now)
 {
 	bg_inode *ssh;
@@ -318,14 +351,22 @@ int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in)
 	if ((rc = install_host_file(t, in->first_boot, FIRST_BOOT_DIR, FIRST_BOOT_NAME, 0755, now)))
 		return rc;
 	if (in->first_boot_unit &&
-	    (rc = install_host_file(t, in->first_boot_unit, UNIT_DIR, FIRST_BOOT_NAME ".service", 0644, now)))
+	    ((rc = install_host_file(t, in->first_boot_unit, UNIT_DIR, FIRST_BOOT_NAME ".service", 0644, now)) ||
+	     (rc = enable_unit(t, FIRST_BOOT_NAME ".service", now))))
 		return rc;
 	if (in->agent && in->agent_unit) {
 		if ((rc = install_host_file(t, in->agent, FIRST_BOOT_DIR, AGENT_NAME, 0755, now)) ||
-		    (rc = install_host_file(t, in->agent_unit, UNIT_DIR, AGENT_NAME ".service", 0644, now)))
+		    (rc = install_host_file(t, in->agent_unit, UNIT_DIR, AGENT_NAME ".service", 0644, now)) ||
+		    (rc = enable_unit(t, AGENT_NAME ".service", now)))
 			return rc;
 	} else {
 		bg_debug(in->ctx, "patch: no vsock agent available; images get none");
+	}
+	if (in->session_helper) {
+		bg_inode *sd;
+		if ((rc = strict_dir(t, SESSION_DIR, true, now, &sd)) ||
+		    (rc = install_host_file(t, in->session_helper, SESSION_DIR, SESSION_NAME, 0755, now)))
+			return rc;
 	}
 	if ((rc = patch_fstab(t, sink, now)) || (rc = patch_resolv(t, in->resolv_conf, now)) ||
 	    (rc = remove_host_keys(t, now)))

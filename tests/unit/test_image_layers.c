@@ -593,6 +593,36 @@ static void test_patch_tree(void **state)
 	assert_true(S_ISDIR(get(&m, "root")->mode));
 	img_free(&m);
 
+	/* units are installed enabled (multi-user.target.wants), the session
+	 * helper under its protocol name */
+	char *unit = bg_path_join(dir, "agent.service");
+	char *agent = bg_path_join(dir, "agent");
+	char *helper = bg_path_join(dir, "banger-session");
+	assert_int_equal(bg_write_file_atomic(unit, "[Unit]\n", 7, 0644), 0);
+	assert_int_equal(bg_write_file_atomic(agent, "ELF", 3, 0755), 0);
+	assert_int_equal(bg_write_file_atomic(helper, "ELF", 3, 0755), 0);
+	bg_patch_inputs in2 = { .first_boot = fb, .first_boot_unit = unit, .agent = agent,
+				.agent_unit = unit, .session_helper = helper, .resolv_conf = rc_path };
+	img_init(&m);
+	ent l0[] = { { "etc/", D } };
+	assert_int_equal(layer(&m, l0, N(l0)), 0);
+	assert_int_equal(bg_image_patch(m.t, bg_mem_sink(), &in2), 0);
+	bg_inode *w = get(&m, "etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service");
+	assert_non_null(w);
+	assert_true(S_ISLNK(w->mode));
+	assert_string_equal(w->u.link.target, "/etc/systemd/system/banger-vsock-agent.service");
+	w = get(&m, "etc/systemd/system/multi-user.target.wants/banger-first-boot.service");
+	assert_non_null(w);
+	assert_string_equal(w->u.link.target, "/etc/systemd/system/banger-first-boot.service");
+	assert_non_null(get(&m, "etc/systemd/system/banger-vsock-agent.service"));
+	bg_inode *sh = get(&m, "usr/local/libexec/banger/banger-session-p1");
+	assert_non_null(sh);
+	assert_int_equal(sh->mode & 07777, 0755);
+	img_free(&m);
+	free(unit);
+	free(agent);
+	free(helper);
+
 	/* a symlinked /etc is refused: never edited through */
 	img_init(&m);
 	ent l2[] = { { "etc", L, 0, "/tmp/elsewhere" } };
