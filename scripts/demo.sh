@@ -34,4 +34,5 @@ say vm ssh box -- 'uname -a; head -2 /etc/os-release'; banger vm ssh box -- 'una
 say vm list;                                         banger vm list
 say vm delete box;                                   banger vm delete --force box
 echo
-echo "== done: the VM booted under $(banger doctor --json | python3 -c 'import json,sys; print([c["detail"] for c in json.load(sys.stdin) if c["name"]=="vmm"][0])'), answered SSH with the host key banger pinned before it booted, and is gone."
+vmm=$(banger doctor --json | python3 -c 'import json,sys; print([c["detail"] for c in json.load(sys.stdin) if c["name"]=="vmm"][0].split(": ", 1)[-1])')
+echo "== done: the VM booted under $vmm, answered SSH with the host key banger pinned before it booted, and is gone."

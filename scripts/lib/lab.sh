@@ -42,6 +42,7 @@ lab_up() {
 		"$entry" "$WORK/www/catalog.json"
 	in_ns python3 -m http.server 8080 --bind 127.0.0.1 --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
 	LAB_PIDS+=($!)
+	disown $! # stopped by pid in lab_down, without a job-control notice
 	local _
 	for _ in $(seq 50); do
 		in_ns python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/catalog.json")' 2>/dev/null && break
