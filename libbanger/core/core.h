@@ -108,7 +108,8 @@ int64_t bg_wall_seconds(void);    /* CLOCK_REALTIME */
 void bg_sleep_ms(int ms);
 
 /* ---- processes ---- */
-/* Locate an executable on PATH (or an absolute path); NULL if absent. */
+/* Locate an executable on PATH (or an absolute path); NULL if absent,
+ * with errno ENOMEM when that was for want of memory. */
 char *bg_which(const char *name);
 /* Run argv (argv[0] looked up on PATH), wait for it, capture stdout and
  * stderr (each may be NULL).  Returns 0 when the program ran; *status

@@ -17,8 +17,15 @@ extern char **environ;
 
 char *bg_which(const char *name)
 {
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? bg_strdup(name) : NULL;
+	errno = 0;
+	if (strchr(name, '/')) {
+		if (access(name, X_OK) != 0)
+			return NULL;
+		char *r = bg_strdup(name);
+		if (!r)
+			errno = ENOMEM;
+		return r;
+	}
 	const char *path = getenv("PATH");
 	if (!path || !*path)
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -27,8 +34,10 @@ char *bg_which(const char *name)
 		size_t n = end ? (size_t)(end - path) : strlen(path);
 		if (n > 0) {
 			char *cand = bg_sprintf("%.*s/%s", (int)n, path, name);
-			if (!cand)
+			if (!cand) {
+				errno = ENOMEM;
 				return NULL;
+			}
 			struct stat st;
 			if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
 				return cand;
@@ -38,6 +47,7 @@ char *bg_which(const char *name)
 		if (*path == ':')
 			path++;
 	}
+	errno = ENOENT;
 	return NULL;
 }
 

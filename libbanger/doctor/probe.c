@@ -1,6 +1,7 @@
 /* Probing the host: KVM, device-mapper, tun, loop, binaries. */
 #include "probe.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -90,9 +91,14 @@ int bg_host_probe_run(bg_host_probe *p, const char *fc_bin, const char *qemu_bin
 	p->loop = bg_path_exists("/dev/loop-control");
 	p->vhost_vsock = bg_path_exists("/dev/vhost-vsock");
 	p->root = geteuid() == 0;
-	p->firecracker = bg_which(fc_bin ? fc_bin : "firecracker");
-	p->qemu = bg_which(qemu_bin ? qemu_bin : "qemu-system-x86_64");
-	p->nft = bg_which("nft");
+	/* a lookup that failed for want of memory must not read as "not
+	 * installed" */
+	if ((!(p->firecracker = bg_which(fc_bin ? fc_bin : "firecracker")) && errno == ENOMEM) ||
+	    (!(p->qemu = bg_which(qemu_bin ? qemu_bin : "qemu-system-x86_64")) && errno == ENOMEM) ||
+	    (!(p->nft = bg_which("nft")) && errno == ENOMEM)) {
+		bg_host_probe_free(p);
+		return bg_error_oom();
+	}
 	return 0;
 }
 
