@@ -302,10 +302,9 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		 * kernel/VMM checks fail here, before anything exists. */
 		char ip[16];
 		bg_subnet_slot(&sn, 0, NULL, ip);
-		set_str(&vm->guest_ip, ip);
-		set_str(&vm->mac, "06:00:00:00:00:00");
 		vm->vsock_cid = 3;
-		if ((rc = bg_vm_op_prepare_boot(&op)))
+		if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, "06:00:00:00:00:00")) ||
+		    (rc = bg_vm_op_prepare_boot(&op)))
 			goto early;
 		bg_vm_op_release_boot(&op);
 	}
@@ -329,11 +328,10 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		}
 		bg_subnet_slot(&sn, slot, NULL, ip);
 		bg_mac_from_ip(mac, ip);
-		set_str(&vm->guest_ip, ip);
-		set_str(&vm->mac, mac);
 		vm->vsock_cid = cid;
 		vm->created_at = vm->updated_at = bg_wall_seconds();
-		if ((rc = bg_store_vm_insert(&ctx->store, vm))) {
+		if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, mac)) ||
+		    (rc = bg_store_vm_insert(&ctx->store, vm))) {
 			bg_store_rollback(&ctx->store);
 			if (rc == BANGER_EEXISTS)
 				bg_error(rc, "a VM named '%s' already exists", name);
@@ -355,9 +353,9 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	char *overlay = NULL;
 	if ((rc = make_overlay(&op, &overlay)))
 		goto fail;
-	set_str(&vm->overlay, overlay);
+	rc = set_str(&vm->overlay, overlay);
 	bg_free(overlay);
-	if ((rc = bg_store_vm_update(&ctx->store, vm)))
+	if (rc || (rc = bg_store_vm_update(&ctx->store, vm)))
 		goto fail;
 	op.spec.system_disk = vm->overlay;
 	if ((rc = fault("overlay")))
