@@ -9,6 +9,7 @@
  *                installed beside it is used instead. */
 #include "kernel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int missing(const bg_kernel_record *k, const char *path)
@@ -17,14 +18,20 @@ static int missing(const bg_kernel_record *k, const char *path)
 			k->name, path);
 }
 
-/* path is an installed file of the given format? */
-static bool is_format(const char *path, bg_kernel_format want, bg_kernel_info *info)
+/* Is path a kernel of format want?  A detection that failed for want of
+ * memory sets *oom (and keeps that error) instead of reading as "no". */
+static bool is_format(const char *path, bg_kernel_format want, bg_kernel_info *info, int *oom)
 {
 	bg_error_saved saved;
 	bg_error_save(&saved);
-	bool ok = bg_path_exists(path) && bg_kernel_detect_file(info, path, false) == 0 &&
-		  info->format == want;
-	bg_error_restore(&saved);
+	int rc = bg_path_exists(path) ? bg_kernel_detect_file(info, path, false) : BANGER_ENOTFOUND;
+	bool ok = rc == 0 && info->format == want;
+	if (rc == BANGER_ENOMEM) {
+		*oom = rc;
+		free(saved.message); /* strdup'ed by bg_error_save */
+	} else {
+		bg_error_restore(&saved);
+	}
 	return ok;
 }
 
@@ -54,19 +61,19 @@ int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm)
 	bool elf = strcmp(k->format, "elf") == 0;
 	char *alt = NULL, *chosen = NULL;
 	bg_kernel_info info;
-	int rc = 0;
+	int rc = 0, oom = 0;
 	if (fc) {
 		if (elf) {
-			if (!is_format(k->kernel_path, BG_KFMT_ELF, &info))
-				return bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not an ELF vmlinux",
+			if (!is_format(k->kernel_path, BG_KFMT_ELF, &info, &oom))
+				return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not an ELF vmlinux",
 						k->name, k->kernel_path);
 			chosen = bg_strdup(k->kernel_path);
 		} else {
 			if ((rc = sibling(&alt, k->kernel_path, "vmlinux")))
 				return rc;
-			if (!is_format(alt, BG_KFMT_ELF, &info)) {
+			if (!is_format(alt, BG_KFMT_ELF, &info, &oom)) {
 				bg_free(alt);
-				return bg_error(BANGER_EUNSUPPORTED,
+				return oom ? oom : bg_error(BANGER_EUNSUPPORTED,
 						"kernel '%s' is a bzImage and no ELF vmlinux could be extracted from it; "
 						"Firecracker (up to 1.16) boots only an ELF vmlinux on x86_64: use the qemu "
 						"VMM, or import the kernel's vmlinux", k->name);
@@ -76,22 +83,22 @@ int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm)
 		}
 	} else {
 		if (!elf) {
-			if (!is_format(k->kernel_path, BG_KFMT_BZIMAGE, &info))
-				return bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not a bzImage", k->name,
+			if (!is_format(k->kernel_path, BG_KFMT_BZIMAGE, &info, &oom))
+				return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not a bzImage", k->name,
 						k->kernel_path);
 			chosen = bg_strdup(k->kernel_path);
 		} else {
-			if (!is_format(k->kernel_path, BG_KFMT_ELF, &info))
-				return bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not an ELF vmlinux",
+			if (!is_format(k->kernel_path, BG_KFMT_ELF, &info, &oom))
+				return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not an ELF vmlinux",
 						k->name, k->kernel_path);
 			if (info.pvh) {
 				chosen = bg_strdup(k->kernel_path);
 			} else {
 				if ((rc = sibling(&alt, k->kernel_path, "bzImage")))
 					return rc;
-				if (!is_format(alt, BG_KFMT_BZIMAGE, &info)) {
+				if (!is_format(alt, BG_KFMT_BZIMAGE, &info, &oom)) {
 					bg_free(alt);
-					return bg_error(BANGER_EUNSUPPORTED,
+					return oom ? oom : bg_error(BANGER_EUNSUPPORTED,
 							"kernel '%s' is an ELF vmlinux without the PVH entry note and has no "
 							"bzImage beside it; QEMU cannot boot it with -kernel: rebuild it with "
 							"CONFIG_PVH=y, or import its bzImage", k->name);
