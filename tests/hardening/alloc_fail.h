@@ -23,7 +23,8 @@
  * try every N within a CI budget: af_opts.max_runs caps the number of
  * children; the N tried are then 1..dense, and after that an even
  * stride over the rest, and always the last 10.  $BANGER_ALLOC_FULL=1
- * tries every N regardless (for runs recorded in docs/hardening.md).
+ * tries every N regardless (for runs recorded in docs/hardening.md);
+ * $BANGER_ALLOC_ONLY=N runs only that N, without forking (to debug it).
  *
  * Only allocations that go through bg_malloc & co. fail: libbanger's
  * own.  SQLite, libcurl, jansson, libssh2, libarchive, OpenSSL and libc
@@ -160,6 +161,16 @@ static af_result af_run(const af_opts *o)
 {
 	af_result r;
 	memset(&r, 0, sizeof(r));
+	/* $BANGER_ALLOC_ONLY=N: just that N, in this process (for a debugger) */
+	const char *only = getenv("BANGER_ALLOC_ONLY");
+	if (only && *only) {
+		int code = af_child(o, strtoull(only, NULL, 10));
+		r.runs = 1;
+		r.bad = code == AF_BAD;
+		r.other_codes = code == AF_OTHER_CODE;
+		printf("%s: N=%s only: child code %d\n", o->name, only, code);
+		return r;
+	}
 	/* N = 0: nothing fails; how many allocations does the call make? */
 	int code = af_fork(o, 0);
 	if (code != AF_NOT_REACHED) {
