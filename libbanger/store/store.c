@@ -108,3 +108,67 @@ void bg_store_close(bg_store *s)
 		s->db = NULL;
 	}
 }
+
+void bg_store_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+int bg_store_col_text(char **out, sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	if (!t) {
+		*out = NULL;
+		return 0;
+	}
+	*out = bg_strdup((const char *)t);
+	return *out ? 0 : bg_error_oom();
+}
+
+int bg_store_step_done(bg_store *s, sqlite3_stmt *st, const char *what)
+{
+	int src = sqlite3_step(st);
+	int rc = src == SQLITE_DONE ? 0 : bg_store_error(s, src, what);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int bg_store_collect(bg_store *s, sqlite3_stmt *st, size_t elem, bg_store_row_read read,
+		     bg_store_row_clear clear, const char *what, void **out, size_t *count)
+{
+	*out = NULL;
+	*count = 0;
+	char *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			char *nv = bg_realloc(v, ncap * elem);
+			if (!nv) {
+				rc = bg_error_oom();
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if ((rc = read(st, v + n * elem)))
+			break;
+		n++;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = bg_store_error(s, src, what);
+	sqlite3_finalize(st);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			clear(v + i * elem);
+		bg_free(v);
+		return rc;
+	}
+	*out = v;
+	*count = n;
+	return 0;
+}

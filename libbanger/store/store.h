@@ -33,6 +33,21 @@ int bg_store_error(bg_store *s, int sqlite_rc, const char *what);
 /* Execute a statement without results (bound parameters only). */
 int bg_store_exec(bg_store *s, const char *sql);
 
+/* ---- row plumbing shared by the record files ---- */
+/* Bind a string, or NULL when v is NULL. */
+void bg_store_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Copy column i (NULL stays NULL). */
+int bg_store_col_text(char **out, sqlite3_stmt *st, int i);
+/* Step a statement that returns no rows, then finalize it. */
+int bg_store_step_done(bg_store *s, sqlite3_stmt *st, const char *what);
+/* Step st to its end, reading each row with read() into a growing array
+ * of elements of size elem; finalizes st.  On failure every element read
+ * so far is cleared with clear() and nothing is returned. */
+typedef int (*bg_store_row_read)(sqlite3_stmt *st, void *elem);
+typedef void (*bg_store_row_clear)(void *elem);
+int bg_store_collect(bg_store *s, sqlite3_stmt *st, size_t elem, bg_store_row_read read,
+		     bg_store_row_clear clear, const char *what, void **out, size_t *count);
+
 /* ---- VMs: what a VM *is* (durable identity, intent, derived paths) ---- */
 typedef struct banger_vm {
 	char id[9];

@@ -29,23 +29,15 @@ void bg_image_records_free(bg_image_record *r, size_t count)
 	bg_free(r);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 static void bind_all(sqlite3_stmt *st, const bg_image_record *r)
 {
-	bind_text(st, 1, r->name);
-	bind_text(st, 2, r->ref);
-	bind_text(st, 3, r->manifest_digest);
-	bind_text(st, 4, r->platform);
-	bind_text(st, 5, r->config_json);
-	bind_text(st, 6, r->kernel_name);
-	bind_text(st, 7, r->rootfs_path);
+	bg_store_bind_text(st, 1, r->name);
+	bg_store_bind_text(st, 2, r->ref);
+	bg_store_bind_text(st, 3, r->manifest_digest);
+	bg_store_bind_text(st, 4, r->platform);
+	bg_store_bind_text(st, 5, r->config_json);
+	bg_store_bind_text(st, 6, r->kernel_name);
+	bg_store_bind_text(st, 7, r->rootfs_path);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)r->rootfs_bytes);
 	sqlite3_bind_int(st, 9, r->has_initrd ? 1 : 0);
 	sqlite3_bind_int(st, 10, r->prepared ? 1 : 0);
@@ -91,17 +83,6 @@ int bg_store_image_upsert(bg_store *s, const bg_image_record *r)
 			 "prepared=excluded.prepared, created_at=excluded.created_at");
 }
 
-static int col_text(char **out, sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	if (!t) {
-		*out = NULL;
-		return 0;
-	}
-	*out = bg_strdup((const char *)t);
-	return *out ? 0 : bg_error_oom();
-}
-
 static int read_row(sqlite3_stmt *st, bg_image_record *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -109,7 +90,7 @@ static int read_row(sqlite3_stmt *st, bg_image_record *r)
 			   &r->kernel_name, &r->rootfs_path };
 	int rc = 0;
 	for (int i = 0; i < (int)BG_ARRAY_SIZE(texts) && !rc; i++)
-		rc = col_text(texts[i], st, i);
+		rc = bg_store_col_text(texts[i], st, i);
 	r->rootfs_bytes = (uint64_t)sqlite3_column_int64(st, 7);
 	r->has_initrd = sqlite3_column_int(st, 8);
 	r->prepared = sqlite3_column_int(st, 9);
@@ -119,6 +100,17 @@ static int read_row(sqlite3_stmt *st, bg_image_record *r)
 	return rc;
 }
 
+/* read_row and the clear function, for bg_store_collect */
+static int read_any(sqlite3_stmt *st, void *elem)
+{
+	return read_row(st, elem);
+}
+
+static void clear_any(void *elem)
+{
+	bg_image_record_clear(elem);
+}
+
 int bg_store_image_get(bg_store *s, bg_image_record *out, const char *name)
 {
 	memset(out, 0, sizeof(*out));
@@ -126,7 +118,7 @@ int bg_store_image_get(bg_store *s, bg_image_record *out, const char *name)
 	int rc = bg_store_prepare(s, &st, "SELECT " IMAGE_COLUMNS " FROM images WHERE name=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, name);
+	bg_store_bind_text(st, 1, name);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		rc = read_row(st, out);
@@ -146,33 +138,10 @@ int bg_store_image_list(bg_store *s, bg_image_record **out, size_t *count)
 	int rc = bg_store_prepare(s, &st, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY name");
 	if (rc)
 		return rc;
-	bg_image_record *v = NULL;
-	size_t n = 0, cap = 0;
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			bg_image_record *nv = bg_realloc(v, ncap * sizeof(*nv));
-			if (!nv) {
-				rc = bg_error_oom();
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if ((rc = read_row(st, &v[n])))
-			break;
-		n++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = bg_store_error(s, src, "list images");
-	sqlite3_finalize(st);
-	if (rc) {
-		bg_image_records_free(v, n);
+	void *v;
+	if ((rc = bg_store_collect(s, st, sizeof(bg_image_record), read_any, clear_any, "list images", &v, count)))
 		return rc;
-	}
 	*out = v;
-	*count = n;
 	return 0;
 }
 
@@ -183,10 +152,10 @@ int bg_store_image_user(bg_store *s, const char *name, char **vm_name)
 	int rc = bg_store_prepare(s, &st, "SELECT name FROM vms WHERE image_name=?1 ORDER BY name LIMIT 1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, name);
+	bg_store_bind_text(st, 1, name);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
-		rc = col_text(vm_name, st, 0);
+		rc = bg_store_col_text(vm_name, st, 0);
 	else if (src != SQLITE_DONE)
 		rc = bg_store_error(s, src, "find VMs using image");
 	sqlite3_finalize(st);
@@ -207,7 +176,7 @@ int bg_store_image_delete(bg_store *s, const char *name)
 	sqlite3_stmt *st;
 	if ((rc = bg_store_prepare(s, &st, "DELETE FROM images WHERE name=?1")))
 		return rc;
-	bind_text(st, 1, name);
+	bg_store_bind_text(st, 1, name);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_DONE)
 		rc = sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "no image named '%s'", name);

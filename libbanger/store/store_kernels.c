@@ -28,14 +28,6 @@ void bg_kernel_records_free(bg_kernel_record *k, size_t count)
 	bg_free(k);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k)
 {
 	sqlite3_stmt *st;
@@ -43,15 +35,15 @@ int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k)
 				  "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
 	if (rc)
 		return rc;
-	bind_text(st, 1, k->name);
-	bind_text(st, 2, k->version);
-	bind_text(st, 3, k->arch);
-	bind_text(st, 4, k->format);
-	bind_text(st, 5, k->kernel_path);
-	bind_text(st, 6, k->initrd_path);
-	bind_text(st, 7, k->config_path);
-	bind_text(st, 8, k->source);
-	bind_text(st, 9, k->sha256);
+	bg_store_bind_text(st, 1, k->name);
+	bg_store_bind_text(st, 2, k->version);
+	bg_store_bind_text(st, 3, k->arch);
+	bg_store_bind_text(st, 4, k->format);
+	bg_store_bind_text(st, 5, k->kernel_path);
+	bg_store_bind_text(st, 6, k->initrd_path);
+	bg_store_bind_text(st, 7, k->config_path);
+	bg_store_bind_text(st, 8, k->source);
+	bg_store_bind_text(st, 9, k->sha256);
 	sqlite3_bind_int64(st, 10, k->created_at);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_DONE)
@@ -64,17 +56,6 @@ int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k)
 	return rc;
 }
 
-static int col_text(char **out, sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	if (!t) {
-		*out = NULL;
-		return 0;
-	}
-	*out = bg_strdup((const char *)t);
-	return *out ? 0 : bg_error_oom();
-}
-
 static int read_row(sqlite3_stmt *st, bg_kernel_record *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -82,11 +63,22 @@ static int read_row(sqlite3_stmt *st, bg_kernel_record *k)
 			   &k->initrd_path, &k->config_path, &k->source, &k->sha256 };
 	int rc = 0;
 	for (int i = 0; i < (int)BG_ARRAY_SIZE(texts) && !rc; i++)
-		rc = col_text(texts[i], st, i);
+		rc = bg_store_col_text(texts[i], st, i);
 	k->created_at = sqlite3_column_int64(st, 9);
 	if (rc)
 		bg_kernel_record_clear(k);
 	return rc;
+}
+
+/* read_row and the clear function, for bg_store_collect */
+static int read_any(sqlite3_stmt *st, void *elem)
+{
+	return read_row(st, elem);
+}
+
+static void clear_any(void *elem)
+{
+	bg_kernel_record_clear(elem);
 }
 
 int bg_store_kernel_get(bg_store *s, bg_kernel_record *out, const char *name)
@@ -96,7 +88,7 @@ int bg_store_kernel_get(bg_store *s, bg_kernel_record *out, const char *name)
 	int rc = bg_store_prepare(s, &st, "SELECT " KERNEL_COLUMNS " FROM kernels WHERE name=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, name);
+	bg_store_bind_text(st, 1, name);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		rc = read_row(st, out);
@@ -116,33 +108,10 @@ int bg_store_kernel_list(bg_store *s, bg_kernel_record **out, size_t *count)
 	int rc = bg_store_prepare(s, &st, "SELECT " KERNEL_COLUMNS " FROM kernels ORDER BY name");
 	if (rc)
 		return rc;
-	bg_kernel_record *v = NULL;
-	size_t n = 0, cap = 0;
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			bg_kernel_record *nv = bg_realloc(v, ncap * sizeof(*nv));
-			if (!nv) {
-				rc = bg_error_oom();
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if ((rc = read_row(st, &v[n])))
-			break;
-		n++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = bg_store_error(s, src, "list kernels");
-	sqlite3_finalize(st);
-	if (rc) {
-		bg_kernel_records_free(v, n);
+	void *v;
+	if ((rc = bg_store_collect(s, st, sizeof(bg_kernel_record), read_any, clear_any, "list kernels", &v, count)))
 		return rc;
-	}
 	*out = v;
-	*count = n;
 	return 0;
 }
 
@@ -156,7 +125,7 @@ static int check_users(bg_store *s, const char *name)
 		"UNION ALL SELECT 1, 'image', name FROM images WHERE kernel_name=?1 ORDER BY 1, 3");
 	if (rc)
 		return rc;
-	bind_text(st, 1, name);
+	bg_store_bind_text(st, 1, name);
 	char kind[8] = "", first[256] = "";
 	int users = 0, src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -188,7 +157,7 @@ int bg_store_kernel_delete(bg_store *s, const char *name)
 	sqlite3_stmt *st;
 	if ((rc = bg_store_prepare(s, &st, "DELETE FROM kernels WHERE name=?1")))
 		return rc;
-	bind_text(st, 1, name);
+	bg_store_bind_text(st, 1, name);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_DONE)
 		rc = sqlite3_changes(s->db) ? 0

@@ -32,14 +32,6 @@ void bg_session_records_free(bg_session_record *r, size_t count)
 	bg_free(r);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 int bg_store_session_insert(bg_store *s, const bg_session_record *r)
 {
 	sqlite3_stmt *st;
@@ -48,11 +40,11 @@ int bg_store_session_insert(bg_store *s, const bg_session_record *r)
 				  "created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)");
 	if (rc)
 		return rc;
-	bind_text(st, 1, r->id);
-	bind_text(st, 2, r->vm_id);
-	bind_text(st, 3, r->name);
-	bind_text(st, 4, r->command);
-	bind_text(st, 5, r->state);
+	bg_store_bind_text(st, 1, r->id);
+	bg_store_bind_text(st, 2, r->vm_id);
+	bg_store_bind_text(st, 3, r->name);
+	bg_store_bind_text(st, 4, r->command);
+	bg_store_bind_text(st, 5, r->state);
 	sqlite3_bind_int(st, 6, r->tty ? 1 : 0);
 	if (r->exit_code >= 0)
 		sqlite3_bind_int(st, 7, r->exit_code);
@@ -76,40 +68,40 @@ int bg_store_session_insert(bg_store *s, const bg_session_record *r)
 	return rc;
 }
 
-static int col_text(char **out, sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	if (!t) {
-		*out = NULL;
-		return 0;
-	}
-	*out = bg_strdup((const char *)t);
-	return *out ? 0 : bg_error_oom();
-}
-
 static int read_row(sqlite3_stmt *st, bg_session_record *r)
 {
 	memset(r, 0, sizeof(*r));
-	int rc = col_text(&r->id, st, 0);
+	int rc = bg_store_col_text(&r->id, st, 0);
 	if (!rc)
-		rc = col_text(&r->vm_id, st, 1);
+		rc = bg_store_col_text(&r->vm_id, st, 1);
 	if (!rc)
-		rc = col_text(&r->name, st, 2);
+		rc = bg_store_col_text(&r->name, st, 2);
 	if (!rc)
-		rc = col_text(&r->command, st, 3);
+		rc = bg_store_col_text(&r->command, st, 3);
 	if (!rc)
-		rc = col_text(&r->state, st, 4);
+		rc = bg_store_col_text(&r->state, st, 4);
 	r->tty = sqlite3_column_int(st, 5);
 	r->exit_code = sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 6);
 	r->exit_signal = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 7);
 	r->created_at = sqlite3_column_int64(st, 8);
 	r->updated_at = sqlite3_column_int64(st, 9);
 	if (!rc)
-		rc = col_text(&r->vm_name, st, 10);
+		rc = bg_store_col_text(&r->vm_name, st, 10);
 	r->log_size = -1;
 	if (rc)
 		bg_session_record_clear(r);
 	return rc;
+}
+
+/* read_row and the clear function, for bg_store_collect */
+static int read_any(sqlite3_stmt *st, void *elem)
+{
+	return read_row(st, elem);
+}
+
+static void clear_any(void *elem)
+{
+	bg_session_record_clear(elem);
 }
 
 /* Run a query expected to give at most a few rows; *n gets how many
@@ -121,7 +113,7 @@ static int query_one(bg_store *s, const char *sql, const char *arg, bg_session_r
 	int rc = bg_store_prepare(s, &st, sql);
 	if (rc)
 		return rc;
-	bind_text(st, 1, arg);
+	bg_store_bind_text(st, 1, arg);
 	int src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((*n)++ == 0 && (rc = read_row(st, out)))
@@ -182,34 +174,11 @@ int bg_store_session_list(bg_store *s, const char *vm_id, bg_session_record **ou
 				  " WHERE ?1 IS NULL OR s.vm_id = ?1 ORDER BY s.created_at, s.id");
 	if (rc)
 		return rc;
-	bind_text(st, 1, vm_id);
-	bg_session_record *v = NULL;
-	size_t n = 0, cap = 0;
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			bg_session_record *nv = bg_realloc(v, ncap * sizeof(*nv));
-			if (!nv) {
-				rc = bg_error_oom();
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if ((rc = read_row(st, &v[n])))
-			break;
-		n++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = bg_store_error(s, src, "list sessions");
-	sqlite3_finalize(st);
-	if (rc) {
-		bg_session_records_free(v, n);
+	bg_store_bind_text(st, 1, vm_id);
+	void *v;
+	if ((rc = bg_store_collect(s, st, sizeof(bg_session_record), read_any, clear_any, "list sessions", &v, count)))
 		return rc;
-	}
 	*out = v;
-	*count = n;
 	return 0;
 }
 
@@ -221,8 +190,8 @@ int bg_store_session_set_state(bg_store *s, const char *id, const char *state, i
 				  "UPDATE sessions SET state=?2, exit_code=?3, exit_signal=?4, updated_at=?5 WHERE id=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, id);
-	bind_text(st, 2, state);
+	bg_store_bind_text(st, 1, id);
+	bg_store_bind_text(st, 2, state);
 	if (exit_code >= 0)
 		sqlite3_bind_int(st, 3, exit_code);
 	else
@@ -247,7 +216,7 @@ int bg_store_session_delete(bg_store *s, const char *id)
 	int rc = bg_store_prepare(s, &st, "DELETE FROM sessions WHERE id=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, id);
+	bg_store_bind_text(st, 1, id);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_DONE)
 		rc = sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "no session '%s'", id);
@@ -267,7 +236,7 @@ int bg_store_session_mark_vm_lost(bg_store *s, const char *vm_id, int *changed)
 				  "WHERE vm_id=?1 AND state IN ('starting','running')");
 	if (rc)
 		return rc;
-	bind_text(st, 1, vm_id);
+	bg_store_bind_text(st, 1, vm_id);
 	sqlite3_bind_int64(st, 2, bg_wall_seconds());
 	int src = sqlite3_step(st);
 	if (src == SQLITE_DONE) {

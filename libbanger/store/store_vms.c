@@ -31,52 +31,36 @@ void bg_vm_records_free(bg_vm_record *v, size_t count)
 	bg_free(v);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 /* Binds columns 2..25 (everything after id), in VM_COLUMNS order. */
 static void bind_fields(sqlite3_stmt *st, const bg_vm_record *vm)
 {
-	bind_text(st, 2, vm->name);
-	bind_text(st, 3, vm->image);
-	bind_text(st, 4, vm->kernel);
-	bind_text(st, 5, vm->state);
-	bind_text(st, 6, vm->vmm);
+	bg_store_bind_text(st, 2, vm->name);
+	bg_store_bind_text(st, 3, vm->image);
+	bg_store_bind_text(st, 4, vm->kernel);
+	bg_store_bind_text(st, 5, vm->state);
+	bg_store_bind_text(st, 6, vm->vmm);
 	sqlite3_bind_int64(st, 7, vm->vcpus);
 	sqlite3_bind_int64(st, 8, vm->memory_mib);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)vm->disk_bytes);
 	sqlite3_bind_int(st, 10, vm->nat ? 1 : 0);
-	bind_text(st, 11, vm->guest_ip);
-	bind_text(st, 12, vm->mac);
+	bg_store_bind_text(st, 11, vm->guest_ip);
+	bg_store_bind_text(st, 12, vm->mac);
 	if (vm->vsock_cid)
 		sqlite3_bind_int64(st, 13, vm->vsock_cid);
 	else
 		sqlite3_bind_null(st, 13);
-	bind_text(st, 14, vm->dns_name);
-	bind_text(st, 15, vm->api_sock);
-	bind_text(st, 16, vm->vsock_path);
-	bind_text(st, 17, vm->log_path);
-	bind_text(st, 18, vm->metrics_path);
-	bind_text(st, 19, vm->vm_dir);
-	bind_text(st, 20, vm->overlay);
-	bind_text(st, 21, vm->work_disk);
-	bind_text(st, 22, vm->last_error);
+	bg_store_bind_text(st, 14, vm->dns_name);
+	bg_store_bind_text(st, 15, vm->api_sock);
+	bg_store_bind_text(st, 16, vm->vsock_path);
+	bg_store_bind_text(st, 17, vm->log_path);
+	bg_store_bind_text(st, 18, vm->metrics_path);
+	bg_store_bind_text(st, 19, vm->vm_dir);
+	bg_store_bind_text(st, 20, vm->overlay);
+	bg_store_bind_text(st, 21, vm->work_disk);
+	bg_store_bind_text(st, 22, vm->last_error);
 	sqlite3_bind_int64(st, 23, vm->created_at);
 	sqlite3_bind_int64(st, 24, vm->updated_at);
 	sqlite3_bind_int64(st, 25, vm->started_at);
-}
-
-static int step_done(bg_store *s, sqlite3_stmt *st, const char *what)
-{
-	int src = sqlite3_step(st);
-	int rc = src == SQLITE_DONE ? 0 : bg_store_error(s, src, what);
-	sqlite3_finalize(st);
-	return rc;
 }
 
 int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm)
@@ -86,9 +70,9 @@ int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm)
 				  "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)");
 	if (rc)
 		return rc;
-	bind_text(st, 1, vm->id);
+	bg_store_bind_text(st, 1, vm->id);
 	bind_fields(st, vm);
-	return step_done(s, st, "record VM");
+	return bg_store_step_done(s, st, "record VM");
 }
 
 int bg_store_vm_update(bg_store *s, const bg_vm_record *vm)
@@ -102,9 +86,9 @@ int bg_store_vm_update(bg_store *s, const bg_vm_record *vm)
 		"updated_at=?24, started_at=?25 WHERE id=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, vm->id);
+	bg_store_bind_text(st, 1, vm->id);
 	bind_fields(st, vm);
-	if ((rc = step_done(s, st, "update VM")))
+	if ((rc = bg_store_step_done(s, st, "update VM")))
 		return rc;
 	return sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", vm->id);
 }
@@ -116,11 +100,11 @@ int bg_store_vm_set_state(bg_store *s, const char *id, const char *state, const 
 		"UPDATE vms SET state=?2, last_error=?3, updated_at=?4 WHERE id=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, id);
-	bind_text(st, 2, state);
-	bind_text(st, 3, last_error);
+	bg_store_bind_text(st, 1, id);
+	bg_store_bind_text(st, 2, state);
+	bg_store_bind_text(st, 3, last_error);
 	sqlite3_bind_int64(st, 4, bg_wall_seconds());
-	if ((rc = step_done(s, st, "update VM state")))
+	if ((rc = bg_store_step_done(s, st, "update VM state")))
 		return rc;
 	return sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", id);
 }
@@ -131,19 +115,8 @@ int bg_store_vm_delete(bg_store *s, const char *id)
 	int rc = bg_store_prepare(s, &st, "DELETE FROM vms WHERE id=?1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, id);
-	return step_done(s, st, "delete VM record");
-}
-
-static int col_text(char **out, sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	if (!t) {
-		*out = NULL;
-		return 0;
-	}
-	*out = bg_strdup((const char *)t);
-	return *out ? 0 : bg_error_oom();
+	bg_store_bind_text(st, 1, id);
+	return bg_store_step_done(s, st, "delete VM record");
 }
 
 static int read_row(sqlite3_stmt *st, bg_vm_record *vm)
@@ -154,25 +127,36 @@ static int read_row(sqlite3_stmt *st, bg_vm_record *vm)
 	int rc = 0;
 	char **texts[] = { &vm->name, &vm->image, &vm->kernel, &vm->state, &vm->vmm };
 	for (int i = 0; i < 5 && !rc; i++)
-		rc = col_text(texts[i], st, 1 + i);
+		rc = bg_store_col_text(texts[i], st, 1 + i);
 	vm->vcpus = (uint32_t)sqlite3_column_int64(st, 6);
 	vm->memory_mib = (uint32_t)sqlite3_column_int64(st, 7);
 	vm->disk_bytes = (uint64_t)sqlite3_column_int64(st, 8);
 	vm->nat = sqlite3_column_int(st, 9);
-	if (!rc) rc = col_text(&vm->guest_ip, st, 10);
-	if (!rc) rc = col_text(&vm->mac, st, 11);
+	if (!rc) rc = bg_store_col_text(&vm->guest_ip, st, 10);
+	if (!rc) rc = bg_store_col_text(&vm->mac, st, 11);
 	vm->vsock_cid = (uint32_t)sqlite3_column_int64(st, 12);
 	char **more[] = { &vm->dns_name, &vm->api_sock, &vm->vsock_path, &vm->log_path,
 			  &vm->metrics_path, &vm->vm_dir, &vm->overlay, &vm->work_disk,
 			  &vm->last_error };
 	for (int i = 0; i < 9 && !rc; i++)
-		rc = col_text(more[i], st, 13 + i);
+		rc = bg_store_col_text(more[i], st, 13 + i);
 	vm->created_at = sqlite3_column_int64(st, 22);
 	vm->updated_at = sqlite3_column_int64(st, 23);
 	vm->started_at = sqlite3_column_int64(st, 24);
 	if (rc)
 		bg_vm_record_clear(vm);
 	return rc;
+}
+
+/* read_row and the clear function, for bg_store_collect */
+static int read_any(sqlite3_stmt *st, void *elem)
+{
+	return read_row(st, elem);
+}
+
+static void clear_any(void *elem)
+{
+	bg_vm_record_clear(elem);
 }
 
 int bg_store_vm_get(bg_store *s, bg_vm_record *out, const char *key)
@@ -182,7 +166,7 @@ int bg_store_vm_get(bg_store *s, bg_vm_record *out, const char *key)
 				  "UNION ALL SELECT " VM_COLUMNS " FROM vms WHERE id=?1 AND name<>?1 LIMIT 1");
 	if (rc)
 		return rc;
-	bind_text(st, 1, key);
+	bg_store_bind_text(st, 1, key);
 	int src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		rc = read_row(st, out);
@@ -202,32 +186,9 @@ int bg_store_vm_list(bg_store *s, bg_vm_record **out, size_t *count)
 	int rc = bg_store_prepare(s, &st, "SELECT " VM_COLUMNS " FROM vms ORDER BY name");
 	if (rc)
 		return rc;
-	bg_vm_record *v = NULL;
-	size_t n = 0, cap = 0;
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			bg_vm_record *nv = bg_realloc(v, ncap * sizeof(*v));
-			if (!nv) {
-				rc = bg_error_oom();
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if ((rc = read_row(st, &v[n])))
-			break;
-		n++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = bg_store_error(s, src, "list VMs");
-	sqlite3_finalize(st);
-	if (rc) {
-		bg_vm_records_free(v, n);
+	void *v;
+	if ((rc = bg_store_collect(s, st, sizeof(bg_vm_record), read_any, clear_any, "list VMs", &v, count)))
 		return rc;
-	}
 	*out = v;
-	*count = n;
 	return 0;
 }
