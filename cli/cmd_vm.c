@@ -178,6 +178,26 @@ static int one_name(const char *cmd, const char **pos, int npos, const char **na
 	return -1;
 }
 
+/* The common start of a verb taking one VM name: parse (handling --help
+ * and usage errors), check there is exactly one name, open the context.
+ * Returns -1 to go on, else the exit code. */
+static int verb_setup(cli_env *env, const char *verb, const cli_opt *opts, int argc, char **argv,
+		      const char **name, banger_ctx **ctx)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "vm %s", verb);
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage(path, sub(verb), opts, argc, argv, &pos, &npos, NULL, NULL);
+	if (rc < 0)
+		rc = one_name(path, pos, npos, name);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	*ctx = cli_ctx(env);
+	return *ctx ? -1 : EXIT_FAILURE_;
+}
+
 /* Quote argv for the guest's shell: 'a b' 'c'"'"'d'. */
 static char *shell_join(char **argv, int argc)
 {
@@ -568,18 +588,11 @@ static const cli_opt logs_opts[] = {
 
 static int vm_logs(cli_env *env, int argc, char **argv)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm logs", sub("logs"), logs_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm logs", pos, npos, &name);
-	free(pos);
+	const char *name;
+	banger_ctx *ctx;
+	int rc = verb_setup(env, "logs", logs_opts, argc, argv, &name, &ctx);
 	if (rc >= 0)
 		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	banger_vm *vm;
 	if ((rc = banger_vm_lookup(&vm, ctx, name)))
 		return cli_fail(name, rc);
@@ -623,13 +636,9 @@ static const cli_opt set_opts[] = {
 
 static int vm_set(cli_env *env, int argc, char **argv)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm set", sub("set"), set_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm set", pos, npos, &name);
-	free(pos);
+	const char *name;
+	banger_ctx *ctx;
+	int rc = verb_setup(env, "set", set_opts, argc, argv, &name, &ctx);
 	if (rc >= 0)
 		return rc;
 	uint32_t vcpus = 0, mem = 0;
@@ -637,9 +646,6 @@ static int vm_set(cli_env *env, int argc, char **argv)
 	if ((setv.vcpus && parse_u32("vcpus", setv.vcpus, &vcpus)) ||
 	    (setv.memory && parse_u32("memory", setv.memory, &mem)) || (setv.disk && parse_size(setv.disk, &disk)))
 		return EXIT_USAGE;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	if ((rc = banger_vm_set(ctx, name, vcpus, mem, disk, setv.nat ? 1 : setv.no_nat ? 0 : -1)))
 		return cli_fail("vm set", rc);
 	return EXIT_OK;
@@ -654,18 +660,11 @@ static const cli_opt stats_opts[] = {
 
 static int vm_stats(cli_env *env, int argc, char **argv)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm stats", sub("stats"), stats_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm stats", pos, npos, &name);
-	free(pos);
+	const char *name;
+	banger_ctx *ctx;
+	int rc = verb_setup(env, "stats", stats_opts, argc, argv, &name, &ctx);
 	if (rc >= 0)
 		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	char *json = NULL;
 	if ((rc = banger_vm_stats(&json, ctx, name)))
 		return cli_fail("vm stats", rc);
@@ -683,21 +682,14 @@ static const cli_opt disk_opts[] = {
 
 static int vm_disk(cli_env *env, int argc, char **argv)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm disk", sub("disk"), disk_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm disk", pos, npos, &name);
-	free(pos);
+	const char *name;
+	banger_ctx *ctx;
+	int rc = verb_setup(env, "disk", disk_opts, argc, argv, &name, &ctx);
 	if (rc >= 0)
 		return rc;
 	uint64_t bytes = 0;
 	if (grow_to && parse_size(grow_to, &bytes))
 		return EXIT_USAGE;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	if (grow_to && (rc = banger_vm_set(ctx, name, 0, 0, bytes, -1)))
 		return cli_fail("vm disk --grow", rc);
 	/* The figures come from the stats call: one source for disk usage. */
@@ -726,18 +718,11 @@ static const cli_opt no_opts[] = { { 0 } };
 
 static int vm_authsync(cli_env *env, int argc, char **argv)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm authsync", sub("authsync"), no_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm authsync", pos, npos, &name);
-	free(pos);
+	const char *name;
+	banger_ctx *ctx;
+	int rc = verb_setup(env, "authsync", no_opts, argc, argv, &name, &ctx);
 	if (rc >= 0)
 		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	if ((rc = banger_vm_authsync(ctx, name)))
 		return cli_fail("vm authsync", rc);
 	return EXIT_OK;
