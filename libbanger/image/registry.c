@@ -151,6 +151,7 @@ typedef struct {
 	bg_buf body;          /* small responses (and error bodies) */
 	size_t max;
 	bool too_big;
+	bool oom;             /* a callback could not allocate: the transfer was aborted */
 	char *content_type, *docker_digest, *www_auth;
 	/* blob downloads */
 	int fd;
@@ -190,7 +191,10 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 		dst = &x->www_auth;
 	if (dst && vlen < 8192) {
 		bg_free(*dst);
-		*dst = bg_strndup(v, vlen);
+		if (!(*dst = bg_strndup(v, vlen))) {
+			x->oom = true;
+			return 0; /* abort: a lost header must not read as an absent one */
+		}
 	}
 	return len;
 }
@@ -235,6 +239,8 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
 		return 0;
 	}
 	bg_buf_put(&x->body, buf, len);
+	if (x->body.oom)
+		x->oom = true;
 	return x->body.oom ? 0 : len;
 }
 
@@ -247,6 +253,7 @@ static void xfer_reset_response(xfer *x)
 	x->content_type = x->docker_digest = x->www_auth = NULL;
 	x->code = 0;
 	x->too_big = false;
+	x->oom = false;
 }
 
 static void xfer_free(xfer *x)
@@ -376,11 +383,12 @@ static int small_get(bg_registry *r, xfer *x, const char *url, const char *accep
 		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->code);
 		if (x->too_big)
 			return bg_error(BANGER_EINVALID, "%s: response larger than %zu bytes", what, max);
+		/* before cc: an allocation failure in a callback shows as a write error */
+		if (x->oom || x->body.oom)
+			return bg_error_oom();
 		if (cc != CURLE_OK)
 			return bg_error_lib(BANGER_ENETWORK, "curl", (int)cc, "%s: %s", what,
 					    curl_easy_strerror(cc));
-		if (x->body.oom)
-			return bg_error_oom();
 		if (!is_redirect(x->code))
 			return 0;
 		if (hop >= MAX_REDIRECTS)
@@ -801,6 +809,8 @@ static int job_finish(bg_registry *r, job *j, const bg_descriptor *d, CURLcode c
 	if (j->x.too_big)
 		return bg_error(BANGER_EVERIFY, "%s: the registry sent more than the %llu bytes the "
 				"manifest declares", what, (unsigned long long)d->size);
+	if (j->x.oom || j->x.body.oom)
+		return bg_error_oom();
 	if (cc != CURLE_OK) {
 		if (++j->attempts < MAX_ATTEMPTS && cc != CURLE_WRITE_ERROR) {
 			bg_warn(r->ctx, "%s: %s; retrying", what, curl_easy_strerror(cc));
