@@ -324,6 +324,26 @@ static char *rand_hex(void)
 	return h;
 }
 
+static int record_copy(bg_image_record *dst, const bg_image_record *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	char **d[] = { &dst->name, &dst->ref, &dst->manifest_digest, &dst->platform, &dst->config_json,
+		       &dst->kernel_name, &dst->rootfs_path };
+	const char *s[] = { src->name, src->ref, src->manifest_digest, src->platform, src->config_json,
+			    src->kernel_name, src->rootfs_path };
+	for (size_t i = 0; i < BG_ARRAY_SIZE(d); i++) {
+		if (s[i] && !(*d[i] = bg_strdup(s[i]))) {
+			bg_image_record_clear(dst);
+			return bg_error_oom();
+		}
+	}
+	dst->rootfs_bytes = src->rootfs_bytes;
+	dst->has_initrd = src->has_initrd;
+	dst->prepared = src->prepared;
+	dst->created_at = src->created_at;
+	return 0;
+}
+
 int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 {
 	banger_ctx *ctx = o->ctx;
@@ -532,11 +552,15 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		.prepared = (o->flags & BANGER_IMAGE_NO_PATCH) ? 0 : 1,
 		.created_at = bg_wall_seconds(),
 	};
-	if ((rc = bg_store_begin(&ctx->store)) == 0) {
+	/* The caller's copy is made before the record is committed: once it
+	 * is, nothing may fail (an error would say "not pulled" about an
+	 * image that is recorded). */
+	if ((rc = record_copy(out, &r)) == 0 && (rc = bg_store_begin(&ctx->store)) == 0) {
 		if ((rc = bg_store_image_upsert(&ctx->store, &r)) || (rc = bg_store_commit(&ctx->store)))
 			bg_store_rollback(&ctx->store);
 	}
 	if (rc) {
+		bg_image_record_clear(out);
 		unlink(final);
 		bg_image_record_clear(&old);
 		goto out;
@@ -545,7 +569,6 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	    bg_startswith(old.rootfs_path, dir))
 		unlink(old.rootfs_path);
 	bg_image_record_clear(&old);
-	rc = bg_store_image_get(&ctx->store, out, o->name);
 out:
 	if (e4)
 		bg_ext4_discard(e4);
