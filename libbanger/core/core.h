@@ -101,6 +101,10 @@ typedef struct { int fd; } bg_lock;
  * timeout_ms (-1: forever, 0: try once). */
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
 void bg_lock_release(bg_lock *lock);
+/* Is the file we hold locked still the one at path?  A lock file can be
+ * removed (its directory deleted) and made again while someone waits for
+ * or holds the old one: a lock on an unlinked file protects nothing. */
+bool bg_lock_is_current(const bg_lock *lock, const char *path);
 
 /* ---- time ---- */
 int64_t bg_now_ms(void);          /* CLOCK_MONOTONIC */

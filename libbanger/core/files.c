@@ -156,27 +156,33 @@ static int remove_at(int parent, const char *name, int depth)
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : bg_error_os(BANGER_EIO, errno, "stat %s", name);
 	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return bg_error_os(BANGER_EIO, errno, "open %s", name);
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return bg_error_os(BANGER_EIO, errno, "opendir %s", name);
+		/* Another process may add an entry while we empty the directory
+		 * (another banger locking a VM directory we are deleting makes its
+		 * lock file again): empty it again, a few times, before giving up. */
+		for (int attempt = 0;; attempt++) {
+			int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				return errno == ENOENT ? 0 : bg_error_os(BANGER_EIO, errno, "open %s", name);
+			DIR *d = fdopendir(fd);
+			if (!d) {
+				close(fd);
+				return bg_error_os(BANGER_EIO, errno, "opendir %s", name);
+			}
+			struct dirent *e;
+			int rc = 0;
+			while (rc == 0 && (e = readdir(d))) {
+				if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+					continue;
+				rc = remove_at(dirfd(d), e->d_name, depth + 1);
+			}
+			closedir(d);
+			if (rc)
+				return rc;
+			if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+				return 0;
+			if (errno != ENOTEMPTY || attempt >= 4)
+				return bg_error_os(BANGER_EIO, errno, "rmdir %s", name);
 		}
-		struct dirent *e;
-		int rc = 0;
-		while (rc == 0 && (e = readdir(d))) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			rc = remove_at(dirfd(d), e->d_name, depth + 1);
-		}
-		closedir(d);
-		if (rc)
-			return rc;
-		if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-			return bg_error_os(BANGER_EIO, errno, "rmdir %s", name);
-		return 0;
 	}
 	if (unlinkat(parent, name, 0) != 0 && errno != ENOENT)
 		return bg_error_os(BANGER_EIO, errno, "unlink %s", name);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
@@ -34,6 +35,13 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
 	}
 	lock->fd = fd;
 	return 0;
+}
+
+bool bg_lock_is_current(const bg_lock *lock, const char *path)
+{
+	struct stat held, now;
+	return lock && lock->fd >= 0 && fstat(lock->fd, &held) == 0 && held.st_nlink > 0 &&
+	       stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev;
 }
 
 void bg_lock_release(bg_lock *lock)
