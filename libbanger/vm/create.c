@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MKFS_TIMEOUT_MS 120000
@@ -47,6 +48,35 @@ static int fault(const char *step)
 	char name[64];
 	snprintf(name, sizeof(name), "create:%s", step);
 	return bg_fault_step(name);
+}
+
+/* Create the VM directory and take its lock.  Until the row is inserted
+ * (under this lock) the directory has no record, and another process's
+ * reconcile sweep removes VM directories without a record whose lock it
+ * can take: between our mkdir and our lock it may take the lock, remove
+ * the directory and let go.  So after locking, check that the lock file
+ * we hold is still the one at the lock path in a live directory; if not,
+ * start over.  The sweep holds a lock only for a moment, so a short wait
+ * for it is enough. */
+static int make_locked_dir(bg_vm_op *op)
+{
+	int rc = 0;
+	for (int attempt = 0; attempt < 10; attempt++) {
+		if ((rc = bg_mkdir_p(op->paths.dir, 0700))) {
+			if (bg_path_exists(op->paths.dir))
+				return rc;
+			continue; /* made, then swept before mkdir_p could stat it */
+		}
+		rc = bg_lock_acquire(&op->lock, op->paths.lock, 2000);
+		if (rc == BANGER_ENOTFOUND || rc == BANGER_EBUSY)
+			continue; /* swept before we could lock, or being swept */
+		if (rc)
+			return rc;
+		if (bg_lock_is_current(&op->lock, op->paths.lock))
+			return 0;
+		bg_lock_release(&op->lock);
+	}
+	return rc ? rc : bg_error(BANGER_EBUSY, "cannot create and lock %s: it keeps disappearing", op->paths.dir);
 }
 
 /* Lowest free /30 slot and lowest free CID >= 3, read inside the caller's
@@ -184,7 +214,7 @@ static void rollback(bg_vm_op *op, bool recorded, bool keep)
 			bg_vm_pin_names(&op->vm, names);
 			bg_known_hosts_remove(op->ctx->layout.known_hosts, names, 2, NULL);
 		}
-		bg_remove_tree(op->paths.dir);
+		bg_vm_dir_remove(op->paths.dir);
 		if (recorded)
 			bg_store_vm_delete(&op->ctx->store, op->vm.id);
 	}
@@ -310,11 +340,9 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	}
 
 	/* ---- from here on, everything made is undone on failure ---- */
-	if ((rc = bg_mkdir_p(op.paths.dir, 0700)))
+	if ((rc = make_locked_dir(&op)))
 		goto early;
 	dir_made = true;
-	if ((rc = bg_lock_acquire(&op.lock, op.paths.lock, 0)))
-		goto fail;
 	if ((rc = fault("dir")))
 		goto fail;
 	{

@@ -150,10 +150,16 @@ BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force
 	    (rc = bg_known_hosts_remove(ctx->layout.known_hosts, names, 2, NULL)))
 		goto out;
 	bg_fault_point("delete:pins");
-	if ((rc = bg_remove_tree(op.paths.dir)))
+	if ((rc = bg_vm_dir_remove(op.paths.dir)))
 		goto out;
 	bg_fault_point("delete:files");
 	rc = bg_store_vm_delete(&ctx->store, op.vm.id);
+	if (rc == BANGER_ENOTFOUND) {
+		/* Another process's reconcile saw the directory gone and
+		 * finished the deletion for us: it is done. */
+		banger_error_clear();
+		rc = 0;
+	}
 	if (rc == 0)
 		rc = bg_session_mark_vm_lost(ctx, op.vm.id);
 out:

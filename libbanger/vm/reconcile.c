@@ -7,6 +7,10 @@
 #include "../session/session.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +46,7 @@ static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handl
 	bg_vm_paths p;
 	if ((rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id)))
 		return rc;
-	rc = bg_remove_tree(p.dir);
+	rc = bg_vm_dir_remove(p.dir);
 	bg_vm_paths_free(&p);
 	if (rc == 0)
 		rc = bg_store_vm_delete(&ctx->store, vm->id);
@@ -73,7 +77,9 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 	if (rc)
 		return rc;
 	bg_lock lock = BG_LOCK_INIT;
-	if (bg_path_exists(p.dir) && bg_lock_acquire(&lock, p.lock, 0) != 0) {
+	if (bg_path_exists(p.dir) &&
+	    (bg_lock_acquire(&lock, p.lock, 0) != 0 || !bg_lock_is_current(&lock, p.lock))) {
+		bg_lock_release(&lock);
 		bg_vm_paths_free(&p);
 		banger_error_clear();
 		return 0;
@@ -133,6 +139,71 @@ static bool owned(bg_vm_record *vms, size_t n, const char *id, bool need_active)
 	return false;
 }
 
+/* The list of VMs a sweep starts from is a snapshot: a VM created by
+ * another process after it was taken has a tap, a NAT rule, a VMM the
+ * snapshot does not know of.  So before removing an object the snapshot
+ * calls stray, take that VM's lock (without waiting): if another process
+ * holds it, that process is working on the VM (creating, starting,
+ * deleting it) and the object is left alone; if we get it, the record is
+ * read again under the lock and decides.  *lock is held on return when
+ * the object may go (release it after removing the object). */
+static bool really_stray(banger_ctx *ctx, const char *id, bool need_active, bg_lock *lock)
+{
+	if (!bg_vm_id_valid(id))
+		return true;
+	bg_vm_paths p;
+	if (bg_layout_vm_paths(&p, &ctx->layout, id))
+		return false; /* cannot tell: keep it */
+	bool stray = true;
+	/* Open the lock file without creating it: one made here in a
+	 * directory another process is removing would make its rmdir fail.
+	 * No lock file means no one can be at work with kernel objects (a
+	 * creator locks before it makes any; a deleter has torn them down
+	 * before it removes files). */
+	int fd = open(p.lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			close(fd);
+			stray = false; /* someone is working on this VM */
+		} else {
+			lock->fd = fd;
+			bg_vm_record r;
+			if (bg_store_vm_get(&ctx->store, &r, id) == 0) {
+				stray = need_active && (!r.state || strcmp(r.state, BG_VM_STOPPED) == 0);
+				bg_vm_record_clear(&r);
+			}
+			if (!stray)
+				bg_lock_release(lock);
+		}
+	}
+	bg_vm_paths_free(&p);
+	banger_error_clear();
+	return stray;
+}
+
+/* The VM id in a VMM's command line: "<runtime>/<id>." of its sockets. */
+static bool vmm_id(pid_t pid, const char *runtime_dir, char id[BG_VM_ID_LEN + 1])
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	size_t rl = strlen(runtime_dir);
+	for (size_t i = 0; i + rl + 1 + BG_VM_ID_LEN < n; i++) {
+		if (memcmp(buf + i, runtime_dir, rl) != 0 || buf[i + rl] != '/')
+			continue;
+		memcpy(id, buf + i + rl + 1, BG_VM_ID_LEN);
+		id[BG_VM_ID_LEN] = '\0';
+		if (bg_vm_id_valid(id) && buf[i + rl + 1 + BG_VM_ID_LEN] == '.')
+			return true;
+	}
+	return false;
+}
+
 /* Kernel objects with our names that no live VM owns. */
 static int sweep(rc_state *s)
 {
@@ -157,7 +228,13 @@ static int sweep(rc_state *s)
 			for (size_t k = 0; k < n && !mine; k++)
 				mine = vms[k].api_sock && bg_proc_cmdline_has(pids[i], vms[k].api_sock) &&
 				       owned(vms, n, vms[k].id, true);
-			if (!mine) {
+			/* The id is read again now: a process that no longer names one
+			 * of our sockets (a wrapper's child that has exec'd since the
+			 * scan, e.g. a pyenv shim's) is not a VMM of ours. */
+			char id[BG_VM_ID_LEN + 1];
+			bg_lock lock = BG_LOCK_INIT;
+			if (!mine && vmm_id(pids[i], ctx->layout.runtime_dir, id) &&
+			    really_stray(ctx, id, true, &lock)) {
 				char subject[32];
 				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
 				int r = ops->process_terminate(ops->self, pids[i], 3000);
@@ -166,6 +243,7 @@ static int sweep(rc_state *s)
 				if (r && !first)
 					first = r;
 			}
+			bg_lock_release(&lock);
 		}
 	}
 	bg_free(needle);
@@ -178,9 +256,11 @@ static int sweep(rc_state *s)
 	size_t ni = 0;
 	if (ops->nat_list(ops->self, table, &ids, &ni) == 0) {
 		for (size_t i = 0; i < ni; i++) {
-			if (owned(vms, n, ids[i], true))
+			bg_lock lock = BG_LOCK_INIT;
+			if (owned(vms, n, ids[i], true) || !really_stray(ctx, ids[i], true, &lock))
 				continue;
 			int r = ops->nat_remove(ops->self, table, ids[i]);
+			bg_lock_release(&lock);
 			if (!r)
 				say(s, ids[i], "stray NAT rules removed");
 			else if (!first)
@@ -196,9 +276,12 @@ static int sweep(rc_state *s)
 	size_t nn = 0;
 	if (ops->dm_list(ops->self, dmprefix, &names, &nn) == 0) {
 		for (size_t i = 0; i < nn; i++) {
-			if (owned(vms, n, names[i] + strlen(dmprefix), true))
+			bg_lock lock = BG_LOCK_INIT;
+			if (owned(vms, n, names[i] + strlen(dmprefix), true) ||
+			    !really_stray(ctx, names[i] + strlen(dmprefix), true, &lock))
 				continue;
 			int r = ops->dm_remove(ops->self, names[i]);
+			bg_lock_release(&lock);
 			if (!r)
 				say(s, names[i], "stray dm target removed");
 			else if (!first)
@@ -211,15 +294,24 @@ static int sweep(rc_state *s)
 	char **loops = NULL;
 	size_t nl = 0;
 	if (ops->loop_list(ops->self, ctx->layout.state_dir, &loops, &nl) == 0 && nl > 0) {
-		/* A running VM's loops are in its handles. */
-		for (size_t i = 0; i < nl; i++) {
+		/* An active VM's loops are in its handles (read from a fresh
+		 * list: a VM started meanwhile attaches its loops while in
+		 * "starting", which the snapshot may not show). */
+		bg_vm_record *now = NULL;
+		size_t nn_now = 0, scan = nl;
+		if (bg_store_vm_list(&ctx->store, &now, &nn_now) != 0) {
+			now = NULL;
+			nn_now = 0;
+			scan = 0; /* cannot tell what is in use: detach nothing */
+		}
+		for (size_t i = 0; i < scan; i++) {
 			bool in_use = false;
-			for (size_t k = 0; k < n && !in_use; k++) {
+			for (size_t k = 0; k < nn_now && !in_use; k++) {
 				bg_vm_handles h;
-				if (!vms[k].state || strcmp(vms[k].state, BG_VM_RUNNING) != 0)
+				if (!now[k].state || strcmp(now[k].state, BG_VM_STOPPED) == 0)
 					continue;
-				if (bg_handles_cache_get(ctx, vms[k].id, &h) ||
-				    bg_vm_rediscover(ctx, &vms[k], &h, NULL, 0) == 0)
+				if (bg_handles_cache_get(ctx, now[k].id, &h) ||
+				    bg_vm_rediscover(ctx, &now[k], &h, NULL, 0) == 0)
 					in_use = strcmp(h.base_loop, loops[i]) == 0 || strcmp(h.cow_loop, loops[i]) == 0;
 			}
 			if (in_use)
@@ -230,6 +322,7 @@ static int sweep(rc_state *s)
 			else if (!first)
 				first = r;
 		}
+		bg_vm_records_free(now, nn_now);
 	}
 	bg_strv_free(loops, nl);
 
@@ -238,9 +331,12 @@ static int sweep(rc_state *s)
 	nn = 0;
 	if (ops->tap_list(ops->self, prefix, &names, &nn) == 0) {
 		for (size_t i = 0; i < nn; i++) {
-			if (owned(vms, n, names[i] + strlen(prefix), true))
+			bg_lock lock = BG_LOCK_INIT;
+			if (owned(vms, n, names[i] + strlen(prefix), true) ||
+			    !really_stray(ctx, names[i] + strlen(prefix), true, &lock))
 				continue;
 			int r = ops->tap_delete(ops->self, names[i]);
+			bg_lock_release(&lock);
 			if (!r)
 				say(s, names[i], "stray tap device deleted");
 			else if (!first)
@@ -254,6 +350,21 @@ static int sweep(rc_state *s)
 	if (d) {
 		struct dirent *e;
 		while ((e = readdir(d))) {
+			if (bg_vm_dir_is_trash(e->d_name)) {
+				/* a removal a killed process did not finish; its lock
+				 * (if the file is still there) says whether one is at it */
+				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
+				char *tl = t ? bg_path_join(t, "lock") : NULL;
+				int fd = tl ? open(tl, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
+				if (t && tl && (fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0) &&
+				    bg_remove_tree(t) == 0)
+					say(s, e->d_name, "leftover of an interrupted removal deleted");
+				if (fd >= 0)
+					close(fd);
+				bg_free(tl);
+				bg_free(t);
+				continue;
+			}
 			if (!bg_vm_id_valid(e->d_name) || owned(vms, n, e->d_name, false))
 				continue;
 			bg_vm_paths p;
@@ -261,11 +372,16 @@ static int sweep(rc_state *s)
 				continue;
 			bg_lock lock = BG_LOCK_INIT;
 			if (bg_lock_acquire(&lock, p.lock, 0) == 0) {
-				/* Re-check: a creator inserts the row while holding the lock. */
+				/* Re-check: a creator inserts the row while holding the lock;
+				 * and the lock must be on the file that is there now (another
+				 * sweep may have removed the directory we opened it in, and a
+				 * creator made it again). */
 				bg_vm_record tmp;
-				if (bg_store_vm_get(&ctx->store, &tmp, e->d_name) == 0) {
+				if (!bg_lock_is_current(&lock, p.lock)) {
+					/* not ours to judge */
+				} else if (bg_store_vm_get(&ctx->store, &tmp, e->d_name) == 0) {
 					bg_vm_record_clear(&tmp);
-				} else if (bg_remove_tree(p.dir) == 0) {
+				} else if (bg_vm_dir_remove(p.dir) == 0) {
 					say(s, e->d_name, "orphan VM directory removed");
 				}
 				bg_lock_release(&lock);

@@ -2,7 +2,9 @@
  * and from the deterministic names (so a lost scratch file loses nothing). */
 #include "vm.h"
 
+#include <errno.h>
 #include <glob.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +15,34 @@ static void keep_first(int *first, int rc)
 {
 	if (rc && !*first)
 		*first = rc;
+}
+
+#define TRASH_PREFIX ".trash-"
+
+bool bg_vm_dir_is_trash(const char *name)
+{
+	return name && strncmp(name, TRASH_PREFIX, strlen(TRASH_PREFIX)) == 0;
+}
+
+int bg_vm_dir_remove(const char *dir)
+{
+	static atomic_uint counter;
+	const char *slash = strrchr(dir, '/');
+	if (!slash || !slash[1])
+		return bg_remove_tree(dir);
+	char *trash = bg_sprintf("%.*s/" TRASH_PREFIX "%s-%d-%u", (int)(slash - dir), dir, slash + 1, (int)getpid(),
+				 atomic_fetch_add(&counter, 1));
+	if (!trash)
+		return bg_error_oom();
+	int rc;
+	if (rename(dir, trash) == 0)
+		rc = bg_remove_tree(trash);
+	else if (errno == ENOENT)
+		rc = 0;
+	else
+		rc = bg_remove_tree(dir);
+	bg_free(trash);
+	return rc;
 }
 
 int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles *h)

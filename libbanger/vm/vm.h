@@ -51,6 +51,16 @@ bool bg_vm_alive(banger_ctx *ctx, const bg_vm_record *vm, pid_t *pid);
  * returns the first error. */
 int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles *h);
 
+/* Remove a VM directory (rm -rf) in a way other processes cannot race:
+ * it is first renamed to "<vms>/.trash-<id>-<pid>-<n>", so that nobody
+ * can make its lock file again, under the old name, while it is being
+ * emptied (a creator would then lock a file that is removed next).
+ * Leftover trash of a killed process is swept by reconcile.  A missing
+ * directory is fine. */
+int bg_vm_dir_remove(const char *dir);
+/* Is name a VM directory's trash name? */
+bool bg_vm_dir_is_trash(const char *name);
+
 /* ---- reconcile ---- */
 typedef void (*bg_reconcile_report)(const char *subject, const char *action, void *payload);
 /* Bring recorded VMs in line with the host.  With sweep, also remove
