@@ -1,8 +1,12 @@
 /* Opening the SQLite store: WAL, foreign keys, busy timeout, migrations. */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int bg_store_migrate(bg_store *s);
 
@@ -75,10 +79,42 @@ int bg_store_schema_version(bg_store *s, int *out)
 	return rc;
 }
 
+/* The database holds every VM's paths, addresses and errors: 0600, like
+ * the rest of the state root.  SQLite creates a new file with 0644 (less
+ * the umask) and its -wal and -shm files with the database's mode, so the
+ * file is made here first; an older one is tightened. */
+static int private_db_file(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return bg_error_os(bg_code_from_errno(errno), errno, "open store %s", path);
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) != 0)
+		rc = bg_error_os(BANGER_EIO, errno, "stat %s", path);
+	else if ((st.st_mode & 077) && fchmod(fd, 0600) != 0)
+		rc = bg_error_os(BANGER_EPERM, errno, "chmod 0600 %s", path);
+	close(fd);
+	for (int i = 0; rc == 0 && i < 2; i++) {
+		char *side = bg_sprintf("%s%s", path, i ? "-shm" : "-wal");
+		if (!side)
+			return bg_error_oom();
+		if (lstat(side, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+			chmod(side, 0600);
+		bg_free(side);
+	}
+	return rc;
+}
+
 int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx)
 {
 	memset(s, 0, sizeof(*s));
 	s->ctx = ctx;
+	if (strcmp(path, ":memory:") != 0) {
+		int prc = private_db_file(path);
+		if (prc)
+			return prc;
+	}
 	int src = sqlite3_open_v2(path, &s->db,
 				  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (src != SQLITE_OK) {
