@@ -122,6 +122,9 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 		/* Intermediate: async-signal-safe calls only. */
 		struct spawn_report r = { 0, 0 };
 		close(pfd[0]);
+		/* The VMM makes its API, vsock and QMP sockets (and any file of its
+		 * own) with this umask: nobody but us may connect to them. */
+		umask(077);
 		r.err = posix_spawn(&r.pid, argv[0], &fa, &attr, (char *const *)argv, environ);
 		ssize_t w;
 		do
