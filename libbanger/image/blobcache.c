@@ -42,7 +42,7 @@ int bg_blob_tmp_open(const char *blobs_dir, int *fd, char **tmp_path)
 	char *p = bg_sprintf("%s/.tmp-%s", blobs_dir, hex);
 	if (!p)
 		return bg_error_oom();
-	int f = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int f = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (f < 0) {
 		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", p);
 		bg_free(p);
@@ -77,7 +77,7 @@ int bg_blob_put(const char *blobs_dir, const char *digest, const void *data, siz
 	if (!final)
 		return bg_error_oom();
 	if ((rc = bg_mkdir_p(blobs_dir, 0700)) == 0)
-		rc = bg_write_file_atomic(final, data, len, 0644);
+		rc = bg_write_file_atomic(final, data, len, 0600);
 	bg_free(final);
 	return rc;
 }

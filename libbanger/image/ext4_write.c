@@ -340,7 +340,7 @@ int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inod
 	size &= ~(uint64_t)((1u << 20) - 1);
 	if (size < (16u << 20))
 		size = 16u << 20;
-	e->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	e->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (e->fd < 0) {
 		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", path);
 		goto fail;

@@ -250,7 +250,7 @@ int bg_kernel_extract_file(const char *bzimage_path, const char *out_path)
 		bg_error_prefix("%s", bzimage_path);
 		return rc;
 	}
-	int fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", out_path);
 		bg_free(elf);

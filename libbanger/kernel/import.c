@@ -46,7 +46,7 @@ static int copy_in(bg_kernel_staging *st, const char *src, const char *name, cha
 		rc = bg_error_oom();
 		goto done;
 	}
-	out = openat(st->tree_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	out = openat(st->tree_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "create %s/%s", st->tree, name);
 		goto done;

@@ -50,7 +50,7 @@ int bg_kernel_staging_new(bg_kernel_staging *st, const bg_layout *l)
 		bg_kernel_staging_drop(st);
 		return bg_error_oom();
 	}
-	if (mkdir(st->tree, 0755) != 0) {
+	if (mkdir(st->tree, 0700) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "mkdir %s", st->tree);
 		bg_kernel_staging_drop(st);
 		return rc;
@@ -207,7 +207,7 @@ int bg_kernel_unpack(bg_kernel_staging *st, const char *tarball, bg_kernel_files
 			}
 			snprintf(files->initrd, sizeof(files->initrd), "%s", name);
 		}
-		int fd = openat(st->tree_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		int fd = openat(st->tree_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0) {
 			if (errno == EEXIST)
 				rc = bg_error(BANGER_EINVALID, "artifact holds '%s' twice", name);
