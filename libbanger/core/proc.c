@@ -78,6 +78,14 @@ int bg_run(int *status, char **out, char **err, const char *const argv[], int ti
 		*out = NULL;
 	if (err)
 		*err = NULL;
+	/* Look the program up first: where posix_spawn runs as a plain fork
+	 * (valgrind, some emulators) an exec failure is not reported back
+	 * and would read as the program exiting 127. */
+	char *found = bg_which(argv[0]);
+	if (!found)
+		return errno == ENOMEM ? bg_error_oom()
+				       : bg_error_os(BANGER_EUNSUPPORTED, ENOENT, "run %s", argv[0]);
+	bg_free(found);
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "pipe");
 		goto out;

@@ -79,6 +79,13 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 	if (access(argv[0], X_OK) != 0)
 		return bg_error_os(errno == ENOENT || errno == EACCES ? BANGER_EUNSUPPORTED : BANGER_EIO, errno,
 				   "spawn: %s is not an executable", argv[0]);
+	/* The log is opened here first so that a path that cannot be opened is
+	 * reported as such (the spawned child's failure to open it is not
+	 * reported back where posix_spawn runs as a plain fork: valgrind). */
+	int lfd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (lfd < 0)
+		return bg_error_os(bg_code_from_errno(errno), errno, "spawn: console log %s", log_path);
+	close(lfd);
 
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
