@@ -91,7 +91,11 @@ int bg_fsync_dir(const char *dir)
 
 int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-	char *dir = bg_strdup(path);
+	if (!path || !*path)
+		return bg_error(BANGER_EINVALID, "write: empty path");
+	/* a path without a slash is in ".": room for it (a one-letter name
+	 * copied leaves two bytes) */
+	char *dir = strchr(path, '/') ? bg_strdup(path) : bg_strdup(".");
 	char *tmp = bg_sprintf("%s.tmp.%ld", path, (long)getpid());
 	int rc = 0, fd = -1;
 	if (!dir || !tmp) {
@@ -103,8 +107,6 @@ int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 		slash[1] = '\0';
 	else if (slash)
 		*slash = '\0';
-	else
-		strcpy(dir, ".");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", tmp);
