@@ -242,7 +242,7 @@ int bg_kernel_finish_tree(banger_ctx *ctx, bg_kernel_staging *st, bg_kernel_file
 			  const char *name, const char *want_format, bg_kernel_record *rec,
 			  bg_kernel_info *info)
 {
-	int rc;
+	int rc = 0; /* was returned uninitialised when no step below set it */
 	char *vmlinux = bg_path_join(st->tree, "vmlinux");
 	char *bzimage = bg_path_join(st->tree, "bzImage");
 	char *final = bg_path_join(ctx->layout.kernels_dir, name);
@@ -445,7 +445,7 @@ int bg_kernel_remove(banger_ctx *ctx, const char *name)
 		bg_error_restore(&saved);
 		goto out;
 	}
-	if (moved && (rc = bg_remove_tree(trash)))
+	if (moved && bg_remove_tree(trash) != 0)
 		bg_warn(ctx, "kernel %s is removed but %s could not be deleted: %s", name, trash,
 			banger_error_last()->message);
 	rc = 0;
