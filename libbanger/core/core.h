@@ -48,6 +48,16 @@ void bg_error_save(bg_error_saved *s);
 void bg_error_restore(bg_error_saved *s);
 /* Map errno values to the closest banger code. */
 int bg_code_from_errno(int err);
+#if defined(__clang_analyzer__) && !defined(BG_ERROR_IMPL)
+/* Let the static analyzer (clang-tidy, scripts/static-analysis.sh) see
+ * what these return, across translation units: the code they are given,
+ * never 0.  Without it every "if ((rc = f())) goto out;" after an
+ * allocation failure looks like a success that goes on with NULL. */
+#define bg_error(code, ...) (bg_error(code, __VA_ARGS__), (code))
+#define bg_error_os(code, err, ...) (bg_error_os(code, err, __VA_ARGS__), (code))
+#define bg_error_lib(code, lib, lib_code, ...) (bg_error_lib(code, lib, lib_code, __VA_ARGS__), (code))
+#define bg_error_oom() (bg_error_oom(), BANGER_ENOMEM)
+#endif
 
 /* ---- logging ---- */
 struct banger_ctx;

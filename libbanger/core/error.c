@@ -1,4 +1,5 @@
 /* The thread-local last error (banger_error_last) and its setters. */
+#define BG_ERROR_IMPL /* the definitions below, not core.h's analyzer macros */
 #include "core.h"
 
 #include <errno.h>
