@@ -175,8 +175,9 @@ static int session_start(cli_env *env, int argc, char **argv)
 		envs[nenv++] = st_o.env.items[i];
 		has_term = has_term || strncmp(st_o.env.items[i], "TERM=", 5) == 0;
 	}
-	if (envs && st_o.tty && !has_term && getenv("TERM") && *getenv("TERM")) {
-		snprintf(term, sizeof(term), "TERM=%s", getenv("TERM"));
+	const char *term_env = getenv("TERM");
+	if (envs && st_o.tty && !has_term && term_env && *term_env) {
+		snprintf(term, sizeof(term), "TERM=%s", term_env);
 		envs[nenv++] = term;
 	}
 	banger_session_start_options o;

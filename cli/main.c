@@ -26,7 +26,6 @@ static void log_to_stderr(int level, const char *msg, void *payload)
 	fprintf(stderr, "banger: %s: %s\n", level >= 0 && level < 4 ? names[level] : "log", msg);
 }
 
-static cli_env *the_env;
 
 banger_ctx *cli_ctx(cli_env *env)
 {
@@ -151,7 +150,6 @@ static int dispatch(cli_env *env, const cli_cmd *cmd, const char *path, int argc
 int main(int argc, char **argv)
 {
 	cli_env env = { 0 };
-	the_env = &env;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

@@ -71,6 +71,7 @@ char *bg_buf_detach(bg_buf *b)
 	if (!b->data) {
 		if (bg_buf_grow(b, 0))
 			return NULL;
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): grow(b, 0) set data */
 		b->data[0] = '\0'; /* an empty buffer is "" too */
 	}
 	char *r = b->data;

@@ -155,7 +155,7 @@ static int check_version(const char *line)
 	if (strncmp(line, pfx, pl) == 0) {
 		const char *v = line + pl;
 		size_t dl = strspn(v, "0123456789");
-		if (dl > 0 && dl < 10 && (v[dl] == '\0' || v[dl] == ' ') && atoi(v) >= BG_AGENT_PROTOCOL)
+		if (dl > 0 && dl < 10 && (v[dl] == '\0' || v[dl] == ' ') && strtol(v, NULL, 10) >= BG_AGENT_PROTOCOL)
 			return 0;
 	}
 	return bg_error(BANGER_EVMM, "agent: unexpected answer to VERSION: \"%.100s\"", line);

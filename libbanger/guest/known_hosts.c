@@ -868,7 +868,8 @@ BANGER_EXTERN(void) banger_known_hosts_list_free(banger_known_hosts_list *list)
 	if (!list)
 		return;
 	for (size_t i = 0; i < list->n; i++) {
-		bg_free(list->v[i].hosts);
+		/* n > 0 only once v is allocated */
+		bg_free(list->v[i].hosts); // NOLINT(clang-analyzer-core.NullDereference)
 		bg_free(list->v[i].key_type);
 		bg_free(list->v[i].fingerprint);
 	}

@@ -619,7 +619,9 @@ int bg_sshkey_from_private_openssh(bg_sshkey *out, const char *pem)
 	if (rawlen >= sizeof(OPENSSH_MAGIC) && memcmp(raw, OPENSSH_MAGIC, sizeof(OPENSSH_MAGIC)) == 0) {
 		r.p += sizeof(OPENSSH_MAGIC);
 		r.left -= sizeof(OPENSSH_MAGIC);
-		if (rd_str(&r, &s, &n) && rd_str(&r, &s, &n) && rd_str(&r, &s, &n) && rd_u32(&r, &nkeys) &&
+		/* cipher, kdf, kdf options: three reads in turn, not one repeated */
+		if (rd_str(&r, &s, &n) && rd_str(&r, &s, &n) && rd_str(&r, &s, &n) && // NOLINT(misc-redundant-expression)
+		    rd_u32(&r, &nkeys) &&
 		    nkeys >= 1 && rd_str(&r, &s, &n))
 			rc = bg_sshkey_from_blob(out, s, n);
 	}

@@ -291,7 +291,7 @@ static void cloexec_fds_of(const char *path)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
+		int fd = (int)strtol(de->d_name, NULL, 10); /* "." and ".." give 0: skipped below */
 		struct stat st;
 		if (fd > 2 && fstat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
 			int fl = fcntl(fd, F_GETFD);
@@ -355,7 +355,8 @@ int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inod
 	 * reserved blocks; the journal comes after the final resize. */
 	uint64_t groups = ((size >> 12) + 32767) / 32768;
 	char ninodes[32];
-	snprintf(ninodes, sizeof(ninodes), "%llu", (unsigned long long)(groups * BG_EXT4_INODES_PER_GROUP));
+	uint64_t ninodes_n = groups * BG_EXT4_INODES_PER_GROUP;
+	snprintf(ninodes, sizeof(ninodes), "%llu", (unsigned long long)ninodes_n);
 	const char *argv[] = { "mkfs.ext4", "-q", "-F", "-b", "4096", "-I", "256", "-N", ninodes,
 			       "-m", "0", "-O", "^has_journal", "-E",
 			       "lazy_itable_init=1,nodiscard,root_owner=0:0", path, NULL };
@@ -439,7 +440,9 @@ static void set_time(uint32_t *lo, uint32_t *extra, int64_t sec, uint32_t ns)
 	if (sec > max)
 		sec = max;
 	*lo = (uint32_t)sec;
-	int64_t epoch = (sec - (int64_t)(int32_t)(uint32_t)sec) >> 32;
+	/* sec - low is a whole multiple of 2^32: divide (no shift of a
+	 * negative value) */
+	int64_t epoch = (sec - (int64_t)(int32_t)(uint32_t)sec) / ((int64_t)1 << 32);
 	if (extra)
 		*extra = (ns << 2) | ((uint32_t)epoch & 3);
 }
@@ -661,7 +664,8 @@ static dent dir_entry(size_t k, uint32_t ino, uint32_t parent, const bg_dentry *
 	if (k == 1)
 		return (dent){ parent, EXT2_FT_DIR, "..", 2 };
 	if (k < 2 + count)
-		return (dent){ d->inode->ino, ftype(d->inode->mode), d->name, d->namelen };
+		/* d is the (k-2)th of the directory's count children */
+		return (dent){ d->inode->ino, ftype(d->inode->mode), d->name, d->namelen }; // NOLINT(clang-analyzer-core.NullDereference)
 	return *extra;
 }
 

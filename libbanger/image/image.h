@@ -189,7 +189,7 @@ typedef int (*bg_fetch_progress)(size_t index, int event, uint64_t done, uint64_
 /* Download blobs (digest, size) into the cache, at most parallel at a
  * time, each verified before it is renamed into place.  Blobs already in
  * the cache are skipped (event BANGER_IMAGE_EVENT_CACHED). */
-int bg_registry_fetch_blobs(bg_registry *r, const char *blobs_dir, const bg_descriptor *blobs,
+int bg_registry_fetch_blobs(bg_registry *r, const char *blobs_dir, const bg_descriptor *d,
 			    size_t n, uint32_t parallel, bg_fetch_progress cb, void *payload);
 
 /* ---- blob cache (blobcache.c) ---- */

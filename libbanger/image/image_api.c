@@ -97,7 +97,7 @@ BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name)
 	}
 	/* The record is gone; the files follow.  A file outside our directory
 	 * (never written by banger) is left alone. */
-	if ((rc = bg_remove_tree(dir)))
+	if (bg_remove_tree(dir) != 0)
 		bg_warn(ctx, "image %s: removing %s: %s", name, dir, banger_error_last()->message);
 	rc = 0;
 out:

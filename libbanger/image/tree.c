@@ -93,7 +93,7 @@ int bg_tree_new(bg_tree **out)
 	if (!t)
 		return bg_error_oom();
 	t->nbuckets = 1024;
-	t->buckets = bg_calloc(t->nbuckets, sizeof(*t->buckets));
+	t->buckets = bg_calloc(t->nbuckets, sizeof(bg_dentry *));
 	t->root = t->buckets ? bg_tree_new_inode(t, S_IFDIR | 0755) : NULL;
 	if (!t->root) {
 		bg_tree_free(t);
@@ -143,7 +143,7 @@ bg_dentry *bg_tree_lookup(bg_tree *t, bg_inode *dir, const char *name, size_t le
 static int grow(bg_tree *t)
 {
 	size_t nb = t->nbuckets * 2;
-	bg_dentry **b = bg_calloc(nb, sizeof(*b));
+	bg_dentry **b = bg_calloc(nb, sizeof(bg_dentry *));
 	if (!b)
 		return bg_error_oom();
 	for (size_t i = 0; i < t->nbuckets; i++) {

@@ -230,7 +230,7 @@ static int get_string(char **out, json_t *obj, const char *key, bool required, b
 
 static bool arch_valid(const char *a)
 {
-	if (!*a || strlen(a) > 32)
+	if (!a || !*a || strlen(a) > 32)
 		return false;
 	for (; *a; a++)
 		if (!islower((unsigned char)*a) && !isdigit((unsigned char)*a) && *a != '_')
@@ -396,7 +396,8 @@ int bg_catalog_parse(bg_catalog *out, const char *text, size_t len, const char *
 		if ((rc = parse_entry(&out->entries[i], json_array_get(arr, i), base_url, &w)))
 			goto out;
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(out->entries[j].name, out->entries[i].name) == 0) {
+			/* every parsed entry has a name (parse_entry fails otherwise) */
+			if (strcmp(out->entries[j].name, out->entries[i].name) == 0) { // NOLINT(clang-analyzer-core.NonNullParamChecker)
 				rc = bad(&w, "name \"%s\" is listed twice (also kernels[%zu])",
 					 out->entries[i].name, j);
 				goto out;

@@ -94,7 +94,7 @@ int bg_handles_parse(const char *text, size_t len, bg_vm_handles *h)
 		rc = bg_error(BANGER_EINVALID, "handles.json: \"nat\" is not a boolean");
 		goto out;
 	}
-	h->nat = nat && json_is_true(nat);
+	h->nat = json_is_true(nat); /* NULL-safe: absent is false */
 out:
 	json_decref(o);
 	if (rc)

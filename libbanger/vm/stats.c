@@ -18,6 +18,8 @@ static void proc_usage(pid_t pid, json_t *o)
 			const char *p = strrchr(buf, ')');
 			unsigned long long ut = 0, st = 0;
 			/* fields after ")": state ppid pgrp ... utime(14) stime(15) */
+			/* /proc/PID/stat: numbers the kernel wrote */
+			// NOLINTNEXTLINE(cert-err34-c)
 			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
 				json_object_set_new(o, "vmm_cpu_seconds",
 						    json_real((double)(ut + st) / (double)sysconf(_SC_CLK_TCK)));
@@ -29,7 +31,7 @@ static void proc_usage(pid_t pid, json_t *o)
 	if (f) {
 		while (fgets(buf, sizeof(buf), f)) {
 			unsigned long long kb;
-			if (sscanf(buf, "VmRSS: %llu kB", &kb) == 1)
+			if (sscanf(buf, "VmRSS: %llu kB", &kb) == 1) // NOLINT(cert-err34-c): /proc/PID/status
 				json_object_set_new(o, "vmm_rss_bytes", json_integer((json_int_t)(kb * 1024)));
 		}
 		fclose(f);

@@ -85,7 +85,7 @@ static int fresh_file(const char *path, bool keep_old)
 			char *old = bg_sprintf("%s.old", path);
 			if (!old)
 				return bg_error_oom();
-			int r = rename(path, old);
+			int r = rename(path, old); // NOLINT(readability-suspicious-call-argument): path -> path.old
 			int e = errno;
 			bg_free(old);
 			if (r != 0)

@@ -98,7 +98,7 @@ static int hybrid_attempt(int *out, const char *uds, uint32_t port, int64_t dead
 
 	/* Read the answer byte by byte: nothing past the newline belongs to
 	 * us, it is the guest's stream. */
-	char line[40];
+	char line[40] = "";
 	size_t ln = 0;
 	int64_t ack_deadline = min64(deadline, bg_now_ms() + ACK_MS);
 	for (;;) {
