@@ -6,7 +6,7 @@ packages="build-essential cmake pkg-config clang
 libsqlite3-dev libssh2-1-dev libjansson-dev libcurl4-openssl-dev libarchive-dev
 libssl-dev libext2fs-dev comerr-dev libcmocka-dev
 e2fsprogs openssh-server openssh-client qemu-system-x86 qemu-utils busybox-static
-nftables iproute2 python3 shellcheck cppcheck valgrind
+nftables iproute2 python3 shellcheck cppcheck clang-tidy valgrind
 docker-registry skopeo umoci debootstrap
 linux-source-6.1 bc flex bison libelf-dev cpio xz-utils"
 missing=
