@@ -20,7 +20,9 @@ static bool cpu_has_virt_flag(void)
 	while (!found && fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "flags", 5) != 0)
 			continue;
-		for (char *t = strtok(line, " \t\n"); t; t = strtok(NULL, " \t\n"))
+		/* strtok_r: banger_host_features() is documented thread-safe */
+		char *save = NULL;
+		for (char *t = strtok_r(line, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save))
 			if (strcmp(t, "vmx") == 0 || strcmp(t, "svm") == 0)
 				found = true;
 		break;

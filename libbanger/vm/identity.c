@@ -22,7 +22,8 @@ static void host_dns(char *out, size_t len)
 		return;
 	}
 	size_t used = 0;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+	char *save = NULL; /* strtok_r: contexts may be used from several threads */
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char ns[64];
 		if (sscanf(line, " nameserver %63s", ns) != 1)
 			continue;
