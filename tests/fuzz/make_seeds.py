@@ -6,6 +6,10 @@ than to write by hand (the text seeds are written directly):
                           note, a "Linux version" banner), ELF32, and
                           bzImages carrying them under each compressor
                           banger's extraction knows.
+  corpus/kernel_unpack/   kernel artifacts: vmlinux + config (gzip, xz),
+                          bzImage + initrd, and hostile members (a
+                          symlink vmlinux, "../", a directory, a device,
+                          an unexpected name, two initrds).
   corpus/layer/           small layer tarballs: ustar, GNU and PAX
                           headers, long names, xattrs, hardlinks,
                           symlinks (some pointing out of the tree),
@@ -182,7 +186,34 @@ def layer_seeds():
     return seeds
 
 
+def kernel_unpack_seeds():
+    e = elf64()
+    F, D, L, H, C = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE
+    ok = tar_bytes([{"name": "vmlinux", "data": e, "mode": 0o755}, {"name": "config", "data": b"CONFIG_X=y\n"}])
+    seeds = {
+        "vmlinux-config.tar.gz": gzip.compress(ok, mtime=0),
+        "vmlinux-config.tar.xz": lzma.compress(ok),
+        "bzimage-initrd.tar": tar_bytes([{"name": "./bzImage", "data": bzimage(gzip.compress(e, mtime=0))},
+                                         {"name": "initrd.img", "data": b"070701"}]),
+        "symlink.tar": tar_bytes([{"name": "vmlinux", "type": L, "link": "/etc/passwd"}]),
+        "hardlink.tar": tar_bytes([{"name": "config", "data": b"x"}, {"name": "vmlinux", "type": H, "link": "config"}]),
+        "traversal.tar": tar_bytes([{"name": "../vmlinux", "data": e}]),
+        "directory.tar": tar_bytes([{"name": "vmlinux", "type": D}]),
+        "device.tar": tar_bytes([{"name": "config", "type": C, "dev": (1, 3)}]),
+        "unexpected.tar": tar_bytes([{"name": "vmlinux", "data": e}, {"name": "README", "data": b"hi"}]),
+        "two-initrds.tar": tar_bytes([{"name": "initrd-a", "data": b"a"}, {"name": "initrd-b", "data": b"b"}]),
+        "duplicate.tar": tar_bytes([{"name": "vmlinux", "data": e}, {"name": "vmlinux", "data": e}]),
+    }
+    return seeds
+
+
 def main():
+    ku = os.path.join(sys.argv[1], "kernel_unpack")
+    os.makedirs(ku, exist_ok=True)
+    for name, data in kernel_unpack_seeds().items():
+        with open(os.path.join(ku, name), "wb") as f:
+            f.write(data)
+
     lay = os.path.join(sys.argv[1], "layer")
     os.makedirs(lay, exist_ok=True)
     for name, data in layer_seeds().items():
