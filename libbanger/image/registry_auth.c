@@ -221,7 +221,11 @@ int bg_docker_config_auth(char **out, const char *domain)
 		const char *u = json_string_value(json_object_get(val, "username"));
 		const char *pw = json_string_value(json_object_get(val, "password"));
 		if (a && *a) {
-			if (!(*out = bg_strdup(a)))
+			/* it goes into an Authorization header as is: base64 only
+			 * (a CR or LF would start a header of the file's choosing) */
+			if (strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != strlen(a))
+				rc = bg_error(BANGER_EINVALID, "%s: the \"auth\" of %s is not base64", path, key);
+			else if (!(*out = bg_strdup(a)))
 				rc = bg_error_oom();
 		} else if (u && pw) {
 			char *up = bg_sprintf("%s:%s", u, pw);
