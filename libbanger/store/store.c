@@ -123,18 +123,25 @@ int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx)
 		return rc;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* Converting a brand-new file to WAL while another process does the
+	 * same can answer SQLITE_BUSY without consulting the busy handler
+	 * (the WAL index is being set up), so the setup is retried with a
+	 * deadline; on a store that exists it succeeds at once. */
 	int rc;
-	/* journal_mode=WAL takes a lock of its own when it converts the file,
-	 * and is answered by the busy handler like any other statement. */
-	if ((rc = bg_store_exec(s, "PRAGMA journal_mode = WAL")) ||
-	    (rc = bg_store_exec(s, "PRAGMA foreign_keys = ON")) ||
-	    (rc = bg_store_exec(s, "PRAGMA synchronous = NORMAL")) ||
-	    (rc = bg_store_migrate(s))) {
-		bg_error_prefix("open store %s", path);
-		bg_store_close(s);
-		return rc;
+	int64_t deadline = bg_now_ms() + BUSY_TIMEOUT_MS;
+	for (int delay = 5;; delay = delay < 200 ? delay * 2 : 200) {
+		if ((rc = bg_store_exec(s, "PRAGMA journal_mode = WAL")) == 0 &&
+		    (rc = bg_store_exec(s, "PRAGMA foreign_keys = ON")) == 0 &&
+		    (rc = bg_store_exec(s, "PRAGMA synchronous = NORMAL")) == 0 &&
+		    (rc = bg_store_migrate(s)) == 0)
+			return 0;
+		if (rc != BANGER_EBUSY || bg_now_ms() >= deadline)
+			break;
+		bg_sleep_ms(delay);
 	}
-	return 0;
+	bg_error_prefix("open store %s", path);
+	bg_store_close(s);
+	return rc;
 }
 
 void bg_store_close(bg_store *s)

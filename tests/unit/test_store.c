@@ -141,8 +141,10 @@ static void test_two_processes(void **state)
 		kids[k] = fork();
 		if (kids[k] == 0) {
 			bg_store s;
-			if (bg_store_open(&s, db, NULL))
+			if (bg_store_open(&s, db, NULL)) {
+				fprintf(stderr, "child %d: %s\n", k, banger_error_last()->message);
 				_exit(10);
+			}
 			for (int i = 0; i < PER_CHILD; i++) {
 				char id[9], name[32], ip[32];
 				snprintf(id, sizeof(id), "%07x%d", i, k);
