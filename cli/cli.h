@@ -19,7 +19,8 @@ enum {
 	EXIT_TRUST = 4,     /* host key mismatch / revoked: possible MITM */
 	EXIT_UNSUPPORTED = 5, /* not available on this host */
 	EXIT_BUSY = 6,      /* in use / locked / exists */
-	EXIT_TIMEOUT = 7
+	EXIT_TIMEOUT = 7,
+	EXIT_STORE = 8      /* database lost or damaged: run `banger store recover` */
 };
 
 /* ---- option parsing ---- */
@@ -53,6 +54,8 @@ typedef struct cli_env {
 	const char *config_path;
 	int verbose;
 	bool color;
+	uint32_t ctx_flags;     /* BANGER_CTX_* for cli_ctx() */
+	int open_exit;          /* exit code of a failed cli_ctx(), which wins */
 } cli_env;
 
 typedef struct cli_cmd {
@@ -115,6 +118,7 @@ extern const cli_cmd cli_session_cmd;
 extern const cli_cmd cli_known_hosts_cmd;
 extern const cli_cmd cli_ssh_config_cmd;
 extern const cli_cmd cli_ssh_proxy_cmd;
+extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_gc_cmd;
 extern const cli_cmd cli_kernel_cmd;
 extern const cli_cmd cli_image_cmd;

@@ -12,6 +12,7 @@ static const cli_cmd *const nouns[] = {
 	&cli_ssh_config_cmd,
 	&cli_ssh_proxy_cmd,
 	&cli_gc_cmd,
+	&cli_store_cmd,
 	&cli_kernel_cmd,
 	&cli_image_cmd,
 	&cli_doctor_cmd,
@@ -37,9 +38,10 @@ banger_ctx *cli_ctx(cli_env *env)
 	o.config_path = env->config_path;
 	o.log_cb = log_to_stderr;
 	o.log_level = env->verbose >= 2 ? BANGER_LOG_DEBUG : env->verbose ? BANGER_LOG_INFO : BANGER_LOG_WARN;
+	o.flags = env->ctx_flags;
 	int rc = banger_ctx_open(&env->ctx, &o);
 	if (rc) {
-		cli_fail("cannot open banger's state", rc);
+		env->open_exit = cli_fail("cannot open banger's state", rc);
 		return NULL;
 	}
 	return env->ctx;
@@ -55,6 +57,7 @@ int cli_exit_code(int rc)
 	case BANGER_EBUSY: case BANGER_EEXISTS: return EXIT_BUSY;
 	case BANGER_ETIMEOUT: return EXIT_TIMEOUT;
 	case BANGER_EINVALID: return EXIT_USAGE;
+	case BANGER_ESTORE: return EXIT_STORE;
 	default: return EXIT_FAILURE_;
 	}
 }
@@ -124,7 +127,8 @@ static void main_usage(FILE *f)
 		"  -h, --help        show help; 'banger <command> --help' for a command\n"
 		"\nExit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 not found,\n"
 		"4 host key mismatch or revoked (possible MITM), 5 unsupported on this host,\n"
-		"6 busy or already exists, 7 timed out.\n");
+		"6 busy or already exists, 7 timed out, 8 the database is lost or damaged\n"
+		"(nothing was changed: run 'banger store recover').\n");
 }
 
 /* Dispatch "noun [verb] args" to the command table. */
@@ -190,6 +194,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "banger: unknown command '%s'\nTry 'banger --help'.\n", argv[i]);
 	else
 		rc = dispatch(&env, cmd, cmd->name, argc - i - 1, argv + i + 1);
+	/* A command that could not open the state returns a generic failure;
+	 * the reason (a database needing recovery, say) has its own code. */
+	if (env.open_exit && !env.ctx)
+		rc = env.open_exit;
 	banger_ctx_close(env.ctx);
 	return rc;
 }

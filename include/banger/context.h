@@ -29,6 +29,10 @@ typedef void (*banger_log_cb)(int level, const char *message, void *payload);
 
 /* Do not reconcile VMs when opening (tools that only read). */
 #define BANGER_CTX_NO_RECONCILE (1u << 0)
+/* Open for banger_store_recover(): do not refuse an emptied store, and
+ * move a damaged database aside (kept, never deleted) and start a new
+ * one.  Implies BANGER_CTX_NO_RECONCILE. */
+#define BANGER_CTX_RECOVER (1u << 1)
 
 typedef struct {
 	unsigned int version;   /* BANGER_CTX_OPTIONS_VERSION */
@@ -47,7 +51,14 @@ BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned in
 
 /* Open a context: creates the state layout with safe modes, opens the
  * store and runs migrations, then (unless BANGER_CTX_NO_RECONCILE)
- * reconciles recorded VMs with what the host says.  opts may be NULL. */
+ * settles recorded VMs whose VMM is gone (marked stopped, their taps,
+ * loops and NAT rules released).  Opening never deletes a file or kills
+ * a process; finishing interrupted creates and deletes and removing
+ * orphans is banger_vm_reconcile()'s job.
+ *
+ * Fails with BANGER_ESTORE, changing nothing, when the database is
+ * damaged, or has no records while the state root holds directories
+ * another store made: see <banger/store.h>.  opts may be NULL. */
 BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *opts);
 
 /* Close a context.  Accepts NULL. */

@@ -30,7 +30,10 @@ typedef enum {
 	BANGER_ENETWORK = -13,    /* network, HTTP or registry failure */
 	BANGER_EVERIFY = -14,     /* checksum or digest mismatch */
 	BANGER_ESTATE = -15,      /* object is in the wrong state for this */
-	BANGER_EVMM = -16         /* the VMM refused or failed a request */
+	BANGER_EVMM = -16,        /* the VMM refused or failed a request */
+	BANGER_ESTORE = -17       /* the database is lost, emptied or corrupt while
+	                           * VM directories exist: nothing was touched;
+	                           * run `banger store recover` */
 } banger_error_code;
 
 typedef struct {

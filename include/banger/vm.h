@@ -50,17 +50,23 @@ BANGER_EXTERN(int64_t) banger_vm_started_at(const banger_vm *vm);  /* 0 if never
 BANGER_EXTERN(int) banger_vm_is_alive(banger_ctx *ctx, const banger_vm *vm);
 
 /* Also remove kernel objects with banger's names that no VM owns (taps,
- * loops under the state dir, dm targets, NAT rules, stray VMM processes,
- * VM directories without a record). */
+ * loops under the state dir, dm targets, NAT rules, stray VMM processes)
+ * and directories of unfinished creates, but only what is proven to be
+ * this store's: a VM directory with no row is removed only when its own
+ * record, stamped by this store, says it was never finished; one stamped
+ * by another store, or without a record, is reported (with its path) and
+ * left in place, and so are the kernel objects named after it. */
 #define BANGER_RECONCILE_SWEEP (1u << 0)
 
 /* Called once per correction: subject (VM name or object) and what was
  * done.  Strings are valid during the call. */
 typedef void (*banger_reconcile_cb)(const char *subject, const char *action, void *payload);
 
-/* Bring recorded VMs in line with the host (also done, without the
- * sweep, whenever a context opens).  Returns the number of corrections
- * (>= 0) or a negative error. */
+/* Bring recorded VMs in line with the host: VMs whose VMM is gone are
+ * stopped, a VMM whose starter or stopper was killed is stopped,
+ * interrupted creates and deletes are finished (disks, directory, host
+ * key pins, row).  A context open does only the first of these.
+ * Returns the number of corrections (>= 0) or a negative error. */
 BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_reconcile_cb cb,
 				       void *payload);
 

@@ -161,6 +161,7 @@ BANGER_EXTERN(const char *) banger_error_name(int code)
 	case BANGER_EVERIFY: return "verification failed";
 	case BANGER_ESTATE: return "wrong state";
 	case BANGER_EVMM: return "vmm error";
+	case BANGER_ESTORE: return "store needs recovery";
 	default: return "unknown error";
 	}
 }

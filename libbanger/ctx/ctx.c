@@ -3,6 +3,8 @@
 #include "ctx.h"
 #include "../vm/vm.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned int version)
@@ -14,6 +16,54 @@ BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned in
 	banger_ctx_options def = BANGER_CTX_OPTIONS_INIT;
 	*opts = def;
 	return 0;
+}
+
+/* Keep a damaged database (and its -wal and -shm) under a new name. */
+static int move_aside(banger_ctx *ctx)
+{
+	char *aside = bg_sprintf("%s.damaged-%lld", ctx->layout.db_path, (long long)bg_wall_seconds());
+	if (!aside)
+		return bg_error_oom();
+	int rc = 0;
+	const char *sides[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < BG_ARRAY_SIZE(sides) && !rc; i++) {
+		char *from = bg_sprintf("%s%s", ctx->layout.db_path, sides[i]);
+		char *to = bg_sprintf("%s%s", aside, sides[i]);
+		if (!from || !to)
+			rc = bg_error_oom();
+		else if (rename(from, to) != 0 && errno != ENOENT)
+			rc = bg_error_os(BANGER_EIO, errno, "move %s aside", from);
+		bg_free(from);
+		bg_free(to);
+	}
+	if (rc == 0) {
+		bg_warn(ctx, "the damaged database was kept as %s; a new one is made", aside);
+		ctx->store_aside = aside;
+	} else {
+		bg_free(aside);
+	}
+	return rc;
+}
+
+/* Open the store.  A damaged one, or an empty one while the state root
+ * holds another store's directories, fails with BANGER_ESTORE; opened
+ * for recovery, the damaged one is moved aside and a new one made. */
+static int open_store(banger_ctx *ctx)
+{
+	bool recover = (ctx->flags & BANGER_CTX_RECOVER) != 0;
+	int rc = bg_store_open(&ctx->store, ctx->layout.db_path, ctx);
+	if (rc == 0 && recover && bg_store_quick_check(&ctx->store) == BANGER_ESTORE) {
+		bg_store_close(&ctx->store);
+		rc = BANGER_ESTORE;
+	}
+	if (rc == BANGER_ESTORE && recover) {
+		banger_error_clear();
+		if ((rc = move_aside(ctx)) == 0)
+			rc = bg_store_open(&ctx->store, ctx->layout.db_path, ctx);
+	}
+	if (rc == 0 && !recover && (rc = bg_store_check_not_lost(ctx)))
+		bg_store_close(&ctx->store);
+	return rc;
 }
 
 BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *opts)
@@ -47,14 +97,14 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 		goto fail;
 	if ((rc = bg_config_load(&ctx->config, ctx->layout.config_path)))
 		goto fail;
-	if ((rc = bg_store_open(&ctx->store, ctx->layout.db_path, ctx)))
+	if ((rc = open_store(ctx)))
 		goto fail;
-	bg_debug(ctx, "opened state %s", ctx->layout.state_dir);
-	if (!(ctx->flags & BANGER_CTX_NO_RECONCILE)) {
+	bg_debug(ctx, "opened state %s (store %.12s)", ctx->layout.state_dir, ctx->store.id);
+	if (!(ctx->flags & (BANGER_CTX_NO_RECONCILE | BANGER_CTX_RECOVER))) {
 		unsigned fixed = 0;
 		/* A failure here must not lock the user out of their state:
 		 * report it and go on; `banger vm reconcile` retries. */
-		if (bg_vm_reconcile(ctx, false, NULL, NULL, &fixed) != 0)
+		if (bg_vm_reconcile(ctx, BG_RECONCILE_OPEN, NULL, NULL, &fixed) != 0)
 			bg_warn(ctx, "reconcile: %s", banger_error_last()->message);
 		else if (fixed)
 			bg_info(ctx, "reconcile: %u VM(s) brought in line with the host", fixed);
@@ -72,6 +122,7 @@ BANGER_EXTERN(void) banger_ctx_close(banger_ctx *ctx)
 	if (!ctx)
 		return;
 	bg_store_close(&ctx->store);
+	bg_free(ctx->store_aside);
 	pthread_mutex_destroy(&ctx->handles_mu);
 	bg_free(ctx->handles);
 	bg_config_free(&ctx->config);

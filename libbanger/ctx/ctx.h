@@ -37,6 +37,8 @@ struct banger_ctx {
 	bg_layout layout;
 	bg_config config;
 	bg_store store;
+	/* Where a damaged database was moved by a BANGER_CTX_RECOVER open. */
+	char *store_aside;
 	/* Privileged operations (the seam unit tests replace). */
 	const bg_host_ops *host;
 	/* Handle cache: guarded by handles_mu, the only state of a context

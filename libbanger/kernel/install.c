@@ -356,6 +356,19 @@ static int clear_stale(banger_ctx *ctx, const char *final)
 {
 	if (!bg_path_exists(final))
 		return 0;
+	/* A directory with another store's record is not a leftover: it is
+	 * a kernel that store installed, and its database was lost. */
+	bg_store_copy c;
+	int rc = bg_copy_read(&c, final, BG_KERNEL_COPY_FILE);
+	if (rc == 0) {
+		bool foreign = strcmp(c.store_id, ctx->store.id) != 0;
+		bg_store_copy_clear(&c);
+		if (foreign)
+			return bg_error(BANGER_EEXISTS,
+					"%s holds a kernel another store installed: run `banger store recover` "
+					"to add it back, or move it away", final);
+	}
+	banger_error_clear();
 	bg_warn(ctx, "removing %s: it is not recorded (left by an interrupted install)", final);
 	return bg_remove_tree(final);
 }

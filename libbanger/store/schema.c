@@ -76,6 +76,12 @@ static const char *const migrations[] = {
 	"  UNIQUE (vm_id, name)"
 	");"
 	"CREATE INDEX sessions_by_vm ON sessions(vm_id);",
+	/* 3: the store's identity, stamped into every directory it makes */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	");"
+	"INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));",
 };
 
 int bg_store_migrate(bg_store *s);
@@ -83,6 +89,7 @@ int bg_store_migrate(bg_store *s);
 int bg_store_migrate(bg_store *s)
 {
 	const int target = (int)BG_ARRAY_SIZE(migrations);
+	s->opened_version = -1;
 	for (;;) {
 		int rc = bg_store_begin(s);
 		if (rc)
@@ -92,6 +99,8 @@ int bg_store_migrate(bg_store *s)
 			bg_store_rollback(s);
 			return rc;
 		}
+		if (s->opened_version < 0)
+			s->opened_version = version;
 		if (version > target) {
 			bg_store_rollback(s);
 			return bg_error(BANGER_EUNSUPPORTED,

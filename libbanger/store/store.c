@@ -18,6 +18,13 @@ int bg_store_error(bg_store *s, int src, const char *what)
 {
 	int code = BANGER_EIO;
 	int ext = s && s->db ? sqlite3_extended_errcode(s->db) : src;
+	if (src == SQLITE_CORRUPT || src == SQLITE_NOTADB) {
+		const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src);
+		return bg_error_lib(BANGER_ESTORE, "sqlite", ext,
+				    "%s: %s: the database is damaged; nothing was changed: run "
+				    "`banger store recover` (it keeps the damaged file aside and rebuilds "
+				    "the records from the VM, image and kernel directories)", what, msg);
+	}
 	if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
 		code = BANGER_EBUSY;
 	else if (src == SQLITE_NOMEM)
@@ -54,6 +61,31 @@ int bg_store_begin(bg_store *s)
 int bg_store_commit(bg_store *s)
 {
 	return bg_store_exec(s, "COMMIT");
+}
+
+int bg_store_unit_begin(bg_store *s, bool *own)
+{
+	*own = sqlite3_get_autocommit(s->db) != 0;
+	return *own ? bg_store_begin(s) : bg_store_exec(s, "SAVEPOINT bg_unit");
+}
+
+int bg_store_unit_end(bg_store *s, bool own, int rc)
+{
+	if (rc == 0) {
+		rc = bg_store_exec(s, own ? "COMMIT" : "RELEASE bg_unit");
+		if (rc == 0)
+			return 0;
+	}
+	bg_error_saved saved;
+	bg_error_save(&saved);
+	if (own) {
+		bg_store_rollback(s);
+	} else {
+		sqlite3_exec(s->db, "ROLLBACK TO bg_unit", NULL, NULL, NULL);
+		sqlite3_exec(s->db, "RELEASE bg_unit", NULL, NULL, NULL);
+	}
+	bg_error_restore(&saved);
+	return rc;
 }
 
 void bg_store_rollback(bg_store *s)
@@ -106,6 +138,71 @@ static int private_db_file(const char *path)
 	return rc;
 }
 
+static int load_id(bg_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "SELECT value FROM meta WHERE key='store_id'");
+	if (rc)
+		return rc;
+	int src = sqlite3_step(st);
+	const unsigned char *v = src == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	if (v && strlen((const char *)v) == BG_STORE_ID_LEN)
+		memcpy(s->id, v, BG_STORE_ID_LEN + 1);
+	else if (src == SQLITE_ROW || src == SQLITE_DONE)
+		rc = bg_error(BANGER_ESTORE, "the store has no valid identity: run `banger store recover`");
+	else
+		rc = bg_store_error(s, src, "read the store id");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int bg_store_set_id(bg_store *s, const char *id)
+{
+	if (!id || strlen(id) != BG_STORE_ID_LEN || strspn(id, "0123456789abcdef") != BG_STORE_ID_LEN)
+		return bg_error(BANGER_EINVALID, "invalid store id");
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "UPDATE meta SET value=?1 WHERE key='store_id'");
+	if (rc)
+		return rc;
+	bg_store_bind_text(st, 1, id);
+	if ((rc = bg_store_step_done(s, st, "set the store id")))
+		return rc;
+	memcpy(s->id, id, BG_STORE_ID_LEN + 1);
+	return 0;
+}
+
+int bg_store_quick_check(bg_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "PRAGMA quick_check");
+	if (rc)
+		return rc;
+	int src = sqlite3_step(st);
+	const unsigned char *v = src == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	if (src == SQLITE_ROW && (!v || strcmp((const char *)v, "ok") != 0))
+		rc = bg_error(BANGER_ESTORE, "the database is damaged: %s", v ? (const char *)v : "?");
+	else if (src != SQLITE_ROW)
+		rc = bg_store_error(s, src, "check the database");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int bg_store_count_records(bg_store *s, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = bg_store_prepare(s, &st, "SELECT (SELECT count(*) FROM vms) + (SELECT count(*) FROM images) + "
+				  "(SELECT count(*) FROM kernels)");
+	if (rc)
+		return rc;
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		rc = bg_store_error(s, src, "count records");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx)
 {
 	memset(s, 0, sizeof(*s));
@@ -133,8 +230,15 @@ int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx)
 		if ((rc = bg_store_exec(s, "PRAGMA journal_mode = WAL")) == 0 &&
 		    (rc = bg_store_exec(s, "PRAGMA foreign_keys = ON")) == 0 &&
 		    (rc = bg_store_exec(s, "PRAGMA synchronous = NORMAL")) == 0 &&
-		    (rc = bg_store_migrate(s)) == 0)
+		    (rc = bg_store_migrate(s)) == 0 && (rc = load_id(s)) == 0) {
+			/* A store from before durable copies: give every directory
+			 * its record now, so a later loss can be recovered. */
+			if (s->opened_version > 0 && s->opened_version < 3 && bg_store_write_all_copies(s)) {
+				bg_warn(ctx, "could not write every durable record: %s", banger_error_last()->message);
+				banger_error_clear();
+			}
 			return 0;
+		}
 		if (rc != BANGER_EBUSY || bg_now_ms() >= deadline)
 			break;
 		bg_sleep_ms(delay);

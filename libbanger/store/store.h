@@ -11,12 +11,31 @@
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;
 
+/* The store's identity: 32 lowercase hex digits, random, made when the
+ * store is created.  Every VM, image and kernel directory records the id
+ * of the store that made it (see "durable copies" below), so a directory
+ * no row describes can be told apart: made by this store (an interrupted
+ * create, safe to finish), or by another one (a lost or replaced
+ * database: never removed, recovered with `banger store recover`). */
+#define BG_STORE_ID_LEN 32
+
 typedef struct {
 	sqlite3 *db;
 	struct banger_ctx *ctx; /* for logging */
+	char id[BG_STORE_ID_LEN + 1];
+	int opened_version; /* schema version found at open (0: a new file) */
 } bg_store;
 
+/* Open (creating the file and migrating as needed).  A database SQLite
+ * reports corrupt (or not a database) fails with BANGER_ESTORE. */
 int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx);
+/* Replace the store's id (recovery adopts the id its directories carry).
+ * Runs in the caller's transaction, if any. */
+int bg_store_set_id(bg_store *s, const char *id);
+/* PRAGMA quick_check: BANGER_ESTORE when SQLite finds damage. */
+int bg_store_quick_check(bg_store *s);
+/* Number of rows in vms, images and kernels together. */
+int bg_store_count_records(bg_store *s, int64_t *out);
 void bg_store_close(bg_store *s);
 int bg_store_schema_version(bg_store *s, int *out);
 
@@ -25,6 +44,13 @@ int bg_store_schema_version(bg_store *s, int *out);
 int bg_store_begin(bg_store *s);
 int bg_store_commit(bg_store *s);
 void bg_store_rollback(bg_store *s);
+
+/* A write that is not done until its durable copy is: inside the
+ * caller's transaction a savepoint, else an IMMEDIATE transaction of its
+ * own.  end() commits (or releases) when rc is 0, else undoes the write
+ * and returns rc with its error intact. */
+int bg_store_unit_begin(bg_store *s, bool *own);
+int bg_store_unit_end(bg_store *s, bool own, int rc);
 
 /* Prepare a statement; errors name the SQL. */
 int bg_store_prepare(bg_store *s, sqlite3_stmt **out, const char *sql);
@@ -170,5 +196,41 @@ int bg_store_session_delete(bg_store *s, const char *id);
 /* Mark every starting or running session of a VM lost; *changed (may be
  * NULL) gets how many. */
 int bg_store_session_mark_vm_lost(bg_store *s, const char *vm_id, int *changed);
+
+/* ---- durable copies (durable.c) ----
+ * SQLite is the index, not the only copy: every write of a VM, image or
+ * kernel row also writes the record, stamped with the store id, as JSON
+ * into the object's own directory (temp + fsync + rename).  A lost or
+ * corrupt database is rebuilt from these (`banger store recover`). */
+#define BG_VM_COPY_FILE "vm.json"
+#define BG_IMAGE_COPY_FILE "image.json"
+#define BG_KERNEL_COPY_FILE "kernel.json"
+/* Largest copy read back; a record is a few hundred bytes. */
+#define BG_COPY_MAX_BYTES (256 * 1024)
+
+typedef enum { BG_COPY_VM, BG_COPY_IMAGE, BG_COPY_KERNEL } bg_copy_kind;
+
+typedef struct {
+	bg_copy_kind kind;
+	char store_id[BG_STORE_ID_LEN + 1];
+	bg_vm_record vm;         /* kind BG_COPY_VM */
+	bg_image_record image;   /* kind BG_COPY_IMAGE */
+	bg_kernel_record kernel; /* kind BG_COPY_KERNEL */
+} bg_store_copy;
+
+/* Write the copy of a record into its directory (vm->vm_dir, or into
+ * when not NULL; the directory of image->rootfs_path, of
+ * kernel->kernel_path) stamped with store_id. */
+int bg_copy_write_vm(const char *store_id, const bg_vm_record *vm, const char *into);
+int bg_copy_write_image(const char *store_id, const bg_image_record *r);
+int bg_copy_write_kernel(const char *store_id, const bg_kernel_record *k);
+/* Parse a copy (strict: types, lengths, a 32-hex store id).  On success
+ * *out owns its records; free with bg_store_copy_clear(). */
+int bg_copy_parse(bg_store_copy *out, const char *text, size_t len, const char *origin);
+/* Read and parse <dir>/<file>.  BANGER_ENOTFOUND when there is none. */
+int bg_copy_read(bg_store_copy *out, const char *dir, const char *file);
+void bg_store_copy_clear(bg_store_copy *c);
+/* Write the copy of every row (a store migrated from before copies). */
+int bg_store_write_all_copies(bg_store *s);
 
 #endif

@@ -63,18 +63,25 @@ static int write_row(bg_store *s, const bg_image_record *r, const char *sql)
 	else
 		rc = bg_store_error(s, src, "record image");
 	sqlite3_finalize(st);
-	return rc;
+	return rc ? rc : bg_copy_write_image(s->id, r);
+}
+
+static int write_unit(bg_store *s, const bg_image_record *r, const char *sql)
+{
+	bool own;
+	int rc = bg_store_unit_begin(s, &own);
+	return rc ? rc : bg_store_unit_end(s, own, write_row(s, r, sql));
 }
 
 int bg_store_image_insert(bg_store *s, const bg_image_record *r)
 {
-	return write_row(s, r, "INSERT INTO images (" IMAGE_COLUMNS ") VALUES "
+	return write_unit(s, r, "INSERT INTO images (" IMAGE_COLUMNS ") VALUES "
 			 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
 }
 
 int bg_store_image_upsert(bg_store *s, const bg_image_record *r)
 {
-	return write_row(s, r, "INSERT INTO images (" IMAGE_COLUMNS ") VALUES "
+	return write_unit(s, r, "INSERT INTO images (" IMAGE_COLUMNS ") VALUES "
 			 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(name) DO UPDATE SET "
 			 "ref=excluded.ref, manifest_digest=excluded.manifest_digest, "
 			 "platform=excluded.platform, config_json=excluded.config_json, "

@@ -28,7 +28,7 @@ void bg_kernel_records_free(bg_kernel_record *k, size_t count)
 	bg_free(k);
 }
 
-int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k)
+static int insert_row(bg_store *s, const bg_kernel_record *k)
 {
 	sqlite3_stmt *st;
 	int rc = bg_store_prepare(s, &st, "INSERT INTO kernels (" KERNEL_COLUMNS ") VALUES "
@@ -53,7 +53,14 @@ int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k)
 	else
 		rc = bg_store_error(s, src, "record kernel");
 	sqlite3_finalize(st);
-	return rc;
+	return rc ? rc : bg_copy_write_kernel(s->id, k);
+}
+
+int bg_store_kernel_insert(bg_store *s, const bg_kernel_record *k)
+{
+	bool own;
+	int rc = bg_store_unit_begin(s, &own);
+	return rc ? rc : bg_store_unit_end(s, own, insert_row(s, k));
 }
 
 static int read_row(sqlite3_stmt *st, bg_kernel_record *k)

@@ -63,7 +63,7 @@ static void bind_fields(sqlite3_stmt *st, const bg_vm_record *vm)
 	sqlite3_bind_int64(st, 25, vm->started_at);
 }
 
-int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm)
+static int insert_row(bg_store *s, const bg_vm_record *vm)
 {
 	sqlite3_stmt *st;
 	int rc = bg_store_prepare(s, &st, "INSERT INTO vms (" VM_COLUMNS ") VALUES "
@@ -72,10 +72,23 @@ int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm)
 		return rc;
 	bg_store_bind_text(st, 1, vm->id);
 	bind_fields(st, vm);
-	return bg_store_step_done(s, st, "record VM");
+	if ((rc = bg_store_step_done(s, st, "record VM")))
+		return rc;
+	return bg_copy_write_vm(s->id, vm, NULL);
 }
 
-int bg_store_vm_update(bg_store *s, const bg_vm_record *vm)
+/* After a partial update: the copy is written from the whole row. */
+static int copy_row(bg_store *s, const char *id)
+{
+	bg_vm_record vm;
+	int rc = bg_store_vm_get(s, &vm, id);
+	if (rc == 0)
+		rc = bg_copy_write_vm(s->id, &vm, NULL);
+	bg_vm_record_clear(&vm);
+	return rc;
+}
+
+static int update_row(bg_store *s, const bg_vm_record *vm)
 {
 	sqlite3_stmt *st;
 	int rc = bg_store_prepare(s, &st,
@@ -90,10 +103,12 @@ int bg_store_vm_update(bg_store *s, const bg_vm_record *vm)
 	bind_fields(st, vm);
 	if ((rc = bg_store_step_done(s, st, "update VM")))
 		return rc;
-	return sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", vm->id);
+	if (!sqlite3_changes(s->db))
+		return bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", vm->id);
+	return copy_row(s, vm->id);
 }
 
-int bg_store_vm_set_state(bg_store *s, const char *id, const char *state, const char *last_error)
+static int set_state_row(bg_store *s, const char *id, const char *state, const char *last_error)
 {
 	sqlite3_stmt *st;
 	int rc = bg_store_prepare(s, &st,
@@ -106,7 +121,32 @@ int bg_store_vm_set_state(bg_store *s, const char *id, const char *state, const 
 	sqlite3_bind_int64(st, 4, bg_wall_seconds());
 	if ((rc = bg_store_step_done(s, st, "update VM state")))
 		return rc;
-	return sqlite3_changes(s->db) ? 0 : bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", id);
+	if (!sqlite3_changes(s->db))
+		return bg_error(BANGER_ENOTFOUND, "VM %s is not recorded", id);
+	return copy_row(s, id);
+}
+
+/* Each write of a row and of its durable copy is one unit: a copy that
+ * cannot be written undoes the row change. */
+int bg_store_vm_insert(bg_store *s, const bg_vm_record *vm)
+{
+	bool own;
+	int rc = bg_store_unit_begin(s, &own);
+	return rc ? rc : bg_store_unit_end(s, own, insert_row(s, vm));
+}
+
+int bg_store_vm_update(bg_store *s, const bg_vm_record *vm)
+{
+	bool own;
+	int rc = bg_store_unit_begin(s, &own);
+	return rc ? rc : bg_store_unit_end(s, own, update_row(s, vm));
+}
+
+int bg_store_vm_set_state(bg_store *s, const char *id, const char *state, const char *last_error)
+{
+	bool own;
+	int rc = bg_store_unit_begin(s, &own);
+	return rc ? rc : bg_store_unit_end(s, own, set_state_row(s, id, state, last_error));
 }
 
 int bg_store_vm_delete(bg_store *s, const char *id)

@@ -50,33 +50,68 @@ static int fault(const char *step)
 	return bg_fault_step(name);
 }
 
-/* Create the VM directory and take its lock.  Until the row is inserted
- * (under this lock) the directory has no record, and another process's
- * reconcile sweep removes VM directories without a record whose lock it
- * can take: between our mkdir and our lock it may take the lock, remove
- * the directory and let go.  So after locking, check that the lock file
- * we hold is still the one at the lock path in a live directory; if not,
- * start over.  The sweep holds a lock only for a moment, so a short wait
- * for it is enough. */
+/* Create the VM directory and take its lock.  The directory is made
+ * under a staging name with the stamped record and the lock file in it,
+ * then renamed into place: a VM directory never exists without a record
+ * saying which store made it, so a sweep can tell this unfinished create
+ * (ours, "creating") from another store's VM.  Until the row is inserted
+ * (under the lock) another process's sweep may remove the directory:
+ * between our rename and our lock it may take the lock, remove the
+ * directory and let go.  So after locking, check that the lock file we
+ * hold is still the one at the lock path; if not, start over.  The sweep
+ * holds a lock only for a moment, so a short wait for it is enough. */
 static int make_locked_dir(bg_vm_op *op)
 {
 	int rc = 0;
+	const char *slash = strrchr(op->paths.dir, '/');
+	char *stage = slash ? bg_sprintf("%.*s/" BG_VM_STAGING_PREFIX "%s-%d", (int)(slash - op->paths.dir),
+					 op->paths.dir, slash + 1, (int)getpid())
+			    : NULL;
+	char *stage_lock = stage ? bg_path_join(stage, "lock") : NULL;
+	if (!stage_lock) {
+		bg_free(stage);
+		return bg_error_oom();
+	}
 	for (int attempt = 0; attempt < 10; attempt++) {
-		if ((rc = bg_mkdir_p(op->paths.dir, 0700))) {
-			if (bg_path_exists(op->paths.dir))
-				return rc;
-			continue; /* made, then swept before mkdir_p could stat it */
+		if (mkdir(stage, 0700) != 0 && errno != EEXIST) {
+			rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", stage);
+			break;
+		}
+		int fd = open(stage_lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* swept as a leftover before we could fill it */
+			rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", stage_lock);
+			break;
+		}
+		close(fd);
+		if ((rc = bg_copy_write_vm(op->ctx->store.id, &op->vm, stage))) {
+			if (!bg_path_exists(stage))
+				continue;
+			break;
+		}
+		if (rename(stage, op->paths.dir) != 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = bg_error_os(errno == ENOTEMPTY || errno == EEXIST ? BANGER_EEXISTS : BANGER_EIO, errno,
+					 "rename %s to %s", stage, op->paths.dir);
+			break;
 		}
 		rc = bg_lock_acquire(&op->lock, op->paths.lock, 2000);
 		if (rc == BANGER_ENOTFOUND || rc == BANGER_EBUSY)
 			continue; /* swept before we could lock, or being swept */
 		if (rc)
-			return rc;
+			break;
 		if (bg_lock_is_current(&op->lock, op->paths.lock))
-			return 0;
+			break;
 		bg_lock_release(&op->lock);
+		rc = bg_error(BANGER_EBUSY, "cannot create and lock %s: it keeps disappearing", op->paths.dir);
 	}
-	return rc ? rc : bg_error(BANGER_EBUSY, "cannot create and lock %s: it keeps disappearing", op->paths.dir);
+	if (rc && bg_path_exists(stage))
+		bg_remove_tree(stage);
+	bg_free(stage_lock);
+	bg_free(stage);
+	return rc;
 }
 
 /* Lowest free /30 slot and lowest free CID >= 3, read inside the caller's

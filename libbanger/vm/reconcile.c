@@ -1,15 +1,28 @@
 /* Reconcile: make the recorded VMs agree with the host after a crash, a
- * kill -9 or a VMM that died behind banger's back.  On context open it
- * only looks at VMs that claim to be running or are mid-transition
- * (cheap when nothing changed); a sweep also removes kernel objects with
- * this state root's names that no VM owns. */
-#include "vm.h"
+ * kill -9 or a VMM that died behind banger's back.
+ *
+ * Three strengths.  On context open (BG_RECONCILE_OPEN) it only settles
+ * VMs whose VMM is gone: their kernel handles (tap, loops, NAT: nothing
+ * that holds data) are released and the row says stopped; it deletes no
+ * file and kills no process, so an open of a store that lost rows cannot
+ * destroy anything.  An explicit reconcile also finishes interrupted
+ * creates and deletes of this store's VMs (pins included) and stops a
+ * VMM whose starter or stopper was killed.  The sweep (gc) also removes
+ * kernel objects and directories with this state root's names, but only
+ * those proven to be this store's orphans: no row and either no VM
+ * directory, or one stamped by this store whose own record says it was
+ * never finished (creating) or was being deleted.  A directory stamped by
+ * another store, or with no record, is foreign: reported, never touched,
+ * and neither are the objects named after it. */
+#include "vm_internal.h"
+#include "../guest/guest.h"
 #include "../session/session.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +33,65 @@ typedef struct {
 	bg_reconcile_report report;
 	void *payload;
 	unsigned fixed;
+	bg_reconcile_mode mode;
 } rc_state;
+
+static void note(rc_state *s, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
+static void note(rc_state *s, const char *subject, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bg_warn(s->ctx, "reconcile: %s: %s", subject, msg);
+	if (s->report)
+		s->report(subject, msg, s->payload);
+}
+
+bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, size_t why_len)
+{
+	if (why_len)
+		why[0] = '\0';
+	bg_vm_paths p;
+	if (bg_layout_vm_paths(&p, &ctx->layout, id)) {
+		banger_error_clear();
+		return BG_VM_DIR_FOREIGN; /* cannot tell: keep it */
+	}
+	bg_vm_dir_kind k;
+	struct stat st;
+	if (lstat(p.dir, &st) != 0 && errno == ENOENT) {
+		k = BG_VM_DIR_ABSENT;
+	} else {
+		bg_store_copy c;
+		int rc = bg_copy_read(&c, p.dir, BG_VM_COPY_FILE);
+		if (rc) {
+			k = BG_VM_DIR_FOREIGN;
+			if (why_len)
+				snprintf(why, why_len, "%s", rc == BANGER_ENOTFOUND ? "it carries no record"
+										: banger_error_last()->message);
+			banger_error_clear();
+		} else if (c.kind != BG_COPY_VM || strcmp(c.vm.id, id) != 0) {
+			k = BG_VM_DIR_FOREIGN;
+			if (why_len)
+				snprintf(why, why_len, "its record is not of VM %s", id);
+		} else if (strcmp(c.store_id, ctx->store.id) != 0) {
+			k = BG_VM_DIR_FOREIGN;
+			if (why_len)
+				snprintf(why, why_len, "made by store %.12s, not this one (%.12s)", c.store_id,
+					 ctx->store.id);
+		} else if (strcmp(c.vm.state, BG_VM_CREATING) == 0 || strcmp(c.vm.state, BG_VM_DELETING) == 0) {
+			k = BG_VM_DIR_LEFTOVER;
+		} else {
+			k = BG_VM_DIR_UNRECORDED;
+			if (why_len)
+				snprintf(why, why_len, "VM %s (%s) has no row in the database", c.vm.name, c.vm.state);
+		}
+		bg_store_copy_clear(&c);
+	}
+	bg_vm_paths_free(&p);
+	return k;
+}
 
 static void say(rc_state *s, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
 static void say(rc_state *s, const char *subject, const char *fmt, ...)
@@ -46,13 +117,36 @@ static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handl
 	bg_vm_paths p;
 	if ((rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id)))
 		return rc;
-	rc = bg_vm_dir_remove(p.dir);
+	/* The pins go with the VM: made before first boot, they would
+	 * otherwise outlive an interrupted create or delete and refuse the
+	 * next VM that gets this name or address. */
+	if (vm->dns_name && vm->guest_ip) {
+		const char *names[2];
+		bg_vm_pin_names(vm, names);
+		rc = bg_known_hosts_remove(ctx->layout.known_hosts, names, 2, NULL);
+	}
+	if (rc == 0)
+		rc = bg_vm_dir_remove(p.dir);
 	bg_vm_paths_free(&p);
 	if (rc == 0)
 		rc = bg_store_vm_delete(&ctx->store, vm->id);
 	if (rc == 0)
 		rc = bg_session_mark_vm_lost(ctx, vm->id);
 	return rc;
+}
+
+/* Does any process name the VM's API socket (a VMM, alive or not yet
+ * answering)?  When /proc cannot be read, assume one does. */
+static bool vmm_running(const bg_vm_record *vm)
+{
+	if (!vm->api_sock)
+		return false;
+	pid_t *pids = NULL;
+	size_t np = 0;
+	bool found = bg_proc_find(&pids, &np, vm->api_sock) != 0 || np > 0;
+	bg_free(pids);
+	banger_error_clear();
+	return found;
 }
 
 static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
@@ -69,6 +163,15 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 		pid_t pid;
 		if (bg_vm_alive(ctx, vm, &pid))
 			return 0; /* alive: the cache is seeded by rediscovery */
+	}
+	if (s->mode == BG_RECONCILE_OPEN) {
+		/* Opening kills and deletes nothing: interrupted creates and
+		 * deletes wait for an explicit reconcile, and so does a VM some
+		 * process still runs a VMM for. */
+		if (strcmp(st, BG_VM_CREATING) == 0 || strcmp(st, BG_VM_DELETING) == 0)
+			return 0;
+		if (vmm_running(vm))
+			return 0;
 	}
 
 	/* Someone else may be working on this VM right now: its lock says so. */
@@ -93,12 +196,15 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 		return 0;
 	}
 	bg_vm_handles h;
-	char note[256];
-	bg_vm_rediscover(ctx, &cur, &h, note, sizeof(note));
+	char hnote[256];
+	bg_vm_rediscover(ctx, &cur, &h, hnote, sizeof(hnote));
 	*needs_sweep = true;
 	const char *cs = cur.state;
 	if (strcmp(cs, BG_VM_RUNNING) == 0 && bg_vm_alive(ctx, &cur, NULL)) {
 		rc = 0;
+	} else if (s->mode == BG_RECONCILE_OPEN &&
+		   (strcmp(cs, BG_VM_CREATING) == 0 || strcmp(cs, BG_VM_DELETING) == 0 || vmm_running(&cur))) {
+		rc = 0; /* changed under us into something open leaves alone */
 	} else if (strcmp(cs, BG_VM_CREATING) == 0 || strcmp(cs, BG_VM_DELETING) == 0) {
 		bool deleting = strcmp(cs, BG_VM_DELETING) == 0;
 		rc = finish_removal(s, &cur, &h);
@@ -121,8 +227,8 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 				say(s, cur.name, "marked stopped: %s", why);
 		}
 	}
-	if (note[0])
-		bg_warn(ctx, "VM %s: %s; cleaned up from deterministic names", cur.name, note);
+	if (hnote[0])
+		bg_warn(ctx, "VM %s: %s; cleaned up from deterministic names", cur.name, hnote);
 	bg_vm_record_clear(&cur);
 	bg_lock_release(&lock);
 	return rc;
@@ -145,16 +251,20 @@ static bool owned(bg_vm_record *vms, size_t n, const char *id, bool need_active)
  * calls stray, take that VM's lock (without waiting): if another process
  * holds it, that process is working on the VM (creating, starting,
  * deleting it) and the object is left alone; if we get it, the record is
- * read again under the lock and decides.  *lock is held on return when
- * the object may go (release it after removing the object). */
-static bool really_stray(banger_ctx *ctx, const char *id, bool need_active, bg_lock *lock)
+ * read again under the lock and decides.  Without a record, the VM's
+ * directory decides: the object is stray only when there is none, or
+ * when it is this store's and was never finished or being deleted.
+ * *lock is held on return when the object may go (release it after
+ * removing the object). */
+static bool really_stray(rc_state *s, const char *id, bool need_active, bg_lock *lock)
 {
+	banger_ctx *ctx = s->ctx;
 	if (!bg_vm_id_valid(id))
 		return true;
 	bg_vm_paths p;
 	if (bg_layout_vm_paths(&p, &ctx->layout, id))
 		return false; /* cannot tell: keep it */
-	bool stray = true;
+	bool stray = true, recorded = false;
 	/* Open the lock file without creating it: one made here in a
 	 * directory another process is removing would make its rmdir fail.
 	 * No lock file means no one can be at work with kernel objects (a
@@ -167,15 +277,22 @@ static bool really_stray(banger_ctx *ctx, const char *id, bool need_active, bg_l
 			stray = false; /* someone is working on this VM */
 		} else {
 			lock->fd = fd;
-			bg_vm_record r;
-			if (bg_store_vm_get(&ctx->store, &r, id) == 0) {
-				stray = need_active && (!r.state || strcmp(r.state, BG_VM_STOPPED) == 0);
-				bg_vm_record_clear(&r);
-			}
-			if (!stray)
-				bg_lock_release(lock);
 		}
 	}
+	bg_vm_record r;
+	if (stray && bg_store_vm_get(&ctx->store, &r, id) == 0) {
+		recorded = true;
+		stray = need_active && (!r.state || strcmp(r.state, BG_VM_STOPPED) == 0);
+		bg_vm_record_clear(&r);
+	}
+	if (stray && !recorded) {
+		char why[300];
+		bg_vm_dir_kind k = bg_vm_dir_classify(ctx, id, why, sizeof(why));
+		/* reported once, by the directory pass of the sweep */
+		stray = k == BG_VM_DIR_ABSENT || k == BG_VM_DIR_LEFTOVER;
+	}
+	if (!stray)
+		bg_lock_release(lock);
 	bg_vm_paths_free(&p);
 	banger_error_clear();
 	return stray;
@@ -234,7 +351,7 @@ static int sweep(rc_state *s)
 			char id[BG_VM_ID_LEN + 1];
 			bg_lock lock = BG_LOCK_INIT;
 			if (!mine && vmm_id(pids[i], ctx->layout.runtime_dir, id) &&
-			    really_stray(ctx, id, true, &lock)) {
+			    really_stray(s, id, true, &lock)) {
 				char subject[32];
 				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
 				int r = ops->process_terminate(ops->self, pids[i], 3000);
@@ -257,7 +374,7 @@ static int sweep(rc_state *s)
 	if (ops->nat_list(ops->self, table, &ids, &ni) == 0) {
 		for (size_t i = 0; i < ni; i++) {
 			bg_lock lock = BG_LOCK_INIT;
-			if (owned(vms, n, ids[i], true) || !really_stray(ctx, ids[i], true, &lock))
+			if (owned(vms, n, ids[i], true) || !really_stray(s, ids[i], true, &lock))
 				continue;
 			int r = ops->nat_remove(ops->self, table, ids[i]);
 			bg_lock_release(&lock);
@@ -278,7 +395,7 @@ static int sweep(rc_state *s)
 		for (size_t i = 0; i < nn; i++) {
 			bg_lock lock = BG_LOCK_INIT;
 			if (owned(vms, n, names[i] + strlen(dmprefix), true) ||
-			    !really_stray(ctx, names[i] + strlen(dmprefix), true, &lock))
+			    !really_stray(s, names[i] + strlen(dmprefix), true, &lock))
 				continue;
 			int r = ops->dm_remove(ops->self, names[i]);
 			bg_lock_release(&lock);
@@ -333,7 +450,7 @@ static int sweep(rc_state *s)
 		for (size_t i = 0; i < nn; i++) {
 			bg_lock lock = BG_LOCK_INIT;
 			if (owned(vms, n, names[i] + strlen(prefix), true) ||
-			    !really_stray(ctx, names[i] + strlen(prefix), true, &lock))
+			    !really_stray(s, names[i] + strlen(prefix), true, &lock))
 				continue;
 			int r = ops->tap_delete(ops->self, names[i]);
 			bg_lock_release(&lock);
@@ -365,8 +482,35 @@ static int sweep(rc_state *s)
 				bg_free(t);
 				continue;
 			}
+			if (bg_vm_dir_is_staging(e->d_name)) {
+				/* a create killed before its directory was renamed into
+				 * place: it holds a record and a lock file, nothing else */
+				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
+				bg_store_copy c;
+				int r = t ? bg_copy_read(&c, t, BG_VM_COPY_FILE) : BANGER_ENOMEM;
+				bool ours = r == 0 && strcmp(c.store_id, ctx->store.id) == 0;
+				if (r == 0)
+					bg_store_copy_clear(&c);
+				if (t && (ours || r == BANGER_ENOTFOUND) && bg_remove_tree(t) == 0)
+					say(s, e->d_name, "leftover of an interrupted create deleted");
+				bg_free(t);
+				continue;
+			}
 			if (!bg_vm_id_valid(e->d_name) || owned(vms, n, e->d_name, false))
 				continue;
+			char why[300];
+			bg_vm_dir_kind kind = bg_vm_dir_classify(ctx, e->d_name, why, sizeof(why));
+			if (kind == BG_VM_DIR_ABSENT)
+				continue;
+			if (kind != BG_VM_DIR_LEFTOVER) {
+				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
+				note(s, t ? t : e->d_name, "left in place with the kernel objects named after it: %s%s",
+				     why, kind == BG_VM_DIR_UNRECORDED || strncmp(why, "made by store", 13) == 0
+						  ? "; `banger store recover` adds it back"
+						  : "");
+				bg_free(t);
+				continue;
+			}
 			bg_vm_paths p;
 			if (bg_layout_vm_paths(&p, &ctx->layout, e->d_name))
 				continue;
@@ -381,8 +525,9 @@ static int sweep(rc_state *s)
 					/* not ours to judge */
 				} else if (bg_store_vm_get(&ctx->store, &tmp, e->d_name) == 0) {
 					bg_vm_record_clear(&tmp);
-				} else if (bg_vm_dir_remove(p.dir) == 0) {
-					say(s, e->d_name, "orphan VM directory removed");
+				} else if (bg_vm_dir_classify(ctx, e->d_name, NULL, 0) == BG_VM_DIR_LEFTOVER &&
+					   bg_vm_dir_remove(p.dir) == 0) {
+					say(s, e->d_name, "directory of an unfinished create removed");
 				}
 				bg_lock_release(&lock);
 			}
@@ -395,25 +540,26 @@ static int sweep(rc_state *s)
 	return first;
 }
 
-int bg_vm_reconcile(banger_ctx *ctx, bool do_sweep, bg_reconcile_report report, void *payload,
+int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report report, void *payload,
 		    unsigned *fixed)
 {
-	rc_state s = { ctx, report, payload, 0 };
+	rc_state s = { ctx, report, payload, 0, mode };
 	bg_vm_record *vms;
 	size_t n;
 	int rc = bg_store_vm_list(&ctx->store, &vms, &n);
 	if (rc)
 		return rc;
-	bool needs_sweep = do_sweep;
+	bool needs_sweep = mode == BG_RECONCILE_SWEEP;
 	int first = 0;
 	for (size_t i = 0; i < n; i++) {
 		int r = reconcile_one(&s, &vms[i], &needs_sweep);
 		if (r && !first)
 			first = r;
 	}
-	/* A VM directory without a record is what a process killed between
-	 * mkdir and insert leaves: cheap to spot, and worth a sweep. */
-	if (!needs_sweep) {
+	/* A VM directory without a row is what a process killed between
+	 * mkdir and insert leaves: cheap to spot, and worth a sweep (which
+	 * also reports directories it leaves alone). */
+	if (!needs_sweep && mode != BG_RECONCILE_OPEN) {
 		DIR *d = opendir(ctx->layout.vms_dir);
 		struct dirent *e;
 		while (d && !needs_sweep && (e = readdir(d)))
@@ -422,7 +568,7 @@ int bg_vm_reconcile(banger_ctx *ctx, bool do_sweep, bg_reconcile_report report, 
 			closedir(d);
 	}
 	bg_vm_records_free(vms, n);
-	if (needs_sweep) {
+	if (needs_sweep && mode != BG_RECONCILE_OPEN) {
 		int r = sweep(&s);
 		if (r && !first)
 			first = r;
@@ -438,6 +584,7 @@ BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_r
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	unsigned fixed = 0;
-	int rc = bg_vm_reconcile(ctx, (flags & BANGER_RECONCILE_SWEEP) != 0, cb, payload, &fixed);
+	int rc = bg_vm_reconcile(ctx, (flags & BANGER_RECONCILE_SWEEP) ? BG_RECONCILE_SWEEP : BG_RECONCILE_REPAIR,
+				 cb, payload, &fixed);
 	return rc ? rc : (int)fixed;
 }

@@ -24,6 +24,11 @@ bool bg_vm_dir_is_trash(const char *name)
 	return name && strncmp(name, TRASH_PREFIX, strlen(TRASH_PREFIX)) == 0;
 }
 
+bool bg_vm_dir_is_staging(const char *name)
+{
+	return name && strncmp(name, BG_VM_STAGING_PREFIX, strlen(BG_VM_STAGING_PREFIX)) == 0;
+}
+
 int bg_vm_dir_remove(const char *dir)
 {
 	static atomic_uint counter;

@@ -15,6 +15,11 @@
 #define BG_VM_STOPPING "stopping"
 #define BG_VM_DELETING "deleting"
 
+/* Prefix of a VM directory being made: vms/.new-<id>-<pid> holds the
+ * record and the lock file, then is renamed to vms/<id>, so a VM
+ * directory never exists without its stamped record. */
+#define BG_VM_STAGING_PREFIX ".new-"
+
 /* ---- handles.json (jansson, temp + fsync + rename, 0600) ---- */
 int bg_handles_write(const char *path, const bg_vm_handles *h);
 /* BANGER_ENOTFOUND when missing, BANGER_EINVALID (naming the problem)
@@ -60,12 +65,34 @@ int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles 
 int bg_vm_dir_remove(const char *dir);
 /* Is name a VM directory's trash name? */
 bool bg_vm_dir_is_trash(const char *name);
+/* Is name a VM directory being made (create.c: made under this name with
+ * its record, then renamed to the VM id)? */
+bool bg_vm_dir_is_staging(const char *name);
+
+/* What a VM directory that has no row is, by its own record. */
+typedef enum {
+	BG_VM_DIR_ABSENT,     /* there is none */
+	BG_VM_DIR_LEFTOVER,   /* this store's, never finished or being deleted */
+	BG_VM_DIR_UNRECORDED, /* this store's, a whole VM: its row was lost */
+	BG_VM_DIR_FOREIGN     /* another store's, or no readable record */
+} bg_vm_dir_kind;
+/* why (may be NULL when why_len is 0) gets a phrase for the last two. */
+bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, size_t why_len);
+
+/* ---- a lost or damaged store (recover.c) ---- */
+/* BANGER_ESTORE, naming them, when the store has no records while
+ * directories it did not make exist under the state root. */
+int bg_store_check_not_lost(banger_ctx *ctx);
 
 /* ---- reconcile ---- */
 typedef void (*bg_reconcile_report)(const char *subject, const char *action, void *payload);
-/* Bring recorded VMs in line with the host.  With sweep, also remove
- * kernel objects carrying this state root's names that no VM owns. */
-int bg_vm_reconcile(banger_ctx *ctx, bool sweep, bg_reconcile_report report, void *payload,
+typedef enum {
+	BG_RECONCILE_REPAIR = 0, /* settle recorded VMs; sweep when something was repaired */
+	BG_RECONCILE_SWEEP = 1,  /* and remove this store's orphan objects */
+	BG_RECONCILE_OPEN = 2    /* on context open: kills and deletes nothing */
+} bg_reconcile_mode;
+/* Bring recorded VMs in line with the host (see reconcile.c). */
+int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report report, void *payload,
 		    unsigned *fixed);
 
 #endif

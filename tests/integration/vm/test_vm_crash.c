@@ -1,7 +1,9 @@
 /* Crash safety: a process killed with SIGKILL at every step of create,
- * start, stop and delete; the next context open reconciles to a
- * consistent state with nothing leaked, checked against the kernel
- * (links, /proc, nftables, loop devices), not against banger's records. */
+ * start, stop and delete; the next context open destroys nothing, and an
+ * explicit reconcile brings it to a consistent state with nothing leaked,
+ * checked against the kernel (links, /proc, nftables, loop devices) and
+ * banger's known_hosts (no pin outlives its VM), not against banger's
+ * records. */
 #include "vm_fixture.h"
 
 #include <signal.h>
@@ -56,6 +58,12 @@ static int run_op(banger_ctx *ctx, op_kind op)
 
 /* After reconcile the VM is gone, stopped with nothing running, or
  * running and alive with exactly its own objects. */
+/* Lines of banger's known_hosts that pin the VM's name. */
+static int pins(void)
+{
+	return fx_count("grep -c '^crash\\.vm[ ,]' '%s' || true", banger_ctx_known_hosts_path(F.ctx));
+}
+
 static void assert_consistent(const char *step)
 {
 	banger_vm *vm = NULL;
@@ -65,6 +73,8 @@ static void assert_consistent(const char *step)
 		fx_assert_clean(&F);
 		if (fx_count("ls -A '%s' | wc -l", vms) != 0)
 			fail_msg("%s: a VM directory was left behind", step);
+		if (pins() != 0)
+			fail_msg("%s: the VM is gone but its host key pin is not", step);
 	} else {
 		assert_int_equal(rc, 0);
 		const char *st = banger_vm_state(vm);
@@ -79,6 +89,8 @@ static void assert_consistent(const char *step)
 			fail_msg("%s: VM left in state %s", step, st);
 		}
 		assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 1);
+		if (pins() != 1)
+			fail_msg("%s: the VM exists but its name is pinned %d times", step, pins());
 	}
 	free(vms);
 	banger_vm_free(vm);
@@ -117,8 +129,17 @@ static void crash_at(op_kind op, const char *step)
 	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
 		fail_msg("%s: child was not killed at the fault point (status %d)", step, status);
 
+	/* Opening kills and deletes nothing: whatever the killed process
+	 * left is still there for the explicit reconcile to settle. */
+	int dirs_before = fx_count("ls -A '%s' | wc -l", F.state);
 	banger_ctx_close(F.ctx);
-	F.ctx = fx_open(&F, 0); /* reconcile */
+	char *vms = bg_path_join(F.state, "vms");
+	int vm_dirs = fx_count("ls -A '%s' | wc -l", vms);
+	F.ctx = fx_open(&F, 0);
+	if (fx_count("ls -A '%s' | wc -l", vms) != vm_dirs || fx_count("ls -A '%s' | wc -l", F.state) != dirs_before)
+		fail_msg("%s: opening a context removed something", step);
+	free(vms);
+	assert_true(banger_vm_reconcile(F.ctx, 0, NULL, NULL) >= 0);
 	assert_consistent(step);
 	printf("ok: killed at %-18s -> consistent after reconcile\n", step);
 }

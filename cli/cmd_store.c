@@ -1,0 +1,53 @@
+/* banger store: the database as an index of the state root.
+ *   store recover [--dry-run]   rebuild lost records from the directories */
+#include "cli.h"
+
+#include <stdlib.h>
+
+static bool dry_run;
+
+static const cli_opt recover_opts[] = {
+	{ "dry-run", 'n', OPT_FLAG, &dry_run, "report what would be recovered, change nothing", NULL },
+	{ 0 },
+};
+
+static void report(const char *subject, const char *action, void *payload)
+{
+	(void)payload;
+	printf("%s: %s\n", subject, action);
+}
+
+static int recover(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("store recover", &cli_store_cmd.subs[0], recover_opts, argc, argv, &pos, &npos,
+				    NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	/* Opened for recovery: an emptied store is not refused, and a
+	 * damaged database is moved aside (kept; also by a dry run, which
+	 * could not read it otherwise). */
+	env->ctx_flags |= BANGER_CTX_RECOVER;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_store_recover_options o;
+	banger_store_recover_options_init(&o, BANGER_STORE_RECOVER_OPTIONS_VERSION);
+	o.flags = dry_run ? BANGER_STORE_RECOVER_DRY_RUN : 0;
+	o.cb = report;
+	int n = banger_store_recover(ctx, &o);
+	if (n < 0)
+		return cli_fail("store recover", n);
+	printf("%d record%s %s\n", n, n == 1 ? "" : "s", dry_run ? "would be recovered" : "recovered");
+	return EXIT_OK;
+}
+
+static const cli_cmd store_subs[] = {
+	{ "recover", "rebuild lost records from the VM, image and kernel directories", "[--dry-run]", recover, NULL },
+	{ 0 },
+};
+
+const cli_cmd cli_store_cmd = { "store", "the database: recover it after a loss", "<command> [args]", NULL,
+				store_subs };
