@@ -210,6 +210,7 @@ static void get_str(reader *r, const char *key, char **out, bool required)
 
 static void get_int(reader *r, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
+	*out = 0;
 	if (r->rc)
 		return;
 	json_t *v = json_object_get(r->rec, key);
@@ -358,7 +359,7 @@ int bg_copy_parse(bg_store_copy *out, const char *text, size_t len, const char *
 		rc = bg_error(BANGER_EINVALID, "%s: \"record\" is not an object", origin);
 	else if (!kind)
 		rc = bg_error(BANGER_EINVALID, "%s: \"kind\" is missing", origin);
-	if (rc == 0) {
+	if (rc == 0 && sid && kind) {
 		memcpy(out->store_id, sid, BG_STORE_ID_LEN + 1);
 		reader r = { rec, origin, 0 };
 		if (strcmp(kind, "vm") == 0) {

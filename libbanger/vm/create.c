@@ -51,15 +51,15 @@ static int fault(const char *step)
 }
 
 /* Create the VM directory and take its lock.  The directory is made
- * under a staging name with the stamped record and the lock file in it,
- * then renamed into place: a VM directory never exists without a record
- * saying which store made it, so a sweep can tell this unfinished create
- * (ours, "creating") from another store's VM.  Until the row is inserted
- * (under the lock) another process's sweep may remove the directory:
- * between our rename and our lock it may take the lock, remove the
- * directory and let go.  So after locking, check that the lock file we
- * hold is still the one at the lock path; if not, start over.  The sweep
- * holds a lock only for a moment, so a short wait for it is enough. */
+ * under a staging name, its lock file is created and locked there, the
+ * stamped record written, and then it is renamed into place: a VM
+ * directory never exists without a record saying which store made it,
+ * and never unlocked while its creator is at work (the lock file moves
+ * with the directory, so the lock taken in staging is the VM's lock).
+ * A sweep leaves staging directories alone while their lock is held.
+ * The rename fails when the id is taken; another process's sweep may
+ * remove a staging directory a killed creator left, which is all a
+ * retry needs to handle. */
 static int make_locked_dir(bg_vm_op *op)
 {
 	int rc = 0;
@@ -73,35 +73,31 @@ static int make_locked_dir(bg_vm_op *op)
 		return bg_error_oom();
 	}
 	for (int attempt = 0; attempt < 10; attempt++) {
+		rc = 0;
 		if (mkdir(stage, 0700) != 0 && errno != EEXIST) {
 			rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", stage);
 			break;
 		}
-		int fd = open(stage_lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue; /* swept as a leftover before we could fill it */
-			rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", stage_lock);
+		if ((rc = bg_lock_acquire(&op->lock, stage_lock, 2000))) {
+			if (rc == BANGER_ENOTFOUND)
+				continue; /* the staging directory went away under us */
 			break;
 		}
-		close(fd);
 		if ((rc = bg_copy_write_vm(op->ctx->store.id, &op->vm, stage))) {
+			bg_lock_release(&op->lock);
 			if (!bg_path_exists(stage))
 				continue;
 			break;
 		}
 		if (rename(stage, op->paths.dir) != 0) {
-			if (errno == ENOENT)
+			int err = errno;
+			bg_lock_release(&op->lock);
+			if (err == ENOENT)
 				continue;
-			rc = bg_error_os(errno == ENOTEMPTY || errno == EEXIST ? BANGER_EEXISTS : BANGER_EIO, errno,
+			rc = bg_error_os(err == ENOTEMPTY || err == EEXIST ? BANGER_EEXISTS : BANGER_EIO, err,
 					 "rename %s to %s", stage, op->paths.dir);
 			break;
 		}
-		rc = bg_lock_acquire(&op->lock, op->paths.lock, 2000);
-		if (rc == BANGER_ENOTFOUND || rc == BANGER_EBUSY)
-			continue; /* swept before we could lock, or being swept */
-		if (rc)
-			break;
 		if (bg_lock_is_current(&op->lock, op->paths.lock))
 			break;
 		bg_lock_release(&op->lock);

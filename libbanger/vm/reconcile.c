@@ -298,6 +298,34 @@ static bool really_stray(rc_state *s, const char *id, bool need_active, bg_lock 
 	return stray;
 }
 
+/* A creator holds the lock of its staging directory from just after
+ * mkdir until the rename; one that is unlocked and older than a creator
+ * could take to lock it was left by a killed process.  Only this store's
+ * (or an empty one) is removed. */
+#define STAGING_GRACE_S 60
+
+static bool staging_abandoned(banger_ctx *ctx, const char *dir)
+{
+	struct stat st;
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || bg_wall_seconds() - st.st_mtime < STAGING_GRACE_S)
+		return false;
+	char *lp = bg_path_join(dir, "lock");
+	int fd = lp ? open(lp, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
+	bg_free(lp);
+	bool free_ = fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!free_)
+		return false;
+	bg_store_copy c;
+	int r = bg_copy_read(&c, dir, BG_VM_COPY_FILE);
+	bool ours = r == 0 && strcmp(c.store_id, ctx->store.id) == 0;
+	if (r == 0)
+		bg_store_copy_clear(&c);
+	banger_error_clear();
+	return ours || r == BANGER_ENOTFOUND;
+}
+
 /* The VM id in a VMM's command line: "<runtime>/<id>." of its sockets. */
 static bool vmm_id(pid_t pid, const char *runtime_dir, char id[BG_VM_ID_LEN + 1])
 {
@@ -486,18 +514,20 @@ static int sweep(rc_state *s)
 				/* a create killed before its directory was renamed into
 				 * place: it holds a record and a lock file, nothing else */
 				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
-				bg_store_copy c;
-				int r = t ? bg_copy_read(&c, t, BG_VM_COPY_FILE) : BANGER_ENOMEM;
-				bool ours = r == 0 && strcmp(c.store_id, ctx->store.id) == 0;
-				if (r == 0)
-					bg_store_copy_clear(&c);
-				if (t && (ours || r == BANGER_ENOTFOUND) && bg_remove_tree(t) == 0)
+				if (t && staging_abandoned(ctx, t) && bg_remove_tree(t) == 0)
 					say(s, e->d_name, "leftover of an interrupted create deleted");
 				bg_free(t);
 				continue;
 			}
 			if (!bg_vm_id_valid(e->d_name) || owned(vms, n, e->d_name, false))
 				continue;
+			/* the list is a snapshot: a VM created since has a row now */
+			bg_vm_record now;
+			if (bg_store_vm_get(&ctx->store, &now, e->d_name) == 0) {
+				bg_vm_record_clear(&now);
+				continue;
+			}
+			banger_error_clear();
 			char why[300];
 			bg_vm_dir_kind kind = bg_vm_dir_classify(ctx, e->d_name, why, sizeof(why));
 			if (kind == BG_VM_DIR_ABSENT)

@@ -346,11 +346,12 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 {
 	banger_ctx *ctx = r->ctx;
 	bg_vm_record cur;
-	if (bg_store_vm_get(&ctx->store, &cur, vm->id) == 0 && strcmp(cur.id, vm->id) == 0) {
+	if (bg_store_vm_get(&ctx->store, &cur, vm->id) == 0) {
+		bool same = strcmp(cur.id, vm->id) == 0;
 		bg_vm_record_clear(&cur);
-		return;
+		if (same)
+			return;
 	}
-	bg_vm_record_clear(&cur);
 	banger_error_clear();
 	if (rebase_paths(ctx, vm) != 0) {
 		tell(r, dir, "VM %s not recovered: %s", vm->name, banger_error_last()->message);

@@ -197,7 +197,7 @@ has pull-good-summary "pulled kernel good: x86_64 elf" "$tmp/out"
 ok pull-good-vmlinux cmp -s "$kdir/good/vmlinux" /bin/true
 ok pull-good-config cmp -s "$kdir/good/config" "$stage/elf/config"
 ok pull-good-bzimage cmp -s "$kdir/good/bzImage" "$stage/elf/bzImage"
-ok pull-good-no-artifact-kept test "$(ls -A "$kdir/good" | sort | tr '\n' ' ')" = "bzImage config vmlinux "
+ok pull-good-no-artifact-kept test "$(ls -A "$kdir/good" | sort | tr '\n' ' ')" = "bzImage config kernel.json vmlinux "
 check show-good 0 "$bin" kernel show good --json
 has show-good-format '"format": "elf"' "$tmp/out"
 has show-good-sha "\"sha256\": \"$(sha "$good")\"" "$tmp/out"
