@@ -786,7 +786,9 @@ typedef struct {
 	bool lf_in_tree;
 } wctx;
 
-static int write_dir_tree(wctx *w, bg_inode *dir, uint32_t parent, const char *name, bool is_root)
+/* One directory: numbers for its children, then its blocks (which hold
+ * those numbers). */
+static int write_one_dir(wctx *w, bg_inode *dir, uint32_t parent, const char *name, bool is_root)
 {
 	bg_ext4 *e = w->e;
 	int rc;
@@ -794,21 +796,25 @@ static int write_dir_tree(wctx *w, bg_inode *dir, uint32_t parent, const char *n
 		if ((rc = assign(e, d->inode)))
 			return rc;
 	dent lf = { EXT2_GOOD_OLD_FIRST_INO, EXT2_FT_DIR, "lost+found", 10 };
-	if ((rc = write_dir(e, w->arena, dir, dir->ino, parent, is_root && !w->lf_in_tree ? &lf : NULL,
-			    name)))
-		return rc;
-	for (bg_dentry *d = dir->u.dir.first; d; d = d->next) {
+	return write_dir(e, w->arena, dir, dir->ino, parent, is_root && !w->lf_in_tree ? &lf : NULL, name);
+}
+
+/* Parents before children, without recursion (bg_tree_next): when an
+ * entry is reached, its directory has been written and has given it its
+ * number. */
+static int write_dir_tree(wctx *w, bg_inode *root)
+{
+	int rc = write_one_dir(w, root, EXT2_ROOT_INO, "/", true);
+	for (bg_dentry *d = root->u.dir.first; d && !rc; d = bg_tree_next(root, d, true)) {
 		bg_inode *n = d->inode;
 		if (S_ISDIR(n->mode)) {
-			if ((rc = write_dir_tree(w, n, dir->ino, d->name, false)))
-				return rc;
+			rc = write_one_dir(w, n, d->parent->ino, d->name, false);
 		} else if (!n->written) {
 			n->written = true;
-			if ((rc = write_nondir(e, w->arena, n, d->name)))
-				return rc;
+			rc = write_nondir(w->e, w->arena, n, d->name);
 		}
 	}
-	return 0;
+	return rc;
 }
 
 int bg_ext4_write_tree(bg_ext4 *e, bg_tree *t)
@@ -836,7 +842,7 @@ int bg_ext4_write_tree(bg_ext4 *e, bg_tree *t)
 		memset(&z, 0, sizeof(z));
 		ext2fs_write_inode_full(e->fs, EXT2_GOOD_OLD_FIRST_INO, (struct ext2_inode *)&z, sizeof(z));
 	}
-	return write_dir_tree(&w, root, EXT2_ROOT_INO, "/", true);
+	return write_dir_tree(&w, root);
 }
 
 /* ---- finishing ---- */

@@ -295,6 +295,7 @@ struct bg_inode {
 		struct {
 			bg_dentry *first, *last, *self; /* self: our dentry (NULL for root) */
 			uint32_t count, nsubdirs;
+			uint32_t depth; /* levels below the root (root: 0) */
 		} dir;
 		bg_fdata *file;
 		struct {
@@ -326,12 +327,25 @@ bg_dentry *bg_tree_lookup(bg_tree *t, bg_inode *dir, const char *name, size_t le
 /* Look a path up without following any symlink (NULL if absent or if a
  * parent is not a directory). */
 bg_dentry *bg_tree_lookup_path(bg_tree *t, const char *path);
-/* Remove a dentry (and a directory's whole subtree). */
+/* Remove a dentry (and a directory's whole subtree, iteratively). */
 void bg_tree_remove(bg_tree *t, bg_dentry *d);
-/* Add name under dir pointing at inode (nlink is incremented). */
+/* How deep directories may nest: the deepest directory whose absolute path
+ * still fits in Linux's PATH_MAX (4096 bytes with its NUL, a "/" and a
+ * one-byte name per level), which is also as deep as one layer member's
+ * path (at most 4096 bytes) can name.  Deeper trees only come from chains
+ * of symlinks (a 232 KB layer reached 80,000 levels); nothing in a guest
+ * could name such paths, so they are refused as bad images. */
+#define BG_TREE_MAX_DEPTH 2048u
+/* Add name under dir pointing at inode (nlink is incremented).  A
+ * directory deeper than BG_TREE_MAX_DEPTH is refused (BANGER_EINVALID). */
 int bg_tree_add(bg_tree *t, bg_inode *dir, const char *name, size_t len, bg_inode *inode,
 		uint32_t layer, bg_dentry **out);
 bg_inode *bg_tree_new_inode(bg_tree *t, uint32_t mode);
+/* The dentry after d in a depth-first, parents-first walk of top's
+ * subtree (NULL at the end); with descend false, d's own children are
+ * skipped.  Every walk of the tree goes through this: it keeps no stack,
+ * so no tree, however deep, can exhaust the caller's. */
+bg_dentry *bg_tree_next(const bg_inode *top, bg_dentry *d, bool descend);
 /* Number of inodes reachable and total apparent bytes of file data,
  * symlink targets and directories (for sizing). */
 void bg_tree_stats(bg_tree *t, uint64_t *inodes, uint64_t *bytes);
