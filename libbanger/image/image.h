@@ -418,14 +418,21 @@ int bg_layer_apply(bg_tree *t, const bg_layer *layer, uint32_t index);
 
 typedef struct bg_ext4 bg_ext4;
 
-/* Create path (must not exist) as a sparse file of size bytes with
- * mkfs.ext4, open it and offer its free blocks to the sink. */
+/* Create path (must not exist) as a sparse file of size bytes (more when
+ * inodes, if not 0, needs more block groups) with mkfs.ext4, open it and
+ * offer its free blocks to the sink. */
 int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inodes);
 bg_sink *bg_ext4_sink(bg_ext4 *e);
 /* Blocks the data needed when the sink ran out of room (0 if it did not). */
 uint64_t bg_ext4_overflow_blocks(bg_ext4 *e);
 /* Punch a hole where dropped file data was written. */
 void bg_ext4_release(bg_ext4 *e, const bg_fdata *d);
+/* Whether t fits in the image: *need_inodes gets the inodes it takes,
+ * *short_blocks the blocks for metadata the image lacks (directories,
+ * long symlinks, files held in memory, extent and xattr blocks).
+ * Entry-heavy images (many small files, empty directories, symlink farms)
+ * need more than their bytes tell. */
+bool bg_ext4_fits(bg_ext4 *e, bg_tree *t, uint64_t *need_inodes, uint64_t *short_blocks);
 /* Write the tree (inodes, directories, symlinks, xattrs) into the image. */
 int bg_ext4_write_tree(bg_ext4 *e, bg_tree *t);
 /* Close, resize to the final size (fixed_size, else used + headroom),

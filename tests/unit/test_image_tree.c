@@ -1,7 +1,9 @@
 /* The shape of an image's tree: depth is bounded (BG_TREE_MAX_DEPTH), every
  * walk over the tree keeps no stack of its own (checked on a thread with a
  * small stack), a chain of symlinks cannot build a tree deeper than the
- * bound; deep trees are written and read back with e2fsck -fn. */
+ * bound; and trees of many small entries get the inodes and directory
+ * blocks they need (bg_ext4_fits, bg_ext4_create's inode count), written
+ * and read back with e2fsck -fn and debugfs. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "helpers.h"
 #include "../../libbanger/image/image.h"
@@ -235,6 +237,8 @@ static void test_deep_walks(void **state)
 	}
 	bg_ext4 *e;
 	assert_int_equal(bg_ext4_create(&e, img, 64u << 20, 0), 0);
+	uint64_t need = 0, short_blocks = 0;
+	assert_true(bg_ext4_fits(e, t, &need, &short_blocks));
 	walk_job j = { .t = t, .e = e };
 	run_small_stack(&j);
 	assert_int_equal(j.inodes, 1 + 3 * BG_TREE_MAX_DEPTH + (BG_TREE_MAX_DEPTH - 1) + 1);
@@ -263,12 +267,97 @@ static void test_deep_walks(void **state)
 	free(dir);
 }
 
+/* ---- many small entries ---- */
+
+/* n entries of one kind spread over 30 directories: empty directories,
+ * or symlinks with targets too long for the inode (a Nix profile). */
+static bg_tree *many(unsigned n, bool symlinks)
+{
+	bg_tree *t;
+	assert_int_equal(bg_tree_new(&t), 0);
+	bg_inode *root = bg_tree_root(t), *parents[30];
+	char name[64];
+	for (unsigned i = 0; i < 30; i++) {
+		parents[i] = new_dir(t);
+		snprintf(name, sizeof(name), "p%02u", i);
+		assert_int_equal(bg_tree_add(t, root, name, strlen(name), parents[i], 0, NULL), 0);
+	}
+	static const char target[] = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz012-pkg-1.0/bin/tool";
+	for (unsigned i = 0; i < n; i++) {
+		bg_inode *c = bg_tree_new_inode(t, symlinks ? S_IFLNK | 0777 : S_IFDIR | 0755);
+		assert_non_null(c);
+		if (symlinks) {
+			c->u.link.target = target;
+			c->u.link.len = (uint32_t)strlen(target);
+		}
+		snprintf(name, sizeof(name), "e%05u", i);
+		assert_int_equal(bg_tree_add(t, parents[i % 30], name, strlen(name), c, 0, NULL), 0);
+	}
+	return t;
+}
+
+static void build_many(unsigned n, bool symlinks, const char *probe)
+{
+	char *dir = test_tmpdir();
+	char *img = bg_path_join(dir, "rootfs.ext4");
+	bg_tree *t = many(n, symlinks);
+	/* 64 MiB: 16384 inodes and 16,000 free blocks, too few */
+	bg_ext4 *e;
+	assert_int_equal(bg_ext4_create(&e, img, 64u << 20, 0), 0);
+	uint64_t need = 0, short_blocks = 0;
+	assert_false(bg_ext4_fits(e, t, &need, &short_blocks));
+	assert_true(need >= n);
+	assert_true(short_blocks > 0);
+	bg_ext4_discard(e);
+	/* as the build sizes its second round: the missing blocks, and the
+	 * inodes through bg_ext4_create */
+	uint64_t size = (64u << 20) + short_blocks * 4608 + (64u << 20);
+	assert_int_equal(bg_ext4_create(&e, img, size, need + need / 8 + 1024), 0);
+	assert_true(bg_ext4_fits(e, t, &need, &short_blocks));
+	assert_int_equal(bg_ext4_write_tree(e, t), 0);
+	uint64_t bytes;
+	assert_int_equal(bg_ext4_finish(e, 0, 4u << 20, &bytes), 0);
+	bg_ext4_free(e);
+	bg_tree_free(t);
+
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "e2fsck -fn '%s' >/dev/null 2>&1; echo rc=$?; "
+		 "for p in 00 17 29; do debugfs -R \"ls /p$p\" '%s' 2>/dev/null; done | tr -s ' \\n' '\\n\\n' | "
+		 "grep -c '^e[0-9]'; debugfs -R 'stat %s' '%s' 2>/dev/null",
+		 img, img, probe, img);
+	char *out = run_out(cmd);
+	char want[32];
+	snprintf(want, sizeof(want), "rc=0\n%u\n", 3 * (n / 30));
+	if (strncmp(out, want, strlen(want)) != 0 || !strstr(out, symlinks ? "Type: symlink" : "Type: directory")) {
+		fprintf(stderr, "%s\n", out);
+		fail_msg("image of %u entries read back wrong (want %s)", n, want);
+	}
+	free(out);
+	free(img);
+	test_rmrf(dir);
+	free(dir);
+}
+
+static void test_many_empty_dirs(void **state)
+{
+	(void)state;
+	build_many(30000, false, "/p29/e29999");
+}
+
+static void test_symlink_farm(void **state)
+{
+	(void)state;
+	build_many(20010, true, "/p29/e20009");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_symlink_chain_refused),
 		cmocka_unit_test(test_deep_walks),
+		cmocka_unit_test(test_many_empty_dirs),
+		cmocka_unit_test(test_symlink_farm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
