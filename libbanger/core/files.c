@@ -150,11 +150,19 @@ out:
 	return rc;
 }
 
+/* bg_remove_tree recurses once per level, holding a directory stream open
+ * in each (openat keeps every step free of symlink races).  What it
+ * removes is banger's own (VM, image and kernel directories, a few levels
+ * deep), so a budget far above that bounds both the stack and the open
+ * descriptors; a deeper tree is left in place with an error naming it. */
+#define REMOVE_MAX_DEPTH 256
+
 static int remove_at(int parent, const char *name, int depth)
 {
 	struct stat st;
-	if (depth > 256)
-		return bg_error(BANGER_EINVALID, "directory tree too deep");
+	if (depth > REMOVE_MAX_DEPTH)
+		return bg_error(BANGER_EINVALID, "directory tree too deep to remove: more than %d levels "
+				"(at '%.200s')", REMOVE_MAX_DEPTH, name);
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : bg_error_os(BANGER_EIO, errno, "stat %s", name);
 	if (S_ISDIR(st.st_mode)) {

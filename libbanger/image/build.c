@@ -14,8 +14,12 @@
  *  4. apply the layers in order to the in-memory tree, patch it;
  *  5. write the tree's metadata, resize to tree + headroom, add the
  *     journal, sync, rename into place and record it.
- * If the estimate was too small (a layer lying about its size, or several
- * gzip members), step 1-2 run once more with the size learned. */
+ * If the estimate was too small (a layer lying about its size, several
+ * gzip members, or more entries than the bytes suggest: many small files,
+ * empty directories or symlinks need inodes and metadata blocks the byte
+ * count does not show), steps 1-4 run once more, sized from what the
+ * first round counted: the data blocks and the tree's inodes and
+ * metadata blocks. */
 #include "image.h"
 #include "../ctx/ctx.h"
 
@@ -344,6 +348,23 @@ static int record_copy(bg_image_record *dst, const bg_image_record *src)
 	return 0;
 }
 
+/* Both digests of every layer: the blob's and the uncompressed stream's. */
+static int check_digests(const bg_build_opts *o, pool *p)
+{
+	banger_ctx *ctx = o->ctx;
+	for (size_t i = 0; i < o->nlayers; i++) {
+		if (strcmp(p->layers[i].digest, o->layers[i].digest) != 0) {
+			bg_blob_evict(ctx->layout.blobs_dir, o->layers[i].digest);
+			return bg_error(BANGER_EVERIFY, "layer %zu: cached blob %s hashes to %s (corrupt cache "
+					"entry removed; pull again)", i + 1, o->layers[i].digest, p->layers[i].digest);
+		}
+		if (o->diff_ids && strcmp(p->layers[i].diff_id, o->diff_ids[i]) != 0)
+			return bg_error(BANGER_EVERIFY, "layer %zu: uncompressed content has digest %s, the image "
+					"config says %s", i + 1, p->layers[i].diff_id, o->diff_ids[i]);
+	}
+	return 0;
+}
+
 int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 {
 	banger_ctx *ctx = o->ctx;
@@ -431,11 +452,12 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	if (threads > 32)
 		threads = 32;
 
+	uint64_t want_inodes = 0; /* 0: what the size gives */
 	for (int attempt = 0;; attempt++) {
 		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
 			goto out;
 		int64_t tm = bg_now_ms();
-		if ((rc = bg_ext4_create(&e4, tmp, size, 0)))
+		if ((rc = bg_ext4_create(&e4, tmp, size, want_inodes)))
 			goto out;
 		bg_debug(ctx, "image %s: %llu byte filesystem made in %lld ms", o->name,
 			 (unsigned long long)size, (long long)(bg_now_ms() - tm));
@@ -457,55 +479,56 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		bg_debug(ctx, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
 			 o->name, n, (long long)(bg_now_ms() - t0), threads,
 			 (unsigned long long)atomic_load(&p.total_bytes));
+		if (rc)
+			goto out;
 		uint64_t over = bg_ext4_overflow_blocks(e4);
-		if (rc || !over)
+		if ((rc = check_digests(o, &p)))
+			goto out;
+
+		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
+			goto out;
+		if ((rc = bg_tree_new(&tree)))
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			if ((rc = bg_layer_apply(tree, &p.layers[i], (uint32_t)i)))
+				goto out;
+		/* (file data that did not fit was not kept: the patch, which
+		 * reads some files, waits for the rebuild) */
+		if (!over && !(o->flags & BANGER_IMAGE_NO_PATCH)) {
+			bg_patch_inputs in;
+			bg_patch_inputs_default(&in);
+			in.ctx = ctx;
+			if ((rc = bg_image_patch(tree, p.sink, &in)))
+				goto out;
+		}
+		/* The estimate counts bytes; inodes and directory blocks come
+		 * from the entries, known only now. */
+		uint64_t inodes = 0, short_blocks = 0;
+		bool fits = bg_ext4_fits(e4, tree, &inodes, &short_blocks);
+		if (!over && fits)
 			break;
-		/* the estimate was short: start over, once, with what we learned */
+		/* too small: start over, once, with what we learned */
 		if (attempt > 0) {
 			rc = bg_error(BANGER_EIO, "the layers need more room than their sizes tell");
 			goto out;
 		}
-		bg_info(ctx, "image %s: layers were larger than estimated; rebuilding", o->name);
+		bg_info(ctx, "image %s: the layers need more room than estimated (%llu more data blocks, "
+			"%llu more metadata blocks, %llu inodes); rebuilding", o->name,
+			(unsigned long long)over, (unsigned long long)short_blocks, (unsigned long long)inodes);
+		bg_tree_free(tree);
+		tree = NULL;
 		for (size_t i = 0; i < n; i++)
 			bg_layer_free(&p.layers[i]);
 		bg_ext4_discard(e4);
 		e4 = NULL;
-		size = size + over * 4096 + over * 512 + (64u << 20);
+		uint64_t more = over + short_blocks;
+		size = size + more * 4096 + more * 512 + (64u << 20);
 		if (size > p.limits.max_bytes + (1ull << 30))
 			size = p.limits.max_bytes + (1ull << 30);
-	}
-	if (rc)
-		goto out;
-
-	/* both digests of every layer */
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(p.layers[i].digest, o->layers[i].digest) != 0) {
-			bg_blob_evict(ctx->layout.blobs_dir, o->layers[i].digest);
-			rc = bg_error(BANGER_EVERIFY, "layer %zu: cached blob %s hashes to %s (corrupt cache "
-				      "entry removed; pull again)", i + 1, o->layers[i].digest, p.layers[i].digest);
-			goto out;
-		}
-		if (o->diff_ids && strcmp(p.layers[i].diff_id, o->diff_ids[i]) != 0) {
-			rc = bg_error(BANGER_EVERIFY, "layer %zu: uncompressed content has digest %s, the image "
-				      "config says %s", i + 1, p.layers[i].diff_id, o->diff_ids[i]);
-			goto out;
-		}
+		/* the patch's few files and a reserve on top */
+		want_inodes = inodes + inodes / 8 + 1024;
 	}
 
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
-		goto out;
-	if ((rc = bg_tree_new(&tree)))
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = bg_layer_apply(tree, &p.layers[i], (uint32_t)i)))
-			goto out;
-	if (!(o->flags & BANGER_IMAGE_NO_PATCH)) {
-		bg_patch_inputs in;
-		bg_patch_inputs_default(&in);
-		in.ctx = ctx;
-		if ((rc = bg_image_patch(tree, p.sink, &in)))
-			goto out;
-	}
 	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "writing the filesystem")))
 		goto out;
 	int64_t t1 = bg_now_ms();

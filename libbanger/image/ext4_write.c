@@ -322,7 +322,6 @@ static int open_fs(bg_ext4 *e)
 
 int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inodes)
 {
-	(void)inodes;
 	*out = NULL;
 	bg_ext4 *e = bg_calloc(1, sizeof(*e));
 	if (!e)
@@ -340,6 +339,12 @@ int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inod
 	size &= ~(uint64_t)((1u << 20) - 1);
 	if (size < (16u << 20))
 		size = 16u << 20;
+	/* The inode count follows the size (BG_EXT4_INODES_PER_GROUP in each
+	 * group of 32768 blocks): room for more inodes is more groups. */
+	uint64_t igroups = (inodes + EXT2_GOOD_OLD_FIRST_INO + BG_EXT4_INODES_PER_GROUP - 1) /
+			   BG_EXT4_INODES_PER_GROUP;
+	if (inodes && size < igroups * (32768ull << 12))
+		size = igroups * (32768ull << 12);
 	e->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (e->fd < 0) {
 		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", path);
@@ -669,25 +674,47 @@ static dent dir_entry(size_t k, uint32_t ino, uint32_t parent, const bg_dentry *
 	return *extra;
 }
 
-static int write_dir(bg_ext4 *e, bg_arena *arena, bg_inode *dir, uint32_t ino, uint32_t parent,
-		     const dent *extra, const char *name)
+/* Bytes of a directory block that entries may use (the rest is the
+ * checksum tail). */
+static unsigned dir_usable(const bg_ext4 *e)
 {
-	unsigned usable = e->bs - (e->has_csum ? DIR_TAIL_SIZE : 0);
-	size_t count = dir->u.dir.count, total = 2 + count + (extra ? 1 : 0);
-	/* lay out once to count the blocks */
+	return e->bs - (e->has_csum ? DIR_TAIL_SIZE : 0);
+}
+
+/* Blocks a directory's entries take: ".", "..", the children and, when
+ * extra_len is not 0, one more entry of that name length (lost+found in
+ * the root), laid out as write_dir lays them out (no entry spans blocks). */
+static uint64_t dir_blocks(const bg_ext4 *e, const bg_inode *dir, uint32_t extra_len)
+{
+	unsigned usable = dir_usable(e), pos = rec_len(1) + rec_len(2);
 	uint64_t nblocks = 1;
-	unsigned pos = 0;
 	const bg_dentry *d = dir->u.dir.first;
-	for (size_t k = 0; k < total; k++) {
-		dent de = dir_entry(k, ino, parent, d, extra, count);
-		if (pos + rec_len(de.len) > usable) {
+	for (bool more = true; more;) {
+		uint32_t len;
+		if (d) {
+			len = d->namelen;
+			d = d->next;
+		} else {
+			more = false;
+			if (!extra_len)
+				break;
+			len = extra_len;
+		}
+		if (pos + rec_len(len) > usable) {
 			nblocks++;
 			pos = 0;
 		}
-		pos += rec_len(de.len);
-		if (k >= 2 && k < 2 + count)
-			d = d->next;
+		pos += rec_len(len);
 	}
+	return nblocks;
+}
+
+static int write_dir(bg_ext4 *e, bg_arena *arena, bg_inode *dir, uint32_t ino, uint32_t parent,
+		     const dent *extra, const char *name)
+{
+	unsigned usable = dir_usable(e);
+	size_t count = dir->u.dir.count, total = 2 + count + (extra ? 1 : 0);
+	uint64_t nblocks = dir_blocks(e, dir, extra ? extra->len : 0);
 	bg_extent *x;
 	uint32_t nx;
 	int rc = alloc_extents(e, arena, nblocks, &x, &nx);
@@ -711,10 +738,10 @@ static int write_dir(bg_ext4 *e, bg_arena *arena, bg_inode *dir, uint32_t ino, u
 		return bg_error_oom();
 	uint32_t xi = 0, xoff = 0;
 	size_t k = 0;
-	d = dir->u.dir.first;
+	const bg_dentry *d = dir->u.dir.first;
 	for (uint64_t b = 0; b < nblocks && !rc; b++) {
 		memset(buf, 0, e->bs);
-		pos = 0;
+		unsigned pos = 0;
 		struct ext2_dir_entry *last = NULL;
 		while (k < total) {
 			dent de = dir_entry(k, ino, parent, d, extra, count);
@@ -786,7 +813,9 @@ typedef struct {
 	bool lf_in_tree;
 } wctx;
 
-static int write_dir_tree(wctx *w, bg_inode *dir, uint32_t parent, const char *name, bool is_root)
+/* One directory: numbers for its children, then its blocks (which hold
+ * those numbers). */
+static int write_one_dir(wctx *w, bg_inode *dir, uint32_t parent, const char *name, bool is_root)
 {
 	bg_ext4 *e = w->e;
 	int rc;
@@ -794,21 +823,88 @@ static int write_dir_tree(wctx *w, bg_inode *dir, uint32_t parent, const char *n
 		if ((rc = assign(e, d->inode)))
 			return rc;
 	dent lf = { EXT2_GOOD_OLD_FIRST_INO, EXT2_FT_DIR, "lost+found", 10 };
-	if ((rc = write_dir(e, w->arena, dir, dir->ino, parent, is_root && !w->lf_in_tree ? &lf : NULL,
-			    name)))
-		return rc;
-	for (bg_dentry *d = dir->u.dir.first; d; d = d->next) {
+	return write_dir(e, w->arena, dir, dir->ino, parent, is_root && !w->lf_in_tree ? &lf : NULL, name);
+}
+
+/* Parents before children, without recursion (bg_tree_next): when an
+ * entry is reached, its directory has been written and has given it its
+ * number. */
+static int write_dir_tree(wctx *w, bg_inode *root)
+{
+	int rc = write_one_dir(w, root, EXT2_ROOT_INO, "/", true);
+	for (bg_dentry *d = root->u.dir.first; d && !rc; d = bg_tree_next(root, d, true)) {
 		bg_inode *n = d->inode;
 		if (S_ISDIR(n->mode)) {
-			if ((rc = write_dir_tree(w, n, dir->ino, d->name, false)))
-				return rc;
+			rc = write_one_dir(w, n, d->parent->ino, d->name, false);
 		} else if (!n->written) {
 			n->written = true;
-			if ((rc = write_nondir(e, w->arena, n, d->name)))
-				return rc;
+			rc = write_nondir(w->e, w->arena, n, d->name);
 		}
 	}
-	return 0;
+	return rc;
+}
+
+/* Blocks libext2fs may add for an extent tree over n extents: the inode
+ * holds 4; leaves hold 340 and split half full as extents are inserted. */
+static uint64_t extent_tree_blocks(uint64_t n)
+{
+	return n <= 4 ? 0 : 2 * ((n + 339) / 340) + 1;
+}
+
+/* Blocks a non-directory inode takes when its metadata is written (its
+ * data placed while the layers streamed is not counted: it is there). */
+static uint64_t nondir_blocks(const bg_ext4 *e, const bg_inode *n)
+{
+	uint64_t b = n->nxattrs ? 1 : 0; /* an xattr block, if they do not fit the inode */
+	if (S_ISREG(n->mode) && n->u.file) {
+		const bg_fdata *d = n->u.file;
+		if (d->mem && d->size) {
+			uint64_t nb = (d->size + e->bs - 1) / e->bs;
+			b += nb + extent_tree_blocks(1 + nb / 1024);
+		} else {
+			b += extent_tree_blocks(d->next);
+		}
+	} else if (S_ISLNK(n->mode) && n->u.link.len >= sizeof(((struct ext2_inode *)0)->i_block)) {
+		b += (n->u.link.len + e->bs - 1) / e->bs;
+	}
+	return b;
+}
+
+bool bg_ext4_fits(bg_ext4 *e, bg_tree *t, uint64_t *need_inodes, uint64_t *short_blocks)
+{
+	bg_inode *root = bg_tree_root(t);
+	bg_dentry *lf = bg_tree_lookup(t, root, "lost+found", 10);
+	uint64_t inodes = 0, blocks = dir_blocks(e, root, lf ? 0 : 10);
+	/* a non-directory is counted once however many names it has: marked
+	 * with a temporary ino of 1 (numbers are assigned later), cleared below */
+	for (bg_dentry *d = root->u.dir.first; d; d = bg_tree_next(root, d, true)) {
+		bg_inode *n = d->inode;
+		if (S_ISDIR(n->mode)) {
+			uint64_t nb = dir_blocks(e, n, 0);
+			inodes++;
+			blocks += nb + extent_tree_blocks(1 + nb / 1024) + (n->nxattrs ? 1 : 0);
+		} else if (n->ino != 1) {
+			n->ino = 1;
+			inodes++;
+			blocks += nondir_blocks(e, n);
+		}
+	}
+	for (bg_dentry *d = root->u.dir.first; d; d = bg_tree_next(root, d, true))
+		if (!S_ISDIR(d->inode->mode))
+			d->inode->ino = 0;
+	/* a margin for what the count cannot see (extents split at group
+	 * boundaries, libext2fs's own choices) */
+	blocks += blocks / 16 + 256;
+
+	uint64_t free_inodes = e->fs->super->s_inodes_count + 1 - e->next_ino;
+	uint64_t free_blocks = 0;
+	pthread_mutex_lock(&e->lock);
+	for (size_t i = e->cur; i < e->nfree; i++)
+		free_blocks += e->free[i].len;
+	pthread_mutex_unlock(&e->lock);
+	*need_inodes = inodes;
+	*short_blocks = blocks > free_blocks ? blocks - free_blocks : 0;
+	return inodes <= free_inodes && !*short_blocks;
 }
 
 int bg_ext4_write_tree(bg_ext4 *e, bg_tree *t)
@@ -836,7 +932,7 @@ int bg_ext4_write_tree(bg_ext4 *e, bg_tree *t)
 		memset(&z, 0, sizeof(z));
 		ext2fs_write_inode_full(e->fs, EXT2_GOOD_OLD_FIRST_INO, (struct ext2_inode *)&z, sizeof(z));
 	}
-	return write_dir_tree(&w, root, EXT2_ROOT_INO, "/", true);
+	return write_dir_tree(&w, root);
 }
 
 /* ---- finishing ---- */

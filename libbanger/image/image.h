@@ -295,6 +295,7 @@ struct bg_inode {
 		struct {
 			bg_dentry *first, *last, *self; /* self: our dentry (NULL for root) */
 			uint32_t count, nsubdirs;
+			uint32_t depth; /* levels below the root (root: 0) */
 		} dir;
 		bg_fdata *file;
 		struct {
@@ -326,12 +327,25 @@ bg_dentry *bg_tree_lookup(bg_tree *t, bg_inode *dir, const char *name, size_t le
 /* Look a path up without following any symlink (NULL if absent or if a
  * parent is not a directory). */
 bg_dentry *bg_tree_lookup_path(bg_tree *t, const char *path);
-/* Remove a dentry (and a directory's whole subtree). */
+/* Remove a dentry (and a directory's whole subtree, iteratively). */
 void bg_tree_remove(bg_tree *t, bg_dentry *d);
-/* Add name under dir pointing at inode (nlink is incremented). */
+/* How deep directories may nest: the deepest directory whose absolute path
+ * still fits in Linux's PATH_MAX (4096 bytes with its NUL, a "/" and a
+ * one-byte name per level), which is also as deep as one layer member's
+ * path (at most 4096 bytes) can name.  Deeper trees only come from chains
+ * of symlinks (a 232 KB layer reached 80,000 levels); nothing in a guest
+ * could name such paths, so they are refused as bad images. */
+#define BG_TREE_MAX_DEPTH 2048u
+/* Add name under dir pointing at inode (nlink is incremented).  A
+ * directory deeper than BG_TREE_MAX_DEPTH is refused (BANGER_EINVALID). */
 int bg_tree_add(bg_tree *t, bg_inode *dir, const char *name, size_t len, bg_inode *inode,
 		uint32_t layer, bg_dentry **out);
 bg_inode *bg_tree_new_inode(bg_tree *t, uint32_t mode);
+/* The dentry after d in a depth-first, parents-first walk of top's
+ * subtree (NULL at the end); with descend false, d's own children are
+ * skipped.  Every walk of the tree goes through this: it keeps no stack,
+ * so no tree, however deep, can exhaust the caller's. */
+bg_dentry *bg_tree_next(const bg_inode *top, bg_dentry *d, bool descend);
 /* Number of inodes reachable and total apparent bytes of file data,
  * symlink targets and directories (for sizing). */
 void bg_tree_stats(bg_tree *t, uint64_t *inodes, uint64_t *bytes);
@@ -404,14 +418,21 @@ int bg_layer_apply(bg_tree *t, const bg_layer *layer, uint32_t index);
 
 typedef struct bg_ext4 bg_ext4;
 
-/* Create path (must not exist) as a sparse file of size bytes with
- * mkfs.ext4, open it and offer its free blocks to the sink. */
+/* Create path (must not exist) as a sparse file of size bytes (more when
+ * inodes, if not 0, needs more block groups) with mkfs.ext4, open it and
+ * offer its free blocks to the sink. */
 int bg_ext4_create(bg_ext4 **out, const char *path, uint64_t size, uint64_t inodes);
 bg_sink *bg_ext4_sink(bg_ext4 *e);
 /* Blocks the data needed when the sink ran out of room (0 if it did not). */
 uint64_t bg_ext4_overflow_blocks(bg_ext4 *e);
 /* Punch a hole where dropped file data was written. */
 void bg_ext4_release(bg_ext4 *e, const bg_fdata *d);
+/* Whether t fits in the image: *need_inodes gets the inodes it takes,
+ * *short_blocks the blocks for metadata the image lacks (directories,
+ * long symlinks, files held in memory, extent and xattr blocks).
+ * Entry-heavy images (many small files, empty directories, symlink farms)
+ * need more than their bytes tell. */
+bool bg_ext4_fits(bg_ext4 *e, bg_tree *t, uint64_t *need_inodes, uint64_t *short_blocks);
 /* Write the tree (inodes, directories, symlinks, xattrs) into the image. */
 int bg_ext4_write_tree(bg_ext4 *e, bg_tree *t);
 /* Close, resize to the final size (fixed_size, else used + headroom),

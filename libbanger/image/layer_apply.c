@@ -554,18 +554,19 @@ out:
 
 /* ---- applying ---- */
 
-/* Hide what lower layers put under dir (recursively), keeping what layer
- * index added. */
+/* Hide what lower layers put under dir (its whole subtree), keeping what
+ * layer index added.  Iterative: an image's tree can be deep. */
 static void hide_lower(bg_tree *t, bg_inode *dir, uint32_t index)
 {
 	bg_dentry *d = dir->u.dir.first;
 	while (d) {
-		bg_dentry *next = d->next;
-		if (d->layer < index)
+		if (d->layer < index) {
+			bg_dentry *next = bg_tree_next(dir, d, false);
 			bg_tree_remove(t, d);
-		else if (S_ISDIR(d->inode->mode))
-			hide_lower(t, d->inode, index);
-		d = next;
+			d = next;
+		} else {
+			d = bg_tree_next(dir, d, true);
+		}
 	}
 }
 

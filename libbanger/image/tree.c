@@ -1,7 +1,9 @@
 /* The in-memory tree of an image: inodes (shared by hardlinks) and
  * dentries in one hash table keyed by (parent, name).  Nothing here ever
  * touches the host's filesystem; symlink targets are data and are only
- * interpreted, confined to the tree, by bg_tree_resolve_parent. */
+ * interpreted, confined to the tree, by bg_tree_resolve_parent.  No walk
+ * here recurses with the depth of the tree (bg_tree_next keeps no stack),
+ * and directories nest at most BG_TREE_MAX_DEPTH levels. */
 #include "image.h"
 
 #include <string.h>
@@ -164,6 +166,9 @@ static int grow(bg_tree *t)
 int bg_tree_add(bg_tree *t, bg_inode *dir, const char *name, size_t len, bg_inode *inode,
 		uint32_t layer, bg_dentry **out)
 {
+	if (S_ISDIR(inode->mode) && dir->u.dir.depth >= BG_TREE_MAX_DEPTH)
+		return bg_error(BANGER_EINVALID, "directory tree too deep: more than %u levels (refused)",
+				BG_TREE_MAX_DEPTH);
 	if (t->count >= t->nbuckets) {
 		int rc = grow(t);
 		if (rc)
@@ -192,6 +197,7 @@ int bg_tree_add(bg_tree *t, bg_inode *dir, const char *name, size_t len, bg_inod
 	if (S_ISDIR(inode->mode)) {
 		dir->u.dir.nsubdirs++;
 		inode->u.dir.self = d;
+		inode->u.dir.depth = dir->u.dir.depth + 1;
 	}
 	inode->nlink++;
 	t->count++;
@@ -210,14 +216,10 @@ static void unhash(bg_tree *t, bg_dentry *d)
 	t->count--;
 }
 
-void bg_tree_remove(bg_tree *t, bg_dentry *d)
+/* Take one dentry out of its directory (a directory must be empty). */
+static void detach(bg_tree *t, bg_dentry *d)
 {
 	bg_inode *ino = d->inode;
-	if (S_ISDIR(ino->mode)) {
-		/* children first (iteratively deep via recursion bounded by path depth) */
-		while (ino->u.dir.first)
-			bg_tree_remove(t, ino->u.dir.first);
-	}
 	bg_inode *dir = d->parent;
 	if (d->prev)
 		d->prev->next = d->next;
@@ -233,6 +235,40 @@ void bg_tree_remove(bg_tree *t, bg_dentry *d)
 	unhash(t, d);
 	if (--ino->nlink == 0 && S_ISREG(ino->mode) && ino->u.file && t->release)
 		t->release(ino->u.file, t->release_payload);
+}
+
+void bg_tree_remove(bg_tree *t, bg_dentry *d)
+{
+	/* Children first, without recursion: go down to an entry with no
+	 * children, detach it, continue with its parent's next child or, when
+	 * that parent is empty now, with the parent itself (a directory has
+	 * exactly one dentry, u.dir.self), until d itself goes. */
+	bg_dentry *cur = d;
+	for (;;) {
+		while (S_ISDIR(cur->inode->mode) && cur->inode->u.dir.first)
+			cur = cur->inode->u.dir.first;
+		if (cur == d) {
+			detach(t, d);
+			return;
+		}
+		bg_inode *parent = cur->parent;
+		detach(t, cur);
+		cur = parent->u.dir.first ? parent->u.dir.first : parent->u.dir.self;
+	}
+}
+
+bg_dentry *bg_tree_next(const bg_inode *top, bg_dentry *d, bool descend)
+{
+	if (descend && S_ISDIR(d->inode->mode) && d->inode->u.dir.first)
+		return d->inode->u.dir.first;
+	while (d) {
+		if (d->next)
+			return d->next;
+		if (d->parent == top)
+			return NULL;
+		d = d->parent->u.dir.self;
+	}
+	return NULL;
 }
 
 bg_dentry *bg_tree_lookup_path(bg_tree *t, const char *path)
@@ -266,7 +302,10 @@ static bg_inode *parent_of(bg_tree *t, bg_inode *dir)
 }
 
 /* Walk path (n bytes) from start as a directory path, following symlinks
- * within the tree.  Creates missing directories with create. */
+ * within the tree.  Creates missing directories with create.  A symlink is
+ * followed by a recursive call, but every call first counts a hop in the
+ * one counter of this resolution: at most MAX_HOPS + 1 frames, and a loop
+ * of links ends as "too many levels". */
 static int walk(bg_tree *t, bg_inode *start, const char *path, size_t n, int flags, uint32_t layer,
 		int64_t mtime, int *hops, bg_inode **out)
 {
@@ -333,18 +372,29 @@ int bg_tree_resolve_parent(bg_tree *t, const char *path, int flags, uint32_t lay
 	return walk(t, t->root, path, slash ? (size_t)(slash - path) : 0, flags, layer, mtime, &hops, dir);
 }
 
-static void stats_dir(bg_inode *dir, uint64_t *inodes, uint64_t *bytes)
+/* Bytes of a directory's ext4 entries: 8 + name rounded to 4 each, plus
+ * "." and "..", in whole blocks. */
+static uint64_t dir_bytes(const bg_inode *dir)
 {
-	/* a directory's entries: 8 bytes + name, rounded to 4 */
 	uint64_t dbytes = 24;
-	for (bg_dentry *d = dir->u.dir.first; d; d = d->next) {
+	for (const bg_dentry *d = dir->u.dir.first; d; d = d->next)
 		dbytes += 8 + ((d->namelen + 3) & ~3u);
+	return (dbytes + 4095) & ~(uint64_t)4095;
+}
+
+void bg_tree_stats(bg_tree *t, uint64_t *inodes, uint64_t *bytes)
+{
+	bg_inode *root = t->root;
+	*inodes = 1;
+	*bytes = dir_bytes(root);
+	/* count each non-directory inode once (hardlinks): mark it with a
+	 * temporary ino of 1, cleared by a second walk */
+	for (bg_dentry *d = root->u.dir.first; d; d = bg_tree_next(root, d, true)) {
 		bg_inode *i = d->inode;
 		if (S_ISDIR(i->mode)) {
 			(*inodes)++;
-			stats_dir(i, inodes, bytes);
+			*bytes += dir_bytes(i);
 		} else if (i->ino != 1) {
-			/* count each inode once: mark with a temporary ino of 1 */
 			i->ino = 1;
 			(*inodes)++;
 			if (S_ISREG(i->mode) && i->u.file)
@@ -353,23 +403,7 @@ static void stats_dir(bg_inode *dir, uint64_t *inodes, uint64_t *bytes)
 				*bytes += 4096;
 		}
 	}
-	*bytes += (dbytes + 4095) & ~(uint64_t)4095;
-}
-
-static void unmark(bg_inode *dir)
-{
-	for (bg_dentry *d = dir->u.dir.first; d; d = d->next) {
-		if (S_ISDIR(d->inode->mode))
-			unmark(d->inode);
-		else
+	for (bg_dentry *d = root->u.dir.first; d; d = bg_tree_next(root, d, true))
+		if (!S_ISDIR(d->inode->mode))
 			d->inode->ino = 0;
-	}
-}
-
-void bg_tree_stats(bg_tree *t, uint64_t *inodes, uint64_t *bytes)
-{
-	*inodes = 1;
-	*bytes = 0;
-	stats_dir(t->root, inodes, bytes);
-	unmark(t->root);
 }

@@ -7,7 +7,8 @@
  * Checked: the tree stays well formed (every dentry's parent is the
  * directory it is listed in, names are non-empty, have no '/' and are not
  * "." or "..", directory entry counts add up, every non-directory inode's
- * nlink is the number of dentries pointing at it); after a successful
+ * nlink is the number of dentries pointing at it, no directory is deeper
+ * than BG_TREE_MAX_DEPTH, however its symlinks chain); after a successful
  * patch banger's files are regular files with exactly the content banger
  * wrote, at their paths (a hostile layer's symlinks must not redirect
  * them), and no ssh_host_* key is left in /etc/ssh. */
@@ -126,7 +127,7 @@ static void note(refs *r, const bg_inode *i)
 static void walk(const bg_inode *dir, refs *r, unsigned depth)
 {
 	FUZZ_CHECK(S_ISDIR(dir->mode));
-	FUZZ_CHECK(depth < 4096);
+	FUZZ_CHECK(depth <= BG_TREE_MAX_DEPTH && dir->u.dir.depth == depth);
 	uint32_t count = 0;
 	for (const bg_dentry *d = dir->u.dir.first; d; d = d->next) {
 		count++;

@@ -14,7 +14,8 @@ than to write by hand (the text seeds are written directly):
                           headers, long names, xattrs, hardlinks,
                           symlinks (some pointing out of the tree),
                           devices, whiteouts and opaque directories, a
-                          GNU sparse file; plain, gzip and zstd.
+                          GNU sparse file; plain, gzip and zstd; a
+                          chain of symlinks nesting ~6,000 directories.
 
   make_seeds.py CORPUS_DIR
 
@@ -170,7 +171,17 @@ def layer_seeds():
         {"name": "x/" + "n" * 300, "data": b"long"},
         {"name": "etc/resolv.conf", "type": D},
     ]
+    # a directory 2,000 levels deep and symlinks chained onto its end, each
+    # extended by 1,999 more: ~6,000 levels (past banger's 2,048 limit)
+    down = "/".join(["a"] * 2000)
+    more = down[2:]
+    deep = [{"name": down, "type": D, "mode": 0o755}, {"name": "l1", "type": L, "link": down}]
+    for k in (1, 2, 3):
+        deep.append({"name": "l%d/%s" % (k, more), "type": D, "mode": 0o755})
+        if k < 3:
+            deep.append({"name": "l%d" % (k + 1), "type": L, "link": "l%d/%s" % (k, more)})
     seeds = {
+        "deep-symlink-chain.tar.gz": gzip.compress(tar_bytes(deep), mtime=0),
         "basic.tar": tar_bytes(basic),
         "basic-gnu.tar": tar_bytes(basic[:4] + basic[5:], fmt=tarfile.GNU_FORMAT),
         "basic-ustar.tar": tar_bytes(basic[:4] + basic[5:], fmt=tarfile.USTAR_FORMAT),
