@@ -11,7 +11,7 @@
  *
  * The race this has to win: a pull downloads blobs for an image it will
  * record only minutes later.  Pulls and imports hold the cache lock
- * (<blobs>/.lock) shared from before their first look at the cache until
+ * (<cache>/blobs/.lock) shared from before their first look at the cache until
  * their record is committed; pruning holds it exclusive.  A prune
  * therefore sees either no pull at all or only finished ones, and every
  * .tmp-* it finds is a leftover of a killed process. */
@@ -27,16 +27,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOCK_NAME ".lock"
 #define TMP_PREFIX ".tmp-"
 /* A pull waits this long for a prune to finish with the cache. */
 #define ENTER_TIMEOUT_MS (600 * 1000)
 #define DEFAULT_CACHE_MAX "20G"
 #define DEFAULT_IMAGE_MAX "64G"
 
+/* Beside the blobs, not among them: <cache>/blobs/.lock for the blobs in
+ * <cache>/blobs/sha256. */
 static char *lock_path(const char *blobs_dir)
 {
-	return bg_path_join(blobs_dir, LOCK_NAME);
+	const char *slash = strrchr(blobs_dir, '/');
+	if (!slash || slash == blobs_dir)
+		return bg_path_join(blobs_dir, ".lock");
+	return bg_sprintf("%.*s/.lock", (int)(slash - blobs_dir), blobs_dir);
 }
 
 /* Remove every .tmp-* in the cache: only safe while holding the lock

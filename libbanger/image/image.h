@@ -293,7 +293,7 @@ void bg_docker_save_pick_free(bg_docker_save_pick *p);
 
 /* ---- keeping the cache bounded (blobcache_prune.c) ---- */
 
-/* Take the cache lock (<blobs>/.lock) shared, as every pull and import
+/* Take the cache lock (<cache>/blobs/.lock) shared, as every pull and import
  * does from before its first look at the cache until its record is
  * committed: a prune (exclusive) then never removes a blob the pull
  * counts on.  When no one else holds it, leftovers of killed processes
