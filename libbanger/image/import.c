@@ -238,7 +238,8 @@ static int fetch(source *src, need *nd, size_t n)
 {
 	char **names = bg_calloc(n ? n : 1, sizeof(char *));
 	bg_archive_want *w = bg_calloc(n ? n : 1, sizeof(*w));
-	int rc = names && w ? 0 : bg_error_oom();
+	size_t *same = bg_calloc(n ? n : 1, sizeof(size_t)); /* 1 + an earlier need of the same blob */
+	int rc = names && w && same ? 0 : bg_error_oom();
 	uint64_t total = 0;
 	size_t todo = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -277,16 +278,27 @@ static int fetch(source *src, need *nd, size_t n)
 		}
 		if ((rc = check_size(&nd[i], names[i], nd[i].size)))
 			break;
+		/* the same blob twice (two identical layers): copied once */
+		for (size_t j = 0; j < i && !same[i]; j++)
+			if (names[j] && !same[j] && strcmp(names[j], names[i]) == 0)
+				same[i] = j + 1;
+		for (size_t j = 0; j < i && !same[i] && w[i].member; j++)
+			if (!same[j] && w[j].member == w[i].member)
+				same[i] = j + 1;
+		if (same[i]) {
+			w[i].done = true;
+			continue;
+		}
 		total = nd[i].size > UINT64_MAX - total ? UINT64_MAX : total + nd[i].size;
 		todo++;
 	}
 	if (rc == 0 && total > src->left)
 		rc = bg_error(BANGER_EINVALID, "the image needs %llu more bytes in the blob cache, over the "
-			      "budget of %llu bytes (--max-bytes, config image_max_bytes); nothing was copied",
+			      "budget of %llu bytes (--max-bytes, config image_max_bytes); none of it was copied",
 			      (unsigned long long)total, (unsigned long long)src->budget);
 	if (rc == 0 && todo && src->is_dir) {
 		for (size_t i = 0; i < n && !rc; i++)
-			if (!w[i].done)
+			if (!w[i].done && !same[i])
 				rc = copy_layout_blob(src, &nd[i], names[i]);
 	} else if (rc == 0 && todo) {
 		for (size_t i = 0; i < n; i++) {
@@ -309,9 +321,12 @@ static int fetch(source *src, need *nd, size_t n)
 			}
 		}
 		for (size_t i = 0; i < n && !rc; i++)
-			if (!nd[i].digest[0])
+			if (!nd[i].digest[0] && !same[i])
 				memcpy(nd[i].digest, w[i].digest, BG_DIGEST_SIZE);
 	}
+	for (size_t i = 0; i < n && !rc; i++)
+		if (same[i])
+			memcpy(nd[i].digest, nd[same[i] - 1].digest, BG_DIGEST_SIZE);
 	if (rc && w && !src->is_dir) {
 		/* what this pass made without a digest to check it by goes too */
 		for (size_t i = 0; i < n; i++)
@@ -322,6 +337,7 @@ static int fetch(source *src, need *nd, size_t n)
 		bg_free(names[i]);
 	bg_free(names);
 	bg_free(w);
+	bg_free(same);
 	return rc;
 }
 
