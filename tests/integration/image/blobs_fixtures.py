@@ -8,6 +8,7 @@ OUTDIR/layout        an OCI layout with the tags
                        small2  small's first layer and one of its own
                        big     one 4 MiB layer of incompressible bytes
                        race    one 48 MiB layer of incompressible bytes
+                       twice   one layer blob listed twice
 OUTDIR/bomb.tar.zst  a zstd tar holding only 1 GiB of zeros (about 40 KB):
                      nothing an importer needs
 OUTDIR/digests.tsv   tag, manifest, config and layer digests (one a line)
@@ -56,6 +57,8 @@ def main():
         'small2': [shared, [f('small2', 'the second small image\n')]],
         'big': [[f('noise', noise(4 << 20, 1))]],
         'race': [[f('noise', noise(48 << 20, 2))]],
+        # the same layer blob twice (images with identical empty layers)
+        'twice': [[f('twice', 'same\n')], [f('twice', 'same\n')]],
     }
     rows = []
     for tag, layers in images.items():

@@ -121,6 +121,13 @@ check "OCI archive over --max-bytes: refused" expect_fail "over the budget" \
 check "OCI archive over --max-bytes: no layer copied" none_cached $(layers_of big)
 check "OCI archive over --max-bytes: only verified blobs, no temporaries" only_verified
 
+# a layer listed twice is copied once (layout directory and OCI archive)
+skopeo copy --quiet "oci:$LAYOUT:twice" "oci-archive:$WORK/twice-oci.tar:twice" >/dev/null
+check "import an OCI archive whose manifest lists a layer twice" b image import "$WORK/twice-oci.tar" --name twice --no-patch
+b image rm twice >/dev/null && b image prune >/dev/null
+check "import a layout whose manifest lists a layer twice" b image import "$LAYOUT:twice" --name twice --no-patch
+b image rm twice >/dev/null && b image prune >/dev/null
+
 # ---- a pull over its budget: refused before any layer is downloaded
 check "pull over --max-bytes: refused" expect_fail "over the budget" \
 	b image pull "$REG/blobs/big:1" --name big --no-patch --max-bytes 1M
