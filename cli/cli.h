@@ -125,4 +125,8 @@ extern const cli_cmd cli_image_cmd;
 extern const cli_cmd cli_doctor_cmd;
 extern const cli_cmd cli_version_cmd;
 
+/* `banger gc`'s blob cache step (cmd_image.c): prune unused blobs, print
+ * what went; returns exit_code unless the prune failed. */
+int cli_gc_blobs(cli_env *env, int exit_code);
+
 #endif

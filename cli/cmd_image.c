@@ -1,5 +1,5 @@
 /* banger image ...: OCI images as root filesystems (pull, import, list,
- * show, rm).  Progress: per-layer bars on a terminal, plain lines
+ * show, rm, prune).  Progress: per-layer bars on a terminal, plain lines
  * otherwise, JSON events with --json. */
 #include "cli.h"
 
@@ -218,7 +218,7 @@ static const cli_opt pull_opts[] = {
 	{ "insecure", 0, OPT_FLAG, &o_insecure, "plain HTTP to this registry", NULL },
 	{ "force", 0, OPT_FLAG, &o_force, "rebuild even when up to date", NULL },
 	{ "no-patch", 0, OPT_FLAG, &o_no_patch, "do not add banger's first-boot init, fstab, resolv.conf", NULL },
-	{ "max-bytes", 0, OPT_STRING, &o_max, "limit on uncompressed layer bytes (default 64G)", "SIZE" },
+	{ "max-bytes", 0, OPT_STRING, &o_max, "budget: bytes downloaded, uncompressed layer bytes (default: config image_max_bytes, 64G)", "SIZE" },
 	{ "jobs", 'j', OPT_STRING, &o_jobs, "parallel downloads and unpackers", "N" },
 	{ "json", 0, OPT_FLAG, &o_json, "print JSON events, then the image", NULL },
 	{ 0 },
@@ -232,7 +232,7 @@ static const cli_opt import_opts[] = {
 	{ "headroom", 0, OPT_STRING, &o_headroom, "free space added (default: config image_headroom)", "SIZE" },
 	{ "force", 0, OPT_FLAG, &o_force, "rebuild even when up to date", NULL },
 	{ "no-patch", 0, OPT_FLAG, &o_no_patch, "do not add banger's first-boot init, fstab, resolv.conf", NULL },
-	{ "max-bytes", 0, OPT_STRING, &o_max, "limit on uncompressed layer bytes (default 64G)", "SIZE" },
+	{ "max-bytes", 0, OPT_STRING, &o_max, "budget: bytes copied from the archive, uncompressed layer bytes (default: config image_max_bytes, 64G)", "SIZE" },
 	{ "jobs", 'j', OPT_STRING, &o_jobs, "parallel unpackers", "N" },
 	{ "json", 0, OPT_FLAG, &o_json, "print JSON events, then the image", NULL },
 	{ 0 },
@@ -487,6 +487,94 @@ static int image_rm(cli_env *env, int argc, char **argv)
 	return exit_code;
 }
 
+/* ---- prune: the blob cache ---- */
+
+static bool prune_json, prune_dry;
+static const char *prune_keep, *prune_wait;
+static const cli_opt prune_opts[] = {
+	{ "keep", 0, OPT_STRING, &prune_keep, "keep unused blobs, newest first, while the cache stays under SIZE", "SIZE" },
+	{ "wait", 0, OPT_STRING, &prune_wait, "wait up to SECONDS for pulls and imports in progress (default: do not)", "SECONDS" },
+	{ "dry-run", 'n', OPT_FLAG, &prune_dry, "say what would be removed, remove nothing", NULL },
+	{ "json", 0, OPT_FLAG, &prune_json, "print JSON", NULL },
+	{ 0 },
+};
+static const cli_cmd image_prune_cmd;
+
+static int image_prune(cli_env *env, int argc, char **argv)
+{
+	const char **pos;
+	int npos;
+	int rc = cli_parse_or_usage("image prune", &image_prune_cmd, prune_opts, argc, argv, &pos, &npos, NULL, NULL);
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	if (npos) {
+		fprintf(stderr, "banger image prune: unexpected argument\n");
+		return EXIT_USAGE;
+	}
+	banger_image_prune_options o;
+	banger_image_prune_options_init(&o, BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
+	if (prune_keep && (rc = parse_size("--keep", prune_keep, &o.keep_bytes)))
+		return rc;
+	if (prune_wait) {
+		char *end;
+		long w = strtol(prune_wait, &end, 10);
+		if (*end || end == prune_wait || w < 0 || w > 86400) {
+			fprintf(stderr, "banger image prune: --wait wants seconds from 0 to 86400\n");
+			return EXIT_USAGE;
+		}
+		o.timeout_ms = (uint32_t)w * 1000u;
+	}
+	o.flags = prune_dry ? BANGER_IMAGE_PRUNE_DRY_RUN : 0;
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_image_prune_report r;
+	if ((rc = banger_image_prune(&r, ctx, &o)))
+		return cli_fail("image prune", rc);
+	if (prune_json) {
+		printf("{\"dry_run\": %s, \"blobs_removed\": %llu, \"bytes_removed\": %llu, \"blobs_kept\": %llu, "
+		       "\"bytes_kept\": %llu, \"blobs_referenced\": %llu, \"bytes_referenced\": %llu, "
+		       "\"temp_removed\": %llu}\n",
+		       prune_dry ? "true" : "false", (unsigned long long)r.blobs_removed,
+		       (unsigned long long)r.bytes_removed, (unsigned long long)r.blobs_kept,
+		       (unsigned long long)r.bytes_kept, (unsigned long long)r.blobs_referenced,
+		       (unsigned long long)r.bytes_referenced, (unsigned long long)r.temp_removed);
+	} else {
+		char freed[32], kept[32];
+		fmt_bytes(freed, sizeof(freed), r.bytes_removed);
+		fmt_bytes(kept, sizeof(kept), r.bytes_kept);
+		printf("%s %llu blobs (%s); %llu blobs (%s) kept, %llu of them used by images\n",
+		       prune_dry ? "would remove" : "removed", (unsigned long long)r.blobs_removed, freed,
+		       (unsigned long long)r.blobs_kept, kept, (unsigned long long)r.blobs_referenced);
+	}
+	return EXIT_OK;
+}
+
+/* The blob cache's part of `banger gc`: every unused blob goes; a pull
+ * running elsewhere only postpones it.  Returns exit_code unless the
+ * prune itself failed. */
+int cli_gc_blobs(cli_env *env, int exit_code)
+{
+	banger_ctx *ctx = cli_ctx(env);
+	if (!ctx)
+		return EXIT_FAILURE_;
+	banger_image_prune_report r;
+	int rc = banger_image_prune(&r, ctx, NULL);
+	if (rc == BANGER_EBUSY) {
+		printf("blob cache: skipped (a pull or import is using it)\n");
+		return exit_code;
+	}
+	if (rc) {
+		int e = cli_fail("prune the blob cache", rc);
+		return exit_code != EXIT_OK ? exit_code : e;
+	}
+	char freed[32];
+	fmt_bytes(freed, sizeof(freed), r.bytes_removed);
+	printf("blob cache: removed %llu unused blobs (%s)\n", (unsigned long long)r.blobs_removed, freed);
+	return exit_code;
+}
+
 #define PULL_USAGE "REF [--name N] [--kernel-ref K] [--platform P] [--size S] [--insecure] [--json]"
 #define IMPORT_USAGE "PATH[:TAG] [--name N] [--kernel-ref K] [--platform P] [--size S] [--json]"
 static const cli_cmd image_pull_cmd = { "pull", "pull an image from a registry and build its rootfs", PULL_USAGE, image_pull, NULL };
@@ -494,6 +582,9 @@ static const cli_cmd image_import_cmd = { "import", "import an OCI layout or doc
 static const cli_cmd image_list_cmd = { "list", "list images", "[--json]", image_list, NULL };
 static const cli_cmd image_show_cmd = { "show", "show one image", "NAME [--json]", image_show, NULL };
 static const cli_cmd image_rm_cmd = { "rm", "remove images (refused while a VM uses one)", "NAME...", image_rm, NULL };
+#define PRUNE_SUMMARY "remove cached blobs no image uses"
+#define PRUNE_USAGE "[--keep SIZE] [--wait SECONDS] [--dry-run] [--json]"
+static const cli_cmd image_prune_cmd = { "prune", PRUNE_SUMMARY, PRUNE_USAGE, image_prune, NULL };
 
 static const cli_cmd image_subs[] = {
 	{ "pull", "pull an image from a registry and build its rootfs", PULL_USAGE, image_pull, NULL },
@@ -501,6 +592,7 @@ static const cli_cmd image_subs[] = {
 	{ "list", "list images", "[--json]", image_list, NULL },
 	{ "show", "show one image", "NAME [--json]", image_show, NULL },
 	{ "rm", "remove images (refused while a VM uses one)", "NAME...", image_rm, NULL },
+	{ "prune", PRUNE_SUMMARY, PRUNE_USAGE, image_prune, NULL },
 	{ 0 },
 };
 

@@ -776,10 +776,11 @@ static int gc_run(cli_env *env, int argc, char **argv)
 	free(pos);
 	if (rc >= 0)
 		return rc;
-	return reconcile_run(env, BANGER_RECONCILE_SWEEP);
+	rc = reconcile_run(env, BANGER_RECONCILE_SWEEP);
+	return cli_gc_blobs(env, rc);
 }
 
-const cli_cmd cli_gc_cmd = { "gc", "reconcile VMs and remove kernel objects no VM owns", NULL, gc_run, NULL };
+const cli_cmd cli_gc_cmd = { "gc", "reconcile VMs, remove kernel objects no VM owns and blobs no image uses", NULL, gc_run, NULL };
 
 #define LIST_SUMMARY "list VMs (name, state, IP, image, vCPUs, memory, uptime)"
 

@@ -11,8 +11,15 @@
  * layout directory or an OCI/`docker save` archive.
  *
  * Every digest is verified (manifests pulled by digest, every blob, and
- * each layer's uncompressed diff_id).  A failed pull records nothing and
- * leaves no blob in the cache under its final name.
+ * each layer's uncompressed diff_id).  A failed pull or import records
+ * nothing and leaves in the cache only blobs whose digest was verified
+ * (a retry reuses them), never a partial or unverified file.
+ *
+ * The cache is bounded: every pull and import has a byte budget
+ * (max_bytes below), blobs no recorded image references are removed by
+ * banger_image_prune(), and after each pull or import unreferenced blobs
+ * are evicted, oldest first, while the cache is larger than the config
+ * key blob_cache_max (default 20G).
  */
 #ifndef BANGER_IMAGE_H
 #define BANGER_IMAGE_H
@@ -89,7 +96,11 @@ typedef struct {
 	uint64_t size_bytes;       /* rootfs size; 0: the tree plus headroom */
 	uint64_t headroom_bytes;   /* free space added; BANGER_IMAGE_HEADROOM_DEFAULT:
 				    * config "image_headroom" */
-	uint64_t max_bytes;        /* limit on uncompressed layer bytes; 0: 64 GiB */
+	uint64_t max_bytes;        /* byte budget of this pull or import: bounds the
+				    * bytes written into the blob cache (downloads
+				    * or archive members), the layers' uncompressed
+				    * bytes, and how far a compressed import archive
+				    * may expand; 0: config image_max_bytes (64G) */
 	uint32_t max_parallel;     /* concurrent downloads and unpackers; 0: automatic */
 	uint32_t flags;            /* BANGER_IMAGE_* */
 	banger_image_progress_cb progress_cb; /* NULL: no reports */
@@ -107,8 +118,10 @@ typedef struct {
 BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version);
 
 /* Pull ref from its registry and record the image.  *out (may be NULL)
- * receives the record.  opts may be NULL.  Errors: BANGER_EINVALID (bad
- * reference or name), BANGER_ENOTFOUND (no such image or platform),
+ * receives the record.  opts may be NULL.  The layers' declared sizes are
+ * checked against the budget before anything is downloaded, and no blob
+ * may be longer than its declared size.  Errors: BANGER_EINVALID (bad
+ * reference or name, over the budget), BANGER_ENOTFOUND (no such image or platform),
  * BANGER_EPERM (registry refused the credentials), BANGER_ENETWORK,
  * BANGER_EVERIFY (digest mismatch), BANGER_EBUSY (a VM uses the image of
  * that name, which would be replaced), BANGER_EUNSUPPORTED (media type). */
@@ -117,7 +130,10 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 
 /* Import from an OCI image layout directory ("DIR" or "DIR:TAG"), an
  * OCI layout archive or a `docker save` tarball.  opts as for pull
- * (name defaults to the tag's name, else the file name). */
+ * (name defaults to the tag's name, else the file name).  Only the members
+ * the chosen image needs are copied into the cache, each bounded by its
+ * declared size and all of them by the budget; an archive that is over
+ * the budget, or names what it lacks, is refused (BANGER_EINVALID). */
 BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, const char *path,
 				       const banger_image_pull_options *opts);
 
@@ -141,6 +157,47 @@ BANGER_EXTERN(void) banger_image_free(banger_image *image);
 /* Delete the record and the rootfs file.  BANGER_EBUSY while a VM uses
  * the image; BANGER_ENOTFOUND when there is no such image. */
 BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name);
+
+/* ---- the blob cache ---- */
+
+/* Report what would be removed, remove nothing. */
+#define BANGER_IMAGE_PRUNE_DRY_RUN (1u << 0)
+
+#define BANGER_IMAGE_PRUNE_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version; /* BANGER_IMAGE_PRUNE_OPTIONS_VERSION */
+	/* 0: remove every blob no recorded image references.  Otherwise
+	 * remove such blobs oldest first only until the whole cache is at
+	 * most keep_bytes (what the blob_cache_max cap does). */
+	uint64_t keep_bytes;
+	/* How long to wait for pulls and imports of other processes to
+	 * finish with the cache; 0: do not wait (BANGER_EBUSY). */
+	uint32_t timeout_ms;
+	uint32_t flags;       /* BANGER_IMAGE_PRUNE_* */
+} banger_image_prune_options;
+
+#define BANGER_IMAGE_PRUNE_OPTIONS_INIT { BANGER_IMAGE_PRUNE_OPTIONS_VERSION, 0, 0, 0 }
+
+BANGER_EXTERN(int) banger_image_prune_options_init(banger_image_prune_options *opts, unsigned int version);
+
+/* What a prune did (or, with BANGER_IMAGE_PRUNE_DRY_RUN, would do). */
+typedef struct {
+	uint64_t blobs_removed, bytes_removed;
+	uint64_t blobs_kept, bytes_kept;             /* what is left */
+	uint64_t blobs_referenced, bytes_referenced; /* of it, what images use */
+	uint64_t temp_removed; /* partial files of killed pulls and imports */
+} banger_image_prune_report;
+
+/* Remove the cached blobs that no recorded image references (manifests,
+ * configs, layers) and what killed pulls left.  A blob that a pull or
+ * import in another process is using for an image it has not recorded yet
+ * is never removed: pulls and imports hold the cache lock shared, a prune
+ * holds it exclusive.  *out (may be NULL) gets the report; opts may be
+ * NULL.  Errors: BANGER_EBUSY (a pull or import is running and the
+ * timeout passed), BANGER_EINVALID (options), BANGER_EIO. */
+BANGER_EXTERN(int) banger_image_prune(banger_image_prune_report *out, banger_ctx *ctx,
+				      const banger_image_prune_options *opts);
 
 BANGER_EXTERN(const char *) banger_image_name(const banger_image *image);
 /* The normalized reference pulled ("docker.io/library/debian:bookworm"),

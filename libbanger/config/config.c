@@ -21,6 +21,8 @@ static const struct {
 	{ "default_kernel", "", "kernel used when an image names none" },
 	{ "insecure_registries", "", "comma list of registries reached over plain HTTP" },
 	{ "image_headroom", "512M", "free space added to a pulled image's rootfs" },
+	{ "image_max_bytes", "64G", "byte budget of one image pull or import" },
+	{ "blob_cache_max", "20G", "blob cache size above which unused blobs are evicted" },
 	{ "ssh_user", "root", "user banger logs into guests as" },
 };
 

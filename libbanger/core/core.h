@@ -110,6 +110,8 @@ typedef struct { int fd; } bg_lock;
 /* Take an exclusive flock on path (created 0600), waiting up to
  * timeout_ms (-1: forever, 0: try once). */
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
+/* The same, shared: any number of shared holders, no exclusive one. */
+int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
 void bg_lock_release(bg_lock *lock);
 /* Is the file we hold locked still the one at path?  A lock file can be
  * removed (its directory deleted) and made again while someone waits for

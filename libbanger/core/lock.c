@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
+static int acquire(bg_lock *lock, const char *path, int timeout_ms, int mode)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -16,7 +16,7 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
 	int64_t deadline = timeout_ms < 0 ? 0 : bg_now_ms() + timeout_ms;
 	int delay = 5;
 	for (;;) {
-		if (flock(fd, LOCK_EX | (timeout_ms < 0 ? 0 : LOCK_NB)) == 0)
+		if (flock(fd, mode | (timeout_ms < 0 ? 0 : LOCK_NB)) == 0)
 			break;
 		if (errno == EINTR)
 			continue;
@@ -35,6 +35,16 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
 	}
 	lock->fd = fd;
 	return 0;
+}
+
+int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
+{
+	return acquire(lock, path, timeout_ms, LOCK_EX);
+}
+
+int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms)
+{
+	return acquire(lock, path, timeout_ms, LOCK_SH);
 }
 
 bool bg_lock_is_current(const bg_lock *lock, const char *path)

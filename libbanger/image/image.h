@@ -212,6 +212,102 @@ void bg_blob_evict(const char *blobs_dir, const char *digest);
  * what a killed pull left (a running one keeps its files fresh). */
 void bg_sweep_stale(const char *dir, const char *prefix, int64_t older_than_s);
 
+/* ---- imports: blobs from layouts and archives (import_archive.c) ---- */
+
+/* A copy into the cache through SHA-256, at most max bytes, renamed to
+ * its digest only when it matches (or, with no expected digest, to the
+ * digest computed). */
+typedef struct {
+	int fd;
+	char *tmp;
+	bg_sha256 *sha;
+	uint64_t size, max;
+	const char *what; /* for messages */
+} bg_blob_writer;
+
+int bg_blob_writer_open(bg_blob_writer *w, const char *blobs_dir, uint64_t max, const char *what);
+int bg_blob_writer_put(bg_blob_writer *w, const void *buf, size_t len);
+/* got receives the digest; *created says whether a new cache file was
+ * made (false when the blob was cached already). */
+int bg_blob_writer_commit(bg_blob_writer *w, const char *blobs_dir, const char *expected,
+			  char got[BG_DIGEST_SIZE], bool *created);
+void bg_blob_writer_free(bg_blob_writer *w);
+
+#define BG_ARCHIVE_MAX_MEMBERS 100000u
+
+typedef struct {
+	char *name;    /* normalized */
+	uint64_t size; /* from its header */
+} bg_archive_member;
+
+typedef struct {
+	char *index_json, *manifest_json; /* NULL when absent */
+	size_t index_len, manifest_len;
+	bool oci_layout;
+	bg_archive_member *members;       /* regular files, first of each name */
+	size_t count, cap;
+} bg_archive_listing;
+
+/* The first pass over an import archive (tar; gzip or zstd): the regular
+ * members' names and sizes, index.json and manifest.json (4 MiB each at
+ * most); nothing is written.  A compressed archive may expand to at most
+ * budget bytes. */
+int bg_archive_scan(bg_archive_listing *out, const char *path, uint64_t budget);
+void bg_archive_listing_free(bg_archive_listing *s);
+/* The member of that (normalized) name, or NULL. */
+const bg_archive_member *bg_archive_member_find(const bg_archive_listing *s, const char *name);
+
+typedef struct {
+	const char *member;          /* normalized member name */
+	char digest[BG_DIGEST_SIZE]; /* expected, or "" to take the computed one (filled in) */
+	uint64_t size;               /* its size, as the scan found it */
+	bool done;                   /* in the cache (set by the caller when cached already) */
+	bool created;                /* a new cache file was made for it */
+	uint64_t written;
+} bg_archive_want;
+
+/* One more pass: copy the members of w[] not done into the cache, each
+ * exactly its size, all together at most *budget_left (decreased by what
+ * was written).  A member missing from the archive is an error. */
+int bg_archive_extract(const char *path, const char *blobs_dir, bg_archive_want *w, size_t n,
+		       uint64_t expand_budget, uint64_t *budget_left);
+
+/* ---- imports: what to take (import.c) ---- */
+
+/* index.json of an OCI layout: the entry tagged tag (or the only one):
+ * its digest and media type, and the image's full name when the index
+ * records one (*ref_name, freed by the caller; may stay NULL). */
+int bg_oci_index_pick(const char *text, size_t len, const char *tag, char digest[BG_DIGEST_SIZE],
+		      char *media_type, size_t mtlen, char **ref_name);
+
+/* manifest.json of `docker save`: the image tagged tag (or the only one). */
+typedef struct {
+	char *config;   /* member names as written in manifest.json */
+	char **layers;
+	size_t nlayers;
+	char *repo_tag; /* its first RepoTags entry, or NULL */
+} bg_docker_save_pick;
+
+int bg_docker_save_pick_parse(bg_docker_save_pick *out, const char *text, size_t len, const char *tag);
+void bg_docker_save_pick_free(bg_docker_save_pick *p);
+
+/* ---- keeping the cache bounded (blobcache_prune.c) ---- */
+
+/* Take the cache lock (<cache>/blobs/.lock) shared, as every pull and import
+ * does from before its first look at the cache until its record is
+ * committed: a prune (exclusive) then never removes a blob the pull
+ * counts on.  When no one else holds it, leftovers of killed processes
+ * (.tmp-*) are removed first.  Release with bg_lock_release. */
+int bg_blob_cache_enter(struct banger_ctx *ctx, bg_lock *lock);
+/* After a pull or import, with the cache lock released: evict
+ * unreferenced blobs, oldest first, while the cache is larger than the
+ * config key blob_cache_max.  Never fails the caller (problems are
+ * logged); skipped while another pull or import runs. */
+void bg_blob_cache_enforce_cap(struct banger_ctx *ctx);
+/* The byte budget of a pull or import: requested, else the config key
+ * image_max_bytes (default 64G). */
+int bg_image_budget(struct banger_ctx *ctx, uint64_t requested, uint64_t *out);
+
 /* ---- arena: many small allocations freed at once ---- */
 
 typedef struct bg_arena_chunk bg_arena_chunk;

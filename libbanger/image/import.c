@@ -1,8 +1,10 @@
 /* banger_image_import: from an OCI image layout directory ("DIR" or
  * "DIR:TAG"), an OCI layout archive, or a `docker save` tarball (old
- * manifest.json format, or the OCI format of Docker 25 and later).  Blobs
- * are copied into the cache with their digests verified; from there on it
- * is the same build as a pull. */
+ * manifest.json format, or the OCI format of Docker 25 and later).  Only
+ * the blobs the chosen image needs are copied into the cache (the chain
+ * index -> this platform's manifest -> config + layers, or what
+ * manifest.json names), held to their declared sizes and to the budget
+ * (import_archive.c); from there on it is the same build as a pull. */
 #include "image.h"
 #include "../ctx/ctx.h"
 
@@ -20,124 +22,11 @@
 #define SMALL_MAX (4u << 20)
 #define REF_NAME "org.opencontainers.image.ref.name"
 #define CONTAINERD_NAME "io.containerd.image.name"
+#define NO_SIZE UINT64_MAX
 
-/* ---- copying blobs into the cache ---- */
+/* ---- picking from index.json and manifest.json ---- */
 
-typedef struct {
-	int fd;
-	char *tmp;
-	bg_sha256 *sha;
-	uint64_t size;
-} blob_writer;
-
-static int writer_open(blob_writer *w, const char *blobs)
-{
-	memset(w, 0, sizeof(*w));
-	w->fd = -1;
-	int rc = bg_blob_tmp_open(blobs, &w->fd, &w->tmp);
-	if (rc == 0)
-		rc = bg_sha256_new(&w->sha);
-	return rc;
-}
-
-static int writer_put(blob_writer *w, const void *buf, size_t len)
-{
-	bg_sha256_update(w->sha, buf, len);
-	w->size += len;
-	const char *p = buf;
-	while (len) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return bg_error_os(BANGER_EIO, errno, "write %s", w->tmp);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Commit under digest (expected may be NULL: then the computed digest). */
-static int writer_commit(blob_writer *w, const char *blobs, const char *expected, char got[BG_DIGEST_SIZE],
-			 const char *what)
-{
-	bg_sha256_final(w->sha, got);
-	if (expected && strcmp(expected, got) != 0)
-		return bg_error(BANGER_EVERIFY, "%s: content has digest %s, not %s", what, got, expected);
-	close(w->fd);
-	w->fd = -1;
-	int rc = bg_blob_commit(blobs, w->tmp, got);
-	if (rc == 0) {
-		bg_free(w->tmp);
-		w->tmp = NULL;
-	}
-	return rc;
-}
-
-static void writer_free(blob_writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->tmp)
-		unlink(w->tmp);
-	bg_free(w->tmp);
-	bg_sha256_free(w->sha);
-	memset(w, 0, sizeof(*w));
-	w->fd = -1;
-}
-
-/* Copy <layout>/blobs/sha256/<hex> into the cache (unless it is there). */
-static int import_layout_blob(const char *layout, const char *blobs, const char *digest)
-{
-	int rc = bg_digest_check(digest, "layout blob");
-	if (rc)
-		return rc;
-	if (bg_blob_cached(blobs, digest))
-		return 0;
-	char *src = bg_sprintf("%s/blobs/sha256/%s", layout, digest + 7);
-	if (!src)
-		return bg_error_oom();
-	int fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = bg_error_os(bg_code_from_errno(errno), errno, "open %s", src);
-		bg_free(src);
-		return rc;
-	}
-	blob_writer w;
-	char *buf = bg_malloc(1u << 20);
-	if (!buf)
-		rc = bg_error_oom();
-	else
-		rc = writer_open(&w, blobs);
-	while (rc == 0) {
-		ssize_t n = read(fd, buf, 1u << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = bg_error_os(BANGER_EIO, errno, "read %s", src);
-			break;
-		}
-		if (n == 0)
-			break;
-		rc = writer_put(&w, buf, (size_t)n);
-	}
-	char got[BG_DIGEST_SIZE];
-	if (rc == 0)
-		rc = writer_commit(&w, blobs, digest, got, src);
-	if (buf)
-		writer_free(&w);
-	bg_free(buf);
-	bg_free(src);
-	close(fd);
-	return rc;
-}
-
-/* ---- picking from index.json ---- */
-
-/* The index.json entry for tag (or the only one): digest and media type,
- * and the image's name when the index records one. */
-static int pick_entry(const char *text, size_t len, const char *tag, char digest[BG_DIGEST_SIZE],
+int bg_oci_index_pick(const char *text, size_t len, const char *tag, char digest[BG_DIGEST_SIZE],
 		      char *mt, size_t mtlen, char **ref_name)
 {
 	*ref_name = NULL;
@@ -153,15 +42,15 @@ static int pick_entry(const char *text, size_t len, const char *tag, char digest
 	bg_buf tags = BG_BUF_INIT;
 	json_array_foreach(ms, i, m) {
 		const char *t = json_string_value(json_object_get(json_object_get(m, "annotations"), REF_NAME));
-		if (t)
-			bg_buf_printf(&tags, "%s%s", tags.len ? ", " : "", t);
+		if (t && tags.len < 4096)
+			bg_buf_printf(&tags, "%s%.200s", tags.len ? ", " : "", t);
 		if (tag ? (t && strcmp(t, tag) == 0) : n == 1)
 			found = m;
 	}
 	if (!json_is_array(ms) || n == 0) {
 		rc = bg_error(BANGER_EINVALID, "index.json lists no images");
 	} else if (!found) {
-		rc = tag ? bg_error(BANGER_ENOTFOUND, "no image tagged '%s' in the layout (it has: %s)", tag,
+		rc = tag ? bg_error(BANGER_ENOTFOUND, "no image tagged '%.200s' in the layout (it has: %s)", tag,
 				    tags.len ? tags.data : "no tags")
 			 : bg_error(BANGER_EINVALID, "the layout holds %zu images; name one as PATH:TAG (tags: %s)",
 				    n, tags.len ? tags.data : "none");
@@ -185,260 +74,24 @@ static int pick_entry(const char *text, size_t len, const char *tag, char digest
 	return rc;
 }
 
-/* Import the manifests an index may choose from, and their configs. */
-static int import_candidates(const char *layout, const char *blobs, const char *digest, const char *mt,
-			     int depth)
+void bg_docker_save_pick_free(bg_docker_save_pick *p)
 {
-	int rc = layout ? import_layout_blob(layout, blobs, digest) : 0;
-	if (rc)
-		return rc;
-	char *body = NULL;
-	size_t len = 0;
-	if ((rc = bg_blob_read(blobs, digest, BG_MANIFEST_MAX, &body, &len)))
-		return rc;
-	bg_manifest m;
-	rc = bg_manifest_parse(&m, body, len, mt && *mt ? mt : NULL);
-	bg_free(body);
-	if (rc)
-		return rc;
-	if (m.kind == BG_MANIFEST_INDEX) {
-		for (size_t i = 0; i < m.count && !rc && depth < 2; i++) {
-			/* entries for other platforms may be absent from a layout */
-			if (layout) {
-				char *p = bg_sprintf("%s/blobs/sha256/%s", layout, m.layers[i].digest + 7);
-				bool there = p && bg_path_exists(p);
-				bg_free(p);
-				if (!there)
-					continue;
-			} else if (!bg_blob_cached(blobs, m.layers[i].digest)) {
-				continue;
-			}
-			rc = import_candidates(layout, blobs, m.layers[i].digest, m.layers[i].media_type, depth + 1);
-		}
-	} else if (layout) {
-		rc = import_layout_blob(layout, blobs, m.config.digest);
-	}
-	bg_manifest_free(&m);
-	return rc;
+	if (!p)
+		return;
+	bg_free(p->config);
+	for (size_t i = 0; i < p->nlayers; i++)
+		bg_free(p->layers[i]);
+	bg_free(p->layers);
+	bg_free(p->repo_tag);
+	memset(p, 0, sizeof(*p));
 }
 
-/* ---- archives ---- */
-
-typedef struct {
-	char *index_json, *manifest_json;
-	size_t index_len, manifest_len;
-	bool oci_layout;
-	/* legacy docker save: member name -> digest */
-	char **names, **digests;
-	uint64_t *sizes;
-	size_t count, cap;
-} archive_scan;
-
-static void scan_free(archive_scan *s)
+/* [{"Config": "<hex>.json", "RepoTags": [..], "Layers": ["<id>/layer.tar", ..]}] */
+int bg_docker_save_pick_parse(bg_docker_save_pick *out, const char *text, size_t len, const char *tag)
 {
-	bg_free(s->index_json);
-	bg_free(s->manifest_json);
-	for (size_t i = 0; i < s->count; i++) {
-		bg_free(s->names[i]);
-		bg_free(s->digests[i]);
-	}
-	bg_free(s->names);
-	bg_free(s->digests);
-	bg_free(s->sizes);
-	memset(s, 0, sizeof(*s));
-}
-
-static int read_small(struct archive *a, char **out, size_t *len, const char *name)
-{
-	bg_buf b = BG_BUF_INIT;
-	char chunk[65536];
-	for (;;) {
-		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
-		if (n < 0) {
-			bg_buf_free(&b);
-			return bg_error(BANGER_EINVALID, "archive member %s: %s", name, archive_error_string(a));
-		}
-		if (n == 0)
-			break;
-		if (b.len + (size_t)n > SMALL_MAX) {
-			bg_buf_free(&b);
-			return bg_error(BANGER_EINVALID, "archive member %s is larger than %u bytes", name, SMALL_MAX);
-		}
-		bg_buf_put(&b, chunk, (size_t)n);
-	}
-	if (b.oom) {
-		bg_buf_free(&b);
-		return bg_error_oom();
-	}
-	*len = b.len;
-	*out = bg_buf_detach(&b);
-	return *out ? 0 : bg_error_oom();
-}
-
-static int stream_member(struct archive *a, const char *blobs, const char *expected, char got[BG_DIGEST_SIZE],
-			 uint64_t *size, const char *name)
-{
-	blob_writer w;
-	int rc = writer_open(&w, blobs);
-	while (rc == 0) {
-		const void *buf;
-		size_t len;
-		la_int64_t off;
-		int r = archive_read_data_block(a, &buf, &len, &off);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			rc = bg_error(BANGER_EINVALID, "archive member %s: %s", name, archive_error_string(a));
-			break;
-		}
-		if ((uint64_t)off != w.size) {
-			rc = bg_error(BANGER_EINVALID, "archive member %s is sparse", name);
-			break;
-		}
-		rc = writer_put(&w, buf, len);
-	}
-	if (rc == 0) {
-		*size = w.size;
-		rc = writer_commit(&w, blobs, expected, got, name);
-	}
-	writer_free(&w);
-	return rc;
-}
-
-static bool is_hex64(const char *s, size_t n)
-{
-	if (n != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static int scan_archive(archive_scan *s, const char *path, const char *blobs)
-{
-	memset(s, 0, sizeof(*s));
-	struct archive *a = archive_read_new();
-	if (!a)
-		return bg_error_oom();
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_format_tar(a);
-	int rc = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		archive_read_free(a);
-		return bg_error_os(bg_code_from_errno(errno), errno, "open %s", path);
-	}
-	if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) {
-		rc = bg_error(BANGER_EINVALID, "%s: not a tar archive: %s", path, archive_error_string(a));
-		goto out;
-	}
-	struct archive_entry *ae;
-	char name[512];
-	for (;;) {
-		int r = archive_read_next_header(a, &ae);
-		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			rc = bg_error(BANGER_EINVALID, "%s: %s", path, archive_error_string(a));
-			goto out;
-		}
-		const char *raw = archive_entry_pathname(ae);
-		if (!raw || archive_entry_filetype(ae) != AE_IFREG || strlen(raw) >= sizeof(name))
-			continue;
-		bg_limits lim;
-		bg_limits_default(&lim);
-		if (bg_layer_normalize(name, raw, &lim)) {
-			banger_error_clear();
-			continue;
-		}
-		size_t nl = strlen(name);
-		if (strcmp(name, "index.json") == 0) {
-			bg_free(s->index_json);
-			s->index_json = NULL;
-			if ((rc = read_small(a, &s->index_json, &s->index_len, name)))
-				goto out;
-		} else if (strcmp(name, "manifest.json") == 0) {
-			bg_free(s->manifest_json);
-			s->manifest_json = NULL;
-			if ((rc = read_small(a, &s->manifest_json, &s->manifest_len, name)))
-				goto out;
-		} else if (strcmp(name, "oci-layout") == 0) {
-			s->oci_layout = true;
-		} else if (nl == 13 + 64 && strncmp(name, "blobs/sha256/", 13) == 0 && is_hex64(name + 13, 64)) {
-			char d[BG_DIGEST_SIZE], got[BG_DIGEST_SIZE];
-			snprintf(d, sizeof(d), "sha256:%.64s", name + 13);
-			uint64_t size;
-			if (!bg_blob_cached(blobs, d) && (rc = stream_member(a, blobs, d, got, &size, name)))
-				goto out;
-		} else if (strcmp(name, "repositories") != 0 && !bg_startswith(name, "blobs/")) {
-			/* docker save (the format before Docker 25, also skopeo's
-			 * docker-archive): layers and configs under any name that
-			 * manifest.json may list; digests are computed */
-			char got[BG_DIGEST_SIZE];
-			uint64_t size = 0;
-			if ((rc = stream_member(a, blobs, NULL, got, &size, name)))
-				goto out;
-			if (s->count == s->cap) {
-				size_t nc = s->cap ? s->cap * 2 : 16;
-				char **nn = bg_realloc(s->names, nc * sizeof(char *));
-				if (nn)
-					s->names = nn;
-				char **nd = nn ? bg_realloc(s->digests, nc * sizeof(char *)) : NULL;
-				if (nd)
-					s->digests = nd;
-				uint64_t *ns = nd ? bg_realloc(s->sizes, nc * sizeof(uint64_t)) : NULL;
-				if (!ns) {
-					rc = bg_error_oom();
-					goto out;
-				}
-				s->sizes = ns;
-				s->cap = nc;
-			}
-			s->names[s->count] = bg_strdup(name);
-			s->digests[s->count] = bg_strdup(got);
-			s->sizes[s->count] = size;
-			s->count++;
-			if (!s->names[s->count - 1] || !s->digests[s->count - 1]) {
-				rc = bg_error_oom();
-				goto out;
-			}
-		}
-	}
-out:
-	archive_read_free(a);
-	close(fd);
-	if (rc)
-		scan_free(s);
-	return rc;
-}
-
-static const char *scan_lookup(const archive_scan *s, const char *name, uint64_t *size)
-{
-	char norm[512];
-	bg_limits lim;
-	bg_limits_default(&lim);
-	if (!name || strlen(name) >= sizeof(norm) || bg_layer_normalize(norm, name, &lim))
-		return NULL;
-	for (size_t i = 0; i < s->count; i++)
-		if (strcmp(s->names[i], norm) == 0) {
-			if (size)
-				*size = s->sizes[i];
-			return s->digests[i];
-		}
-	return NULL;
-}
-
-/* docker save's manifest.json: [{"Config": "<hex>.json", "RepoTags": [..],
- * "Layers": ["<id>/layer.tar", ..]}] */
-static int resolve_legacy(bg_resolved *res, const archive_scan *s, const char *blobs, const char *tag,
-			  const bg_platform *want, bool explicit_platform, char **repo_tag)
-{
-	memset(res, 0, sizeof(*res));
-	*repo_tag = NULL;
+	memset(out, 0, sizeof(*out));
 	json_error_t e;
-	json_t *root = json_loadb(s->manifest_json, s->manifest_len, 0, &e);
+	json_t *root = json_loadb(text, len, 0, &e);
 	if (!root)
 		return bg_error(BANGER_EINVALID, "manifest.json is not valid JSON: %s", e.text);
 	int rc = 0;
@@ -460,46 +113,344 @@ static int resolve_legacy(bg_resolved *res, const archive_scan *s, const char *b
 	}
 	if (!pick) {
 		rc = bg_error(BANGER_EINVALID, "manifest.json: %s", tag ? "no image with that tag"
-			      : "several images; name one as PATH:TAG");
+			      : "several images (or none); name one as PATH:TAG");
 		goto out;
 	}
 	const char *t0 = json_string_value(json_array_get(json_object_get(pick, "RepoTags"), 0));
-	if (t0)
-		*repo_tag = bg_strdup(t0);
-	const char *cfg = scan_lookup(s, json_string_value(json_object_get(pick, "Config")), NULL);
+	const char *cfg = json_string_value(json_object_get(pick, "Config"));
 	json_t *layers = json_object_get(pick, "Layers");
 	size_t n = json_array_size(layers);
 	if (!cfg || !json_is_array(layers) || n == 0 || n > 4096) {
-		rc = bg_error(BANGER_EINVALID, "manifest.json names a config or layers the archive lacks");
+		rc = bg_error(BANGER_EINVALID, "manifest.json names no config or no layers (or more than 4096)");
 		goto out;
 	}
-	res->manifest.kind = BG_MANIFEST_IMAGE;
-	res->manifest.count = n;
-	res->manifest.layers = bg_calloc(n, sizeof(bg_descriptor));
-	if (!res->manifest.layers) {
+	if ((t0 && !(out->repo_tag = bg_strdup(t0))) || !(out->config = bg_strdup(cfg)) ||
+	    !(out->layers = bg_calloc(n, sizeof(char *)))) {
 		rc = bg_error_oom();
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t size = 0;
-		const char *d = scan_lookup(s, json_string_value(json_array_get(layers, i)), &size);
-		if (!d) {
-			rc = bg_error(BANGER_EINVALID, "manifest.json names layer %zu, which the archive lacks", i + 1);
+		const char *l = json_string_value(json_array_get(layers, i));
+		if (!l) {
+			rc = bg_error(BANGER_EINVALID, "manifest.json: layer %zu is not a string", i + 1);
 			goto out;
 		}
-		memcpy(res->manifest.layers[i].digest, d, BG_DIGEST_SIZE);
-		res->manifest.layers[i].size = size;
+		if (!(out->layers[i] = bg_strdup(l))) {
+			rc = bg_error_oom();
+			goto out;
+		}
+		out->nlayers = i + 1;
 	}
+out:
+	json_decref(root);
+	if (rc)
+		bg_docker_save_pick_free(out);
+	return rc;
+}
+
+/* ---- where the blobs come from ---- */
+
+typedef struct {
+	const char *path;            /* the layout directory or the archive */
+	bool is_dir;
+	const bg_archive_listing *scan; /* archives */
+	const char *blobs;
+	uint64_t budget;             /* the whole budget (also bounds expansion) */
+	uint64_t left;               /* what may still be written */
+	/* New cache files whose digest nothing vouched for (docker save
+	 * members, digests computed): removed if the import fails. */
+	char (*unverified)[BG_DIGEST_SIZE];
+	size_t nunverified;
+} source;
+
+/* One blob an import needs. */
+typedef struct {
+	char digest[BG_DIGEST_SIZE]; /* expected, or "" (docker save: filled in) */
+	const char *member;          /* docker save member name; NULL: blobs/sha256/<hex> */
+	uint64_t declared;           /* the size a manifest gives it, or NO_SIZE */
+	uint64_t max;                /* at most this many bytes */
+	const char *what;            /* "config", "layer", ... */
+	uint64_t size;               /* found */
+} need;
+
+static void source_free(source *src)
+{
+	bg_free(src->unverified);
+	src->unverified = NULL;
+	src->nunverified = 0;
+}
+
+/* After a failed import: nothing unverified stays in the cache. */
+static void source_discard_unverified(source *src)
+{
+	for (size_t i = 0; i < src->nunverified; i++)
+		bg_blob_evict(src->blobs, src->unverified[i]);
+}
+
+static int check_size(const need *nd, const char *where, uint64_t size)
+{
+	if (nd->declared != NO_SIZE && size != nd->declared)
+		return bg_error(BANGER_EVERIFY, "%s %s is %llu bytes, the manifest declares %llu", nd->what, where,
+				(unsigned long long)size, (unsigned long long)nd->declared);
+	if (size > nd->max)
+		return bg_error(BANGER_EINVALID, "%s %s is %llu bytes, more than the %llu allowed", nd->what, where,
+				(unsigned long long)size, (unsigned long long)nd->max);
+	return 0;
+}
+
+static int copy_layout_blob(source *src, need *nd, const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bg_error_os(bg_code_from_errno(errno), errno, "open %s", file);
+	char *buf = bg_malloc(1u << 20);
+	bg_blob_writer w;
+	int rc = buf ? bg_blob_writer_open(&w, src->blobs, nd->size, file) : bg_error_oom();
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, 1u << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = bg_error_os(BANGER_EIO, errno, "read %s", file);
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = bg_blob_writer_put(&w, buf, (size_t)n);
+	}
+	char got[BG_DIGEST_SIZE];
+	bool created;
+	if (rc == 0)
+		rc = bg_blob_writer_commit(&w, src->blobs, nd->digest, got, &created);
+	if (rc == 0)
+		src->left -= w.size;
+	if (buf)
+		bg_blob_writer_free(&w);
+	bg_free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Bring the needed blobs into the cache: sizes checked against what was
+ * declared and against the budget before anything is written; then one
+ * pass over an archive, or a copy of each file of a layout. */
+static int fetch(source *src, need *nd, size_t n)
+{
+	char **names = bg_calloc(n ? n : 1, sizeof(char *));
+	bg_archive_want *w = bg_calloc(n ? n : 1, sizeof(*w));
+	size_t *same = bg_calloc(n ? n : 1, sizeof(size_t)); /* 1 + an earlier need of the same blob */
+	int rc = names && w && same ? 0 : bg_error_oom();
+	uint64_t total = 0;
+	size_t todo = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		w[i].done = nd[i].digest[0] && bg_blob_cached(src->blobs, nd[i].digest);
+		if (w[i].done)
+			continue;
+		if (nd[i].member)
+			names[i] = bg_strdup(nd[i].member);
+		else if (!src->is_dir)
+			names[i] = bg_sprintf("blobs/sha256/%s", nd[i].digest + 7);
+		else
+			names[i] = bg_sprintf("%s/blobs/sha256/%s", src->path, nd[i].digest + 7);
+		if (!names[i]) {
+			rc = bg_error_oom();
+			break;
+		}
+		if (src->is_dir) {
+			struct stat st;
+			if (stat(names[i], &st) != 0) {
+				rc = bg_error_os(bg_code_from_errno(errno), errno, "%s %s", nd[i].what, names[i]);
+				break;
+			}
+			if (!S_ISREG(st.st_mode)) {
+				rc = bg_error(BANGER_EINVALID, "%s %s is not a regular file", nd[i].what, names[i]);
+				break;
+			}
+			nd[i].size = (uint64_t)st.st_size;
+		} else {
+			const bg_archive_member *m = bg_archive_member_find(src->scan, names[i]);
+			if (!m) {
+				rc = bg_error(BANGER_EINVALID, "the archive lacks %s %s", nd[i].what, names[i]);
+				break;
+			}
+			nd[i].size = m->size;
+			w[i].member = m->name;
+		}
+		if ((rc = check_size(&nd[i], names[i], nd[i].size)))
+			break;
+		/* the same blob twice (two identical layers): copied once */
+		for (size_t j = 0; j < i && !same[i]; j++)
+			if (names[j] && !same[j] && strcmp(names[j], names[i]) == 0)
+				same[i] = j + 1;
+		for (size_t j = 0; j < i && !same[i] && w[i].member; j++)
+			if (!same[j] && w[j].member == w[i].member)
+				same[i] = j + 1;
+		if (same[i]) {
+			w[i].done = true;
+			continue;
+		}
+		total = nd[i].size > UINT64_MAX - total ? UINT64_MAX : total + nd[i].size;
+		todo++;
+	}
+	if (rc == 0 && total > src->left)
+		rc = bg_error(BANGER_EINVALID, "the image needs %llu more bytes in the blob cache, over the "
+			      "budget of %llu bytes (--max-bytes, config image_max_bytes); none of it was copied",
+			      (unsigned long long)total, (unsigned long long)src->budget);
+	if (rc == 0 && todo && src->is_dir) {
+		for (size_t i = 0; i < n && !rc; i++)
+			if (!w[i].done && !same[i])
+				rc = copy_layout_blob(src, &nd[i], names[i]);
+	} else if (rc == 0 && todo) {
+		for (size_t i = 0; i < n; i++) {
+			memcpy(w[i].digest, nd[i].digest, BG_DIGEST_SIZE);
+			w[i].size = nd[i].size;
+		}
+		rc = bg_archive_extract(src->path, src->blobs, w, n, src->budget, &src->left);
+		for (size_t i = 0; i < n && !rc; i++) {
+			if (w[i].created && !nd[i].digest[0]) {
+				char (*nu)[BG_DIGEST_SIZE] = bg_realloc(src->unverified,
+									(src->nunverified + 1) * BG_DIGEST_SIZE);
+				if (!nu) {
+					/* cannot track it: do not keep it */
+					bg_blob_evict(src->blobs, w[i].digest);
+					rc = bg_error_oom();
+					break;
+				}
+				src->unverified = nu;
+				memcpy(src->unverified[src->nunverified++], w[i].digest, BG_DIGEST_SIZE);
+			}
+		}
+		for (size_t i = 0; i < n && !rc; i++)
+			if (!nd[i].digest[0] && !same[i])
+				memcpy(nd[i].digest, w[i].digest, BG_DIGEST_SIZE);
+	}
+	for (size_t i = 0; i < n && !rc; i++)
+		if (same[i])
+			memcpy(nd[i].digest, nd[same[i] - 1].digest, BG_DIGEST_SIZE);
+	if (rc && w && !src->is_dir) {
+		/* what this pass made without a digest to check it by goes too */
+		for (size_t i = 0; i < n; i++)
+			if (w[i].created && !nd[i].digest[0])
+				bg_blob_evict(src->blobs, w[i].digest);
+	}
+	for (size_t i = 0; names && i < n; i++)
+		bg_free(names[i]);
+	bg_free(names);
+	bg_free(w);
+	bg_free(same);
+	return rc;
+}
+
+/* ---- OCI: index.json -> manifest (-> platform's manifest) -> config, layers ---- */
+
+static int fetch_one(source *src, const char *digest, uint64_t declared, uint64_t max, const char *what)
+{
+	need nd = { .declared = declared, .max = max, .what = what };
+	int rc = bg_digest_check(digest, what);
+	if (rc == 0) {
+		memcpy(nd.digest, digest, BG_DIGEST_SIZE);
+		rc = fetch(src, &nd, 1);
+	}
+	return rc;
+}
+
+static int resolve_oci(bg_resolved *res, source *src, const char *index_text, size_t index_len, const char *tag,
+		       const bg_platform *want, bool explicit_platform, char **ref_name)
+{
+	char top[BG_DIGEST_SIZE], mt[128];
+	char *body = NULL, *child = NULL;
+	size_t len = 0, clen = 0;
+	bg_manifest m = { 0 }, cm = { 0 };
+	int rc = bg_oci_index_pick(index_text, index_len, tag, top, mt, sizeof(mt), ref_name);
+	if (rc || (rc = fetch_one(src, top, NO_SIZE, BG_MANIFEST_MAX, "manifest")) ||
+	    (rc = bg_blob_read(src->blobs, top, BG_MANIFEST_MAX, &body, &len)) ||
+	    (rc = bg_manifest_parse(&m, body, len, mt[0] ? mt : NULL)))
+		goto out;
+	const bg_manifest *img = &m;
+	if (m.kind == BG_MANIFEST_INDEX) {
+		/* only this platform's manifest is taken from the index */
+		size_t i;
+		if ((rc = bg_manifest_select(&m, want, &i)) ||
+		    (rc = fetch_one(src, m.layers[i].digest, m.layers[i].size, BG_MANIFEST_MAX, "manifest")) ||
+		    (rc = bg_blob_read(src->blobs, m.layers[i].digest, BG_MANIFEST_MAX, &child, &clen)) ||
+		    (rc = bg_manifest_parse(&cm, child, clen, m.layers[i].media_type[0] ? m.layers[i].media_type
+									       : NULL)))
+			goto out;
+		if (cm.kind != BG_MANIFEST_IMAGE) {
+			rc = bg_error(BANGER_EUNSUPPORTED, "nested image indexes are not supported");
+			goto out;
+		}
+		img = &cm;
+	}
+	need *nd = bg_calloc(img->count + 1, sizeof(*nd));
+	if (!nd) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	memcpy(nd[0].digest, img->config.digest, BG_DIGEST_SIZE);
+	nd[0].declared = img->config.size;
+	nd[0].max = BG_CONFIG_MAX;
+	nd[0].what = "config";
+	for (size_t i = 0; i < img->count; i++) {
+		memcpy(nd[i + 1].digest, img->layers[i].digest, BG_DIGEST_SIZE);
+		nd[i + 1].declared = nd[i + 1].max = img->layers[i].size;
+		nd[i + 1].what = "layer";
+	}
+	rc = fetch(src, nd, img->count + 1);
+	bg_free(nd);
+	if (rc == 0)
+		rc = bg_image_resolve(res, NULL, src->blobs, body, len, mt[0] ? mt : NULL, top, want,
+				      explicit_platform);
+out:
+	bg_manifest_free(&m);
+	bg_manifest_free(&cm);
+	bg_free(body);
+	bg_free(child);
+	return rc;
+}
+
+/* ---- docker save (the format before Docker 25, also skopeo's docker-archive) ---- */
+
+static int resolve_legacy(bg_resolved *res, source *src, const char *tag, const bg_platform *want,
+			  bool explicit_platform, char **repo_tag)
+{
+	memset(res, 0, sizeof(*res));
+	*repo_tag = NULL;
+	bg_docker_save_pick pick;
+	int rc = bg_docker_save_pick_parse(&pick, src->scan->manifest_json, src->scan->manifest_len, tag);
+	if (rc)
+		return rc;
+	size_t n = pick.nlayers;
+	need *nd = bg_calloc(n + 1, sizeof(*nd));
+	char *body = NULL;
+	size_t len = 0;
+	if (!nd) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	/* digests are computed: nothing declares them */
+	nd[0] = (need){ .member = pick.config, .declared = NO_SIZE, .max = BG_CONFIG_MAX, .what = "config" };
+	for (size_t i = 0; i < n; i++)
+		nd[i + 1] = (need){ .member = pick.layers[i], .declared = NO_SIZE, .max = UINT64_MAX,
+				    .what = "layer" };
+	if ((rc = fetch(src, nd, n + 1)))
+		goto out;
+	res->manifest.kind = BG_MANIFEST_IMAGE;
+	res->manifest.count = n;
+	if (!(res->manifest.layers = bg_calloc(n, sizeof(bg_descriptor)))) {
+		rc = bg_error_oom();
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(res->manifest.layers[i].digest, nd[i + 1].digest, BG_DIGEST_SIZE);
+		res->manifest.layers[i].size = nd[i + 1].size;
+	}
+	const char *cfg = nd[0].digest;
 	memcpy(res->manifest.config.digest, cfg, BG_DIGEST_SIZE);
 	/* the Docker image ID (config digest) stands for the manifest digest */
 	memcpy(res->top_digest, cfg, BG_DIGEST_SIZE);
-	char *body = NULL;
-	size_t len = 0;
-	if ((rc = bg_blob_read(blobs, cfg, BG_CONFIG_MAX, &body, &len)))
-		goto out;
-	rc = bg_image_config_parse(&res->config, body, len);
-	bg_free(body);
-	if (rc)
+	if ((rc = bg_blob_read(src->blobs, cfg, BG_CONFIG_MAX, &body, &len)) ||
+	    (rc = bg_image_config_parse(&res->config, body, len)))
 		goto out;
 	if (res->config.ndiff != n) {
 		rc = bg_error(BANGER_EINVALID, "the archive has %zu layers but the config lists %zu diff_ids", n,
@@ -516,8 +467,14 @@ static int resolve_legacy(bg_resolved *res, const archive_scan *s, const char *b
 		goto out;
 	}
 	bg_platform_format(have ? have : want, res->platform, sizeof(res->platform));
+	if (pick.repo_tag) {
+		*repo_tag = pick.repo_tag;
+		pick.repo_tag = NULL;
+	}
 out:
-	json_decref(root);
+	bg_free(nd);
+	bg_free(body);
+	bg_docker_save_pick_free(&pick);
 	if (rc)
 		bg_resolved_free(res);
 	return rc;
@@ -580,11 +537,24 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 	} else {
 		bg_platform_host(&want);
 	}
-	const char *blobs = ctx->layout.blobs_dir;
-	char *src = NULL, *tag = NULL, *ref = NULL, *name = NULL, *ref_name = NULL, *body = NULL;
-	archive_scan scan = { 0 };
+	char *src = NULL, *tag = NULL, *ref = NULL, *name = NULL, *ref_name = NULL, *text = NULL;
+	bg_archive_listing scan = { 0 };
 	bg_resolved res = { 0 };
+	bg_lock cache_lock = BG_LOCK_INIT;
+	source from = { .blobs = ctx->layout.blobs_dir };
 	struct stat st;
+	if ((rc = bg_image_budget(ctx, o.max_bytes, &o.max_bytes)))
+		goto out;
+	from.budget = from.left = o.max_bytes;
+	if (o.kernel_ref) {
+		bg_kernel_record k;
+		if ((rc = bg_store_kernel_get(&ctx->store, &k, o.kernel_ref))) {
+			if (rc == BANGER_ENOTFOUND)
+				rc = bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed", o.kernel_ref);
+			goto out;
+		}
+		bg_kernel_record_clear(&k);
+	}
 	/* "PATH:TAG" when PATH itself is not there */
 	if (stat(path, &st) != 0) {
 		const char *colon = strrchr(path, ':');
@@ -603,84 +573,75 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 		rc = bg_error_oom();
 		goto out;
 	}
+	from.path = src;
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		rc = bg_error(BANGER_EINVALID, "%s is not a directory or a file", src);
+		goto out;
+	}
+	/* held until the image is recorded: see blobcache_prune.c */
+	if ((rc = bg_blob_cache_enter(ctx, &cache_lock)))
+		goto out;
 	if (S_ISDIR(st.st_mode)) {
+		from.is_dir = true;
 		char *lp = bg_path_join(src, "oci-layout"), *ip = bg_path_join(src, "index.json");
-		char *text = NULL;
 		size_t len = 0;
-		if (!lp || !ip) {
+		if (!lp || !ip)
 			rc = bg_error_oom();
-		} else if (!bg_path_exists(lp)) {
+		else if (!bg_path_exists(lp))
 			rc = bg_error(BANGER_EINVALID, "%s is not an OCI image layout (no oci-layout file)", src);
-		} else {
+		else
 			rc = bg_read_file(&text, &len, ip, SMALL_MAX);
-		}
 		bg_free(lp);
 		bg_free(ip);
-		char top[BG_DIGEST_SIZE], mt[128];
-		if (rc == 0)
-			rc = pick_entry(text, len, tag, top, mt, sizeof(mt), &ref_name);
-		bg_free(text);
-		if (rc || (rc = import_candidates(src, blobs, top, mt, 0)))
+		if (rc || (rc = resolve_oci(&res, &from, text, len, tag, &want, o.platform != NULL, &ref_name)))
 			goto out;
-		if ((rc = bg_blob_read(blobs, top, BG_MANIFEST_MAX, &body, &len)) ||
-		    (rc = bg_image_resolve(&res, NULL, blobs, body, len, mt[0] ? mt : NULL, top, &want,
-					   o.platform != NULL)))
-			goto out;
-		for (size_t i = 0; i < res.manifest.count; i++)
-			if ((rc = import_layout_blob(src, blobs, res.manifest.layers[i].digest)))
-				goto out;
 		ref = bg_sprintf("oci:%s%s%s", src, tag ? ":" : "", tag ? tag : "");
-	} else if (S_ISREG(st.st_mode)) {
-		if ((rc = scan_archive(&scan, src, blobs)))
+	} else {
+		from.scan = &scan;
+		if ((rc = bg_archive_scan(&scan, src, o.max_bytes)))
 			goto out;
 		if (scan.index_json) {
-			char top[BG_DIGEST_SIZE], mt[128];
-			size_t len = 0;
-			if ((rc = pick_entry(scan.index_json, scan.index_len, tag, top, mt, sizeof(mt), &ref_name)) ||
-			    (rc = import_candidates(NULL, blobs, top, mt, 0)) ||
-			    (rc = bg_blob_read(blobs, top, BG_MANIFEST_MAX, &body, &len)) ||
-			    (rc = bg_image_resolve(&res, NULL, blobs, body, len, mt[0] ? mt : NULL, top, &want,
-						   o.platform != NULL)))
+			if ((rc = resolve_oci(&res, &from, scan.index_json, scan.index_len, tag, &want,
+					      o.platform != NULL, &ref_name)))
 				goto out;
 			ref = bg_sprintf("%s:%s%s%s", scan.oci_layout && !scan.manifest_json ? "oci-archive"
 						       : "docker-archive", src, tag ? ":" : "", tag ? tag : "");
 		} else if (scan.manifest_json) {
-			if ((rc = resolve_legacy(&res, &scan, blobs, tag, &want, o.platform != NULL, &ref_name)))
+			if ((rc = resolve_legacy(&res, &from, tag, &want, o.platform != NULL, &ref_name)))
 				goto out;
 			ref = bg_sprintf("docker-archive:%s%s%s", src, tag ? ":" : "", tag ? tag : "");
 		} else {
-			rc = bg_error(BANGER_EINVALID, "%s is neither an OCI archive nor a docker save archive", src);
+			rc = bg_error(BANGER_EINVALID, "%s is neither an OCI archive nor a docker save archive "
+				      "(no index.json or manifest.json)", src);
 			goto out;
 		}
-	} else {
-		rc = bg_error(BANGER_EINVALID, "%s is not a directory or a file", src);
-		goto out;
 	}
 	name = o.name ? bg_strdup(o.name) : name_from(ref_name, src, tag);
 	if (!ref || !name) {
 		rc = bg_error_oom();
 		goto out;
 	}
-	if (o.kernel_ref) {
-		bg_kernel_record k;
-		if ((rc = bg_store_kernel_get(&ctx->store, &k, o.kernel_ref))) {
-			if (rc == BANGER_ENOTFOUND)
-				rc = bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed", o.kernel_ref);
-			goto out;
-		}
-		bg_kernel_record_clear(&k);
-	}
 	rc = bg_image_finish(out, ctx, &res, name, ref, NULL, &o);
 out:
 	if (rc)
+		source_discard_unverified(&from);
+	if (cache_lock.fd >= 0) {
+		bg_lock_release(&cache_lock);
+		bg_error_saved saved;
+		bg_error_save(&saved);
+		bg_blob_cache_enforce_cap(ctx);
+		bg_error_restore(&saved);
+	}
+	if (rc)
 		bg_error_prefix("import %.200s", path);
-	scan_free(&scan);
+	source_free(&from);
+	bg_archive_listing_free(&scan);
 	bg_resolved_free(&res);
 	bg_free(src);
 	bg_free(tag);
 	bg_free(ref);
 	bg_free(name);
 	bg_free(ref_name);
-	bg_free(body);
+	bg_free(text);
 	return rc;
 }

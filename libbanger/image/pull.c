@@ -228,6 +228,26 @@ static int build_cb(int event, uint32_t layer, uint64_t done, uint64_t total, co
 	return emit(p, event, layer, digest, done, total, detail);
 }
 
+/* What a pull is about to download must fit the budget: refused before
+ * the first byte rather than after the last (each blob is then held to
+ * its declared size while it downloads). */
+static int check_download_budget(const char *blobs, const bg_manifest *m, uint64_t budget)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < m->count; i++) {
+		bool seen = bg_blob_cached(blobs, m->layers[i].digest);
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(m->layers[k].digest, m->layers[i].digest) == 0;
+		if (!seen)
+			total = m->layers[i].size > UINT64_MAX - total ? UINT64_MAX : total + m->layers[i].size;
+	}
+	if (total > budget)
+		return bg_error(BANGER_EINVALID, "the layers to download are %llu bytes, over the budget of "
+				"%llu bytes (--max-bytes, config image_max_bytes); nothing was downloaded",
+				(unsigned long long)total, (unsigned long long)budget);
+	return 0;
+}
+
 int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const char *name,
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
 {
@@ -243,8 +263,6 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 	}
 	if ((rc = bg_mkdir_p(ctx->layout.images_dir, 0700)))
 		goto out;
-	/* what pulls killed a day or more ago left behind */
-	bg_sweep_stale(ctx->layout.blobs_dir, ".tmp-", 86400);
 	/* one pull per image name at a time (another process may be at it) */
 	if ((rc = bg_lock_acquire(&lock, lock_path, 3600 * 1000))) {
 		bg_error_prefix("image %s is being pulled by another process", name);
@@ -296,6 +314,8 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 				goto out;
 			}
 		}
+	} else if ((rc = check_download_budget(ctx->layout.blobs_dir, &res->manifest, o->max_bytes))) {
+		goto out;
 	}
 	/* the kernel is looked up again here: it may have gone meanwhile */
 	bg_build_opts bo = {
@@ -370,6 +390,7 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 	size_t len = 0;
 	char digest[BG_DIGEST_SIZE];
 	bg_platform want;
+	bg_lock cache_lock = BG_LOCK_INIT;
 	if ((rc = bg_image_ref_parse(&ref, refstr)))
 		goto out;
 	if (o.platform) {
@@ -389,7 +410,10 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 			      refstr);
 		goto out;
 	}
-	if ((rc = check_kernel(ctx, o.kernel_ref)))
+	if ((rc = check_kernel(ctx, o.kernel_ref)) || (rc = bg_image_budget(ctx, o.max_bytes, &o.max_bytes)))
+		goto out;
+	/* held until the image is recorded: see blobcache_prune.c */
+	if ((rc = bg_blob_cache_enter(ctx, &cache_lock)))
 		goto out;
 	bg_registry_opts ro = {
 		.ref = &ref,
@@ -408,6 +432,13 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 		goto out;
 	rc = bg_image_finish(out, ctx, &res, name, full, reg, &o);
 out:
+	if (cache_lock.fd >= 0) {
+		bg_lock_release(&cache_lock);
+		bg_error_saved saved;
+		bg_error_save(&saved);
+		bg_blob_cache_enforce_cap(ctx);
+		bg_error_restore(&saved);
+	}
 	if (rc)
 		bg_error_prefix("pull %.200s", refstr);
 	bg_resolved_free(&res);

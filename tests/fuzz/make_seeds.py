@@ -10,6 +10,9 @@ than to write by hand (the text seeds are written directly):
                           bzImage + initrd, and hostile members (a
                           symlink vmlinux, "../", a directory, a device,
                           an unexpected name, two initrds).
+  corpus/import_archive/  archives `banger image import` reads: docker
+                          save (legacy and Docker 25), OCI, gzip, a zstd
+                          bomb, hostile, duplicate and missing names.
   corpus/layer/           small layer tarballs: ustar, GNU and PAX
                           headers, long names, xattrs, hardlinks,
                           symlinks (some pointing out of the tree),
@@ -218,7 +221,67 @@ def kernel_unpack_seeds():
     return seeds
 
 
+def import_archive_seeds():
+    """`docker save` and OCI archives as `banger image import` reads them,
+    and the ones it must refuse: a zstd bomb whose padding nothing needs,
+    members that lie about their size, hostile and duplicate names."""
+    import hashlib
+    import json
+
+    def dg(b):
+        return "sha256:" + hashlib.sha256(b).hexdigest()
+
+    layer = tar_bytes([{"name": "etc/hostname", "data": b"fuzz\n"}])
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": [dg(layer)]}}).encode()
+    chex = hashlib.sha256(cfg).hexdigest()
+    legacy = [{"name": chex + ".json", "data": cfg},
+              {"name": "abc/layer.tar", "data": layer},
+              {"name": "manifest.json", "data": json.dumps(
+                  [{"Config": chex + ".json", "RepoTags": ["fuzz:1"], "Layers": ["abc/layer.tar"]}]).encode()},
+              {"name": "repositories", "data": b"{}"}]
+    man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": dg(cfg), "size": len(cfg)},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                  "digest": dg(layer), "size": len(layer)}]}).encode()
+    index = json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": dg(man), "size": len(man),
+         "annotations": {"org.opencontainers.image.ref.name": "fuzz"}}]}).encode()
+    oci = [{"name": "oci-layout", "data": b'{"imageLayoutVersion": "1.0.0"}'},
+           {"name": "blobs/sha256/" + dg(cfg)[7:], "data": cfg},
+           {"name": "blobs/sha256/" + dg(layer)[7:], "data": layer},
+           {"name": "blobs/sha256/" + dg(man)[7:], "data": man},
+           {"name": "index.json", "data": index}]
+    seeds = {
+        "docker-save.tar": tar_bytes(legacy),
+        "docker-save.tar.gz": gzip.compress(tar_bytes(legacy), mtime=0),
+        "oci-archive.tar": tar_bytes(oci),
+        "docker25.tar": tar_bytes(oci + [legacy[2]]),
+        "hostile-names.tar": tar_bytes([{"name": "../../etc/passwd", "data": b"x"},
+                                        {"name": "/abs/manifest.json", "data": b"[]"},
+                                        {"name": "./blobs/sha256/" + "0" * 64, "data": b"y"},
+                                        {"name": "blobs", "type": tarfile.SYMTYPE, "link": "/"}]),
+        "duplicates.tar": tar_bytes([legacy[1], {"name": "abc/layer.tar", "data": b"second"}] + legacy),
+        "manifest-names-missing.tar": tar_bytes([{"name": "manifest.json", "data": json.dumps(
+            [{"Config": "nope.json", "Layers": ["../x", 7]}]).encode()}]),
+    }
+    # the padding first, as a `docker save` of many images has it: 1 MiB
+    # of zeros here (the bomb the tests use is 1 GiB)
+    bomb = tar_bytes([{"name": "padding/zeros.bin", "data": b"\0" * (1 << 20)}] + legacy)
+    z = tool(["zstd", "-q", "-c", "-19"], bomb)
+    if z:
+        seeds["bomb.tar.zst"] = z
+    return seeds
+
+
 def main():
+    ia = os.path.join(sys.argv[1], "import_archive")
+    os.makedirs(ia, exist_ok=True)
+    for name, data in import_archive_seeds().items():
+        with open(os.path.join(ia, name), "wb") as f:
+            f.write(data)
+
     ku = os.path.join(sys.argv[1], "kernel_unpack")
     os.makedirs(ku, exist_ok=True)
     for name, data in kernel_unpack_seeds().items():

@@ -355,4 +355,5 @@ def main():
         fh.write('\n'.join(cases) + '\n')
 
 
-main()
+if __name__ == '__main__':
+    main()
