@@ -32,6 +32,8 @@ banger_ctx *cli_ctx(cli_env *env)
 {
 	if (env->ctx)
 		return env->ctx;
+	if (env->open_exit)
+		return NULL; /* tried and said why once */
 	banger_ctx_options o;
 	banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION);
 	o.state_dir = env->state_dir;
