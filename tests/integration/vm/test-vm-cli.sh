@@ -69,15 +69,61 @@ b vm stop clibox
 [[ $(field state) == stopped && $(taps) -eq 0 && $(vmms) -eq 0 ]] || fail "after stop"
 ok "stop (graceful through the fake's SendCtrlAltDel)"
 
+# e2fsck and resize2fs read a disk the guest wrote: they must run without
+# capabilities, with no_new_privs and (where the kernel has Landlock)
+# unable to write anything but the disk.  Wrappers first on PATH refuse
+# to run otherwise; while $WORK/poison exists they refuse anyway, which
+# shows that the wrappers are the ones banger runs.
+landlock=$(python3 -c 'import ctypes; print(1 if ctypes.CDLL(None).syscall(444, None, 0, 1) >= 1 else 0)')
+mkdir -p "$WORK/bin"
+for tool in e2fsck resize2fs; do
+	cat >"$WORK/bin/$tool" <<EOF
+#!/bin/sh
+[ -e "$WORK/poison" ] && { echo "$tool: poisoned" >&2; exit 99; }
+grep -q '^CapEff:[[:space:]]*0000000000000000\$' /proc/self/status || { echo "$tool: has capabilities" >&2; exit 99; }
+grep -q '^CapBnd:[[:space:]]*0000000000000000\$' /proc/self/status || { echo "$tool: bounding set" >&2; exit 99; }
+grep -q '^NoNewPrivs:[[:space:]]*1\$' /proc/self/status || { echo "$tool: no no_new_privs" >&2; exit 99; }
+if [ $landlock = 1 ] && (echo x >"$WORK/escaped-$tool") 2>/dev/null; then echo "$tool: wrote outside" >&2; exit 99; fi
+exec $(command -v $tool) "\$@"
+EOF
+	chmod 755 "$WORK/bin/$tool"
+done
+export PATH="$WORK/bin:$PATH"
+disk_bytes() { sqlite3 "$BANGER_HOME/banger.db" "select disk_bytes from vms where name = 'clibox'"; }
+work_img() { echo "$BANGER_HOME/vms/$(field id)/work.img"; }
+touch "$WORK/poison"
+set +e
+b vm set clibox --disk 48M 2>/dev/null; rc=$?
+set -e
+[[ $rc -ne 0 && $(stat -c %s "$(work_img)") -eq $((32 << 20)) && $(disk_bytes) -eq $((32 << 20)) ]] ||
+	fail "the e2fsprogs wrappers were not used (exit $rc)"
+rm "$WORK/poison"
+
 b vm set clibox --vcpus 2 --memory 256 --disk 64M
+[[ ! -e $WORK/escaped-e2fsck && ! -e $WORK/escaped-resize2fs ]] || fail "an e2fsprogs tool wrote outside the disk"
 [[ $(field vcpus) == 2 && $(field memory_mib) == 256 ]] || fail "vm set"
 [[ $(stat -c %s "$BANGER_HOME/vms/$(field id)/work.img") -eq $((64 << 20)) ]] || fail "work disk not grown"
 set +e
 b vm set clibox --disk 16M 2>/dev/null; rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "shrinking the work disk was accepted"
+# A work disk e2fsck cannot repair (its superblock zeroed): the grow
+# fails, and the file and the record keep their size, also when tried again.
+dd if="$(work_img)" of="$WORK/sb" bs=1024 skip=1 count=1 status=none
+dd if=/dev/zero of="$(work_img)" bs=1024 seek=1 count=1 conv=notrunc status=none
+for try in 1 2; do
+	set +e
+	b vm set clibox --disk 80M 2>"$WORK/set.err"; rc=$?
+	set -e
+	[[ $rc -ne 0 ]] || fail "growing a corrupt work disk was accepted (try $try)"
+	grep -q "e2fsck -p cannot repair" "$WORK/set.err" || fail "set --disk said: $(cat "$WORK/set.err")"
+	[[ $(stat -c %s "$(work_img)") -eq $((64 << 20)) ]] || fail "a failed grow changed the file size (try $try)"
+	[[ $(disk_bytes) -eq $((64 << 20)) ]] || fail "a failed grow changed the record (try $try)"
+done
+dd if="$WORK/sb" of="$(work_img)" bs=1024 seek=1 count=1 conv=notrunc status=none
 b vm disk clibox --grow 96M | grep -q 'size: *96.0 MiB' || fail "vm disk --grow"
-ok "set (vcpus, memory, disk grow; shrink refused), vm disk --grow"
+[[ $(disk_bytes) -eq $((96 << 20)) ]] || fail "record after vm disk --grow"
+ok "set (vcpus, memory, disk grow confined; shrink refused; corrupt disk refused unchanged), vm disk --grow"
 
 b vm start clibox --no-wait
 [[ $(field state) == running && $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "after start"
