@@ -36,6 +36,7 @@ subnet = 172.28.0.0/24
 vcpus = 1
 memory_mib = 128
 disk_size = 32M
+console_log_max = 64K
 CFG
 
 # a kernel (any x86_64 ELF: no guest runs under the fake) and a tiny image
@@ -130,6 +131,38 @@ b vm start clibox --no-wait
 b vm restart clibox --no-wait
 [[ $(field state) == running && $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "after restart"
 ok "start, restart"
+
+# A guest flooding its console: the relay keeps console.log and one
+# rotated console.log.1 to console_log_max (64K here) each, with the
+# latest output at the end of console.log; `vm logs` prints both.
+flood_vm() { b vm show floody --json | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])"; }
+relays() { pgrep -f "banger-console --log $flog" || true; }
+FC_FAKE_CONSOLE_FLOOD=$((1 << 20)) ip netns exec "$NS" "$BIN" vm create --image tiny --name floody --no-wait >/dev/null
+flog=$BANGER_HOME/vms/$(flood_vm)/console.log
+for _ in $(seq 200); do grep -q FC-FAKE-CONSOLE-FLOOD-END "$flog" 2>/dev/null && break; sleep 0.1; done
+tail -c 200 "$flog" | grep -q 'FC-FAKE-CONSOLE-FLOOD-END after' || fail "the latest console output is not at the end of console.log"
+[[ -s $flog.1 ]] || fail "console.log was never rotated"
+[[ $(stat -c %s "$flog") -le 65536 && $(stat -c %s "$flog.1") -le 65536 ]] ||
+	fail "console log over its bound: $(stat -c %s "$flog" "$flog.1" | tr '\n' ' ')"
+b vm logs floody >"$WORK/logs.out"
+[[ $(stat -c %s "$WORK/logs.out") -le 131072 ]] || fail "vm logs printed more than the bound allows"
+tail -n 1 "$WORK/logs.out" | grep -q 'FC-FAKE-CONSOLE-FLOOD-END after' || fail "vm logs does not end with the latest output"
+grep -q '^\[ flood \] line' "$WORK/logs.out" || fail "vm logs lost the rotated part"
+[[ $(relays | wc -l) -eq 1 ]] || fail "expected one console relay, found: $(relays)"
+ok "a flooding console stays bounded ($(stat -c %s "$flog") + $(stat -c %s "$flog.1") bytes), vm logs reads across the rotation"
+
+# A relay killed with -9 costs the VM its console, not its life: the VMM
+# (whose log lines now meet a closed pipe) still answers and stops
+# gracefully, and stop leaves no relay.
+kill -9 "$(relays)"
+b vm stats floody | python3 -c 'import json,sys; assert json.load(sys.stdin)["alive"]' || fail "VMM died with its relay"
+b vm stop floody
+[[ $(b vm show floody --json | python3 -c "import json,sys; print(json.load(sys.stdin)['state'])") == stopped ]] || fail "stop after the relay died"
+b vm start floody --no-wait
+[[ $(relays | wc -l) -eq 1 ]] || fail "no relay after start"
+b vm delete --force floody
+[[ -z $(relays) ]] || fail "a console relay survived delete"
+ok "relay killed -9: VMM unaffected; stop, start and delete manage the relay"
 
 set +e
 b vm delete clibox 2>/dev/null; rc=$?
