@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void vm_json(FILE *f, const banger_vm *vm)
@@ -596,14 +597,25 @@ static int vm_logs(cli_env *env, int argc, char **argv)
 	banger_vm *vm;
 	if ((rc = banger_vm_lookup(&vm, ctx, name)))
 		return cli_fail(name, rc);
-	FILE *f = fopen(banger_vm_console_log(vm), "r");
-	if (!f) {
+	/* The log is rotated to "<log>.1" at console_log_max: the older part
+	 * first, then the log, followed across later rotations. */
+	const char *log = banger_vm_console_log(vm);
+	char older[4200];
+	snprintf(older, sizeof(older), "%s.1", log);
+	char buf[8192];
+	FILE *o = fopen(older, "r");
+	FILE *f = fopen(log, "r");
+	if (!f && !o) {
 		fprintf(stderr, "banger: %s has no console log yet\n", name);
 		banger_vm_free(vm);
 		return EXIT_NOTFOUND;
 	}
-	char buf[8192];
-	for (;;) {
+	for (size_t n; o && (n = fread(buf, 1, sizeof(buf), o)) > 0;)
+		fwrite(buf, 1, n, stdout);
+	if (o)
+		fclose(o);
+	bool rotated = false;
+	for (; f;) {
 		size_t n = fread(buf, 1, sizeof(buf), f);
 		if (n > 0) {
 			fwrite(buf, 1, n, stdout);
@@ -613,9 +625,22 @@ static int vm_logs(cli_env *env, int argc, char **argv)
 			break;
 		fflush(stdout);
 		clearerr(f);
+		if (rotated) { /* the old one read to its very end: on to the new */
+			fclose(f);
+			f = fopen(log, "r");
+			rotated = false;
+			continue;
+		}
+		struct stat now, open_one;
+		if (stat(log, &now) == 0 && fstat(fileno(f), &open_one) == 0 &&
+		    (now.st_ino != open_one.st_ino || now.st_dev != open_one.st_dev)) {
+			rotated = true; /* one more read: what came before the rename */
+			continue;
+		}
 		usleep(200000);
 	}
-	fclose(f);
+	if (f)
+		fclose(f);
 	banger_vm_free(vm);
 	return EXIT_OK;
 }

@@ -163,7 +163,14 @@ BANGER_EXTERN(const char *) banger_ssh_host_fingerprint(const banger_ssh *ssh);
  * return stops the command (the channel is closed) and is returned. */
 typedef int (*banger_ssh_output_cb)(int stream, const char *data, size_t len, void *payload);
 
-#define BANGER_SSH_EXEC_OPTIONS_VERSION 1
+/* Version 2 added max_output; a version 1 struct (without it) is still
+ * accepted and gets the default bound. */
+#define BANGER_SSH_EXEC_OPTIONS_VERSION 2
+
+/* The default bound on collected output (stdout and stderr together):
+ * 16 MiB.  What a guest prints is the guest's to choose, so collecting it
+ * has a limit; pass an output callback to stream more. */
+#define BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT (16u * 1024u * 1024u)
 
 typedef struct {
 	unsigned int version;        /* BANGER_SSH_EXEC_OPTIONS_VERSION */
@@ -173,9 +180,15 @@ typedef struct {
 	banger_ssh_output_cb output_cb; /* NULL: output is collected into the result */
 	void *output_payload;
 	uint32_t timeout_ms;         /* the whole command; 0: 300000 */
+	/* Since version 2.  Most bytes of stdout and stderr together that are
+	 * collected (without output_cb); one more stops the command and the
+	 * call fails with BANGER_EIO ("guest output exceeded N bytes"), having
+	 * kept no more than N.  0: BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT;
+	 * UINT64_MAX: no bound.  Ignored when output_cb is set. */
+	uint64_t max_output;
 } banger_ssh_exec_options;
 
-#define BANGER_SSH_EXEC_OPTIONS_INIT { BANGER_SSH_EXEC_OPTIONS_VERSION, NULL, 0, -1, NULL, NULL, 0 }
+#define BANGER_SSH_EXEC_OPTIONS_INIT { BANGER_SSH_EXEC_OPTIONS_VERSION, NULL, 0, -1, NULL, NULL, 0, 0 }
 
 BANGER_EXTERN(int) banger_ssh_exec_options_init(banger_ssh_exec_options *opts, unsigned int version);
 
@@ -184,7 +197,9 @@ typedef struct banger_ssh_result banger_ssh_result;
 
 /* Run command (through the remote user's shell).  A command that ran and
  * failed is not an error: read its exit status from the result.  opts may
- * be NULL (no stdin, output collected). */
+ * be NULL (no stdin, output collected up to the default bound).  Errors:
+ * those of the connection, BANGER_ETIMEOUT, BANGER_EIO when collected
+ * output passed max_output (the command is stopped, no result). */
 BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *ssh, const char *command,
 				   const banger_ssh_exec_options *opts);
 /* Exit status 0..255, or -1 when the command was killed by a signal. */

@@ -145,7 +145,10 @@ BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcp
  * RSS from /proc, disk usage, and the VMM's own metrics when it has any. */
 BANGER_EXTERN(int) banger_vm_stats(char **out_json, banger_ctx *ctx, const char *name);
 
-/* Paths of a VM's console log (borrowed from the record). */
+/* Path of a VM's console log (borrowed from the record).  It is kept
+ * to the config's console_log_max: at that size it is renamed to
+ * "<path>.1" (replacing the one before) and a new log is started, so the
+ * older part of the output, if any, is in "<path>.1". */
 BANGER_EXTERN(const char *) banger_vm_console_log(const banger_vm *vm);
 
 /* Copy the host user's public keys (the .pub files in ~/.ssh) and banger's client key

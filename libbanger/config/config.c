@@ -17,6 +17,7 @@ static const struct {
 	{ "memory_mib", "1024", "default memory per VM" },
 	{ "disk_size", "8G", "default work disk size" },
 	{ "ready_timeout", "180", "seconds vm create waits for SSH" },
+	{ "console_log_max", "4M", "console.log size at which it rotates to console.log.1 (min 64K)" },
 	{ "kernel_catalog", "", "URL of the kernel catalog (JSON)" },
 	{ "default_kernel", "", "kernel used when an image names none" },
 	{ "insecure_registries", "", "comma list of registries reached over plain HTTP" },

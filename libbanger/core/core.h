@@ -135,6 +135,22 @@ int bg_run(int *status, char **out, char **err, const char *const argv[], int ti
  * quoting the first line of its stderr. */
 int bg_run_checked(const char *const argv[], int timeout_ms);
 
+/* bg_run's second half: read the child's stdout (out_fd) and stderr
+ * (err_fd) until both close, then reap pid (SIGKILL at the deadline).
+ * The descriptors stay the caller's to close. */
+int bg_run_collect(int *status, char **out, char **err, pid_t pid, int out_fd, int err_fd, const char *name,
+		   int timeout_ms);
+/* Like bg_run (stdout and stderr kept), for a tool that reads and writes
+ * a file someone less trusted wrote (e2fsck on a guest's disk): the
+ * child runs with no_new_privs, no capabilities (an empty bounding set,
+ * so exec gives root none back either), no descriptor above 2 and,
+ * where the kernel has Landlock, write access to rw_path alone and read
+ * access to the system's program and library directories, /proc and
+ * /sys, nothing else (no TCP, no signals or abstract sockets beyond
+ * itself).  *landlocked (may be NULL) tells whether Landlock applied. */
+int bg_run_confined(int *status, char **out, char **err, const char *const argv[], int timeout_ms,
+		    const char *rw_path, bool *landlocked);
+
 /* Does pid exist and is it not a zombie? */
 bool bg_proc_alive(pid_t pid);
 /* Is pid alive (not a zombie) and does its command line contain needle

@@ -65,12 +65,75 @@ static int drain(int fd, bg_buf *b)
 	return 0; /* EOF or error: stop watching */
 }
 
+/* Drain the child's stdout and stderr pipes until both close, then reap
+ * it; SIGKILL at the deadline. */
+int bg_run_collect(int *status, char **out, char **err, pid_t pid, int out_fd, int err_fd, const char *name,
+		   int timeout_ms)
+{
+	bg_buf bo = BG_BUF_INIT, be = BG_BUF_INIT;
+	int rc = 0;
+	if (out)
+		*out = NULL;
+	if (err)
+		*err = NULL;
+	int64_t deadline = timeout_ms < 0 ? -1 : bg_now_ms() + timeout_ms;
+	bool open_o = true, open_e = true, timed_out = false;
+	while (open_o || open_e) {
+		struct pollfd p[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
+		if (!open_o)
+			p[0].fd = -1;
+		if (!open_e)
+			p[1].fd = -1;
+		int wait = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - bg_now_ms();
+			if (left <= 0) {
+				timed_out = true;
+				break;
+			}
+			wait = (int)left;
+		}
+		int n = poll(p, 2, wait);
+		if (n < 0 && errno != EINTR) {
+			rc = bg_error_os(BANGER_EIO, errno, "poll");
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (open_o && p[0].revents)
+			open_o = drain(out_fd, out ? &bo : NULL);
+		if (open_e && p[1].revents)
+			open_e = drain(err_fd, &be);
+	}
+	if (timed_out || rc)
+		kill(pid, SIGKILL);
+	int ws = 0;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (timed_out && !rc)
+		rc = bg_error(BANGER_ETIMEOUT, "%s did not finish within %d ms", name, timeout_ms);
+	if (!rc && (bo.oom || be.oom))
+		rc = bg_error_oom();
+	if (!rc && status)
+		*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+	if (!rc && out && !(*out = bg_buf_detach(&bo)))
+		rc = bg_error_oom();
+	if (!rc && err && !(*err = bg_buf_detach(&be)))
+		rc = bg_error_oom();
+	if (rc && out && *out) {
+		bg_free(*out);
+		*out = NULL;
+	}
+	bg_buf_free(&bo);
+	bg_buf_free(&be);
+	return rc;
+}
+
 int bg_run(int *status, char **out, char **err, const char *const argv[], int timeout_ms)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	bg_buf bo = BG_BUF_INIT, be = BG_BUF_INIT;
 	int rc = 0;
 	pid_t pid = -1;
 
@@ -112,50 +175,7 @@ int bg_run(int *status, char **out, char **err, const char *const argv[], int ti
 		goto out;
 	}
 
-	int64_t deadline = timeout_ms < 0 ? -1 : bg_now_ms() + timeout_ms;
-	bool open_o = true, open_e = true, timed_out = false;
-	while (open_o || open_e) {
-		struct pollfd p[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
-		if (!open_o)
-			p[0].fd = -1;
-		if (!open_e)
-			p[1].fd = -1;
-		int wait = -1;
-		if (deadline >= 0) {
-			int64_t left = deadline - bg_now_ms();
-			if (left <= 0) {
-				timed_out = true;
-				break;
-			}
-			wait = (int)left;
-		}
-		int n = poll(p, 2, wait);
-		if (n < 0 && errno != EINTR) {
-			rc = bg_error_os(BANGER_EIO, errno, "poll");
-			break;
-		}
-		if (n <= 0)
-			continue;
-		if (open_o && p[0].revents)
-			open_o = drain(po[0], out ? &bo : NULL);
-		if (open_e && p[1].revents)
-			open_e = drain(pe[0], &be);
-	}
-	if (timed_out || rc)
-		kill(pid, SIGKILL);
-	int ws = 0;
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	if (timed_out && !rc)
-		rc = bg_error(BANGER_ETIMEOUT, "%s did not finish within %d ms", argv[0], timeout_ms);
-	if (!rc && (bo.oom || be.oom))
-		rc = bg_error_oom();
-	if (!rc && status)
-		*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-	if (!rc && out && !(*out = bg_buf_detach(&bo)))
-		rc = bg_error_oom();
-	if (!rc && err && !(*err = bg_buf_detach(&be)))
-		rc = bg_error_oom();
+	rc = bg_run_collect(status, out, err, pid, po[0], pe[0], argv[0], timeout_ms);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (po[i] >= 0)
@@ -163,12 +183,6 @@ out:
 		if (pe[i] >= 0)
 			close(pe[i]);
 	}
-	if (rc && out && *out) {
-		bg_free(*out);
-		*out = NULL;
-	}
-	bg_buf_free(&bo);
-	bg_buf_free(&be);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "../ctx/ctx.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -328,14 +329,20 @@ BANGER_EXTERN(int) banger_ssh_options_init(banger_ssh_options *opts, unsigned in
 	return 0;
 }
 
+/* Bytes of a version 1 banger_ssh_exec_options: everything before
+ * max_output.  A program built against version 1 passes a struct this
+ * long, so nothing past it may be read or written. */
+#define EXEC_OPTIONS_V1_SIZE offsetof(banger_ssh_exec_options, max_output)
+
 BANGER_EXTERN(int) banger_ssh_exec_options_init(banger_ssh_exec_options *opts, unsigned int version)
 {
 	if (!opts)
 		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_SSH_EXEC_OPTIONS_VERSION)
+	if (version != 1 && version != BANGER_SSH_EXEC_OPTIONS_VERSION)
 		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", version);
 	banger_ssh_exec_options def = BANGER_SSH_EXEC_OPTIONS_INIT;
-	*opts = def;
+	def.version = version;
+	memcpy(opts, &def, version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(def));
 	return 0;
 }
 
@@ -585,16 +592,21 @@ static void close_channel(banger_ssh *s, LIBSSH2_CHANNEL *ch, int64_t deadline)
 BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const char *command,
 				   const banger_ssh_exec_options *opts)
 {
-	banger_ssh_exec_options def = BANGER_SSH_EXEC_OPTIONS_INIT;
+	banger_ssh_exec_options o = BANGER_SSH_EXEC_OPTIONS_INIT;
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
 	*out = NULL;
 	if (!s || !command)
 		return bg_error(BANGER_EINVALID, "a connection and a command are required");
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_SSH_EXEC_OPTIONS_VERSION)
+	if (opts && opts->version == 1)
+		memcpy(&o, opts, EXEC_OPTIONS_V1_SIZE); /* max_output stays the default */
+	else if (opts && opts->version == BANGER_SSH_EXEC_OPTIONS_VERSION)
+		o = *opts;
+	else if (opts)
 		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", opts->version);
+	opts = &o;
+	/* Collected output never grows past this, whatever the guest sends. */
+	const uint64_t max_output = o.max_output ? o.max_output : BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT;
 	int64_t deadline = bg_now_ms() + (opts->timeout_ms ? opts->timeout_ms : DEFAULT_EXEC_MS);
 	banger_ssh_result *r = bg_calloc(1, sizeof(*r));
 	if (!r)
@@ -674,6 +686,12 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 						rc = cb;
 						goto close;
 					}
+				} else if ((uint64_t)n > max_output - (r->out.len + r->err.len)) {
+					/* Stop the command rather than keep what the guest
+					 * chose to send without limit. */
+					rc = bg_error(BANGER_EIO, "guest output exceeded %llu bytes (command on %s)",
+						      (unsigned long long)max_output, s->host);
+					goto close;
 				} else if (bg_buf_put(stream ? &r->err : &r->out, buf, (size_t)n)) {
 					rc = bg_error_oom();
 					goto close;

@@ -435,12 +435,22 @@ int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const ch
 		bg_buf_printf(&cmd, " %s", q);
 		bg_free(q);
 	}
+	/* The helper answers in a few lines; the guest decides what it really
+	 * sends, so what is collected of it is bounded well below the
+	 * library's general default. */
+	banger_ssh_exec_options bounded = BANGER_SSH_EXEC_OPTIONS_INIT;
+	if (eo && eo->version == BANGER_SSH_EXEC_OPTIONS_VERSION)
+		bounded = *eo;
+	if (!bounded.output_cb && (!bounded.max_output || bounded.max_output > BG_SESSION_HELPER_MAX_OUTPUT))
+		bounded.max_output = BG_SESSION_HELPER_MAX_OUTPUT;
 	int rc = 0;
-	if (!prefix || cmd.oom)
+	if (eo && eo->version != BANGER_SSH_EXEC_OPTIONS_VERSION)
+		rc = bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", eo->version);
+	if (!rc && (!prefix || cmd.oom))
 		rc = bg_error_oom();
 	for (int attempt = 0; !rc; attempt++) {
 		banger_ssh_result *r = NULL;
-		if ((rc = banger_ssh_exec(&r, c->ssh, cmd.data, eo)))
+		if ((rc = banger_ssh_exec(&r, c->ssh, cmd.data, &bounded)))
 			break;
 		if (!no_helper(r) || attempt > 0) {
 			if (no_helper(r))

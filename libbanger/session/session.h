@@ -92,7 +92,10 @@ void bg_session_disconnect(bg_session_conn *c);
 /* Run `banger-session VERB ARGS...` in the guest.  When the guest has no
  * helper it is uploaded and the command run again (so VERB must not
  * have consumed stdin by then: call bg_session_ensure_helper first for
- * commands fed from stdin).  eo may be NULL. */
+ * commands fed from stdin).  eo may be NULL.  Without an output callback
+ * the helper's answer is collected, at most BG_SESSION_HELPER_MAX_OUTPUT
+ * bytes of it (a guest that sends more fails the call with BANGER_EIO). */
+#define BG_SESSION_HELPER_MAX_OUTPUT (1u << 20)
 int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const char *verb,
 			   const char *const *args, size_t nargs, const banger_ssh_exec_options *eo);
 /* Make sure the helper is in the guest (runs its `version`). */

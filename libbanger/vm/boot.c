@@ -162,18 +162,10 @@ fail:;
 bool bg_vm_console_error(const char *console_log, char **msg)
 {
 	*msg = NULL;
-	int fd = open(console_log, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return false;
-	}
-	off_t start = st.st_size > CONSOLE_TAIL_BYTES ? st.st_size - CONSOLE_TAIL_BYTES : 0;
+	/* The tail across a rotation of the log (the relay may just have
+	 * moved the line into console.log.1). */
 	char *buf = bg_malloc(CONSOLE_TAIL_BYTES + 1);
-	ssize_t n = buf ? pread(fd, buf, CONSOLE_TAIL_BYTES, start) : -1;
-	close(fd);
+	ssize_t n = buf ? (ssize_t)bg_vmm_console_tail(buf, CONSOLE_TAIL_BYTES, console_log) : -1;
 	if (n <= 0) {
 		bg_free(buf);
 		return false;

@@ -151,6 +151,17 @@ int bg_vm_op_prepare_boot(bg_vm_op *op)
 	s->vsock_path = vsock ? vm->vsock_path : NULL;
 	s->api_sock = vm->api_sock;
 	s->console_log = vm->log_path;
+	/* The guest decides how much it prints: the relay keeps the log to
+	 * this size (and one rotated file of it). */
+	uint64_t con_max = 0;
+	if ((rc = bg_parse_size(&con_max, bg_config_get(&ctx->config, "console_log_max")))) {
+		bg_error_prefix("config key 'console_log_max'");
+		return rc;
+	}
+	if (con_max < BG_CONSOLE_LOG_MIN)
+		return bg_error(BANGER_EINVALID, "config key 'console_log_max': at least %u bytes",
+				(unsigned)BG_CONSOLE_LOG_MIN);
+	s->console_log_max = con_max;
 	s->metrics_path = (op->driver.caps & BG_VMM_CAP_METRICS) ? vm->metrics_path : NULL;
 	s->log_path = NULL;
 	return op->driver.check(&op->driver, s);

@@ -2,30 +2,73 @@
 #include "vm_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int grow_work_disk(const char *path, uint64_t bytes)
+/* e2fsck and resize2fs parse a filesystem the guest wrote, so they run
+ * confined to that one file (bg_run_confined: no capabilities, no
+ * new privileges, Landlock where the kernel has it). */
+static int e2fs_tool(banger_ctx *ctx, int *status, const char *const argv[], const char *disk)
 {
+	bool landlocked = false;
+	int rc = bg_run_confined(status, NULL, NULL, argv, 300000, disk, &landlocked);
+	if (rc == 0 && !landlocked)
+		bg_warn(ctx, "%s ran without Landlock (the kernel has none): capabilities dropped only", argv[0]);
+	return rc;
+}
+
+/* Check first, grow after: a filesystem e2fsck cannot repair is left
+ * exactly as it was (size included), and the file is cut back to its
+ * old size when resize2fs fails, so a failed grow never looks done. */
+static int grow_work_disk(banger_ctx *ctx, const char *path, uint64_t bytes)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return bg_error_os(BANGER_EIO, errno, "open %s", path);
 	struct stat st;
-	if (stat(path, &st) != 0)
-		return bg_error_os(BANGER_EIO, errno, "stat %s", path);
+	int rc = 0, status = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = bg_error(BANGER_EIO, "%s is not a regular file", path);
+		goto out;
+	}
 	if ((uint64_t)st.st_size == bytes)
-		return 0;
-	if ((uint64_t)st.st_size > bytes)
-		return bg_error(BANGER_EINVALID, "the work disk is %llu bytes; shrinking to %llu is not supported",
-				(unsigned long long)st.st_size, (unsigned long long)bytes);
-	if (truncate(path, (off_t)bytes) != 0)
-		return bg_error_os(BANGER_EIO, errno, "grow %s", path);
+		goto out;
+	if ((uint64_t)st.st_size > bytes) {
+		rc = bg_error(BANGER_EINVALID, "the work disk is %llu bytes; shrinking to %llu is not supported",
+			      (unsigned long long)st.st_size, (unsigned long long)bytes);
+		goto out;
+	}
 	const char *fsck[] = { "e2fsck", "-f", "-p", path, NULL };
-	int status = 0;
-	int rc = bg_run(&status, NULL, NULL, fsck, 300000);
-	if (rc == 0 && status > 1) /* 1: errors corrected */
-		rc = bg_error(BANGER_EIO, "e2fsck of %s failed with status %d", path, status);
+	if ((rc = e2fs_tool(ctx, &status, fsck, path)))
+		goto out;
+	if (status > 1) { /* 1: errors corrected */
+		rc = bg_error(BANGER_EIO,
+			      "the work disk %s has errors e2fsck -p cannot repair (status %d); it was not grown", path,
+			      status);
+		goto out;
+	}
+	if (ftruncate(fd, (off_t)bytes) != 0) {
+		rc = bg_error_os(BANGER_EIO, errno, "grow %s", path);
+		goto out;
+	}
 	const char *resize[] = { "resize2fs", path, NULL };
-	if (rc == 0)
-		rc = bg_run_checked(resize, 300000);
+	if ((rc = e2fs_tool(ctx, &status, resize, path)) == 0 && status != 0)
+		rc = bg_error(BANGER_EIO, "resize2fs of %s failed with status %d", path, status);
+	if (rc) {
+		bg_error_saved saved;
+		bg_error_save(&saved);
+		if (ftruncate(fd, st.st_size) != 0)
+			bg_warn(ctx, "cannot cut %s back to %llu bytes: %s", path, (unsigned long long)st.st_size,
+				strerror(errno));
+		bg_error_restore(&saved);
+		goto out;
+	}
+	if (fsync(fd) != 0)
+		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", path);
+out:
+	close(fd);
 	return rc;
 }
 
@@ -52,7 +95,7 @@ BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcp
 	if ((rc = bg_vm_op_prepare_boot(&op)))
 		goto out;
 	if (disk_bytes) {
-		if ((rc = grow_work_disk(op.vm.work_disk, disk_bytes)))
+		if ((rc = grow_work_disk(ctx, op.vm.work_disk, disk_bytes)))
 			goto out;
 		op.vm.disk_bytes = disk_bytes;
 	}

@@ -1,6 +1,7 @@
 /* Tearing down a VM's kernel objects, in a fixed order, from its handles
  * and from the deterministic names (so a lost scratch file loses nothing). */
 #include "vm.h"
+#include "../vmm/vmm.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -70,6 +71,10 @@ int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles 
 		for (size_t i = 0; i < n; i++)
 			keep_first(&first, ops->process_terminate(ops->self, pids[i], STOP_GRACE_MS));
 	bg_free(pids);
+	/* 1b. the console relay: it ends by itself once the VMM's pipe has
+	 *     closed (after draining the VMM's last output); one that still
+	 *     names this VM's log is stopped. */
+	keep_first(&first, bg_vmm_relay_stop(vm->log_path ? vm->log_path : p.console_log, 2000));
 
 	/* 2. NAT rules tagged with the VM id */
 	if (h->nat || vm->nat) {

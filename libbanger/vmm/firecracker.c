@@ -145,7 +145,7 @@ static int fc_spawn(const bg_vmm_driver *d, const bg_vm_spec *s, pid_t *pid)
 	if ((rc = bg_vmm_unlink_socket(s->api_sock)) || (rc = bg_vmm_unlink_socket(s->vsock_path)))
 		return rc;
 	const char *argv[] = { d->binary, "--api-sock", s->api_sock, "--id", s->id, NULL };
-	if ((rc = bg_vmm_spawn_detached(pid, argv, s->console_log)))
+	if ((rc = bg_vmm_spawn_relayed(pid, argv, s->console_log, s->console_log_max)))
 		return rc;
 	rc = bg_vmm_wait_socket(s->api_sock, *pid, s->console_log, BG_VMM_SPAWN_TIMEOUT_MS);
 	if (rc) {

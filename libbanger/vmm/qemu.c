@@ -125,11 +125,16 @@ int bg_qemu_argv(char ***out, const bg_vm_spec *s, const char *binary, bool kvm,
 		adds(&a, "-append");
 		adds(&a, s->cmdline);
 	}
-	/* The console: appended to the same log as QEMU's own stdio. */
-	char *log = esc(s->console_log);
+	/* The console: QEMU's stdout when that is the relay's pipe, else
+	 * appended to the same log as QEMU's own stdio. */
 	adds(&a, "-chardev");
-	add(&a, log ? bg_sprintf("file,id=con0,path=%s,append=on", log) : NULL);
-	bg_free(log);
+	if (s->console_log_max) {
+		adds(&a, "stdio,id=con0,signal=off");
+	} else {
+		char *log = esc(s->console_log);
+		add(&a, log ? bg_sprintf("file,id=con0,path=%s,append=on", log) : NULL);
+		bg_free(log);
+	}
 	adds(&a, "-serial");
 	adds(&a, "chardev:con0");
 	/* Disks in this order: the guest sees vda, vdb, vdc. */
@@ -201,7 +206,7 @@ static int q_spawn(const bg_vmm_driver *d, const bg_vm_spec *s, pid_t *pid)
 	if (!rc)
 		rc = bg_qemu_argv(&argv, s, d->binary, d->kvm, d->caps & BG_VMM_CAP_VSOCK);
 	if (!rc)
-		rc = bg_vmm_spawn_detached(pid, (const char *const *)argv, s->console_log);
+		rc = bg_vmm_spawn_relayed(pid, (const char *const *)argv, s->console_log, s->console_log_max);
 	bg_argv_free(argv);
 	if (rc)
 		return rc;

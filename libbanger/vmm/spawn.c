@@ -29,6 +29,8 @@ extern char **environ;
 struct spawn_report {
 	int err;   /* posix_spawn's error, 0 on success */
 	pid_t pid; /* the VMM */
+	int relay_err;   /* the console relay's, when there is one */
+	pid_t relay_pid;
 };
 
 static pid_t fork_intermediate(void)
@@ -72,6 +74,14 @@ static int read_report(int fd, struct spawn_report *r, int timeout_ms)
 
 int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_path)
 {
+	return bg_vmm_spawn_relayed(pid, argv, log_path, 0);
+}
+
+/* With a bound, the VMM's stdout and stderr are a pipe whose other end is
+ * the console relay (relay.c), spawned the same way just before it: the
+ * VMM never holds the log file, and the relay keeps it bounded. */
+int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_path, uint64_t log_max)
+{
 	*pid = 0;
 	if (!argv || !argv[0] || argv[0][0] != '/' || !log_path)
 		return bg_error(BANGER_EINVALID, "spawn: need an absolute program path and a log path");
@@ -87,32 +97,79 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 		return bg_error_os(bg_code_from_errno(errno), errno, "spawn: console log %s", log_path);
 	close(lfd);
 
-	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_t fa, rfa;
 	posix_spawnattr_t attr;
 	int e, rc = 0;
 	int pfd[2] = { -1, -1 };
+	int con[2] = { -1, -1 }; /* the console pipe: VMM -> relay */
+	char *relay = NULL, *max_arg = NULL;
+	const char *rargv[6] = { NULL };
 
-	if ((e = posix_spawn_file_actions_init(&fa)) != 0)
-		return bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
+	if (log_max) {
+		if ((rc = bg_vmm_relay_program(&relay)))
+			return rc;
+		if (!(max_arg = bg_sprintf("%llu", (unsigned long long)log_max))) {
+			bg_free(relay);
+			return bg_error_oom();
+		}
+		rargv[0] = relay;
+		rargv[1] = "--log";
+		rargv[2] = log_path;
+		rargv[3] = "--max";
+		rargv[4] = max_arg;
+		if (pipe2(con, O_CLOEXEC) != 0) {
+			bg_free(relay);
+			bg_free(max_arg);
+			return bg_error_os(BANGER_EIO, errno, "spawn: console pipe");
+		}
+		/* Room for bursts while the relay is scheduled out (best effort). */
+		(void)fcntl(con[1], F_SETPIPE_SZ, 1 << 20);
+	}
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
+		rc = bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
+		goto out_early;
+	}
+	if ((e = posix_spawn_file_actions_init(&rfa)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		rc = bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
+		goto out_early;
+	}
 	if ((e = posix_spawnattr_init(&attr)) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
-		return bg_error_os(BANGER_ENOMEM, e, "spawn: attributes");
+		posix_spawn_file_actions_destroy(&rfa);
+		rc = bg_error_os(BANGER_ENOMEM, e, "spawn: attributes");
+		goto out_early;
 	}
-	/* stdin /dev/null, stdout and stderr appended to the log, nothing else:
-	 * addclosefrom_np covers descriptors the host program opened without
-	 * O_CLOEXEC. */
-	sigset_t none, all;
+	/* stdin /dev/null, stdout and stderr appended to the log (or into the
+	 * console pipe), nothing else: addclosefrom_np covers descriptors the
+	 * host program opened without O_CLOEXEC.  With a relay, SIGPIPE stays
+	 * ignored (the intermediate ignores it): a relay that died must cost
+	 * the VMM its console, not its life. */
+	sigset_t none, dfl;
 	sigemptyset(&none);
-	sigfillset(&all);
-	if ((e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) ||
-	    (e = posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_APPEND | O_CREAT, 0600)) ||
-	    (e = posix_spawn_file_actions_adddup2(&fa, 1, 2)) ||
+	sigfillset(&dfl);
+	if (log_max)
+		sigdelset(&dfl, SIGPIPE);
+	if (log_max)
+		e = posix_spawn_file_actions_adddup2(&fa, con[1], 1);
+	else
+		e = posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	if (e || (e = posix_spawn_file_actions_adddup2(&fa, 1, 2)) ||
+	    (e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) ||
 	    (e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) ||
 	    (e = posix_spawnattr_setsigmask(&attr, &none)) ||
-	    (e = posix_spawnattr_setsigdefault(&attr, &all)) ||
+	    (e = posix_spawnattr_setsigdefault(&attr, &dfl)) ||
 	    (e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
 						      POSIX_SPAWN_SETSIGDEF))) {
 		rc = bg_error_os(e == ENOMEM ? BANGER_ENOMEM : BANGER_EIO, e, "spawn: preparing %s", argv[0]);
+		goto out;
+	}
+	/* The relay: stdin the pipe, stdout and stderr /dev/null. */
+	if (log_max && ((e = posix_spawn_file_actions_adddup2(&rfa, con[0], 0)) ||
+			(e = posix_spawn_file_actions_addopen(&rfa, 1, "/dev/null", O_WRONLY, 0)) ||
+			(e = posix_spawn_file_actions_adddup2(&rfa, 1, 2)) ||
+			(e = posix_spawn_file_actions_addclosefrom_np(&rfa, 3)))) {
+		rc = bg_error_os(e == ENOMEM ? BANGER_ENOMEM : BANGER_EIO, e, "spawn: preparing %s", relay);
 		goto out;
 	}
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -127,12 +184,20 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 	}
 	if (mid == 0) {
 		/* Intermediate: async-signal-safe calls only. */
-		struct spawn_report r = { 0, 0 };
+		struct spawn_report r = { 0, 0, 0, 0 };
 		close(pfd[0]);
 		/* The VMM makes its API, vsock and QMP sockets (and any file of its
 		 * own) with this umask: nobody but us may connect to them. */
 		umask(077);
-		r.err = posix_spawn(&r.pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+		if (log_max) {
+			r.relay_err = posix_spawn(&r.relay_pid, rargv[0], &rfa, &attr, (char *const *)rargv, environ);
+			struct sigaction ign;
+			memset(&ign, 0, sizeof(ign));
+			ign.sa_handler = SIG_IGN;
+			(void)sigaction(SIGPIPE, &ign, NULL);
+		}
+		if (!r.relay_err)
+			r.err = posix_spawn(&r.pid, argv[0], &fa, &attr, (char *const *)argv, environ);
 		ssize_t w;
 		do
 			w = write(pfd[1], &r, sizeof(r));
@@ -142,7 +207,7 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 
 	close(pfd[1]);
 	pfd[1] = -1;
-	struct spawn_report r = { 0, 0 };
+	struct spawn_report r = { 0, 0, 0, 0 };
 	rc = read_report(pfd[0], &r, 10000);
 	/* Reap the intermediate.  ECHILD: the host ignores SIGCHLD or reaped
 	 * it for us, which is fine. */
@@ -151,6 +216,11 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 		;
 	if (rc)
 		goto out;
+	/* A relay whose VMM did not start sees the pipe close (below) and ends. */
+	if (r.relay_err != 0) {
+		rc = bg_error_os(bg_code_from_errno(r.relay_err), r.relay_err, "spawn the console relay %s", relay);
+		goto out;
+	}
 	if (r.err != 0) {
 		rc = bg_error_os(bg_code_from_errno(r.err), r.err, "spawn %s (console log %s)", argv[0], log_path);
 		goto out;
@@ -162,7 +232,16 @@ out:
 	if (pfd[1] >= 0)
 		close(pfd[1]);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawn_file_actions_destroy(&rfa);
 	posix_spawnattr_destroy(&attr);
+out_early:
+	/* Only the VMM and the relay hold the console pipe now. */
+	if (con[0] >= 0)
+		close(con[0]);
+	if (con[1] >= 0)
+		close(con[1]);
+	bg_free(relay);
+	bg_free(max_arg);
 	return rc;
 }
 
@@ -219,16 +298,8 @@ void bg_vmm_log_tail(char *out, size_t outlen, const char *log_path)
 	out[0] = '\0';
 	if (!log_path)
 		return;
-	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	char buf[512];
-	struct stat st;
-	off_t off = 0;
-	if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(buf) - 1)
-		off = st.st_size - (off_t)sizeof(buf) + 1;
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, off);
-	close(fd);
+	ssize_t n = (ssize_t)bg_vmm_console_tail(buf, sizeof(buf) - 1, log_path);
 	if (n <= 0)
 		return;
 	buf[n] = '\0';

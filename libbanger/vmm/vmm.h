@@ -27,6 +27,9 @@
 #define BG_VMM_API_TIMEOUT_MS   5000  /* one API/QMP request */
 #define BG_VMM_TERM_GRACE_MS    3000  /* SIGTERM -> SIGKILL in stop() */
 
+/* The smallest console_log_max banger accepts (config "console_log_max"). */
+#define BG_CONSOLE_LOG_MIN (64u * 1024u)
+
 /* Everything a driver needs to boot one VM.  Strings are borrowed. */
 typedef struct {
 	const char *id;           /* 8 hex chars */
@@ -47,6 +50,9 @@ typedef struct {
 	const char *vsock_path;   /* Firecracker hybrid vsock uds path */
 	const char *api_sock;     /* Firecracker API socket / QEMU QMP socket (required) */
 	const char *console_log;  /* serial console and VMM stdio (required) */
+	uint64_t console_log_max; /* > 0: the console goes through the relay,
+	                           * which rotates console_log to "<it>.1" at
+	                           * this size; 0: the VMM appends to it itself */
 	const char *metrics_path; /* Firecracker metrics file, NULL: no metrics */
 	const char *log_path;     /* Firecracker logger file; NULL or equal to
 	                           * console_log: no PUT /logger (Firecracker then
@@ -130,6 +136,23 @@ void bg_vmm_qemu_init(bg_vmm_driver *d, bool kvm, bool vhost_vsock);
  * mask and dispositions) and exits; the caller reaps the intermediate, so
  * the VMM is reparented and never becomes the caller's zombie. */
 int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_path);
+/* The same, but with log_max > 0 stdout and stderr are a pipe to a console
+ * relay (relay.c) spawned alongside, which appends to log_path and
+ * rotates it at log_max bytes; the VMM runs with SIGPIPE ignored. */
+int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_path, uint64_t log_max);
+
+/* ---- the console relay (relay.c) ---- */
+/* Where banger-console is: $BANGER_CONSOLE_RELAY, the installed libexec
+ * directory, the build tree.  BANGER_EUNSUPPORTED when in none. */
+int bg_vmm_relay_program(char **out);
+/* Relays whose command line names exactly this log (*pids bg_malloc'ed). */
+int bg_vmm_relay_find(pid_t **pids, size_t *count, const char *log_path);
+/* After the VMM is gone: wait up to grace_ms for the log's relays to end
+ * by themselves (the pipe closed), then terminate what is left. */
+int bg_vmm_relay_stop(const char *log_path, int grace_ms);
+/* The last (up to) want bytes of the console output, across a rotation
+ * (the end of "<log>.1", then <log>), at the start of buf. */
+size_t bg_vmm_console_tail(char *buf, size_t want, const char *log_path);
 /* Wait until a Unix socket at path accepts connections; fail early when
  * pid dies (quoting the tail of log_path) or at the deadline. */
 int bg_vmm_wait_socket(const char *path, pid_t pid, const char *log_path, int timeout_ms);

@@ -65,6 +65,12 @@ int main(int argc, char **argv)
 	CHECK(banger_ssh_connect(&s, ctx, &so) == BANGER_EINVALID);
 	banger_ssh_exec_options eo;
 	CHECK(banger_ssh_exec_options_init(&eo, BANGER_SSH_EXEC_OPTIONS_VERSION) == 0 && eo.stdin_fd == -1);
+	CHECK(eo.max_output == 0); /* 0: BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT */
+	/* A program built against version 1 has a shorter struct: init
+	 * writes none of version 2's fields. */
+	eo.max_output = 7;
+	CHECK(banger_ssh_exec_options_init(&eo, 1) == 0 && eo.version == 1 && eo.max_output == 7);
+	CHECK(banger_ssh_exec_options_init(&eo, 3) == BANGER_EINVALID);
 	banger_ssh_close(NULL);
 	banger_ssh_result_free(NULL);
 	banger_ctx_close(ctx);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -268,6 +269,103 @@ static void test_terminate_escalates(void **st)
 	assert_int_equal(bg_vmm_terminate(0, 10), 0);
 }
 
+static size_t file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+}
+
+/* Wait (bounded) until every relay of log has ended. */
+static void wait_relays_gone(const char *log)
+{
+	for (int i = 0; i < 1000; i++) {
+		pid_t *pids = NULL;
+		size_t n = 0;
+		assert_int_equal(bg_vmm_relay_find(&pids, &n, log), 0);
+		bg_free(pids);
+		if (n == 0)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the console relay of %s did not end after its VMM", log);
+}
+
+/* A "VMM" that floods its console through the relay: the log and its one
+ * rotation stay within the bound, the latest output is at the end, and
+ * the relay ends with the VMM. */
+static void test_relay_bounds_the_log(void **st)
+{
+	const char *log = path_in("flood.log");
+	char script[512];
+	snprintf(script, sizeof(script),
+		 "i=0; while [ $i -lt 20000 ]; do echo \"flood line $i of a console that never stops\"; "
+		 "i=$((i+1)); done; echo FLOOD-END; : %s", marker);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	pid_t pid = 0;
+	assert_int_equal(bg_vmm_spawn_relayed(&pid, argv, log, 8192), 0);
+	pid_t *pids = NULL;
+	size_t n = 0;
+	assert_int_equal(bg_vmm_relay_find(&pids, &n, log), 0);
+	bg_free(pids);
+	assert_int_equal(bg_vmm_wait_gone(pid, 60000), 0);
+	wait_relays_gone(log);
+	char older[4400];
+	snprintf(older, sizeof(older), "%s.1", log);
+	assert_true(file_size(log) <= 8192);
+	assert_true(file_size(older) <= 8192);
+	assert_true(file_size(older) > 0);
+	char buf[16385];
+	size_t got = bg_vmm_console_tail(buf, sizeof(buf) - 1, log);
+	buf[got] = '\0';
+	assert_true(got > 8192); /* across the rotation */
+	assert_true(got <= file_size(log) + file_size(older));
+	assert_non_null(strstr(buf, "flood line 19999 of"));
+	assert_string_equal(buf + got - strlen("FLOOD-END\n"), "FLOOD-END\n");
+	char tail[300];
+	bg_vmm_log_tail(tail, sizeof(tail), log);
+	assert_non_null(strstr(tail, "FLOOD-END"));
+}
+
+/* A relay killed with SIGKILL must not take the VMM with it (no SIGPIPE
+ * death) nor block it (writes fail at once, with EPIPE). */
+static void test_relay_killed_vmm_lives(void **st)
+{
+	const char *log = path_in("killed.log");
+	const char *epipe = path_in("epipe");
+	char script[600];
+	snprintf(script, sizeof(script),
+		 "while :; do echo tick || echo write-failed >> '%s'; sleep 0.01; done; : %s", epipe, marker);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	pid_t pid = 0;
+	assert_int_equal(bg_vmm_spawn_relayed(&pid, argv, log, 65536), 0);
+	pid_t *pids = NULL;
+	size_t n = 0;
+	for (int i = 0; i < 500 && n == 0; i++) {
+		bg_free(pids);
+		pids = NULL;
+		assert_int_equal(bg_vmm_relay_find(&pids, &n, log), 0);
+		if (!n)
+			usleep(10000);
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(kill(pids[0], SIGKILL), 0);
+	bg_free(pids);
+	wait_relays_gone(log);
+	/* The VMM's next writes fail (SIGPIPE ignored) and it carries on. */
+	for (int i = 0; i < 1000 && file_size(epipe) < 20; i++)
+		usleep(10000);
+	assert_true(file_size(epipe) >= 20);
+	assert_true(bg_proc_alive(pid));
+	assert_int_equal(bg_vmm_terminate(pid, 1000), 0);
+	/* And the relay program must exist for a bound to be honoured. */
+	setenv("BANGER_CONSOLE_RELAY", "/nonexistent/banger-console", 1);
+	char *prog = NULL;
+	assert_int_equal(bg_vmm_relay_program(&prog), 0); /* falls back to the build tree */
+	assert_non_null(strstr(prog, "banger-console"));
+	bg_free(prog);
+	unsetenv("BANGER_CONSOLE_RELAY");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +375,8 @@ int main(void)
 		cmocka_unit_test(test_wait_socket_vmm_dies),
 		cmocka_unit_test(test_wait_socket),
 		cmocka_unit_test(test_terminate_escalates),
+		cmocka_unit_test(test_relay_bounds_the_log),
+		cmocka_unit_test(test_relay_killed_vmm_lives),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

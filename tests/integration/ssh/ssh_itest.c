@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -299,6 +300,14 @@ static int on_output(int stream, const char *data, size_t len, void *payload)
 	return 0;
 }
 
+static int count_output(int stream, const char *data, size_t len, void *payload)
+{
+	(void)stream;
+	(void)data;
+	*(size_t *)payload += len;
+	return 0;
+}
+
 static void test_exec_and_upload(void **state)
 {
 	(void)state;
@@ -375,6 +384,71 @@ static void test_exec_and_upload(void **state)
 	assert_int_equal(banger_ssh_upload(s, local, remote, 0644, 30000), BANGER_EIO);
 	banger_ssh_close(s);
 	free(data);
+}
+
+static long max_rss_kib(void)
+{
+	struct rusage ru;
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+/* A guest that prints without end: collected output stops at the bound
+ * with a clear error, no more than the bound is held in memory, and the
+ * connection is still usable afterwards. */
+static void test_exec_output_is_bounded(void **state)
+{
+	(void)state;
+	banger_ssh_options o = opts(KH, BANGER_SSH_HOSTKEY_PINNED);
+	banger_ssh *s;
+	assert_int_equal(banger_ssh_connect(&s, ctx, &o), 0);
+	banger_ssh_result *r = NULL;
+	char want[128];
+	/* The default bound (16 MiB), against 1 GiB of output. */
+	long rss0 = max_rss_kib();
+	assert_int_equal(banger_ssh_exec(&r, s, "head -c 1073741824 /dev/zero", NULL), BANGER_EIO);
+	assert_null(r);
+	snprintf(want, sizeof(want), "guest output exceeded %u bytes", (unsigned)BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT);
+	assert_non_null(strstr(banger_error_last()->message, want));
+	/* Peak memory grew by the bound and the buffer's doubling (and the
+	 * sanitizer's quarantine), not by the gigabyte. */
+	long grew_mib = (max_rss_kib() - rss0) / 1024;
+	printf("peak RSS grew by %ld MiB for 1 GiB of guest output\n", grew_mib);
+	assert_true(grew_mib < 128);
+	/* An explicit bound: exactly the bound is fine, one byte more is not,
+	 * and stderr counts too. */
+	banger_ssh_exec_options eo;
+	banger_ssh_exec_options_init(&eo, BANGER_SSH_EXEC_OPTIONS_VERSION);
+	eo.max_output = 1 << 20;
+	assert_int_equal(banger_ssh_exec(&r, s, "head -c 1048576 /dev/zero", &eo), 0);
+	size_t len = 0;
+	banger_ssh_result_stdout(r, &len);
+	assert_int_equal(len, 1 << 20);
+	banger_ssh_result_free(r);
+	assert_int_equal(banger_ssh_exec(&r, s, "head -c 1048577 /dev/zero", &eo), BANGER_EIO);
+	assert_non_null(strstr(banger_error_last()->message, "guest output exceeded 1048576 bytes"));
+	assert_int_equal(banger_ssh_exec(&r, s, "head -c 600000 /dev/zero; head -c 600000 /dev/zero >&2", &eo),
+			 BANGER_EIO);
+	/* The connection survives the stopped command. */
+	assert_int_equal(banger_ssh_exec(&r, s, "echo still-here", NULL), 0);
+	assert_string_equal(banger_ssh_result_stdout(r, NULL), "still-here\n");
+	banger_ssh_result_free(r);
+	/* A version 1 struct (no max_output) gets the default bound. */
+	banger_ssh_exec_options v1;
+	memset(&v1, 0xa5, sizeof(v1));
+	assert_int_equal(banger_ssh_exec_options_init(&v1, 1), 0);
+	assert_int_equal(v1.max_output, 0xa5a5a5a5a5a5a5a5ull); /* not written */
+	assert_int_equal(banger_ssh_exec(&r, s, "head -c 20000000 /dev/zero", &v1), BANGER_EIO);
+	assert_non_null(strstr(banger_error_last()->message, want));
+	/* Streaming through a callback has no bound of its own. */
+	banger_ssh_exec_options_init(&eo, BANGER_SSH_EXEC_OPTIONS_VERSION);
+	size_t seen = 0;
+	eo.output_cb = count_output;
+	eo.output_payload = &seen;
+	assert_int_equal(banger_ssh_exec(&r, s, "head -c 20000000 /dev/zero", &eo), 0);
+	assert_int_equal(seen, 20000000);
+	banger_ssh_result_free(r);
+	banger_ssh_close(s);
 }
 
 /* ssh -o StrictHostKeyChecking=yes with banger's file and identity. */
@@ -640,6 +714,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tofu_pins_then_matches),
 		cmocka_unit_test(test_exec_and_upload),
+		cmocka_unit_test(test_exec_output_is_bounded),
 		cmocka_unit_test(test_real_ssh_reads_banger_file),
 		cmocka_unit_test(test_replaced_key_is_mitm_and_pin_unchanged),
 		cmocka_unit_test(test_forget_then_repin),

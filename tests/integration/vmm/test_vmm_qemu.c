@@ -35,6 +35,10 @@ static const char INIT[] =
 	"printf '#!/bin/sh\\necho BANGER-POWERDOWN > /dev/console\\npoweroff -f\\n' > /etc/acpi/PWRF/00000080\n"
 	"chmod +x /etc/acpi/PWRF/00000080\n"
 	"acpid -d -c /etc/acpi &\n"
+	"case \"$(cat /proc/cmdline)\" in *banger.flood*)\n"
+	"  i=0; while [ $i -lt 8000 ]; do echo \"flood line $i of a guest that floods its console\"; i=$((i+1)); done\n"
+	"  echo BANGER-FLOOD-END;;\n"
+	"esac\n"
 	"echo " MARKER "\n"
 	"while :; do sleep 3600; done\n";
 
@@ -332,6 +336,49 @@ static void test_kill(void **st)
 	f->pid = 0;
 }
 
+/* A guest flooding its serial console through the console relay
+ * (QEMU's -chardev stdio on the relay's pipe): console.log and its one
+ * rotation stay within console_log_max, the latest output is at the end
+ * of console.log, and the relay ends with QEMU. */
+static void test_console_flood_is_bounded(void **st)
+{
+	fx *f = *st;
+	char *cmdline = bg_sprintf("%s banger.flood", f->cmdline);
+	assert_non_null(cmdline);
+	f->spec.cmdline = cmdline;
+	f->spec.console_log_max = 65536;
+	ok(f->drv.spawn(&f->drv, &f->spec, &f->pid));
+	ok(f->drv.configure(&f->drv, &f->spec));
+	ok(f->drv.start(&f->drv, &f->spec));
+	wait_console(f, MARKER, 180000);
+	char older[4600];
+	snprintf(older, sizeof(older), "%s.1", f->console);
+	struct stat a, b;
+	assert_int_equal(stat(f->console, &a), 0);
+	assert_int_equal(stat(older, &b), 0);
+	print_message("console after the flood: %lld + %lld bytes (bound 65536 each)\n", (long long)a.st_size,
+		      (long long)b.st_size);
+	assert_true(a.st_size <= 65536 && b.st_size <= 65536 && b.st_size > 0);
+	char buf[4097];
+	size_t n = bg_vmm_console_tail(buf, sizeof(buf) - 1, f->console);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "flood line 7999 of"));
+	assert_non_null(strstr(buf, "BANGER-FLOOD-END"));
+	pid_t *relays = NULL;
+	size_t nr = 0;
+	ok(bg_vmm_relay_find(&relays, &nr, f->console));
+	bg_free(relays);
+	assert_int_equal(nr, 1);
+	ok(bg_vmm_kill(&f->spec, f->pid, 5000));
+	f->pid = 0;
+	ok(bg_vmm_relay_stop(f->console, 5000));
+	ok(bg_vmm_relay_find(&relays, &nr, f->console));
+	bg_free(relays);
+	assert_int_equal(nr, 0);
+	f->spec.cmdline = f->cmdline;
+	bg_free(cmdline);
+}
+
 /* A guest that ignores the power button is stopped with SIGTERM. */
 static void test_stop_escalates(void **st)
 {
@@ -401,6 +448,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_boot_status_powerdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console_flood_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_escalates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qmp_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_failure_reports_log, setup, teardown),
