@@ -13,5 +13,6 @@
 #include "kernel.h"
 #include "image.h"
 #include "session.h"
+#include "text.h"
 
 #endif

@@ -91,6 +91,23 @@ int bg_parse_size(uint64_t *out, const char *s);
 void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */
 int bg_random_bytes(void *buf, size_t n);
 
+/* ---- untrusted text made visible (visible.c) ----
+ * Printable UTF-8 is kept; C0/C1 controls, DEL, bidi overrides and
+ * invalid UTF-8 are spelled out (\x1b, \u009b, \xff).  Used for every
+ * string from an image, a registry or a guest before it reaches a message,
+ * a log line or a terminal; bg_error and bg_log apply it to every message. */
+#define BG_VIS_LINES 1u   /* keep \n and \t, and \r when a \n follows */
+#define BG_VIS_JSON 2u    /* JSON string syntax: \uNNNN, \" and \\, U+FFFD for bad bytes */
+#define BG_VIS_PARTIAL 4u /* a chunk of a stream: leave an unfinished tail unconsumed */
+/* Into a fixed buffer (no allocation, safe under memory exhaustion); the
+ * result ends before the first escape or character that does not fit. */
+size_t bg_visible_into(char *dst, size_t cap, const char *src, unsigned flags);
+/* Append the visible form of data; *consumed (may be NULL) gets the bytes
+ * used (all of them unless BG_VIS_PARTIAL). */
+int bg_buf_put_visible(bg_buf *b, const void *data, size_t len, unsigned flags, size_t *consumed);
+/* A visible copy of s on one line (bg_free it); NULL on allocation failure. */
+char *bg_str_visible(const char *s);
+
 /* ---- files ---- */
 /* mkdir -p with the given mode for every created component. */
 int bg_mkdir_p(const char *path, mode_t mode);
