@@ -29,7 +29,8 @@ void bg_free(void *p);
 char *bg_sprintf(const char *fmt, ...) BG_PRINTF(1, 2);
 char *bg_vsprintf(const char *fmt, va_list ap) BG_PRINTF(1, 0);
 /* Test hook: fail the nth allocation from now (1-based); 0 disables.
- * Also armed from $BANGER_TEST_FAIL_ALLOC=N at first use. */
+ * Also armed from $BANGER_TEST_FAIL_ALLOC=N at first use.  Only in builds
+ * with BANGER_TEST_HOOKS (BANGER_TESTS=ON); elsewhere they do nothing. */
 void bg_alloc_fail_at(uint64_t n);
 uint64_t bg_alloc_count(void);
 
@@ -160,7 +161,9 @@ bool bg_proc_cmdline_has(pid_t pid, const char *needle);
 int bg_proc_find(pid_t **pids, size_t *count, const char *needle);
 
 /* Crash-test hook: when $BANGER_FAULT names this step ("create:tap"),
- * the process kills itself with SIGKILL right here. */
+ * the process kills itself with SIGKILL right here.  These two read the
+ * environment only in builds with BANGER_TEST_HOOKS (see CMakeLists.txt);
+ * the installed library has neither variable name in it. */
 void bg_fault_point(const char *step);
 /* Rollback-test hook: when $BANGER_FAULT_FAIL names this step, return an
  * error as if the step had failed; else 0.  Also runs bg_fault_point. */
