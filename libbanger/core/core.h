@@ -87,6 +87,9 @@ bool bg_streq(const char *a, const char *b); /* NULL-safe */
 bool bg_startswith(const char *s, const char *prefix);
 bool bg_endswith(const char *s, const char *suffix);
 char *bg_path_join(const char *a, const char *b);
+/* An IPv4 guest subnet "a.b.c.d/len", len 8..28 (room for /30 slots):
+ * the one rule for the config check and the address allocator. */
+int bg_subnet_cidr_parse(uint32_t *base, int *prefix, const char *cidr);
 /* Parse a size like "512", "10G", "256M", "4k" into bytes. */
 int bg_parse_size(uint64_t *out, const char *s);
 void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */

@@ -878,7 +878,7 @@ static void test_shipped_examples(void **state)
 	 * the file parses once those lines are uncommented */
 	char *example = source_file("configs/config.example");
 	bg_config defaults, parsed;
-	assert_int_equal(bg_config_load(&defaults, NULL), 0);
+	assert_int_equal(bg_config_load(&defaults, NULL, false), 0);
 	for (size_t i = 0; i < defaults.count; i++) {
 		char needle[128];
 		snprintf(needle, sizeof(needle), "\n# %s =", defaults.entries[i].key);
@@ -892,7 +892,7 @@ static void test_shipped_examples(void **state)
 		if (strncmp(line, "# ", 2) == 0 && k && strncmp(p + k, " =", 2) == 0)
 			bg_buf_printf(&active, "%s\n", p);
 	}
-	assert_int_equal(bg_config_load(&parsed, NULL), 0);
+	assert_int_equal(bg_config_load(&parsed, NULL, false), 0);
 	if (bg_config_parse(&parsed, active.data, "config.example") != 0)
 		fail_msg("%s", banger_error_last()->message);
 	for (size_t i = 0; i < defaults.count; i++) {
