@@ -112,6 +112,19 @@ int bg_buf_put_visible(bg_buf *b, const void *data, size_t len, unsigned flags, 
 /* A visible copy of s on one line (bg_free it); NULL on allocation failure. */
 char *bg_str_visible(const char *s);
 
+/* ---- the plain-HTTP rule (plainhttp.c), shared by registries and
+ *      kernel catalogs ---- */
+/* host[:port] is loopback: localhost, 127.0.0.0/8, ::1. */
+bool bg_host_is_loopback(const char *hostport);
+/* Plain HTTP is allowed for hostport: loopback, or listed (comma list of
+ * host or host:port) in insecure_list (the insecure_registries key). */
+bool bg_registry_insecure(const char *hostport, const char *insecure_list);
+/* host[:port] of a URL as written (bg_malloc'ed), NULL when malformed. */
+char *bg_url_hostport(const char *url);
+/* 0 unless url is plain http:// to a host the rule does not allow: then
+ * BANGER_ENETWORK "what: refusing plain HTTP to host" (nothing is sent). */
+int bg_plain_http_check(const char *url, const char *insecure_list, const char *what);
+
 /* ---- files ---- */
 /* mkdir -p with the given mode for every created component. */
 int bg_mkdir_p(const char *path, mode_t mode);
