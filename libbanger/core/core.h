@@ -133,6 +133,11 @@ int bg_read_file(char **out, size_t *len, const char *path, size_t max);
 /* Write atomically: temp file in the same directory, fsync, rename,
  * fsync the directory. */
 int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, with the new file given this owner (uid/gid -1: the caller's);
+ * a chown that is not permitted is an error, never a silent change of
+ * owner. */
+int bg_write_file_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+			       gid_t gid);
 /* rm -rf; tolerates a missing path; never follows symlinks. */
 int bg_remove_tree(const char *path);
 bool bg_path_exists(const char *path);
@@ -144,6 +149,10 @@ typedef struct { int fd; } bg_lock;
 /* Take an exclusive flock on path (created 0600), waiting up to
  * timeout_ms (-1: forever, 0: try once). */
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
+/* The same on an existing directory (flock works on directory
+ * descriptors): a lock that leaves no file behind, for files that are
+ * replaced by rename and live in directories banger does not own. */
+int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms);
 void bg_lock_release(bg_lock *lock);
 /* Is the file we hold locked still the one at path?  A lock file can be
  * removed (its directory deleted) and made again while someone waits for
