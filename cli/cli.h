@@ -80,8 +80,18 @@ int cli_parse_or_usage(const char *path, const cli_cmd *cmd, const cli_opt *opts
 		       char **argv, const char ***pos, int *npos, char ***rest, int *nrest);
 
 /* ---- output ---- */
-/* JSON string literal with escapes. */
+/* JSON string literal with escapes (controls, C1, bidi overrides as
+ * \uNNNN; invalid UTF-8 as U+FFFD). */
 void json_str(FILE *f, const char *s);
+/* s made visible for a terminal (banger_text_visible): escape sequences
+ * spelled out.  Use it for every string that came from an image, a
+ * registry, a catalog or a guest.  The result lives until 16 more calls;
+ * NULL for NULL. */
+const char *vis(const char *s);
+/* Write a chunk of a stream (a console log, session output) to f made
+ * visible with its line structure kept.  carry (room for 4 bytes) and
+ * *ncarry hold an unfinished tail between calls; data NULL flushes it. */
+int write_visible(FILE *f, const char *data, size_t len, char *carry, size_t *ncarry);
 /* A simple left-aligned table: call table_row for each row (including the
  * header) then table_print. */
 typedef struct cli_table cli_table;

@@ -9,9 +9,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Fields come from images and registries: made visible (vis). */
 static const char *dash(const char *s)
 {
-	return s && *s ? s : "-";
+	return s && *s ? vis(s) : "-";
+}
+
+/* The image config is JSON text the library built; a DEL (which may sit
+ * only inside a string there) is the one raw control it can still hold. */
+static void config_json(FILE *f, const char *cfg)
+{
+	if (!cfg || *cfg != '{') {
+		fputs("null", f);
+		return;
+	}
+	for (const char *p = cfg; *p; p++)
+		if (*p == 0x7f)
+			fputs("\\u007f", f);
+		else
+			fputc(*p, f);
 }
 
 static void image_json(FILE *f, const banger_image *img)
@@ -31,8 +47,9 @@ static void image_json(FILE *f, const banger_image *img)
 	fprintf(f, ", \"rootfs_bytes\": %llu, \"has_initrd\": %s, \"prepared\": %s, \"created_at\": %lld",
 		(unsigned long long)banger_image_rootfs_bytes(img), banger_image_has_initrd(img) ? "true" : "false",
 		banger_image_prepared(img) ? "true" : "false", (long long)banger_image_created_at(img));
-	const char *cfg = banger_image_config_json(img);
-	fprintf(f, ", \"config\": %s}", cfg && *cfg == '{' ? cfg : "null");
+	fprintf(f, ", \"config\": ");
+	config_json(f, banger_image_config_json(img));
+	fputc('}', f);
 }
 
 /* ---- progress ---- */
@@ -84,7 +101,7 @@ static const char *event_name(int e)
 
 static void short_digest(char *out, size_t len, const char *d)
 {
-	snprintf(out, len, "%.12s", d && strncmp(d, "sha256:", 7) == 0 ? d + 7 : (d ? d : "?"));
+	snprintf(out, len, "%.12s", d && strncmp(d, "sha256:", 7) == 0 ? vis(d + 7) : (d ? vis(d) : "?"));
 }
 
 static void draw(progress *p, bool force)
@@ -150,7 +167,7 @@ static int on_progress(const banger_image_progress *ev, void *payload)
 	switch (ev->event) {
 	case BANGER_IMAGE_EVENT_RESOLVED:
 		fmt_bytes(sz, sizeof(sz), ev->total);
-		fprintf(stderr, "resolved %s (%s), %u layers, %s\n", ev->digest ? ev->digest : "-",
+		fprintf(stderr, "resolved %s (%s), %u layers, %s\n", dash(ev->digest),
 			dash(ev->detail), ev->layers, sz);
 		return 0;
 	case BANGER_IMAGE_EVENT_DOWNLOAD: phase = 1; break;
@@ -338,7 +355,7 @@ static int run_get(cli_env *env, int argc, char **argv, bool import)
 	} else {
 		char sz[32];
 		fmt_bytes(sz, sizeof(sz), banger_image_rootfs_bytes(img));
-		printf("%s: %s (%s, %s)\n", banger_image_name(img), banger_image_rootfs_path(img),
+		printf("%s: %s (%s, %s)\n", vis(banger_image_name(img)), vis(banger_image_rootfs_path(img)),
 		       dash(banger_image_platform(img)), sz);
 	}
 	banger_image_free(img);
@@ -448,7 +465,7 @@ static int image_show(cli_env *env, int argc, char **argv)
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		printf("name:       %s\nref:        %s\ndigest:     %s\nplatform:   %s\nkernel:     %s\n"
 		       "rootfs:     %s\nsize:       %s\nprepared:   %s\ncreated:    %s\nconfig:     %s\n",
-		       banger_image_name(img), dash(banger_image_ref(img)), dash(banger_image_digest(img)),
+		       vis(banger_image_name(img)), dash(banger_image_ref(img)), dash(banger_image_digest(img)),
 		       dash(banger_image_platform(img)), dash(banger_image_kernel(img)),
 		       dash(banger_image_rootfs_path(img)), sz, banger_image_prepared(img) ? "yes" : "no", when,
 		       dash(banger_image_config_json(img)));

@@ -8,7 +8,7 @@
 
 static const char *dash(const char *s)
 {
-	return s && *s ? s : "-";
+	return s && *s ? vis(s) : "-";
 }
 
 /* "a,b" → ["a", "b"] */
@@ -157,9 +157,10 @@ static int on_progress(uint64_t done, uint64_t total, void *payload)
 
 static void print_kernel_summary(const char *verb, const banger_kernel *k)
 {
-	printf("%s kernel %s: %s %s%s%s, %s\n", verb, banger_kernel_name(k), banger_kernel_arch(k),
-	       banger_kernel_format(k), banger_kernel_version(k) ? ", Linux " : "",
-	       banger_kernel_version(k) ? banger_kernel_version(k) : "", banger_kernel_path(k));
+	/* names and versions come from a catalog or a kernel image */
+	printf("%s kernel %s: %s %s%s%s, %s\n", verb, vis(banger_kernel_name(k)), vis(banger_kernel_arch(k)),
+	       vis(banger_kernel_format(k)), banger_kernel_version(k) ? ", Linux " : "",
+	       banger_kernel_version(k) ? vis(banger_kernel_version(k)) : "", vis(banger_kernel_path(k)));
 }
 
 static const char *pull_catalog;
@@ -377,15 +378,15 @@ static int kernel_show(cli_env *env, int argc, char **argv)
 			strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
 		printf("name:        %s\nversion:     %s\narch:        %s\nformat:      %s\nkernel:      %s\n"
 		       "initrd:      %s\nconfig:      %s\nsource:      %s\nsha256:      %s\ncreated:     %s\n",
-		       banger_kernel_name(k), dash(banger_kernel_version(k)), banger_kernel_arch(k),
-		       banger_kernel_format(k), banger_kernel_path(k), dash(banger_kernel_initrd_path(k)),
-		       dash(banger_kernel_config_path(k)), banger_kernel_source(k), dash(banger_kernel_sha256(k)),
+		       vis(banger_kernel_name(k)), dash(banger_kernel_version(k)), vis(banger_kernel_arch(k)),
+		       vis(banger_kernel_format(k)), vis(banger_kernel_path(k)), dash(banger_kernel_initrd_path(k)),
+		       dash(banger_kernel_config_path(k)), vis(banger_kernel_source(k)), dash(banger_kernel_sha256(k)),
 		       created);
 		for (size_t i = 0; i < 2; i++) {
 			char *path = NULL;
 			int brc = banger_kernel_boot_path(&path, k, vmms[i]);
 			printf("%-12s %s%s\n", i ? "qemu:" : "firecracker:", brc ? "no: " : "boots ",
-			       brc ? banger_error_last()->message : path);
+			       brc ? banger_error_last()->message : vis(path));
 			banger_free(path);
 		}
 	}

@@ -311,7 +311,7 @@ static int session_show(cli_env *env, int argc, char **argv)
 		       "tty:       %s\nstarted:   %s (%s)\n",
 		       banger_session_id(s), banger_session_name(s) ? banger_session_name(s) : "-",
 		       banger_session_vm_name(s) ? banger_session_vm_name(s) : "(deleted)", banger_session_vm_id(s),
-		       state, banger_session_command(s), banger_session_tty(s) ? "yes" : "no", created, started);
+		       state, vis(banger_session_command(s)), banger_session_tty(s) ? "yes" : "no", created, started);
 		if (banger_session_log_size(s) >= 0)
 			printf("output:    %lld bytes\n", (long long)banger_session_log_size(s));
 	}
@@ -320,10 +320,11 @@ static int session_show(cli_env *env, int argc, char **argv)
 }
 
 /* ---- logs ---- */
-static bool logs_follow;
+static bool logs_follow, logs_raw;
 static const char *logs_from;
 static const cli_opt logs_opts[] = {
 	{ "follow", 'f', OPT_FLAG, &logs_follow, "keep streaming until the session ends (reconnects resume)", NULL },
+	{ "raw", 0, OPT_FLAG, &logs_raw, "escape sequences unchanged even to a terminal", NULL },
 	{ "from", 0, OPT_STRING, &logs_from, "start at this byte offset of the output", "OFFSET" },
 	{ 0 },
 };
@@ -342,10 +343,23 @@ static int write_fd(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* Where session output goes.  To a terminal it is made visible (the
+ * guest wrote it) unless --raw; into a pipe or a file it is the user's
+ * data and passes unchanged. */
+typedef struct {
+	bool visible;
+	char carry[4];
+	size_t ncarry;
+} output_sink;
+
 static int print_output(const char *data, size_t len, uint64_t offset, void *payload)
 {
 	(void)offset;
-	(void)payload;
+	output_sink *o = payload;
+	if (o && o->visible) {
+		int rc = write_visible(stdout, data, len, o->carry, &o->ncarry);
+		return rc ? rc : fflush(stdout) ? BANGER_EIO : 0;
+	}
 	return write_fd(STDOUT_FILENO, data, len) ? BANGER_EIO : 0;
 }
 
@@ -375,7 +389,13 @@ static int session_logs(cli_env *env, int argc, char **argv)
 	if (!ctx)
 		return EXIT_FAILURE_;
 	uint64_t next = from;
-	rc = banger_session_logs(&next, ctx, id, from, logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0, print_output, NULL);
+	output_sink sink = { .visible = !logs_raw && isatty(STDOUT_FILENO) };
+	rc = banger_session_logs(&next, ctx, id, from, logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0, print_output,
+				 &sink);
+	if (sink.visible) { /* the held-back tail belongs before "next" */
+		(void)write_visible(stdout, NULL, 0, sink.carry, &sink.ncarry);
+		fflush(stdout);
+	}
 	if (rc) {
 		int code = cli_fail("session logs", rc);
 		if (next > 0)
@@ -632,7 +652,7 @@ static const cli_cmd session_subs[SESSION_VERBS] = {
 	  session_list, NULL },
 	{ "show", "show one session", "ID [--json]", session_show, NULL },
 	{ "logs", "print a session's output (from a byte offset; --follow resumes after drops)",
-	  "ID [--follow] [--from OFFSET]", session_logs, NULL },
+	  "ID [--follow] [--from OFFSET] [--raw]", session_logs, NULL },
 	{ "attach", "attach this terminal to a session (detach: Ctrl-] then d)", "ID [--from OFFSET]", session_attach,
 	  NULL },
 	{ "stop", "stop a session: a signal (TERM), then KILL after the timeout", "ID [--signal S] [--timeout SECS]",

@@ -148,14 +148,14 @@ static int vm_show(cli_env *env, int argc, char **argv)
 		       "vmm:        %s\nip:         %s\nmac:        %s\ndns name:   %s\nvcpus:      %u\n"
 		       "memory:     %u MiB\nvsock cid:  %u\nnat:        %s\nuptime:     %s\n",
 		       banger_vm_name(vm), banger_vm_id(vm), banger_vm_state(vm),
-		       banger_vm_image(vm) ? banger_vm_image(vm) : "-",
-		       banger_vm_kernel(vm) ? banger_vm_kernel(vm) : "-", banger_vm_vmm(vm),
+		       banger_vm_image(vm) ? vis(banger_vm_image(vm)) : "-",
+		       banger_vm_kernel(vm) ? vis(banger_vm_kernel(vm)) : "-", banger_vm_vmm(vm),
 		       banger_vm_guest_ip(vm) ? banger_vm_guest_ip(vm) : "-",
 		       banger_vm_mac(vm) ? banger_vm_mac(vm) : "-",
 		       banger_vm_dns_name(vm) ? banger_vm_dns_name(vm) : "-", banger_vm_vcpus(vm),
 		       banger_vm_memory_mib(vm), banger_vm_vsock_cid(vm), banger_vm_nat(vm) ? "yes" : "no", up);
 		if (banger_vm_last_error(vm))
-			printf("last error: %s\n", banger_vm_last_error(vm));
+			printf("last error: %s\n", vis(banger_vm_last_error(vm)));
 	}
 	banger_vm_free(vm);
 	return EXIT_OK;
@@ -581,9 +581,10 @@ static int vm_run(cli_env *env, int argc, char **argv)
 }
 
 /* ---- logs ---- */
-static bool follow;
+static bool follow, logs_raw;
 static const cli_opt logs_opts[] = {
 	{ "follow", 'f', OPT_FLAG, &follow, "keep printing as the console writes", NULL },
+	{ "raw", 0, OPT_FLAG, &logs_raw, "escape sequences unchanged even to a terminal", NULL },
 	{ 0 },
 };
 
@@ -610,15 +611,28 @@ static int vm_logs(cli_env *env, int argc, char **argv)
 		banger_vm_free(vm);
 		return EXIT_NOTFOUND;
 	}
-	for (size_t n; o && (n = fread(buf, 1, sizeof(buf), o)) > 0;)
-		fwrite(buf, 1, n, stdout);
+	/* The guest wrote the console: to a terminal its escape sequences
+	 * are spelled out unless --raw; into a pipe or file the bytes are the
+	 * user's data and pass unchanged. */
+	bool visible = !logs_raw && isatty(STDOUT_FILENO);
+	char carry[4];
+	size_t ncarry = 0;
+	for (size_t n; o && (n = fread(buf, 1, sizeof(buf), o)) > 0;) {
+		if (visible)
+			(void)write_visible(stdout, buf, n, carry, &ncarry);
+		else
+			fwrite(buf, 1, n, stdout);
+	}
 	if (o)
 		fclose(o);
 	bool rotated = false;
 	for (; f;) {
 		size_t n = fread(buf, 1, sizeof(buf), f);
 		if (n > 0) {
-			fwrite(buf, 1, n, stdout);
+			if (visible)
+				(void)write_visible(stdout, buf, n, carry, &ncarry);
+			else
+				fwrite(buf, 1, n, stdout);
 			continue;
 		}
 		if (!follow)
@@ -639,6 +653,8 @@ static int vm_logs(cli_env *env, int argc, char **argv)
 		}
 		usleep(200000);
 	}
+	if (visible)
+		(void)write_visible(stdout, NULL, 0, carry, &ncarry);
 	if (f)
 		fclose(f);
 	banger_vm_free(vm);
@@ -820,7 +836,7 @@ static const cli_cmd vm_subs[VM_VERBS] = {
 	{ "delete", "delete a VM and everything it owns", "NAME [--force]", vm_delete, NULL },
 	{ "ssh", "open ssh to a VM (host key verified against banger's known_hosts)", "NAME [-- CMD...]", vm_ssh, NULL },
 	{ "exec", "run a command in a VM over SSH", "NAME [-i] -- CMD...", vm_exec, NULL },
-	{ "logs", "print a VM's console log", "NAME [-f]", vm_logs, NULL },
+	{ "logs", "print a VM's console log (escapes spelled out on a terminal)", "NAME [-f] [--raw]", vm_logs, NULL },
 	{ "set", "change a stopped VM", "NAME [--vcpus N] [--memory MIB] [--disk SIZE] [--nat|--no-nat]", vm_set, NULL },
 	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", "NAME", vm_stats, NULL },
 	{ "disk", "the work disk: size and use; --grow SIZE (VM stopped)", "NAME [--grow SIZE]", vm_disk, NULL },

@@ -24,7 +24,9 @@ static void log_to_stderr(int level, const char *msg, void *payload)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
 	(void)payload;
-	fprintf(stderr, "banger: %s: %s\n", level >= 0 && level < 4 ? names[level] : "log", msg);
+	/* the library makes its log lines visible; vis() again costs little
+	 * and keeps this program safe with any library */
+	fprintf(stderr, "banger: %s: %s\n", level >= 0 && level < 4 ? names[level] : "log", vis(msg));
 }
 
 
@@ -67,7 +69,7 @@ int cli_exit_code(int rc)
 int cli_fail(const char *what, int rc)
 {
 	const banger_error *e = banger_error_last();
-	fprintf(stderr, "banger: %s: %s\n", what, e ? e->message : banger_error_name(rc));
+	fprintf(stderr, "banger: %s: %s\n", what, e ? vis(e->message) : banger_error_name(rc));
 	return cli_exit_code(rc);
 }
 

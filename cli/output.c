@@ -4,28 +4,71 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every string the CLI prints may come from an image, a registry, a
+ * catalog or a guest: it goes through the library's banger_text_visible
+ * (the one definition of what is safe), in JSON syntax for --json. */
 void json_str(FILE *f, const char *s)
 {
 	if (!s) {
 		fputs("null", f);
 		return;
 	}
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
+	char *v = NULL;
+	if (banger_text_visible(&v, NULL, NULL, s, strlen(s), BANGER_TEXT_JSON) == 0)
+		fprintf(f, "\"%s\"", v);
+	else
+		fputs("\"\"", f); /* out of memory: print nothing rather than raw bytes */
+	banger_free(v);
+}
+
+/* The last few results stay alive, so that several can be passed to one
+ * printf; the CLI is single-threaded. */
+#define VIS_SLOTS 16
+
+const char *vis(const char *s)
+{
+	static char *slot[VIS_SLOTS];
+	static unsigned next;
+	if (!s)
+		return NULL;
+	char *v = NULL;
+	if (banger_text_visible(&v, NULL, NULL, s, strlen(s), 0) != 0)
+		return "?";
+	unsigned i = next++ % VIS_SLOTS;
+	banger_free(slot[i]);
+	slot[i] = v;
+	return v;
+}
+
+int write_visible(FILE *f, const char *data, size_t len, char *carry, size_t *ncarry)
+{
+	/* carry holds the unfinished tail of the previous chunk (<= 4 bytes:
+	 * a cut UTF-8 character or a CR whose LF is still to come) */
+	char joined[4 + 8192];
+	size_t off = 0;
+	int rc = 0;
+	while (rc == 0 && (off < len || (!data && *ncarry))) {
+		size_t take = len - off;
+		if (take > sizeof(joined) - *ncarry)
+			take = sizeof(joined) - *ncarry;
+		memcpy(joined, carry, *ncarry);
+		if (take)
+			memcpy(joined + *ncarry, data + off, take);
+		size_t n = *ncarry + take, used = 0;
+		char *v = NULL;
+		rc = banger_text_visible(&v, NULL, &used, joined, n,
+					 BANGER_TEXT_LINES | (data ? BANGER_TEXT_PARTIAL : 0));
+		if (rc == 0) {
+			fputs(v, f);
+			*ncarry = n - used;
+			memcpy(carry, joined + used, *ncarry);
 		}
+		banger_free(v);
+		off += take;
+		if (!data)
+			break;
 	}
-	fputc('"', f);
+	return rc;
 }
 
 struct cli_table {
@@ -50,7 +93,7 @@ void table_row(cli_table *t, const char *const *cells)
 		return;
 	t->cells = c;
 	for (int i = 0; i < t->ncols; i++)
-		c[t->nrows * t->ncols + i] = strdup(cells[i] ? cells[i] : "-");
+		c[t->nrows * t->ncols + i] = strdup(cells[i] ? vis(cells[i]) : "-");
 	t->nrows++;
 }
 

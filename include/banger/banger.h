@@ -14,5 +14,6 @@
 #include "image.h"
 #include "session.h"
 #include "store.h"
+#include "text.h"
 
 #endif

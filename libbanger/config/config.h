@@ -16,10 +16,12 @@ typedef struct {
 	size_t count;
 } bg_config;
 
-/* Load defaults, then the file at path when it exists (a missing file is
- * fine; a malformed one is an error naming the line). */
-int bg_config_load(bg_config *c, const char *path);
-/* Parse text (for tests and the loader). */
+/* Load defaults, then the file at path.  A missing file is fine unless
+ * required (a path the user named with --config): then BANGER_ENOTFOUND.
+ * A malformed file, a NUL byte, an unknown key or a value of the wrong
+ * type or out of range is BANGER_EINVALID naming "file:line". */
+int bg_config_load(bg_config *c, const char *path, bool required);
+/* Parse text (for tests and the loader); every value is checked. */
 int bg_config_parse(bg_config *c, const char *text, const char *origin);
 /* Borrowed value, NULL when unset. */
 const char *bg_config_get(const bg_config *c, const char *key);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <pthread.h>
 
+#ifdef BANGER_TEST_HOOKS
 static atomic_uint_fast64_t alloc_count;
 static atomic_uint_fast64_t fail_at; /* absolute count that fails; 0 = never */
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
@@ -41,6 +42,25 @@ uint64_t bg_alloc_count(void)
 {
 	return atomic_load(&alloc_count);
 }
+#else
+/* Without test hooks (-DBANGER_TESTS=OFF, the installed library) nothing
+ * is counted and nothing fails on purpose; $BANGER_TEST_FAIL_ALLOC is not
+ * read. */
+static bool should_fail(void)
+{
+	return false;
+}
+
+void bg_alloc_fail_at(uint64_t n)
+{
+	(void)n;
+}
+
+uint64_t bg_alloc_count(void)
+{
+	return 0;
+}
+#endif
 
 void *bg_malloc(size_t n)
 {

@@ -29,7 +29,8 @@ void bg_free(void *p);
 char *bg_sprintf(const char *fmt, ...) BG_PRINTF(1, 2);
 char *bg_vsprintf(const char *fmt, va_list ap) BG_PRINTF(1, 0);
 /* Test hook: fail the nth allocation from now (1-based); 0 disables.
- * Also armed from $BANGER_TEST_FAIL_ALLOC=N at first use. */
+ * Also armed from $BANGER_TEST_FAIL_ALLOC=N at first use.  Only in builds
+ * with BANGER_TEST_HOOKS (BANGER_TESTS=ON); elsewhere they do nothing. */
 void bg_alloc_fail_at(uint64_t n);
 uint64_t bg_alloc_count(void);
 
@@ -86,10 +87,43 @@ bool bg_streq(const char *a, const char *b); /* NULL-safe */
 bool bg_startswith(const char *s, const char *prefix);
 bool bg_endswith(const char *s, const char *suffix);
 char *bg_path_join(const char *a, const char *b);
+/* An IPv4 guest subnet "a.b.c.d/len", len 8..28 (room for /30 slots):
+ * the one rule for the config check and the address allocator. */
+int bg_subnet_cidr_parse(uint32_t *base, int *prefix, const char *cidr);
 /* Parse a size like "512", "10G", "256M", "4k" into bytes. */
 int bg_parse_size(uint64_t *out, const char *s);
 void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */
 int bg_random_bytes(void *buf, size_t n);
+
+/* ---- untrusted text made visible (visible.c) ----
+ * Printable UTF-8 is kept; C0/C1 controls, DEL, bidi overrides and
+ * invalid UTF-8 are spelled out (\x1b, \u009b, \xff).  Used for every
+ * string from an image, a registry or a guest before it reaches a message,
+ * a log line or a terminal; bg_error and bg_log apply it to every message. */
+#define BG_VIS_LINES 1u   /* keep \n and \t, and \r when a \n follows */
+#define BG_VIS_JSON 2u    /* JSON string syntax: \uNNNN, \" and \\, U+FFFD for bad bytes */
+#define BG_VIS_PARTIAL 4u /* a chunk of a stream: leave an unfinished tail unconsumed */
+/* Into a fixed buffer (no allocation, safe under memory exhaustion); the
+ * result ends before the first escape or character that does not fit. */
+size_t bg_visible_into(char *dst, size_t cap, const char *src, unsigned flags);
+/* Append the visible form of data; *consumed (may be NULL) gets the bytes
+ * used (all of them unless BG_VIS_PARTIAL). */
+int bg_buf_put_visible(bg_buf *b, const void *data, size_t len, unsigned flags, size_t *consumed);
+/* A visible copy of s on one line (bg_free it); NULL on allocation failure. */
+char *bg_str_visible(const char *s);
+
+/* ---- the plain-HTTP rule (plainhttp.c), shared by registries and
+ *      kernel catalogs ---- */
+/* host[:port] is loopback: localhost, 127.0.0.0/8, ::1. */
+bool bg_host_is_loopback(const char *hostport);
+/* Plain HTTP is allowed for hostport: loopback, or listed (comma list of
+ * host or host:port) in insecure_list (the insecure_registries key). */
+bool bg_registry_insecure(const char *hostport, const char *insecure_list);
+/* host[:port] of a URL as written (bg_malloc'ed), NULL when malformed. */
+char *bg_url_hostport(const char *url);
+/* 0 unless url is plain http:// to a host the rule does not allow: then
+ * BANGER_ENETWORK "what: refusing plain HTTP to host" (nothing is sent). */
+int bg_plain_http_check(const char *url, const char *insecure_list, const char *what);
 
 /* ---- files ---- */
 /* mkdir -p with the given mode for every created component. */
@@ -99,6 +133,11 @@ int bg_read_file(char **out, size_t *len, const char *path, size_t max);
 /* Write atomically: temp file in the same directory, fsync, rename,
  * fsync the directory. */
 int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, with the new file given this owner (uid/gid -1: the caller's);
+ * a chown that is not permitted is an error, never a silent change of
+ * owner. */
+int bg_write_file_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+			       gid_t gid);
 /* rm -rf; tolerates a missing path; never follows symlinks. */
 int bg_remove_tree(const char *path);
 bool bg_path_exists(const char *path);
@@ -112,6 +151,10 @@ typedef struct { int fd; } bg_lock;
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
 /* The same, shared: any number of shared holders, no exclusive one. */
 int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
+/* The same on an existing directory (flock works on directory
+ * descriptors): a lock that leaves no file behind, for files that are
+ * replaced by rename and live in directories banger does not own. */
+int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms);
 void bg_lock_release(bg_lock *lock);
 /* Is the file we hold locked still the one at path?  A lock file can be
  * removed (its directory deleted) and made again while someone waits for
@@ -161,7 +204,9 @@ bool bg_proc_cmdline_has(pid_t pid, const char *needle);
 int bg_proc_find(pid_t **pids, size_t *count, const char *needle);
 
 /* Crash-test hook: when $BANGER_FAULT names this step ("create:tap"),
- * the process kills itself with SIGKILL right here. */
+ * the process kills itself with SIGKILL right here.  These two read the
+ * environment only in builds with BANGER_TEST_HOOKS (see CMakeLists.txt);
+ * the installed library has neither variable name in it. */
 void bg_fault_point(const char *step);
 /* Rollback-test hook: when $BANGER_FAULT_FAIL names this step, return an
  * error as if the step had failed; else 0.  Also runs bg_fault_point. */

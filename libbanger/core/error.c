@@ -8,7 +8,10 @@
 #include <string.h>
 
 /* Messages live in a fixed thread-local buffer: recording an error must
- * work when memory is exhausted. */
+ * work when memory is exhausted.  Every message is made visible on the
+ * way in (bg_visible_into, no allocation): many carry a member name, a
+ * registry's text or a guest's output, and all of them end up on a
+ * terminal or in a log. */
 #define MSG_MAX 1024
 
 static _Thread_local banger_error last;
@@ -18,7 +21,9 @@ static _Thread_local bool has_last;
 static void set(int code, int os_errno, const char *lib, int lib_code,
 		const char *fmt, va_list ap)
 {
-	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	char raw[MSG_MAX];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	bg_visible_into(last_msg, sizeof(last_msg), raw, 0);
 	last.code = code;
 	last.os_errno = os_errno;
 	last.lib = lib;
@@ -64,11 +69,12 @@ int bg_error_oom(void)
 
 void bg_error_prefix(const char *fmt, ...)
 {
-	char prefix[256], tmp[MSG_MAX];
+	char raw[256], prefix[256], tmp[MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	bg_visible_into(prefix, sizeof(prefix), raw, 0);
 	if (!has_last) {
 		bg_error(BANGER_ERROR, "%s", prefix);
 		return;

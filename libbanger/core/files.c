@@ -91,6 +91,12 @@ int bg_fsync_dir(const char *dir)
 
 int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
+	return bg_write_file_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
+}
+
+int bg_write_file_atomic_owned(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+			       gid_t gid)
+{
 	if (!path || !*path)
 		return bg_error(BANGER_EINVALID, "write: empty path");
 	/* a path without a slash is in ".": room for it (a one-letter name
@@ -112,7 +118,15 @@ int bg_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 		rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", tmp);
 		goto out;
 	}
-	if (fchmod(fd, mode) != 0) {
+	if ((uid != (uid_t)-1 && uid != geteuid()) || (gid != (gid_t)-1 && gid != getegid())) {
+		if (fchown(fd, uid, gid) != 0) {
+			rc = bg_error_os(bg_code_from_errno(errno), errno,
+					 "cannot give the new %s the owner %ld:%ld of the file it replaces", path,
+					 (long)uid, (long)gid);
+			goto out;
+		}
+	}
+	if (fchmod(fd, mode) != 0) { /* after fchown, which clears set-id bits */
 		rc = bg_error_os(BANGER_EIO, errno, "chmod %s", tmp);
 		goto out;
 	}

@@ -8,11 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int acquire(bg_lock *lock, const char *path, int timeout_ms, int mode)
+static int lock_fd(bg_lock *lock, int fd, const char *path, int timeout_ms, int mode)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return bg_error_os(bg_code_from_errno(errno), errno, "open lock %s", path);
 	int64_t deadline = timeout_ms < 0 ? 0 : bg_now_ms() + timeout_ms;
 	int delay = 5;
 	for (;;) {
@@ -37,6 +34,14 @@ static int acquire(bg_lock *lock, const char *path, int timeout_ms, int mode)
 	return 0;
 }
 
+static int acquire(bg_lock *lock, const char *path, int timeout_ms, int mode)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return bg_error_os(bg_code_from_errno(errno), errno, "open lock %s", path);
+	return lock_fd(lock, fd, path, timeout_ms, mode);
+}
+
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
 {
 	return acquire(lock, path, timeout_ms, LOCK_EX);
@@ -45,6 +50,14 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
 int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms)
 {
 	return acquire(lock, path, timeout_ms, LOCK_SH);
+}
+
+int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return bg_error_os(bg_code_from_errno(errno), errno, "open %s to lock it", dir);
+	return lock_fd(lock, fd, dir, timeout_ms, LOCK_EX);
 }
 
 bool bg_lock_is_current(const bg_lock *lock, const char *path)

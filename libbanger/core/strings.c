@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/random.h>
 
 bool bg_streq(const char *a, const char *b)
@@ -35,6 +36,26 @@ char *bg_path_join(const char *a, const char *b)
 	while (*b == '/')
 		b++;
 	return bg_sprintf("%.*s/%s", (int)la, a, b);
+}
+
+int bg_subnet_cidr_parse(uint32_t *base, int *prefix, const char *cidr)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *slash = cidr ? strchr(cidr, '/') : NULL;
+	if (!slash || (size_t)(slash - cidr) >= sizeof(ip))
+		return bg_error(BANGER_EINVALID, "subnet '%s' is not in CIDR form (a.b.c.d/len)", cidr ? cidr : "");
+	memcpy(ip, cidr, (size_t)(slash - cidr));
+	ip[slash - cidr] = '\0';
+	char *end;
+	errno = 0;
+	long len = strtol(slash + 1, &end, 10);
+	struct in_addr a;
+	if (errno || end == slash + 1 || *end || len < 8 || len > 28 || inet_pton(AF_INET, ip, &a) != 1)
+		return bg_error(BANGER_EINVALID, "subnet '%s' is invalid (prefix length must be 8..28)", cidr);
+	uint32_t mask = 0xffffffffu << (32 - len);
+	*base = ntohl(a.s_addr) & mask;
+	*prefix = (int)len;
+	return 0;
 }
 
 int bg_parse_size(uint64_t *out, const char *s)

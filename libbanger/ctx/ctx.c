@@ -95,7 +95,8 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 		goto fail;
 	if ((rc = bg_layout_ensure(&ctx->layout)))
 		goto fail;
-	if ((rc = bg_config_load(&ctx->config, ctx->layout.config_path)))
+	/* a file named with --config (config_path) must exist; the default may be absent */
+	if ((rc = bg_config_load(&ctx->config, ctx->layout.config_path, opts->config_path && *opts->config_path)))
 		goto fail;
 	if ((rc = open_store(ctx)))
 		goto fail;

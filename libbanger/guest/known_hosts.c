@@ -16,7 +16,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -713,29 +715,71 @@ static pthread_mutex_t kh_mutex = PTHREAD_MUTEX_INITIALIZER;
 typedef int (*kh_edit_fn)(char **out, size_t *out_len, const char *text, size_t len, void *arg,
 			  bool *changed);
 
+/* The file to rewrite: path itself, or where its symlinks lead.  A
+ * user's --file may be a link into a dotfiles repository; replacing the
+ * link with a regular file would cut it off from there. */
+static int kh_target(char **out, const char *path)
+{
+	struct stat st;
+	*out = NULL;
+	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) {
+		*out = bg_strdup(path);
+		return *out ? 0 : bg_error_oom();
+	}
+	char *real = realpath(path, NULL);
+	if (!real)
+		return bg_error_os(bg_code_from_errno(errno), errno,
+				   "%s is a symlink to a file that cannot be resolved", path);
+	*out = bg_strdup(real);
+	free(real);
+	return *out ? 0 : bg_error_oom();
+}
+
+/* Read, edit, write back under the process mutex and an flock.  The
+ * flock is on the directory that holds the file, not on a "<file>.lock"
+ * beside it: the file is replaced by rename (so it cannot carry its own
+ * lock), and a lock file would be left behind in the user's directory.
+ * The rewrite keeps the file's mode and owner; a new file is 0600. */
 static int kh_modify(const char *path, kh_edit_fn fn, void *arg)
 {
 	if (!path || !*path)
 		return bg_error(BANGER_EINVALID, "known_hosts path is required");
-	char *lock_path = bg_sprintf("%s.lock", path);
-	if (!lock_path)
-		return bg_error_oom();
+	char *target = NULL, *dir = NULL;
+	int rc = kh_target(&target, path);
+	if (rc == 0) {
+		const char *slash = strrchr(target, '/');
+		dir = !slash ? bg_strdup(".") : slash == target ? bg_strdup("/")
+			: bg_strndup(target, (size_t)(slash - target));
+		if (!dir)
+			rc = bg_error_oom();
+	}
+	if (rc) {
+		bg_free(target);
+		return rc;
+	}
 	pthread_mutex_lock(&kh_mutex);
 	bg_lock lock = BG_LOCK_INIT;
 	char *text = NULL, *out = NULL;
 	size_t len = 0, out_len = 0;
 	bool changed = false;
-	int rc = bg_lock_acquire(&lock, lock_path, 30000);
-	if (rc == 0 && (rc = read_kh(&text, &len, path)) == 0 &&
-	    (rc = fn(&out, &out_len, text, len, arg, &changed)) == 0 && changed)
-		rc = bg_write_file_atomic(path, out, out_len, 0600);
+	rc = bg_lock_acquire_dir(&lock, dir, 30000);
+	if (rc == 0 && (rc = read_kh(&text, &len, target)) == 0 &&
+	    (rc = fn(&out, &out_len, text, len, arg, &changed)) == 0 && changed) {
+		struct stat st;
+		if (stat(target, &st) == 0)
+			rc = bg_write_file_atomic_owned(target, out, out_len, st.st_mode & 0777, st.st_uid,
+							st.st_gid);
+		else
+			rc = bg_write_file_atomic(target, out, out_len, 0600);
+	}
 	if (rc)
 		bg_error_prefix("%s", path);
 	bg_lock_release(&lock);
 	pthread_mutex_unlock(&kh_mutex);
 	bg_free(text);
 	bg_free(out);
-	bg_free(lock_path);
+	bg_free(target);
+	bg_free(dir);
 	return rc;
 }
 

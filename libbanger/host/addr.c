@@ -9,21 +9,7 @@
 
 int bg_subnet_parse(bg_subnet *out, const char *cidr)
 {
-	char ip[INET_ADDRSTRLEN];
-	const char *slash = cidr ? strchr(cidr, '/') : NULL;
-	if (!slash || (size_t)(slash - cidr) >= sizeof(ip))
-		return bg_error(BANGER_EINVALID, "subnet '%s' is not in CIDR form (a.b.c.d/len)", cidr ? cidr : "");
-	memcpy(ip, cidr, (size_t)(slash - cidr));
-	ip[slash - cidr] = '\0';
-	char *end;
-	long len = strtol(slash + 1, &end, 10);
-	struct in_addr a;
-	if (*end || len < 8 || len > 28 || inet_pton(AF_INET, ip, &a) != 1)
-		return bg_error(BANGER_EINVALID, "subnet '%s' is invalid (prefix length must be 8..28)", cidr);
-	uint32_t mask = len == 0 ? 0 : 0xffffffffu << (32 - len);
-	out->base = ntohl(a.s_addr) & mask;
-	out->prefix = (int)len;
-	return 0;
+	return bg_subnet_cidr_parse(&out->base, &out->prefix, cidr);
 }
 
 uint32_t bg_subnet_slots(const bg_subnet *s)

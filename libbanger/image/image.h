@@ -66,11 +66,7 @@ char *bg_image_ref_default_name(const bg_image_ref *r);
 /* Image names: [a-z0-9][a-z0-9._-]{0,63}, no "..". */
 bool bg_image_name_valid(const char *name);
 
-/* host[:port] is loopback: localhost, 127.0.0.0/8, ::1. */
-bool bg_host_is_loopback(const char *hostport);
-/* Plain HTTP is allowed for hostport: loopback, or listed (comma list of
- * host or host:port) in insecure_list. */
-bool bg_registry_insecure(const char *hostport, const char *insecure_list);
+/* bg_host_is_loopback, bg_registry_insecure (the plain-HTTP rule): core.h */
 
 /* ---- platforms ---- */
 

@@ -362,7 +362,9 @@ int bg_image_config_parse(bg_image_config *out, const char *body, size_t len)
 	json_object_set_new(summary, "env", string_array(json_object_get(cfg, "Env")));
 	json_object_set_new(summary, "user", string_or_null(json_object_get(cfg, "User")));
 	json_object_set_new(summary, "workdir", string_or_null(json_object_get(cfg, "WorkingDir")));
-	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* ASCII only: C1 controls and bidi overrides of a hostile config come
+	 * out as \uNNNN escapes, never raw, wherever the summary is printed */
+	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	if (!text) {
 		rc = bg_error_oom();
 		goto out;

@@ -74,24 +74,6 @@ static char *origin_of(const char *url)
 	return out;
 }
 
-/* host[:port] part of a URL as written (for the plain-HTTP rule). */
-static char *hostport_of(const char *url)
-{
-	CURLU *u = curl_url();
-	if (!u)
-		return NULL;
-	char *host = NULL, *port = NULL, *out = NULL;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-		curl_url_get(u, CURLUPART_PORT, &port, 0);
-		out = port ? bg_sprintf("%s:%s", host, port) : bg_strdup(host);
-	}
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	return out;
-}
-
 /* May a request (possibly carrying credentials) go to url?  HTTPS always;
  * plain HTTP only to loopback or registries listed as insecure. */
 static int check_url_allowed(bg_registry *r, const char *url, const char *what)
@@ -100,7 +82,7 @@ static int check_url_allowed(bg_registry *r, const char *url, const char *what)
 		return 0;
 	if (strncmp(url, "http://", 7) != 0)
 		return bg_error(BANGER_ENETWORK, "%s: refusing URL scheme of '%.200s'", what, url);
-	char *hp = hostport_of(url);
+	char *hp = bg_url_hostport(url);
 	if (!hp)
 		return bg_error(BANGER_ENETWORK, "%s: malformed URL '%.200s'", what, url);
 	bool ok = bg_registry_insecure(hp, r->insecure_list) ||
@@ -313,7 +295,7 @@ static int xfer_setup(bg_registry *r, xfer *x, const char *accept, const char *a
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
-	char *hp = hostport_of(x->url);
+	char *hp = bg_url_hostport(x->url);
 	if (hp && bg_host_is_loopback(hp))
 		curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* loopback never goes through a proxy */
 	bg_free(hp);

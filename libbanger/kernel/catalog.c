@@ -421,6 +421,9 @@ int bg_catalog_fetch(bg_catalog *out, banger_ctx *ctx, const char *url)
 		.buf = &body,
 		.max_size = BG_CATALOG_MAX_BYTES,
 		.timeout_ms = CATALOG_TIMEOUT_MS,
+		/* the catalog's sha256 are the kernels' only integrity */
+		.transport_integrity = true,
+		.insecure_list = bg_config_get(&ctx->config, "insecure_registries"),
 	};
 	int rc = bg_download(ctx, url, &d);
 	if (rc) {

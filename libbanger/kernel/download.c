@@ -18,8 +18,9 @@
 typedef struct {
 	bg_download_req *d;
 	EVP_MD_CTX *md;
-	bool too_big, cancelled, md_failed;
+	bool too_big, cancelled, md_failed, refused, url_checked;
 	int write_errno;
+	CURL *h;
 } xfer;
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -27,6 +28,16 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 	xfer *x = userdata;
 	bg_download_req *d = x->d;
 	size_t n = size * nmemb;
+	if (d->transport_integrity && !x->url_checked) {
+		/* where redirects led: the same rule as for the first URL */
+		char *eff = NULL;
+		x->url_checked = true;
+		if (curl_easy_getinfo(x->h, CURLINFO_EFFECTIVE_URL, &eff) != CURLE_OK || !eff ||
+		    bg_plain_http_check(eff, d->insecure_list, "redirect") != 0) {
+			x->refused = true;
+			return 0;
+		}
+	}
 	uint64_t limit = d->expected_size ? d->expected_size : d->max_size;
 	if (limit && d->bytes + n > limit) {
 		x->too_big = true;
@@ -135,6 +146,9 @@ int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d)
 	int rc = bg_global_init();
 	if (rc)
 		return rc;
+	if (d->transport_integrity &&
+	    (rc = bg_plain_http_check(url, d->insecure_list, "kernel catalog (it carries the kernels' sha256)")))
+		return rc; /* before any connection: nothing is sent */
 	xfer x = { .d = d };
 	if (!(x.md = EVP_MD_CTX_new()))
 		return bg_error_oom();
@@ -147,6 +161,7 @@ int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d)
 		EVP_MD_CTX_free(x.md);
 		return bg_error_oom();
 	}
+	x.h = h;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	int64_t timeout = d->timeout_ms > 0 ? d->timeout_ms : DEFAULT_TIMEOUT_MS;
 	uint64_t limit = d->expected_size ? d->expected_size : d->max_size;
@@ -172,6 +187,12 @@ int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d)
 		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)limit);
 	bg_debug(ctx, "GET %s", url);
 	CURLcode cc = curl_easy_perform(h);
+	if (x.refused) {
+		if (!banger_error_last() || banger_error_last()->code != BANGER_ENETWORK)
+			bg_error(BANGER_ENETWORK, "%s: refusing where its redirects lead", url);
+		rc = BANGER_ENETWORK; /* the message says which host */
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rc = map_curl_error(cc, h, &x, url, errbuf);
 		goto out;

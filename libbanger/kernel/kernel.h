@@ -79,6 +79,12 @@ typedef struct {
 	int64_t timeout_ms;          /* whole transfer; 0: one hour */
 	bg_progress_fn progress;
 	void *payload;
+	/* The body's integrity rests on the transport (a catalog): plain
+	 * http:// only as the plain-HTTP rule allows (bg_plain_http_check
+	 * with this list), checked before connecting and again on the URL a
+	 * redirect ends at, before any byte of the body is kept. */
+	bool transport_integrity;
+	const char *insecure_list;
 	/* out */
 	uint64_t bytes;
 	char sha256[65];

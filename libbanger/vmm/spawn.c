@@ -314,10 +314,11 @@ void bg_vmm_log_tail(char *out, size_t outlen, const char *log_path)
 			break;
 		}
 	}
-	snprintf(out, outlen, "%s", start);
-	for (char *p = out; *p; p++)
+	for (char *p = start; *p; p++)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
+	/* the guest wrote it: its escape sequences must not reach a terminal */
+	bg_visible_into(out, outlen, start, 0);
 }
 
 static int try_connect(const char *path)

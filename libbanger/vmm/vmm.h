@@ -160,7 +160,8 @@ int bg_vmm_wait_socket(const char *path, pid_t pid, const char *log_path, int ti
 int bg_vmm_wait_gone(pid_t pid, int timeout_ms);
 /* Remove a stale Unix socket (tolerates absence; refuses non-sockets). */
 int bg_vmm_unlink_socket(const char *path);
-/* Last line(s) of a log file, for error messages ("" when unreadable). */
+/* Last line(s) of a log file on one line, made visible (bg_visible_into),
+ * for error messages ("" when unreadable). */
 void bg_vmm_log_tail(char *out, size_t outlen, const char *log_path);
 
 /* ---- Firecracker API over HTTP/1.1 on its Unix socket (fc_http.c) ---- */

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_cstr(data, size);
 	bg_config c, d;
-	int rc = bg_config_load(&c, NULL); /* defaults only */
+	int rc = bg_config_load(&c, NULL, false); /* defaults only */
 	if (rc) {
 		FUZZ_CHECK(rc == BANGER_ENOMEM);
 		free(text);
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	rc = bg_config_parse(&c, text, "fuzz.conf");
 	if (rc == 0) {
-		FUZZ_CHECK(bg_config_load(&d, NULL) == 0);
+		FUZZ_CHECK(bg_config_load(&d, NULL, false) == 0);
 		FUZZ_CHECK(bg_config_parse(&d, text, "fuzz.conf") == 0);
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			if (!bg_config_known_key(keys[i]))

@@ -397,6 +397,29 @@ static void test_hostile(void **state)
 	img_free(&m);
 }
 
+/* A member name carries escape sequences (clear the screen, set the title,
+ * fake colours): the error that names it must show them spelled out. */
+static void test_hostile_name_in_error(void **state)
+{
+	(void)state;
+	static const ent bad[][2] = {
+		{ { "\x1b[2J\x1b]0;owned\x07/../../escape", F, 0, "x" } },
+		{ { "\x1b[31mlink", H, 0, "nothere" } },
+		{ { "s\x1b[1A", L, 0, "" } },
+	};
+	for (size_t i = 0; i < N(bad); i++) {
+		img m;
+		img_init(&m);
+		assert_int_equal(layer(&m, bad[i], 1), BANGER_EINVALID);
+		const char *msg = banger_error_last()->message;
+		for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+			if (*p < 0x20 || *p == 0x7f || *p == 0x9b)
+				fail_msg("raw control 0x%02x in \"%s\"", *p, msg);
+		assert_non_null(strstr(msg, "\\x1b["));
+		img_free(&m);
+	}
+}
+
 static void test_budgets(void **state)
 {
 	(void)state;
@@ -676,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_whiteout_same_layer_dir),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_hostile_name_in_error),
 		cmocka_unit_test(test_budgets),
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_normalize),

@@ -878,7 +878,7 @@ static void test_shipped_examples(void **state)
 	 * the file parses once those lines are uncommented */
 	char *example = source_file("configs/config.example");
 	bg_config defaults, parsed;
-	assert_int_equal(bg_config_load(&defaults, NULL), 0);
+	assert_int_equal(bg_config_load(&defaults, NULL, false), 0);
 	for (size_t i = 0; i < defaults.count; i++) {
 		char needle[128];
 		snprintf(needle, sizeof(needle), "\n# %s =", defaults.entries[i].key);
@@ -892,7 +892,7 @@ static void test_shipped_examples(void **state)
 		if (strncmp(line, "# ", 2) == 0 && k && strncmp(p + k, " =", 2) == 0)
 			bg_buf_printf(&active, "%s\n", p);
 	}
-	assert_int_equal(bg_config_load(&parsed, NULL), 0);
+	assert_int_equal(bg_config_load(&parsed, NULL, false), 0);
 	if (bg_config_parse(&parsed, active.data, "config.example") != 0)
 		fail_msg("%s", banger_error_last()->message);
 	for (size_t i = 0; i < defaults.count; i++) {
@@ -904,6 +904,30 @@ static void test_shipped_examples(void **state)
 	bg_config_free(&parsed);
 	bg_config_free(&defaults);
 	bg_free(example);
+}
+
+/* A catalog carries the sha256 of every kernel: over plain HTTP it gives
+ * no integrity, so it is refused like a registry would be (loopback and
+ * insecure_registries hosts only), before any connection.  192.0.2.1 is
+ * TEST-NET-1: nothing may be sent there, and nothing is. */
+static void test_catalog_plain_http(void **state)
+{
+	(void)state;
+	bg_buf body = BG_BUF_INIT;
+	bg_download_req d = { .fd = -1, .buf = &body, .transport_integrity = true };
+	assert_int_equal(bg_download(NULL, "http://192.0.2.1:8080/catalog.json", &d), BANGER_ENETWORK);
+	assert_non_null(strstr(banger_error_last()->message, "refusing plain HTTP to 192.0.2.1:8080"));
+	assert_int_equal(d.bytes, 0);
+	/* the same rule as registries: loopback, or listed */
+	assert_int_equal(bg_plain_http_check("http://127.0.0.1:8080/c.json", NULL, "t"), 0);
+	assert_int_equal(bg_plain_http_check("http://[::1]:8080/c.json", NULL, "t"), 0);
+	assert_int_equal(bg_plain_http_check("http://localhost/c.json", "", "t"), 0);
+	assert_int_equal(bg_plain_http_check("http://192.0.2.1/c.json", "192.0.2.1", "t"), 0);
+	assert_int_equal(bg_plain_http_check("http://192.0.2.1:81/c.json", "192.0.2.1:80", "t"), BANGER_ENETWORK);
+	assert_int_equal(bg_plain_http_check("HTTP://kernels.example/c.json", NULL, "t"), BANGER_ENETWORK);
+	assert_int_equal(bg_plain_http_check("https://kernels.example/c.json", NULL, "t"), 0);
+	assert_int_equal(bg_plain_http_check("file:///srv/c.json", NULL, "t"), 0);
+	bg_buf_free(&body);
 }
 
 int main(void)
@@ -918,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_detect_bzimage_and_junk),
 		cmocka_unit_test(test_extract),
 		cmocka_unit_test(test_extract_file),
+		cmocka_unit_test(test_catalog_plain_http),
 		cmocka_unit_test(test_store_kernels),
 		cmocka_unit_test(test_check_vmm),
 		cmocka_unit_test(test_shipped_examples),

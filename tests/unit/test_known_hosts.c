@@ -6,6 +6,7 @@
 #include "helpers.h"
 #include "../../libbanger/guest/guest.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -442,7 +443,7 @@ static void test_file_pin_remove_concurrent(void **state)
 	banger_known_hosts_list_free(l);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_mode & 0777, 0644); /* the user's file keeps its mode */
 	char *text;
 	assert_int_equal(bg_read_file(&text, NULL, path, 1 << 20), 0);
 	assert_true(bg_startswith(text, "# mine\r\nkeep.example " KEY_B "\n"));
@@ -572,6 +573,70 @@ static void test_allocation_failures(void **state)
 	bg_sshkey_free(&k);
 }
 
+/* `known-hosts forget --file F` where F is a symlink (a dotfiles repo):
+ * the link stays a link, its target is rewritten with its mode and owner,
+ * and no F.lock (or anything else) is left beside it. */
+static void test_forget_keeps_link_owner_mode(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char real[4200], link[4200];
+	snprintf(real, sizeof(real), "%s/real_known_hosts", dir);
+	snprintf(link, sizeof(link), "%s/known_hosts", dir);
+	const char *text = "keep.example " KEY_A "\ngone.example " KEY_B "\n";
+	assert_int_equal(bg_write_file_atomic(real, text, strlen(text), 0644), 0);
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (uid == 0) { /* root (CI): a file that belongs to someone else keeps its owner */
+		uid = 4321, gid = 4322;
+		assert_int_equal(chown(real, uid, gid), 0);
+	}
+	assert_int_equal(symlink("real_known_hosts", link), 0);
+
+	uint32_t removed = 0;
+	const char *names[] = { "gone.example" };
+	assert_int_equal(banger_known_hosts_remove(&removed, link, names, 1), 0);
+	assert_int_equal(removed, 1);
+
+	struct stat st;
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(stat(real, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_gid, gid);
+	char *now = NULL;
+	assert_int_equal(bg_read_file(&now, NULL, real, 1 << 20), 0);
+	assert_string_equal(now, "keep.example " KEY_A "\n");
+	bg_free(now);
+	/* nothing else in the directory: no F.lock, no temporary file */
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (strcmp(e->d_name, "known_hosts") != 0 && strcmp(e->d_name, "real_known_hosts") != 0)
+			fail_msg("stray file %s left beside the known_hosts file", e->d_name);
+		n++;
+	}
+	closedir(d);
+	assert_int_equal(n, 2);
+
+	/* a new file (pin into an absent path) is private: 0600 */
+	char fresh[4300];
+	snprintf(fresh, sizeof(fresh), "%s/new_known_hosts", dir);
+	bg_sshkey a = key(KEY_A);
+	const char *pn[] = { "new.example" };
+	assert_int_equal(bg_known_hosts_pin(fresh, pn, 1, 22, &a, 0), 0);
+	bg_sshkey_free(&a);
+	assert_int_equal(stat(fresh, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	test_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_pin_text),
 		cmocka_unit_test(test_remove_text),
 		cmocka_unit_test(test_file_pin_remove_concurrent),
+		cmocka_unit_test(test_forget_keeps_link_owner_mode),
 		cmocka_unit_test(test_client_key),
 		cmocka_unit_test(test_ssh_config_include),
 		cmocka_unit_test(test_allocation_failures),

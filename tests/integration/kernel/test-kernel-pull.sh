@@ -190,6 +190,14 @@ has catalog-json-keeps-absolute "\"url\": \"$base/abs/good.tar.gz\"" "$tmp/out"
 has catalog-json-vmms '"vmms": \["firecracker", "qemu"\]' "$tmp/out"
 check catalog-unconfigured 2 "$bin" kernel catalog
 has catalog-unconfigured-says-how "kernel_catalog" "$tmp/err"
+# A catalog over plain HTTP to anything but loopback (or a host listed in
+# insecure_registries) is refused before a connection: 192.0.2.1 is
+# TEST-NET-1.  Where a network namespace can be made the command runs in
+# an empty one, so even a regression could send nothing anywhere.
+noNet=
+if unshare -rn true 2>/dev/null; then noNet="unshare -rn"; fi
+check catalog-plain-http-refused 1 $noNet "$bin" kernel catalog --catalog http://192.0.2.1:8080/catalog.json
+has catalog-plain-http-msg "refusing plain HTTP to 192.0.2.1:8080" "$tmp/err"
 
 # ---- a good pull ----
 check pull-good 0 "$bin" kernel pull good --catalog "$cat"
