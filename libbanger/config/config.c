@@ -20,6 +20,8 @@ static const struct {
 	{ "kernel_catalog", "", "URL of the kernel catalog (JSON)" },
 	{ "default_kernel", "", "kernel used when an image names none" },
 	{ "insecure_registries", "", "comma list of registries reached over plain HTTP" },
+	{ "proxy", "", "HTTP(S) proxy for registries and catalogs: empty = http_proxy/https_proxy, "
+		       "none = direct, else its URL (loopback and NO_PROXY always direct)" },
 	{ "image_headroom", "512M", "free space added to a pulled image's rootfs" },
 	{ "ssh_user", "root", "user banger logs into guests as" },
 };
