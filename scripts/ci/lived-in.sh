@@ -29,9 +29,9 @@
 #
 # Default selection (LIVED_IN_TESTS, a ctest -R regex, overrides it): every
 # test but the ones whose inputs are the source code alone (static
-# analysis, valgrind over the unit tier) or that pin their own
-# environment already and take a minute each (the allocation-failure
-# and concurrency runs).  Root only.
+# analysis, valgrind over the unit tier, the fuzz corpora replayed through
+# in-memory parsers) or that pin their own environment already and take
+# a minute each (the allocation-failure and concurrency runs).  Root only.
 set -euo pipefail
 
 PROG=lived-in
@@ -43,7 +43,7 @@ build=$(cd "$1" && pwd)
 shift
 [[ $EUID -eq 0 ]] || die "run as root (the lane mounts a read-only HOME and adds a tap)"
 DEAD=http://127.0.0.1:9
-EXCLUDE='^(hardening\.(static_analysis|valgrind_unit|test_alloc_failure|test_alloc_vm|test_alloc_pull|test_concurrency))$'
+EXCLUDE='^(hardening\.(static_analysis|valgrind_unit|test_alloc_failure|test_alloc_vm|test_alloc_pull|test_concurrency)|fuzz\..*)$'
 
 # ---- a distribution kernel in /boot ----
 if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then
