@@ -162,10 +162,10 @@ ok no-proxy-nothing-proxied test "$(proxy_count)" -eq "$n"
 
 # ---- 4. from the environment, and "none" ----
 config ""
-check env-proxy-used 0 env http_proxy=$PROXY "$bin" kernel catalog --catalog "http://$FAR/catalog.json"
+check env-proxy-used 0 env http_proxy="$PROXY" "$bin" kernel catalog --catalog "http://$FAR/catalog.json"
 ok env-proxy-went-to-proxy test "$(proxy_count)" -eq $((n + 1))
 config "proxy = none"
-direct none-ignores-env env http_proxy=$PROXY HTTP_PROXY=$PROXY ALL_PROXY=$PROXY \
+direct none-ignores-env env http_proxy="$PROXY" HTTP_PROXY="$PROXY" ALL_PROXY="$PROXY" \
 	"$bin" kernel catalog --catalog "http://$FAR/catalog.json"
 ok none-nothing-proxied test "$(proxy_count)" -eq $((n + 1))
 check none-loopback 0 env http_proxy=$DEAD "$bin" kernel catalog --catalog "http://127.0.0.1:$hport/catalog.json"
