@@ -8,7 +8,12 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$SRC"
-[[ $(id -u) -eq 0 ]] || { echo "demo.sh: run as root (network namespace, tap device)" >&2; exit 1; }
+if [[ $(id -u) -ne 0 ]]; then
+	# as a user: ask sudo for root (a fresh root shell has no sudo and needs none)
+	command -v sudo >/dev/null && exec sudo --preserve-env=BUILD_DIR,BANGER_CI_CACHE "$SRC/scripts/demo.sh" "$@"
+	echo "demo.sh: run as root (network namespace, tap device)" >&2
+	exit 1
+fi
 
 ./scripts/install-deps.sh
 build=${BUILD_DIR:-$SRC/build}

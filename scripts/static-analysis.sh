@@ -8,6 +8,9 @@
 # BUILD_DIR (default ./build-analysis) gets a configure-only CMake build
 # for compile_commands.json.  Tools missing: exit 77 (skipped).
 #   JOBS   parallel clang-tidy processes (default: nproc)
+#   BANGER_CI_CACHE   when set, files clang-tidy found clean are not
+#          analysed again while their preprocessed text, flags, .clang-tidy
+#          and the clang-tidy version stay the same (scripts/lib/clang-tidy-cached.py)
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -39,7 +42,9 @@ cmake -S "$src" -B "$build" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DBANGER_TESTS=OF
 out=$(mktemp)
 # one file per process; --quiet drops the "N warnings generated" chatter
 # shellcheck disable=SC2086
-echo $files | tr ' ' '\n' | xargs -P "$jobs" -n 1 clang-tidy -p "$build" --quiet >"$out" 2>&1
+# shellcheck disable=SC2086
+python3 "$src/scripts/lib/clang-tidy-cached.py" "$src" "$build" "$jobs" $files >"$out" 2>&1
+grep '^clang-tidy: .* from the cache' "$out"
 if grep -q "error:\|warning:" "$out"; then
 	grep -E "error:|warning:" "$out" | sort -u
 	echo "clang-tidy: $(grep -cE 'error:|warning:' "$out") findings"

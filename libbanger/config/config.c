@@ -19,6 +19,7 @@ typedef enum {
 	T_CATALOG, /* "", an http(s):// or file:// URL, or a path */
 	T_NAME,    /* "" or a name: letters, digits, . _ - (not leading -) */
 	T_HOSTS,   /* comma list of host or host:port */
+	T_PROXY,   /* "", "none", or an http(s):// or socks URL */
 	T_USER,    /* a login name */
 } value_type;
 
@@ -47,6 +48,8 @@ static const struct {
 	{ "default_kernel", "", "kernel used when an image names none", T_NAME, 0, 0, NULL },
 	{ "insecure_registries", "", "comma list of registries and kernel catalog hosts reached over plain HTTP",
 	  T_HOSTS, 0, 0, NULL },
+	{ "proxy", "", "HTTP(S) proxy for registries and catalogs: empty = http_proxy/https_proxy, "
+		       "none = direct, else its URL (loopback and NO_PROXY always direct)", T_PROXY, 0, 0, NULL },
 	{ "image_headroom", "512M", "free space added to a pulled image's rootfs", T_SIZE, 0, TIB, NULL },
 	{ "image_max_bytes", "64G", "byte budget of one image pull or import", T_SIZE, MIB, 1024 * TIB, NULL },
 	{ "blob_cache_max", "20G", "blob cache size above which unused blobs are evicted", T_SIZE, 0,
@@ -150,6 +153,11 @@ static const char *check_value(size_t i, const char *v, char *why, size_t wl)
 		return only_chars(v, "._-:[], /") ? NULL : "must be a comma list of host or host:port";
 	case T_USER:
 		return *v && name_chars(v, "._-") ? NULL : "must be a user name";
+	case T_PROXY:
+		if (!*v || strcmp(v, "none") == 0 || bg_startswith(v, "http://") || bg_startswith(v, "https://") ||
+		    bg_startswith(v, "socks5://") || bg_startswith(v, "socks5h://") || bg_startswith(v, "socks4://"))
+			return NULL;
+		return "must be empty, none, or a proxy URL (http://, https://, socks5://)";
 	}
 	return NULL;
 }

@@ -215,4 +215,16 @@ int bg_fault_step(const char *step);
 /* One-time global initialisation of the libraries we depend on. */
 int bg_global_init(void);
 
+/* ---- HTTP proxy rule for libcurl handles (http_proxy.c) ---- */
+/* Apply banger's proxy rule to the CURL easy handle curl: loopback never
+ * proxied, NO_PROXY/no_proxy honoured, setting (the "proxy" config value)
+ * NULL or "" = the environment's proxy, "none" = no proxy, else the proxy
+ * URL.  Call after curl_easy_reset.  0, BANGER_ENOMEM or BANGER_EINVALID;
+ * on failure the handle must not be used (it could reach the proxy). */
+int bg_http_proxy_apply(void *curl, const char *setting);
+/* The no-proxy list handed to libcurl for the environment's list env
+ * (may be NULL): loopback names and ranges, then env; "*" stays "*".
+ * bg_free the result; NULL when out of memory. */
+char *bg_http_noproxy_list(const char *env);
+
 #endif

@@ -358,8 +358,19 @@ BANGER_EXTERN(void) banger_ssh_close(banger_ssh *s)
 		while (libssh2_session_disconnect(s->session, "bye") == LIBSSH2_ERROR_EAGAIN &&
 		       wait_socket(s, deadline, -1, NULL) == 0)
 			;
+		/* In non-blocking mode libssh2_session_free frees nothing and
+		 * answers EAGAIN while one of its channels still waits for the
+		 * peer's CLOSE (a command cut off by its deadline, a peer that
+		 * stopped answering): the session, its channels and its crypto
+		 * state leaked.  Once the socket is shut down every read and
+		 * write fails at once, so libssh2 drops those channels without
+		 * waiting and the free goes through; the bound only keeps a
+		 * libssh2 that behaved otherwise from spinning here. */
+		if (s->fd >= 0)
+			shutdown(s->fd, SHUT_RDWR);
+		for (int i = 0; i < 100 && libssh2_session_free(s->session) == LIBSSH2_ERROR_EAGAIN; i++)
+			;
 		bg_error_restore(&saved);
-		libssh2_session_free(s->session);
 	}
 	if (s->fd >= 0)
 		close(s->fd);

@@ -295,12 +295,7 @@ static int xfer_setup(bg_registry *r, xfer *x, const char *accept, const char *a
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
-	char *hp = bg_url_hostport(x->url);
-	if (hp && bg_host_is_loopback(hp))
-		curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* loopback never goes through a proxy */
-	bg_free(hp);
-	(void)r;
-	return 0;
+	return bg_http_proxy_apply(h, r->ctx ? bg_config_get(&r->ctx->config, "proxy") : NULL);
 }
 
 /* After a 3xx: move x to the Location.  *same_origin tells whether the

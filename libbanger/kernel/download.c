@@ -185,6 +185,8 @@ int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d)
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	if (limit)
 		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)limit);
+	if ((rc = bg_http_proxy_apply(h, ctx ? bg_config_get(&ctx->config, "proxy") : NULL)))
+		goto out;
 	bg_debug(ctx, "GET %s", url);
 	CURLcode cc = curl_easy_perform(h);
 	if (x.refused) {

@@ -14,17 +14,23 @@ in_ns() { ip netns exec "$NS" "$@"; }
 banger() { in_ns "$BANGER" "$@"; }
 
 lab_up() {
-	NS=banger-lab-$$
+	# Unique even when an interrupted earlier run left its namespace and
+	# runtime directory behind under a pid that has come round again.
+	local id
+	id=$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	NS=banger-lab-$id
 	export BANGER_HOME=$WORK/state
-	export BANGER_RUNTIME_DIR=/run/banger-lab-$$
+	export BANGER_RUNTIME_DIR=/run/banger-lab-$id
 	LAB_PIDS=()
 	local kdir entry
-	kdir=$("$SRC/scripts/ci/ensure-kernel.sh" | tail -1)
+	# The cached artifacts are built (on a cold cache) with the modes a
+	# package would have, whatever the caller's umask (077 in the lived-in lane).
+	kdir=$(umask 022 && "$SRC/scripts/ci/ensure-kernel.sh" | tail -1)
 	entry=$(echo "$kdir"/*.catalog-entry.json)
 	KNAME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$entry")
 	KVER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$entry")
 	local images
-	images=$("$SRC/scripts/ci/ensure-test-images.sh")
+	images=$(umask 022 && "$SRC/scripts/ci/ensure-test-images.sh")
 	LAB_IMG_SYSTEMD=$(sed -n 's/^debian-bookworm-systemd=//p' <<<"$images")
 	LAB_IMG_PLAIN=$(sed -n 's/^debian-bookworm-plain=//p' <<<"$images")
 	[[ -d $LAB_IMG_SYSTEMD && -d $LAB_IMG_PLAIN ]] || { lab_log "test images missing"; return 1; }
@@ -45,7 +51,8 @@ lab_up() {
 	disown $! # stopped by pid in lab_down, without a job-control notice
 	local _
 	for _ in $(seq 50); do
-		in_ns python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/catalog.json")' 2>/dev/null && break
+		# no proxy: urllib would send even 127.0.0.1 to $http_proxy
+		in_ns python3 -c 'import urllib.request as u; u.build_opener(u.ProxyHandler({})).open("http://127.0.0.1:8080/catalog.json")' 2>/dev/null && break
 		sleep 0.1
 	done
 

@@ -14,6 +14,11 @@ for tool in docker-registry skopeo python3 mkfs.ext4 e2fsck; do
 		exit 77
 	fi
 done
+# A dead proxy in the environment: every allocation that fails while a
+# request is set up must end in BANGER_ENOMEM, never in a request that
+# went to the proxy instead of the registry on loopback.
+unset HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy no_proxy NO_PROXY
+export http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
 work=$(mktemp -d "${TMPDIR:-/tmp}/banger-alloc-pull.XXXXXX")
 cleanup() {
 	"$src/scripts/ci/registry.sh" stop "$work/reg" >/dev/null 2>&1

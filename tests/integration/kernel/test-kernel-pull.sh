@@ -23,8 +23,10 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
-export no_proxy=127.0.0.1 NO_PROXY=127.0.0.1
+# A dead proxy in the environment, whatever the caller had: requests to
+# the catalog on 127.0.0.1 must go there directly (tests/integration/proxy).
+unset HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy no_proxy NO_PROXY
+export http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
 export BANGER_HOME="$tmp/state" BANGER_RUNTIME_DIR="$tmp/run"
 kdir=$BANGER_HOME/kernels
 www=$tmp/www

@@ -1,7 +1,8 @@
 /* Guest SSH against a real OpenSSH sshd on 127.0.0.1: trust on first use,
  * mismatch as "possible MITM", forget and re-pin, files shared with real
  * ssh/ssh-keygen both ways, twenty processes pinning at once, exec and
- * upload, wait_for_ssh retrying refused connections but not a MITM.
+ * upload, closing a connection whose peer stopped answering, wait_for_ssh
+ * retrying refused connections but not a MITM.
  *
  * HOME points at a temporary directory whose ~/.ssh/known_hosts is
  * checked byte for byte at the end (and so is the invoking user's).
@@ -451,6 +452,79 @@ static void test_exec_output_is_bounded(void **state)
 	banger_ssh_close(s);
 }
 
+/* The processes under the listening sshd (per connection: the monitor,
+ * the session process, the command), found through /proc. */
+static size_t sshd_descendants(pid_t *out, size_t cap)
+{
+	size_t n = 0;
+	bool grew = true;
+	while (grew) {
+		grew = false;
+		FILE *ps = popen("ps -e -o pid=,ppid=", "r");
+		assert_non_null(ps);
+		int pid, ppid;
+		while (fscanf(ps, "%d %d", &pid, &ppid) == 2) {
+			bool under = ppid == sshd_pid, known = false;
+			for (size_t i = 0; i < n; i++) {
+				under = under || ppid == out[i];
+				known = known || pid == out[i];
+			}
+			if (under && !known && n < cap) {
+				out[n++] = pid;
+				grew = true;
+			}
+		}
+		pclose(ps);
+	}
+	return n;
+}
+
+#define BG_FROZEN_MAX 64
+static pid_t frozen[BG_FROZEN_MAX];
+static size_t nfrozen;
+
+/* Output callback: the command runs; freeze the server side of the
+ * connection (the SSH server of a guest that was paused). */
+static int freeze_peer(int stream, const char *data, size_t len, void *payload)
+{
+	(void)stream, (void)data, (void)len, (void)payload;
+	if (nfrozen == 0) {
+		nfrozen = sshd_descendants(frozen, BG_FROZEN_MAX);
+		for (size_t i = 0; i < nfrozen; i++)
+			kill(frozen[i], SIGSTOP);
+	}
+	return 0;
+}
+
+/* A command cut off by its deadline while the peer no longer answers:
+ * its channel can never be closed, and closing the connection must
+ * still free everything.  Before the fix libssh2_session_free answered
+ * EAGAIN (non-blocking, a channel still waiting for the peer's CLOSE),
+ * freed nothing, and the session with its crypto state leaked;
+ * LeakSanitizer reports that at exit.  In CI it happened after the
+ * "sleep 30" deadline case above whenever sshd was slow to answer the
+ * close; freezing the peer makes it happen every time. */
+static void test_close_with_a_stalled_peer(void **state)
+{
+	(void)state;
+	banger_ssh_options o = opts(KH, BANGER_SSH_HOSTKEY_PINNED);
+	banger_ssh *s;
+	assert_int_equal(banger_ssh_connect(&s, ctx, &o), 0);
+	banger_ssh_result *r = NULL;
+	banger_ssh_exec_options eo;
+	banger_ssh_exec_options_init(&eo, BANGER_SSH_EXEC_OPTIONS_VERSION);
+	eo.timeout_ms = 1500;
+	eo.output_cb = freeze_peer;
+	nfrozen = 0;
+	assert_int_equal(banger_ssh_exec(&r, s, "echo started; exec sleep 60", &eo), BANGER_ETIMEOUT);
+	assert_true(nfrozen >= 1);
+	int64_t t0 = now_ms();
+	banger_ssh_close(s);
+	assert_true(now_ms() - t0 < 10000);
+	for (size_t i = 0; i < nfrozen; i++)
+		kill(frozen[i], SIGKILL);
+}
+
 /* ssh -o StrictHostKeyChecking=yes with banger's file and identity. */
 static int real_ssh(const char *kh, const char *extra)
 {
@@ -715,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_tofu_pins_then_matches),
 		cmocka_unit_test(test_exec_and_upload),
 		cmocka_unit_test(test_exec_output_is_bounded),
+		cmocka_unit_test(test_close_with_a_stalled_peer),
 		cmocka_unit_test(test_real_ssh_reads_banger_file),
 		cmocka_unit_test(test_replaced_key_is_mitm_and_pin_unchanged),
 		cmocka_unit_test(test_forget_then_repin),
