@@ -21,9 +21,17 @@ BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned in
 /* Keep a damaged database (and its -wal and -shm) under a new name. */
 static int move_aside(banger_ctx *ctx)
 {
-	char *aside = bg_sprintf("%s.damaged-%lld", ctx->layout.db_path, (long long)bg_wall_seconds());
-	if (!aside)
-		return bg_error_oom();
+	/* a name no earlier recovery used: kept means never overwritten */
+	char *aside = NULL;
+	for (int n = 0; n < 1000; n++) {
+		bg_free(aside);
+		aside = n ? bg_sprintf("%s.damaged-%lld-%d", ctx->layout.db_path, (long long)bg_wall_seconds(), n)
+			  : bg_sprintf("%s.damaged-%lld", ctx->layout.db_path, (long long)bg_wall_seconds());
+		if (!aside)
+			return bg_error_oom();
+		if (!bg_path_exists(aside))
+			break;
+	}
 	int rc = 0;
 	const char *sides[] = { "", "-wal", "-shm" };
 	for (size_t i = 0; i < BG_ARRAY_SIZE(sides) && !rc; i++) {

@@ -135,6 +135,41 @@ static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handl
 	return rc;
 }
 
+/* The row is what reconcile acts on; the VM's own record (vm.json) says
+ * what the VM last was.  They agree, since both are written in one unit,
+ * unless the database is older than the VM (a restored backup, a lost
+ * WAL): then nothing destructive is done on the row's word.  True when
+ * the VM directory is gone, or its record is this store's and in one of
+ * the states given (NULL-terminated); otherwise the reason is reported. */
+static bool record_agrees(rc_state *s, const char *id, const char *const *states)
+{
+	banger_ctx *ctx = s->ctx;
+	bg_vm_paths p;
+	if (bg_layout_vm_paths(&p, &ctx->layout, id)) {
+		banger_error_clear();
+		return false;
+	}
+	bool ok = false;
+	bg_store_copy c;
+	int rc = bg_copy_read(&c, p.dir, BG_VM_COPY_FILE);
+	if (rc == BANGER_ENOTFOUND && !bg_path_exists(p.dir)) {
+		ok = true;
+	} else if (rc == 0) {
+		ok = strcmp(c.store_id, ctx->store.id) == 0;
+		bool in = false;
+		for (size_t i = 0; states[i]; i++)
+			in = in || strcmp(c.vm.state, states[i]) == 0;
+		if (ok && !in)
+			note(s, p.dir, "left alone: its own record says %s, which its row does not (the database is "
+				       "older than the VM)", c.vm.state);
+		ok = ok && in;
+		bg_store_copy_clear(&c);
+	}
+	banger_error_clear();
+	bg_vm_paths_free(&p);
+	return ok;
+}
+
 /* Does any process name the VM's API socket (a VMM, alive or not yet
  * answering)?  When /proc cannot be read, assume one does. */
 static bool vmm_running(const bg_vm_record *vm)
@@ -205,6 +240,9 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 	} else if (s->mode == BG_RECONCILE_OPEN &&
 		   (strcmp(cs, BG_VM_CREATING) == 0 || strcmp(cs, BG_VM_DELETING) == 0 || vmm_running(&cur))) {
 		rc = 0; /* changed under us into something open leaves alone */
+	} else if ((strcmp(cs, BG_VM_CREATING) == 0 || strcmp(cs, BG_VM_DELETING) == 0) &&
+		   !record_agrees(s, cur.id, (const char *const[]){ BG_VM_CREATING, BG_VM_DELETING, NULL })) {
+		rc = 0; /* a stale row: the VM was finished after it was written */
 	} else if (strcmp(cs, BG_VM_CREATING) == 0 || strcmp(cs, BG_VM_DELETING) == 0) {
 		bool deleting = strcmp(cs, BG_VM_DELETING) == 0;
 		rc = finish_removal(s, &cur, &h);
@@ -251,12 +289,15 @@ static bool owned(bg_vm_record *vms, size_t n, const char *id, bool need_active)
  * calls stray, take that VM's lock (without waiting): if another process
  * holds it, that process is working on the VM (creating, starting,
  * deleting it) and the object is left alone; if we get it, the record is
- * read again under the lock and decides.  Without a record, the VM's
- * directory decides: the object is stray only when there is none, or
- * when it is this store's and was never finished or being deleted.
+ * read again under the lock and decides (and the VM's own record must
+ * agree that it is not running).  Without a row, the VM's directory
+ * decides: the object is stray when the directory is this store's and
+ * was never finished or being deleted, or (absent_ok: objects whose names
+ * carry this state root's tag, unlike a VMM found by its socket path in a
+ * runtime directory other roots may share) when there is none.
  * *lock is held on return when the object may go (release it after
  * removing the object). */
-static bool really_stray(rc_state *s, const char *id, bool need_active, bg_lock *lock)
+static bool really_stray(rc_state *s, const char *id, bool need_active, bool absent_ok, bg_lock *lock)
 {
 	banger_ctx *ctx = s->ctx;
 	if (!bg_vm_id_valid(id))
@@ -284,12 +325,16 @@ static bool really_stray(rc_state *s, const char *id, bool need_active, bg_lock 
 		recorded = true;
 		stray = need_active && (!r.state || strcmp(r.state, BG_VM_STOPPED) == 0);
 		bg_vm_record_clear(&r);
+		/* a stopped row over a record that says the VM runs is stale */
+		if (stray)
+			stray = record_agrees(s, id,
+					      (const char *const[]){ BG_VM_STOPPED, BG_VM_CREATING, BG_VM_DELETING, NULL });
 	}
 	if (stray && !recorded) {
 		char why[300];
 		bg_vm_dir_kind k = bg_vm_dir_classify(ctx, id, why, sizeof(why));
 		/* reported once, by the directory pass of the sweep */
-		stray = k == BG_VM_DIR_ABSENT || k == BG_VM_DIR_LEFTOVER;
+		stray = (absent_ok && k == BG_VM_DIR_ABSENT) || k == BG_VM_DIR_LEFTOVER;
 	}
 	if (!stray)
 		bg_lock_release(lock);
@@ -379,7 +424,7 @@ static int sweep(rc_state *s)
 			char id[BG_VM_ID_LEN + 1];
 			bg_lock lock = BG_LOCK_INIT;
 			if (!mine && vmm_id(pids[i], ctx->layout.runtime_dir, id) &&
-			    really_stray(s, id, true, &lock)) {
+			    really_stray(s, id, true, false, &lock)) {
 				char subject[32];
 				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
 				int r = ops->process_terminate(ops->self, pids[i], 3000);
@@ -402,7 +447,7 @@ static int sweep(rc_state *s)
 	if (ops->nat_list(ops->self, table, &ids, &ni) == 0) {
 		for (size_t i = 0; i < ni; i++) {
 			bg_lock lock = BG_LOCK_INIT;
-			if (owned(vms, n, ids[i], true) || !really_stray(s, ids[i], true, &lock))
+			if (owned(vms, n, ids[i], true) || !really_stray(s, ids[i], true, true, &lock))
 				continue;
 			int r = ops->nat_remove(ops->self, table, ids[i]);
 			bg_lock_release(&lock);
@@ -423,7 +468,7 @@ static int sweep(rc_state *s)
 		for (size_t i = 0; i < nn; i++) {
 			bg_lock lock = BG_LOCK_INIT;
 			if (owned(vms, n, names[i] + strlen(dmprefix), true) ||
-			    !really_stray(s, names[i] + strlen(dmprefix), true, &lock))
+			    !really_stray(s, names[i] + strlen(dmprefix), true, true, &lock))
 				continue;
 			int r = ops->dm_remove(ops->self, names[i]);
 			bg_lock_release(&lock);
@@ -478,7 +523,7 @@ static int sweep(rc_state *s)
 		for (size_t i = 0; i < nn; i++) {
 			bg_lock lock = BG_LOCK_INIT;
 			if (owned(vms, n, names[i] + strlen(prefix), true) ||
-			    !really_stray(s, names[i] + strlen(prefix), true, &lock))
+			    !really_stray(s, names[i] + strlen(prefix), true, true, &lock))
 				continue;
 			int r = ops->tap_delete(ops->self, names[i]);
 			bg_lock_release(&lock);

@@ -163,6 +163,33 @@ b vm delete runner >/dev/null
 [[ $(vmms) -eq 0 && -z $(ls -A "$BANGER_HOME/vms") ]] || fail "delete left something: $(ls -A "$BANGER_HOME/vms")"
 ok "recovered VMs delete cleanly"
 
+# ---- 3b. an older database (a restored backup, a lost WAL) ----
+b vm create --image tiny --name alpha --no-start >/dev/null
+ALPHA_ID=$(field alpha id)
+cp "$BANGER_HOME/banger.db" "$WORK/old.db"
+[[ ! -e $BANGER_HOME/banger.db-wal ]] || cp "$BANGER_HOME/banger.db-wal" "$WORK/old.db-wal"
+b vm start alpha --no-wait >/dev/null
+[[ $(vmms) -eq 1 ]] || fail "alpha does not run"
+restore_old() {
+	cp "$WORK/old.db" "$BANGER_HOME/banger.db"
+	rm -f "$BANGER_HOME/banger.db-wal" "$BANGER_HOME/banger.db-shm"
+	[[ ! -e $WORK/old.db-wal ]] || cp "$WORK/old.db-wal" "$BANGER_HOME/banger.db-wal"
+}
+restore_old
+b gc >"$WORK/out"
+[[ $(vmms) -eq 1 ]] || fail "gc over an older database killed a running VM: $(cat "$WORK/out")"
+grep -q "left alone: its own record says running" "$WORK/out" || fail "gc did not say why: $(cat "$WORK/out")"
+# the backup was taken while the row said "creating": reconcile must not
+# finish a removal the VM's own record contradicts
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE vms SET state=\"creating\""); c.commit()' \
+	"$BANGER_HOME/banger.db"
+b vm reconcile >"$WORK/out" || true
+[[ -s $BANGER_HOME/vms/$ALPHA_ID/work.img && $(vmms) -eq 1 ]] ||
+	fail "vm reconcile over an older database removed a finished VM: $(cat "$WORK/out")"
+b vm delete alpha --force >/dev/null 2>&1 || rm -rf "$BANGER_HOME/vms/$ALPHA_ID"
+for p in $(pgrep -f "$BANGER_RUNTIME_DIR/" || true); do kill -9 "$p"; done
+ok "an older database: gc and vm reconcile leave a VM its own record says is running or finished"
+
 # ---- 4. a figure: recovery of many VMs ----
 for i in $(seq 1 "$N_BULK"); do b vm create --image tiny --name "bulk$i" --no-start >/dev/null; done
 : >"$BANGER_HOME/banger.db"
