@@ -44,20 +44,20 @@ test -f "$BANGER_HOME/banger.db" && echo "PASS store-created" || { echo "FAIL st
 
 # configuration: every value checked at load, with file:line; a file named
 # with --config must exist (the default path may be absent, as here)
-check config-missing 1 "$bin" --config "$tmp/nope.conf" vm list
+check config-missing 3 "$bin" --config "$tmp/nope.conf" vm list
 has config-missing-msg "nope.conf does not exist" "$tmp/err"
 printf 'vcpus = 2\nvmm = kvmtool\n' >"$tmp/enum.conf"
-check config-bad-enum 1 "$bin" --config "$tmp/enum.conf" vm list
+check config-bad-enum 2 "$bin" --config "$tmp/enum.conf" vm list
 has config-bad-enum-line "enum.conf:2: vmm = 'kvmtool'" "$tmp/err"
 printf 'vcpus = many\n' >"$tmp/int.conf"
-check config-bad-int 1 "$bin" --config "$tmp/int.conf" vm list
+check config-bad-int 2 "$bin" --config "$tmp/int.conf" vm list
 has config-bad-int-line "int.conf:1: vcpus = 'many'" "$tmp/err"
 printf 'vmm = qemu\n\000vcpus = 4\n' >"$tmp/nul.conf"
-check config-nul 1 "$bin" --config "$tmp/nul.conf" vm list
+check config-nul 2 "$bin" --config "$tmp/nul.conf" vm list
 has config-nul-line "nul.conf:2: NUL byte" "$tmp/err"
 # text from a file, an image or a guest reaches the terminal spelled out
 printf '\033]0;owned\007\033[2J = 1\n' >"$tmp/esc.conf"
-check config-escape 1 "$bin" --config "$tmp/esc.conf" vm list
+check config-escape 2 "$bin" --config "$tmp/esc.conf" vm list
 has config-escape-visible 'unknown key .\\x1b]0;owned\\x07\\x1b\[2J' "$tmp/err"
 if LC_ALL=C grep -q "$(printf '\033')" "$tmp/err"; then
 	echo "FAIL config-escape-raw: a raw ESC reached stderr"; fail=1

@@ -161,10 +161,11 @@ direct no-proxy-star env NO_PROXY='*' "$bin" kernel catalog --catalog "http://$F
 ok no-proxy-nothing-proxied test "$(proxy_count)" -eq "$n"
 
 # ---- 4. from the environment, and "none" ----
-config ""
+# (plain HTTP to a far catalog must be allowed explicitly: insecure_registries)
+config "insecure_registries = $FAR"
 check env-proxy-used 0 env http_proxy="$PROXY" "$bin" kernel catalog --catalog "http://$FAR/catalog.json"
 ok env-proxy-went-to-proxy test "$(proxy_count)" -eq $((n + 1))
-config "proxy = none"
+config "proxy = none" "insecure_registries = $FAR"
 direct none-ignores-env env http_proxy="$PROXY" HTTP_PROXY="$PROXY" ALL_PROXY="$PROXY" \
 	"$bin" kernel catalog --catalog "http://$FAR/catalog.json"
 ok none-nothing-proxied test "$(proxy_count)" -eq $((n + 1))
