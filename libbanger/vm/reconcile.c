@@ -36,17 +36,37 @@ typedef struct {
 	bg_reconcile_mode mode;
 } rc_state;
 
+/* Tell the log and the caller's report about one object: a correction
+ * (say: counted, logged as info) or something left alone that the user
+ * should know of (note: not counted, logged as a warning). */
+static void vreport(rc_state *s, bool fixed, const char *subject, const char *fmt, va_list ap) BG_PRINTF(4, 0);
+static void vreport(rc_state *s, bool fixed, const char *subject, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	bg_log(s->ctx, fixed ? BANGER_LOG_INFO : BANGER_LOG_WARN, "reconcile: %s: %s", subject, msg);
+	if (s->report)
+		s->report(subject, msg, s->payload);
+	if (fixed)
+		s->fixed++;
+}
+
 static void note(rc_state *s, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
 static void note(rc_state *s, const char *subject, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(s, false, subject, fmt, ap);
 	va_end(ap);
-	bg_warn(s->ctx, "reconcile: %s: %s", subject, msg);
-	if (s->report)
-		s->report(subject, msg, s->payload);
+}
+
+static void say(rc_state *s, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
+static void say(rc_state *s, const char *subject, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(s, true, subject, fmt, ap);
+	va_end(ap);
 }
 
 bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, size_t why_len)
@@ -91,20 +111,6 @@ bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, si
 	}
 	bg_vm_paths_free(&p);
 	return k;
-}
-
-static void say(rc_state *s, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
-static void say(rc_state *s, const char *subject, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	bg_info(s->ctx, "reconcile: %s: %s", subject, msg);
-	if (s->report)
-		s->report(subject, msg, s->payload);
-	s->fixed++;
 }
 
 /* Remove a VM that never finished being created, or was being deleted. */
