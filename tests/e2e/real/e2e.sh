@@ -132,7 +132,8 @@ CPID=$!
 # Kill it while it is making the disks: the VM is recorded ("creating")
 # and its directory exists, nothing has booted yet.
 for _ in $(seq 3000); do
-	[[ $(find "$BANGER_HOME/vms" -mindepth 1 -maxdepth 1 | wc -l) -ge 2 ]] && break
+	# a VM directory in place (not the staging one it is made under)
+	[[ $(find "$BANGER_HOME/vms" -mindepth 1 -maxdepth 1 -not -name '.*' | wc -l) -ge 2 ]] && break
 	sleep 0.005
 done
 kill -9 "$CPID"; wait "$CPID" 2>/dev/null || true
