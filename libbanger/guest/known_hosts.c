@@ -746,6 +746,8 @@ static int kh_modify(const char *path, kh_edit_fn fn, void *arg)
 		return bg_error(BANGER_EINVALID, "known_hosts path is required");
 	char *target = NULL, *dir = NULL;
 	int rc = kh_target(&target, path);
+	if (rc == 0 && !target)
+		rc = bg_error_oom();
 	if (rc == 0) {
 		const char *slash = strrchr(target, '/');
 		dir = !slash ? bg_strdup(".") : slash == target ? bg_strdup("/")

@@ -72,8 +72,9 @@ static int make_locked_dir(bg_vm_op *op)
 		bg_free(stage);
 		return bg_error_oom();
 	}
+	/* A success breaks out with the lock held, a failure with an error;
+	 * running out of attempts leaves no lock held. */
 	for (int attempt = 0; attempt < 10; attempt++) {
-		rc = 0;
 		if (mkdir(stage, 0700) != 0 && errno != EEXIST) {
 			rc = bg_error_os(bg_code_from_errno(errno), errno, "create %s", stage);
 			break;
@@ -101,8 +102,9 @@ static int make_locked_dir(bg_vm_op *op)
 		if (bg_lock_is_current(&op->lock, op->paths.lock))
 			break;
 		bg_lock_release(&op->lock);
-		rc = bg_error(BANGER_EBUSY, "cannot create and lock %s: it keeps disappearing", op->paths.dir);
 	}
+	if (op->lock.fd < 0 && (rc == 0 || rc == BANGER_EBUSY || rc == BANGER_ENOTFOUND))
+		rc = bg_error(BANGER_EBUSY, "cannot create and lock %s: it keeps disappearing", op->paths.dir);
 	if (rc && bg_path_exists(stage))
 		bg_remove_tree(stage);
 	bg_free(stage_lock);
