@@ -61,11 +61,12 @@ int bg_code_from_errno(int err);
 #endif
 
 /* ---- logging ---- */
-struct banger_ctx;
-void bg_log(struct banger_ctx *ctx, int level, const char *fmt, ...) BG_PRINTF(3, 4);
-#define bg_debug(ctx, ...) bg_log(ctx, BANGER_LOG_DEBUG, __VA_ARGS__)
-#define bg_info(ctx, ...) bg_log(ctx, BANGER_LOG_INFO, __VA_ARGS__)
-#define bg_warn(ctx, ...) bg_log(ctx, BANGER_LOG_WARN, __VA_ARGS__)
+/* The owner is anything that begins with a bg_logger (core/logger.h):
+ * a bg_env or a banger_ctx; NULL logs nothing. */
+void bg_log(const void *owner, int level, const char *fmt, ...) BG_PRINTF(3, 4);
+#define bg_debug(owner, ...) bg_log(owner, BANGER_LOG_DEBUG, __VA_ARGS__)
+#define bg_info(owner, ...) bg_log(owner, BANGER_LOG_INFO, __VA_ARGS__)
+#define bg_warn(owner, ...) bg_log(owner, BANGER_LOG_WARN, __VA_ARGS__)
 
 /* ---- growable byte buffer, always NUL-terminated ---- */
 typedef struct {

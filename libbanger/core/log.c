@@ -6,9 +6,9 @@
 
 #include <stdio.h>
 
-void bg_log(struct banger_ctx *ctx, int level, const char *fmt, ...)
+void bg_log(const void *owner, int level, const char *fmt, ...)
 {
-	const bg_logger *lg = (const bg_logger *)ctx;
+	const bg_logger *lg = owner;
 	if (!lg || !lg->cb || level > lg->level)
 		return;
 	char raw[2048], msg[2048];

@@ -1,5 +1,5 @@
-/* struct banger_ctx starts with a bg_logger, so the core can log through
- * a context without knowing the rest of it. */
+/* A bg_env (env/env.h), and so a banger_ctx, starts with a bg_logger, so
+ * the core can log through either without knowing the rest of them. */
 #ifndef BG_LOGGER_H
 #define BG_LOGGER_H
 

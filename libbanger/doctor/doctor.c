@@ -1,6 +1,6 @@
 /* banger_doctor: every host check, each with a one-line fix. */
-#include "probe.h"
-#include "../ctx/ctx.h"
+#include "../host/probe.h"
+#include "../env/env.h"
 #include "../host/host.h"
 
 #include <stdio.h>
@@ -32,10 +32,11 @@ static int check_private(banger_check_cb cb, void *payload, const char *name, co
 
 BANGER_EXTERN(int) banger_doctor(banger_ctx *ctx, banger_check_cb cb, void *payload)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (!cb)
 		return bg_error(BANGER_EINVALID, "callback must not be NULL");
-	const char *fc_name = ctx ? bg_config_get(&ctx->config, "firecracker_bin") : NULL;
-	const char *qemu_name = ctx ? bg_config_get(&ctx->config, "qemu_bin") : NULL;
+	const char *fc_name = env ? bg_config_get(&env->config, "firecracker_bin") : NULL;
+	const char *qemu_name = env ? bg_config_get(&env->config, "qemu_bin") : NULL;
 	bg_host_probe p;
 	int rc = bg_host_probe_run(&p, fc_name, qemu_name);
 	if (rc)
@@ -96,8 +97,8 @@ BANGER_EXTERN(int) banger_doctor(banger_ctx *ctx, banger_check_cb cb, void *payl
 		    "run banger as root (sudo)");
 	if (rc) goto out;
 
-	if (ctx) {
-		bg_overlay_kind k = bg_overlay_probe(ctx->layout.vms_dir);
+	if (env) {
+		bg_overlay_kind k = bg_overlay_probe(env->layout.vms_dir);
 		snprintf(detail, sizeof(detail), "new VMs' system disks: %s (%s)", bg_overlay_kind_name(k),
 			 k == BG_OVERLAY_DM_SNAPSHOT ? "device-mapper snapshot over the shared image"
 			 : k == BG_OVERLAY_REFLINK ? "the state dir's file system clones files instantly"
@@ -106,9 +107,9 @@ BANGER_EXTERN(int) banger_doctor(banger_ctx *ctx, banger_check_cb cb, void *payl
 			    "load dm-mod, or keep the state dir on a reflink-capable file system (btrfs, xfs)");
 		if (rc)
 			goto out;
-		if ((rc = check_private(cb, payload, "state-dir", ctx->layout.state_dir)))
+		if ((rc = check_private(cb, payload, "state-dir", env->layout.state_dir)))
 			goto out;
-		rc = check_private(cb, payload, "ssh-dir", ctx->layout.ssh_dir);
+		rc = check_private(cb, payload, "ssh-dir", env->layout.ssh_dir);
 	}
 out:
 	bg_host_probe_free(&p);

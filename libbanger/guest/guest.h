@@ -143,6 +143,12 @@ int bg_kh_hash_name(char **out, const char *name);
  * lowercased. */
 char *bg_kh_lookup_name(const char *host, uint16_t port);
 
+/* ---- the ssh ProxyCommand relay (ssh_client.c) ---- */
+/* Copy bytes between in_fd/out_fd and a TCP connection to ip:port (0
+ * means 22) until the connection closes.  Which VM the address belongs
+ * to is the caller's business (vm/ssh_proxy.c). */
+int bg_ssh_relay(const char *ip, uint16_t port, int in_fd, int out_fd);
+
 /* ---- ~/.ssh/config integration (ssh_config.c) ---- */
 /* Insert/remove banger's Include block in user config text (exposed for
  * tests). */

@@ -7,7 +7,7 @@
  * with MSG_NOSIGNAL, so a dead peer can never raise SIGPIPE in the host
  * program. */
 #include "guest.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -32,7 +32,7 @@
 struct banger_ssh {
 	LIBSSH2_SESSION *session;
 	int fd;
-	banger_ctx *ctx;
+	bg_env *env;
 	char *host;
 	uint16_t port;
 	char *fingerprint;
@@ -251,7 +251,7 @@ static int verify_host_key(banger_ssh *s, const banger_ssh_options *o, const cha
 	if ((rc = bg_sshkey_fingerprint(&s->fingerprint, &key)))
 		goto out;
 	if (o->hostkey_policy == BANGER_SSH_INSECURE_ACCEPT_ANY) {
-		bg_warn(s->ctx, "INSECURE: accepting the %s host key %s of %s:%u without verification", key.type,
+		bg_warn(s->env, "INSECURE: accepting the %s host key %s of %s:%u without verification", key.type,
 			s->fingerprint, s->host, (unsigned)s->port);
 		goto out;
 	}
@@ -260,7 +260,7 @@ static int verify_host_key(banger_ssh *s, const banger_ssh_options *o, const cha
 		goto out;
 	switch (r.verdict) {
 	case BANGER_HOSTKEY_MATCH:
-		bg_debug(s->ctx, "host key of %s %s matches %s line %u", r.lookup_name, s->fingerprint, kh_path, r.line);
+		bg_debug(s->env, "host key of %s %s matches %s line %u", r.lookup_name, s->fingerprint, kh_path, r.line);
 		break;
 	case BANGER_HOSTKEY_MISMATCH:
 		rc = bg_error(BANGER_ETRUST,
@@ -310,7 +310,7 @@ static int verify_host_key(banger_ssh *s, const banger_ssh_options *o, const cha
 		if (o->pin_names_count &&
 		    (rc = bg_known_hosts_pin(kh_path, o->pin_names, o->pin_names_count, 22, &key, BG_KH_PIN_IF_NEW)))
 			break;
-		bg_info(s->ctx, "pinned %s host key %s for %s in %s", key.type, s->fingerprint, r.lookup_name, kh_path);
+		bg_info(s->env, "pinned %s host key %s for %s in %s", key.type, s->fingerprint, r.lookup_name, kh_path);
 	}
 	bg_kh_result_free(&r);
 out:
@@ -379,7 +379,7 @@ BANGER_EXTERN(void) banger_ssh_close(banger_ssh *s)
 	bg_free(s);
 }
 
-static int check_options(const banger_ssh_options *o, banger_ctx *ctx)
+static int check_options(const banger_ssh_options *o, bg_env *env)
 {
 	if (!o)
 		return bg_error(BANGER_EINVALID, "SSH options are required (at least the host)");
@@ -390,11 +390,11 @@ static int check_options(const banger_ssh_options *o, banger_ctx *ctx)
 	if (o->hostkey_policy != BANGER_SSH_HOSTKEY_TOFU && o->hostkey_policy != BANGER_SSH_HOSTKEY_PINNED &&
 	    o->hostkey_policy != BANGER_SSH_INSECURE_ACCEPT_ANY)
 		return bg_error(BANGER_EINVALID, "SSH options: unknown host-key policy %d", o->hostkey_policy);
-	if (o->hostkey_policy != BANGER_SSH_INSECURE_ACCEPT_ANY && !o->known_hosts_path && !ctx)
+	if (o->hostkey_policy != BANGER_SSH_INSECURE_ACCEPT_ANY && !o->known_hosts_path && !env)
 		return bg_error(BANGER_EINVALID,
 				"SSH options: no known_hosts path and no context to take it from; refusing to "
 				"connect without host-key verification");
-	if (!o->identity_path && !ctx)
+	if (!o->identity_path && !env)
 		return bg_error(BANGER_EINVALID, "SSH options: no identity and no context to take banger's key from");
 	if (o->pin_names_count && !o->pin_names)
 		return bg_error(BANGER_EINVALID, "SSH options: pin_names is NULL");
@@ -403,14 +403,15 @@ static int check_options(const banger_ssh_options *o, banger_ctx *ctx)
 
 BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
 	*out = NULL;
-	int rc = check_options(o, ctx);
+	int rc = check_options(o, env);
 	if (rc || (rc = bg_global_init()))
 		return rc;
-	const char *kh_path = o->known_hosts_path ? o->known_hosts_path : ctx ? ctx->layout.known_hosts : NULL;
-	const char *identity = o->identity_path ? o->identity_path : ctx->layout.client_key;
+	const char *kh_path = o->known_hosts_path ? o->known_hosts_path : env ? env->layout.known_hosts : NULL;
+	const char *identity = o->identity_path ? o->identity_path : env->layout.client_key;
 	if (!o->identity_path && (rc = bg_client_key_ensure(identity, NULL)))
 		return rc;
 	const char *user = o->user ? o->user : "root";
@@ -420,7 +421,7 @@ BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const b
 	if (!s)
 		return bg_error_oom();
 	s->fd = -1;
-	s->ctx = ctx;
+	s->env = env;
 	s->port = o->port ? o->port : 22;
 	s->io_timeout_ms = o->io_timeout_ms ? o->io_timeout_ms : DEFAULT_IO_MS;
 	if (!(s->host = bg_strdup(o->host))) {
@@ -468,7 +469,7 @@ BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const b
 			rc = ssh_fail(s, BANGER_ENETWORK, "SSH authentication to");
 		goto fail;
 	}
-	bg_debug(ctx, "ssh: connected to %s@%s:%u (%s)", user, s->host, (unsigned)s->port, s->fingerprint);
+	bg_debug(env, "ssh: connected to %s@%s:%u (%s)", user, s->host, (unsigned)s->port, s->fingerprint);
 	*out = s;
 	return 0;
 fail:
@@ -489,10 +490,11 @@ static bool retryable(int rc)
 BANGER_EXTERN(int) banger_ssh_wait(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *opts,
 				   uint32_t timeout_ms)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
 	*out = NULL;
-	int rc = check_options(opts, ctx);
+	int rc = check_options(opts, env);
 	if (rc)
 		return rc;
 	int64_t start = bg_now_ms(), deadline = start + timeout_ms;
@@ -509,7 +511,7 @@ BANGER_EXTERN(int) banger_ssh_wait(banger_ssh **out, banger_ctx *ctx, const bang
 		attempts++;
 		rc = banger_ssh_connect(out, ctx, &o);
 		if (rc == 0) {
-			bg_debug(ctx, "ssh: %s:%u up after %d attempt(s), %lld ms", opts->host,
+			bg_debug(env, "ssh: %s:%u up after %d attempt(s), %lld ms", opts->host,
 				 (unsigned)(opts->port ? opts->port : 22), attempts, (long long)(bg_now_ms() - start));
 			return 0;
 		}
@@ -524,7 +526,7 @@ BANGER_EXTERN(int) banger_ssh_wait(banger_ssh **out, banger_ctx *ctx, const bang
 			return bg_error(BANGER_ETIMEOUT, "%s:%u not reachable over SSH after %d attempts in %u ms: %s",
 					opts->host, (unsigned)(opts->port ? opts->port : 22), attempts, timeout_ms, last);
 		}
-		bg_debug(ctx, "ssh: %s not ready (%s), retrying", opts->host,
+		bg_debug(env, "ssh: %s not ready (%s), retrying", opts->host,
 			 banger_error_last() ? banger_error_last()->message : "?");
 		int sleep_ms = delay;
 		if (now + sleep_ms > deadline)
@@ -819,14 +821,16 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 
 BANGER_EXTERN(const char *) banger_ctx_client_key_path(const banger_ctx *ctx)
 {
-	return ctx ? ctx->layout.client_key : NULL;
+	const bg_env *env = bg_env_of_const(ctx);
+	return env ? env->layout.client_key : NULL;
 }
 
 BANGER_EXTERN(int) banger_ssh_client_key(char **out, banger_ctx *ctx)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	return bg_client_key_ensure(ctx->layout.client_key, out);
+	return bg_client_key_ensure(env->layout.client_key, out);
 }
 
 /* ---- ProxyCommand relay ---- */
@@ -850,31 +854,9 @@ static int write_all_nosig(int fd, const char *p, size_t n, bool is_socket)
 	return 0;
 }
 
-BANGER_EXTERN(int) banger_ssh_proxy(banger_ctx *ctx, const char *host, uint16_t port, int in_fd, int out_fd)
+int bg_ssh_relay(const char *ip, uint16_t port, int in_fd, int out_fd)
 {
-	if (!ctx || !host || !*host || in_fd < 0 || out_fd < 0)
-		return bg_error(BANGER_EINVALID, "invalid argument");
-	char *name = bg_strdup(host);
-	if (!name)
-		return bg_error_oom();
-	size_t nl = strlen(name);
-	if (nl > 3 && strcasecmp(name + nl - 3, ".vm") == 0)
-		name[nl - 3] = '\0';
-	banger_vm *vm = NULL;
-	int rc = banger_vm_lookup(&vm, ctx, name);
-	bg_free(name);
-	if (rc) {
-		bg_error_prefix("ssh-proxy %s", host);
-		return rc;
-	}
-	if (!banger_vm_guest_ip(vm) || !*banger_vm_guest_ip(vm)) {
-		rc = bg_error(BANGER_ESTATE, "VM %s has no guest IP (state %s)", banger_vm_name(vm), banger_vm_state(vm));
-		banger_vm_free(vm);
-		return rc;
-	}
-	char ip[64];
-	snprintf(ip, sizeof(ip), "%s", banger_vm_guest_ip(vm));
-	banger_vm_free(vm);
+	int rc;
 	int sock;
 	if ((rc = tcp_connect(&sock, ip, port ? port : 22, bg_now_ms() + DEFAULT_CONNECT_MS)))
 		return rc;

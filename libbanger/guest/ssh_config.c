@@ -3,7 +3,7 @@
  * `banger ssh-proxy`), and its Include, placed first in the user's
  * ~/.ssh/config, every other byte of which is kept. */
 #include "guest.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -35,15 +35,17 @@ static int config_path_arg(bg_buf *b, const char *what, const char *path, bool t
 
 BANGER_EXTERN(int) banger_ssh_config_path(char **out, banger_ctx *ctx)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	*out = bg_path_join(ctx->layout.ssh_dir, "ssh_config");
+	*out = bg_path_join(env->layout.ssh_dir, "ssh_config");
 	return *out ? 0 : bg_error_oom();
 }
 
 BANGER_EXTERN(int) banger_ssh_config_render(char **out, banger_ctx *ctx, const char *proxy_command)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
 	if (proxy_command && strpbrk(proxy_command, "\n\r"))
@@ -56,10 +58,10 @@ BANGER_EXTERN(int) banger_ssh_config_render(char **out, banger_ctx *ctx, const c
 			"Host *.vm\n"
 			"\tUser root\n"
 			"\tIdentityFile ");
-	if ((rc = config_path_arg(&b, "banger's client key", ctx->layout.client_key, true)))
+	if ((rc = config_path_arg(&b, "banger's client key", env->layout.client_key, true)))
 		goto fail;
 	bg_buf_puts(&b, "\n\tIdentitiesOnly yes\n\tUserKnownHostsFile ");
-	if ((rc = config_path_arg(&b, "banger's known_hosts", ctx->layout.known_hosts, true)))
+	if ((rc = config_path_arg(&b, "banger's known_hosts", env->layout.known_hosts, true)))
 		goto fail;
 	bg_buf_puts(&b, "\n\tGlobalKnownHostsFile none\n"
 			"\tStrictHostKeyChecking accept-new\n"
@@ -231,15 +233,16 @@ out:
 BANGER_EXTERN(int) banger_ssh_config_install(int *out, banger_ctx *ctx, const char *user_config,
 					     const char *proxy_command)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (out)
 		*out = 0;
-	if (!ctx)
+	if (!env)
 		return bg_error(BANGER_EINVALID, "a context is required");
 	char *body = NULL, *path = NULL;
 	int rc;
 	if ((rc = banger_ssh_config_render(&body, ctx, proxy_command)) || (rc = banger_ssh_config_path(&path, ctx)) ||
 	    (rc = bg_write_file_atomic(path, body, strlen(body), 0600)) ||
-	    (rc = bg_client_key_ensure(ctx->layout.client_key, NULL)))
+	    (rc = bg_client_key_ensure(env->layout.client_key, NULL)))
 		goto out;
 	rc = edit_user_config(out, ctx, user_config, true);
 out:
@@ -250,14 +253,16 @@ out:
 
 BANGER_EXTERN(int) banger_ssh_config_uninstall(int *out, banger_ctx *ctx, const char *user_config)
 {
-	if (!ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!env)
 		return bg_error(BANGER_EINVALID, "a context is required");
 	return edit_user_config(out, ctx, user_config, false);
 }
 
 BANGER_EXTERN(int) banger_ssh_config_installed(int *out, banger_ctx *ctx, const char *user_config)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = 0;
 	char *inc = NULL, *path = NULL, *text = NULL, *line = NULL;

@@ -16,7 +16,7 @@
  * therefore sees either no pull at all or only finished ones, and every
  * .tmp-* it finds is a leftover of a killed process. */
 #include "image.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,9 +64,9 @@ static uint64_t sweep_temporaries(const char *blobs_dir, bool dry_run)
 	return n;
 }
 
-int bg_blob_cache_enter(struct banger_ctx *ctx, bg_lock *lock)
+int bg_blob_cache_enter(bg_env *env, bg_lock *lock)
 {
-	const char *blobs = ctx->layout.blobs_dir;
+	const char *blobs = env->layout.blobs_dir;
 	char *path = lock_path(blobs);
 	if (!path)
 		return bg_error_oom();
@@ -84,22 +84,22 @@ int bg_blob_cache_enter(struct banger_ctx *ctx, bg_lock *lock)
 	return rc;
 }
 
-static int config_size(struct banger_ctx *ctx, const char *key, const char *def, uint64_t *out)
+static int config_size(bg_env *env, const char *key, const char *def, uint64_t *out)
 {
-	const char *v = bg_config_get(&ctx->config, key);
+	const char *v = bg_config_get(&env->config, key);
 	int rc = bg_parse_size(out, v && *v ? v : def);
 	if (rc)
 		bg_error_prefix("config %s", key);
 	return rc;
 }
 
-int bg_image_budget(struct banger_ctx *ctx, uint64_t requested, uint64_t *out)
+int bg_image_budget(bg_env *env, uint64_t requested, uint64_t *out)
 {
 	if (requested) {
 		*out = requested;
 		return 0;
 	}
-	int rc = config_size(ctx, "image_max_bytes", DEFAULT_IMAGE_MAX, out);
+	int rc = config_size(env, "image_max_bytes", DEFAULT_IMAGE_MAX, out);
 	if (rc == 0 && *out == 0)
 		rc = bg_error(BANGER_EINVALID, "config image_max_bytes: must be more than 0");
 	return rc;
@@ -185,14 +185,14 @@ static int walk(digest_set *s, const char *blobs, const char *digest, int depth)
 	return rc;
 }
 
-static int collect_references(struct banger_ctx *ctx, digest_set *s)
+static int collect_references(bg_env *env, digest_set *s)
 {
 	bg_image_record *imgs = NULL;
 	size_t n = 0;
-	int rc = bg_store_image_list(&ctx->store, &imgs, &n);
+	int rc = bg_store_image_list(&env->store, &imgs, &n);
 	for (size_t i = 0; i < n && !rc; i++)
 		if (imgs[i].manifest_digest)
-			rc = walk(s, ctx->layout.blobs_dir, imgs[i].manifest_digest, 0);
+			rc = walk(s, env->layout.blobs_dir, imgs[i].manifest_digest, 0);
 	bg_image_records_free(imgs, n);
 	return rc;
 }
@@ -266,17 +266,17 @@ static int oldest_first(const void *a, const void *b)
 }
 
 /* The prune itself; the caller holds the cache lock exclusively. */
-static int prune_locked(struct banger_ctx *ctx, const banger_image_prune_options *o,
+static int prune_locked(bg_env *env, const banger_image_prune_options *o,
 			banger_image_prune_report *r)
 {
-	const char *blobs = ctx->layout.blobs_dir;
+	const char *blobs = env->layout.blobs_dir;
 	bool dry = (o->flags & BANGER_IMAGE_PRUNE_DRY_RUN) != 0;
 	digest_set refs = { 0 };
 	cached_blob *v = NULL;
 	size_t n = 0;
 	/* Know every reference before removing anything: a failure here
 	 * (the store unreadable) removes nothing. */
-	int rc = collect_references(ctx, &refs);
+	int rc = collect_references(env, &refs);
 	if (rc == 0)
 		rc = list_blobs(blobs, &v, &n);
 	if (rc)
@@ -303,7 +303,7 @@ static int prune_locked(struct banger_ctx *ctx, const banger_image_prune_options
 		}
 		int err = dry || unlink(p) == 0 ? 0 : errno;
 		if (err && err != ENOENT)
-			bg_warn(ctx, "blob cache: removing %s: %s", p, strerror(err));
+			bg_warn(env, "blob cache: removing %s: %s", p, strerror(err));
 		bg_free(p);
 		if (err && err != ENOENT)
 			continue;
@@ -335,33 +335,38 @@ BANGER_EXTERN(int) banger_image_prune_options_init(banger_image_prune_options *o
 BANGER_EXTERN(int) banger_image_prune(banger_image_prune_report *out, banger_ctx *ctx,
 				      const banger_image_prune_options *opts)
 {
+	return bg_image_prune(out, bg_env_of(ctx), opts);
+}
+
+int bg_image_prune(banger_image_prune_report *out, bg_env *env, const banger_image_prune_options *opts)
+{
 	banger_image_prune_options def = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
 	const banger_image_prune_options *o = opts ? opts : &def;
 	if (out)
 		memset(out, 0, sizeof(*out));
-	if (!ctx)
+	if (!env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	if (o->version != BANGER_IMAGE_PRUNE_OPTIONS_VERSION)
 		return bg_error(BANGER_EINVALID, "unsupported banger_image_prune_options version %u", o->version);
 	if (o->flags & ~(uint32_t)BANGER_IMAGE_PRUNE_DRY_RUN)
 		return bg_error(BANGER_EINVALID, "unknown prune flags 0x%x", o->flags);
-	char *path = lock_path(ctx->layout.blobs_dir);
+	char *path = lock_path(env->layout.blobs_dir);
 	if (!path)
 		return bg_error_oom();
 	bg_lock lock = BG_LOCK_INIT;
 	banger_image_prune_report r;
 	memset(&r, 0, sizeof(r));
 	int timeout = o->timeout_ms > INT32_MAX ? INT32_MAX : (int)o->timeout_ms;
-	int rc = bg_mkdir_p(ctx->layout.blobs_dir, 0700);
+	int rc = bg_mkdir_p(env->layout.blobs_dir, 0700);
 	if (rc == 0 && (rc = bg_lock_acquire(&lock, path, timeout)) == BANGER_EBUSY)
 		rc = bg_error(BANGER_EBUSY, "the blob cache is in use by a pull or import in another process; "
 			      "prune again when it has finished");
 	if (rc == 0)
-		rc = prune_locked(ctx, o, &r);
+		rc = prune_locked(env, o, &r);
 	bg_lock_release(&lock);
 	bg_free(path);
 	if (rc == 0) {
-		bg_info(ctx, "blob cache: removed %llu blobs (%llu bytes), kept %llu (%llu bytes)",
+		bg_info(env, "blob cache: removed %llu blobs (%llu bytes), kept %llu (%llu bytes)",
 			(unsigned long long)r.blobs_removed, (unsigned long long)r.bytes_removed,
 			(unsigned long long)r.blobs_kept, (unsigned long long)r.bytes_kept);
 		if (out)
@@ -370,11 +375,11 @@ BANGER_EXTERN(int) banger_image_prune(banger_image_prune_report *out, banger_ctx
 	return rc;
 }
 
-void bg_blob_cache_enforce_cap(struct banger_ctx *ctx)
+void bg_blob_cache_enforce_cap(bg_env *env)
 {
 	uint64_t cap = 0;
-	if (config_size(ctx, "blob_cache_max", DEFAULT_CACHE_MAX, &cap)) {
-		bg_warn(ctx, "blob cache cap not enforced: %s", banger_error_last()->message);
+	if (config_size(env, "blob_cache_max", DEFAULT_CACHE_MAX, &cap)) {
+		bg_warn(env, "blob cache cap not enforced: %s", banger_error_last()->message);
 		banger_error_clear();
 		return;
 	}
@@ -382,7 +387,7 @@ void bg_blob_cache_enforce_cap(struct banger_ctx *ctx)
 	cached_blob *v = NULL;
 	size_t n = 0;
 	uint64_t total = 0;
-	if (list_blobs(ctx->layout.blobs_dir, &v, &n) == 0)
+	if (list_blobs(env->layout.blobs_dir, &v, &n) == 0)
 		for (size_t i = 0; i < n; i++)
 			total += v[i].size;
 	bg_free(v);
@@ -394,13 +399,13 @@ void bg_blob_cache_enforce_cap(struct banger_ctx *ctx)
 	banger_image_prune_options o = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
 	o.keep_bytes = cap;
 	banger_image_prune_report r;
-	int rc = banger_image_prune(&r, ctx, &o);
+	int rc = bg_image_prune(&r, env, &o);
 	if (rc == BANGER_EBUSY)
-		bg_debug(ctx, "blob cache over blob_cache_max; left to the pull still running");
+		bg_debug(env, "blob cache over blob_cache_max; left to the pull still running");
 	else if (rc)
-		bg_warn(ctx, "blob cache cap: %s", banger_error_last()->message);
+		bg_warn(env, "blob cache cap: %s", banger_error_last()->message);
 	else if (r.bytes_kept > cap && cap)
-		bg_warn(ctx, "blob cache holds %llu bytes of blobs recorded images use, over blob_cache_max "
+		bg_warn(env, "blob cache holds %llu bytes of blobs recorded images use, over blob_cache_max "
 			"(%llu bytes)", (unsigned long long)r.bytes_kept, (unsigned long long)cap);
 	banger_error_clear();
 }

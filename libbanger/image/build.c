@@ -21,7 +21,7 @@
  * first round counted: the data blocks and the tree's inodes and
  * metadata blocks. */
 #include "image.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,9 +109,9 @@ static void *worker(void *arg)
 /* Open layer i's cached blob; *missing when it is not there (yet). */
 static int open_blob(pool *p, size_t i, bool *missing)
 {
-	banger_ctx *ctx = p->o->ctx;
+	bg_env *env = p->o->env;
 	*missing = false;
-	char *path = bg_blob_path(ctx->layout.blobs_dir, p->o->layers[i].digest);
+	char *path = bg_blob_path(env->layout.blobs_dir, p->o->layers[i].digest);
 	if (!path)
 		return bg_error_oom();
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -126,7 +126,7 @@ static int open_blob(pool *p, size_t i, bool *missing)
 	struct stat st;
 	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != p->o->layers[i].size) {
 		close(fd);
-		bg_blob_evict(ctx->layout.blobs_dir, p->o->layers[i].digest);
+		bg_blob_evict(env->layout.blobs_dir, p->o->layers[i].digest);
 		return bg_error(BANGER_EVERIFY, "cached layer %s has the wrong size", p->o->layers[i].digest);
 	}
 	p->fds[i] = fd;
@@ -351,10 +351,10 @@ static int record_copy(bg_image_record *dst, const bg_image_record *src)
 /* Both digests of every layer: the blob's and the uncompressed stream's. */
 static int check_digests(const bg_build_opts *o, pool *p)
 {
-	banger_ctx *ctx = o->ctx;
+	bg_env *env = o->env;
 	for (size_t i = 0; i < o->nlayers; i++) {
 		if (strcmp(p->layers[i].digest, o->layers[i].digest) != 0) {
-			bg_blob_evict(ctx->layout.blobs_dir, o->layers[i].digest);
+			bg_blob_evict(env->layout.blobs_dir, o->layers[i].digest);
 			return bg_error(BANGER_EVERIFY, "layer %zu: cached blob %s hashes to %s (corrupt cache "
 					"entry removed; pull again)", i + 1, o->layers[i].digest, p->layers[i].digest);
 		}
@@ -367,7 +367,7 @@ static int check_digests(const bg_build_opts *o, pool *p)
 
 int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 {
-	banger_ctx *ctx = o->ctx;
+	bg_env *env = o->env;
 	memset(out, 0, sizeof(*out));
 	int rc = 0;
 	size_t n = o->nlayers;
@@ -377,7 +377,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	bg_limits_default(&p.limits);
 	if (o->max_bytes)
 		p.limits.max_bytes = o->max_bytes;
-	char *dir = bg_path_join(ctx->layout.images_dir, o->name);
+	char *dir = bg_path_join(env->layout.images_dir, o->name);
 	char *rnd = rand_hex();
 	char *tmp = dir && rnd ? bg_sprintf("%s/.rootfs.tmp-%s", dir, rnd) : NULL;
 	char *final = dir && rnd ? bg_sprintf("%s/rootfs-%.12s-%s.ext4", dir,
@@ -459,7 +459,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		int64_t tm = bg_now_ms();
 		if ((rc = bg_ext4_create(&e4, tmp, size, want_inodes)))
 			goto out;
-		bg_debug(ctx, "image %s: %llu byte filesystem made in %lld ms", o->name,
+		bg_debug(env, "image %s: %llu byte filesystem made in %lld ms", o->name,
 			 (unsigned long long)size, (long long)(bg_now_ms() - tm));
 		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0,
 				 attempt == 0 && o->fetch ? "downloading and unpacking layers" : "unpacking layers")))
@@ -476,7 +476,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		}
 		int64_t t0 = bg_now_ms();
 		rc = read_layers(o, &p, threads, attempt == 0 && o->fetch);
-		bg_debug(ctx, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
+		bg_debug(env, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
 			 o->name, n, (long long)(bg_now_ms() - t0), threads,
 			 (unsigned long long)atomic_load(&p.total_bytes));
 		if (rc)
@@ -497,7 +497,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		if (!over && !(o->flags & BANGER_IMAGE_NO_PATCH)) {
 			bg_patch_inputs in;
 			bg_patch_inputs_default(&in);
-			in.ctx = ctx;
+			in.env = env;
 			if ((rc = bg_image_patch(tree, p.sink, &in)))
 				goto out;
 		}
@@ -512,7 +512,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 			rc = bg_error(BANGER_EIO, "the layers need more room than their sizes tell");
 			goto out;
 		}
-		bg_info(ctx, "image %s: the layers need more room than estimated (%llu more data blocks, "
+		bg_info(env, "image %s: the layers need more room than estimated (%llu more data blocks, "
 			"%llu more metadata blocks, %llu inodes); rebuilding", o->name,
 			(unsigned long long)over, (unsigned long long)short_blocks, (unsigned long long)inodes);
 		bg_tree_free(tree);
@@ -534,12 +534,12 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	int64_t t1 = bg_now_ms();
 	if ((rc = bg_ext4_write_tree(e4, tree)))
 		goto out;
-	bg_debug(ctx, "image %s: metadata written in %lld ms", o->name, (long long)(bg_now_ms() - t1));
+	bg_debug(env, "image %s: metadata written in %lld ms", o->name, (long long)(bg_now_ms() - t1));
 	t1 = bg_now_ms();
 	uint64_t headroom = o->headroom_bytes;
 	if (headroom == BANGER_IMAGE_HEADROOM_DEFAULT) {
 		headroom = 0;
-		const char *h = bg_config_get(&ctx->config, "image_headroom");
+		const char *h = bg_config_get(&env->config, "image_headroom");
 		if (h && *h && (rc = bg_parse_size(&headroom, h))) {
 			bg_error_prefix("config image_headroom");
 			goto out;
@@ -549,7 +549,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "sizing the filesystem")) ||
 	    (rc = bg_ext4_finish(e4, o->size_bytes, headroom, &bytes)))
 		goto out;
-	bg_debug(ctx, "image %s: resized, journal added, synced in %lld ms", o->name,
+	bg_debug(env, "image %s: resized, journal added, synced in %lld ms", o->name,
 		 (long long)(bg_now_ms() - t1));
 	if (rename(tmp, final) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "rename %s", tmp);
@@ -561,7 +561,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 
 	/* the record; the previous rootfs of that name goes afterwards */
 	bg_image_record old = { 0 };
-	bool had_old = bg_store_image_get(&ctx->store, &old, o->name) == 0;
+	bool had_old = bg_store_image_get(&env->store, &old, o->name) == 0;
 	bg_image_record r = {
 		.name = (char *)o->name,
 		.ref = (char *)o->ref,
@@ -578,9 +578,9 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	/* The caller's copy is made before the record is committed: once it
 	 * is, nothing may fail (an error would say "not pulled" about an
 	 * image that is recorded). */
-	if ((rc = record_copy(out, &r)) == 0 && (rc = bg_store_begin(&ctx->store)) == 0) {
-		if ((rc = bg_store_image_upsert(&ctx->store, &r)) || (rc = bg_store_commit(&ctx->store)))
-			bg_store_rollback(&ctx->store);
+	if ((rc = record_copy(out, &r)) == 0 && (rc = bg_store_begin(&env->store)) == 0) {
+		if ((rc = bg_store_image_upsert(&env->store, &r)) || (rc = bg_store_commit(&env->store)))
+			bg_store_rollback(&env->store);
 	}
 	if (rc) {
 		bg_image_record_clear(out);
@@ -621,12 +621,12 @@ out:
 	return rc;
 }
 
-int bg_image_check_target(banger_ctx *ctx, const char *name, const char *digest,
+int bg_image_check_target(bg_env *env, const char *name, const char *digest,
 			  const char *platform, uint32_t flags, bool *up_to_date)
 {
 	*up_to_date = false;
 	bg_image_record r;
-	int rc = bg_store_image_get(&ctx->store, &r, name);
+	int rc = bg_store_image_get(&env->store, &r, name);
 	if (rc == BANGER_ENOTFOUND) {
 		banger_error_clear();
 		return 0;
@@ -643,7 +643,7 @@ int bg_image_check_target(banger_ctx *ctx, const char *name, const char *digest,
 	}
 	bg_image_record_clear(&r);
 	char *vm = NULL;
-	if ((rc = bg_store_image_user(&ctx->store, name, &vm)))
+	if ((rc = bg_store_image_user(&env->store, name, &vm)))
 		return rc;
 	if (vm) {
 		rc = bg_error(BANGER_EBUSY, "image '%s' is used by VM '%s' and cannot be replaced; pull "

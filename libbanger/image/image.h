@@ -16,6 +16,8 @@
 #include "../core/core.h"
 #include "../store/store.h"
 
+typedef struct bg_env bg_env; /* env/env.h */
+
 #include <stdatomic.h>
 
 struct banger_ctx;
@@ -165,7 +167,7 @@ typedef struct {
 	const bg_image_ref *ref;
 	bool insecure;             /* caller asked for plain HTTP */
 	const char *insecure_list; /* config insecure_registries */
-	struct banger_ctx *ctx;    /* logging */
+	bg_env *env;    /* logging */
 } bg_registry_opts;
 
 int bg_registry_open(bg_registry **out, const bg_registry_opts *o);
@@ -294,15 +296,16 @@ void bg_docker_save_pick_free(bg_docker_save_pick *p);
  * committed: a prune (exclusive) then never removes a blob the pull
  * counts on.  When no one else holds it, leftovers of killed processes
  * (.tmp-*) are removed first.  Release with bg_lock_release. */
-int bg_blob_cache_enter(struct banger_ctx *ctx, bg_lock *lock);
+int bg_image_prune(banger_image_prune_report *out, bg_env *env, const banger_image_prune_options *opts);
+int bg_blob_cache_enter(bg_env *env, bg_lock *lock);
 /* After a pull or import, with the cache lock released: evict
  * unreferenced blobs, oldest first, while the cache is larger than the
  * config key blob_cache_max.  Never fails the caller (problems are
  * logged); skipped while another pull or import runs. */
-void bg_blob_cache_enforce_cap(struct banger_ctx *ctx);
+void bg_blob_cache_enforce_cap(bg_env *env);
 /* The byte budget of a pull or import: requested, else the config key
  * image_max_bytes (default 64G). */
-int bg_image_budget(struct banger_ctx *ctx, uint64_t requested, uint64_t *out);
+int bg_image_budget(bg_env *env, uint64_t requested, uint64_t *out);
 
 /* ---- arena: many small allocations freed at once ---- */
 
@@ -544,7 +547,7 @@ typedef struct {
 	const char *agent_unit;      /* banger-vsock-agent.service, or NULL */
 	const char *session_helper;  /* banger-session (guest sessions), or NULL */
 	const char *resolv_conf;     /* host's resolv.conf (default /etc/resolv.conf) */
-	struct banger_ctx *ctx;      /* logging */
+	bg_env *env;      /* logging */
 	char buf[5][4096];           /* storage for the defaults */
 } bg_patch_inputs;
 
@@ -564,7 +567,7 @@ typedef int (*bg_build_progress)(int event, uint32_t layer, uint64_t done, uint6
 				 const char *detail, void *payload);
 
 typedef struct {
-	struct banger_ctx *ctx;
+	bg_env *env;
 	const char *name;
 	const char *ref;              /* recorded */
 	const char *manifest_digest;
@@ -594,7 +597,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out);
 /* Shared by pull and import: is the image recorded with this manifest
  * and platform already (and its file there)?  BANGER_EBUSY when a VM uses
  * the image that would be replaced. */
-int bg_image_check_target(struct banger_ctx *ctx, const char *name, const char *digest,
+int bg_image_check_target(bg_env *env, const char *name, const char *digest,
 			  const char *platform, uint32_t flags, bool *up_to_date);
 
 /* ---- pull.c: resolving a manifest and finishing a pull or import ---- */
@@ -615,7 +618,7 @@ int bg_image_resolve(bg_resolved *out, bg_registry *reg, const char *blobs_dir, 
 void bg_resolved_free(bg_resolved *r);
 /* Take the image lock, check the target, fetch missing layers (reg may be
  * NULL when they are cached), build and record. */
-int bg_image_finish(banger_image **out, struct banger_ctx *ctx, bg_resolved *res, const char *name,
+int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const char *name,
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *opts);
 /* Validate options (NULL: defaults) into *o. */
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in);

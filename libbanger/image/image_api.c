@@ -1,5 +1,5 @@
 /* Public access to image records: lists, lookup, accessors, removal. */
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 #include "image.h"
 
 #include <errno.h>
@@ -12,13 +12,14 @@ struct banger_image_list {
 
 BANGER_EXTERN(int) banger_image_list_all(banger_image_list **out, banger_ctx *ctx)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
 	banger_image_list *l = bg_calloc(1, sizeof(*l));
 	if (!l)
 		return bg_error_oom();
-	int rc = bg_store_image_list(&ctx->store, &l->images, &l->count);
+	int rc = bg_store_image_list(&env->store, &l->images, &l->count);
 	if (rc) {
 		bg_free(l);
 		return rc;
@@ -47,13 +48,14 @@ BANGER_EXTERN(void) banger_image_list_free(banger_image_list *list)
 
 BANGER_EXTERN(int) banger_image_lookup(banger_image **out, banger_ctx *ctx, const char *name)
 {
-	if (!out || !ctx || !name)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
 	banger_image *img = bg_calloc(1, sizeof(*img));
 	if (!img)
 		return bg_error_oom();
-	int rc = bg_store_image_get(&ctx->store, img, name);
+	int rc = bg_store_image_get(&env->store, img, name);
 	if (rc) {
 		bg_free(img);
 		return rc;
@@ -72,12 +74,13 @@ BANGER_EXTERN(void) banger_image_free(banger_image *image)
 
 BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name)
 {
-	if (!ctx || !name)
+	bg_env *env = bg_env_of(ctx);
+	if (!env || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	if (!bg_image_name_valid(name))
 		return bg_error(BANGER_ENOTFOUND, "no image named '%.100s'", name);
-	char *lock_path = bg_sprintf("%s/.lock-%s", ctx->layout.images_dir, name);
-	char *dir = bg_path_join(ctx->layout.images_dir, name);
+	char *lock_path = bg_sprintf("%s/.lock-%s", env->layout.images_dir, name);
+	char *dir = bg_path_join(env->layout.images_dir, name);
 	bg_lock lock = BG_LOCK_INIT;
 	bg_image_record rec = { 0 };
 	int rc = 0;
@@ -88,17 +91,17 @@ BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name)
 	/* Wait for a pull of the same name to finish. */
 	if ((rc = bg_lock_acquire(&lock, lock_path, 600 * 1000)))
 		goto out;
-	if ((rc = bg_store_begin(&ctx->store)))
+	if ((rc = bg_store_begin(&env->store)))
 		goto out;
-	if ((rc = bg_store_image_get(&ctx->store, &rec, name)) ||
-	    (rc = bg_store_image_delete(&ctx->store, name)) || (rc = bg_store_commit(&ctx->store))) {
-		bg_store_rollback(&ctx->store);
+	if ((rc = bg_store_image_get(&env->store, &rec, name)) ||
+	    (rc = bg_store_image_delete(&env->store, name)) || (rc = bg_store_commit(&env->store))) {
+		bg_store_rollback(&env->store);
 		goto out;
 	}
 	/* The record is gone; the files follow.  A file outside our directory
 	 * (never written by banger) is left alone. */
 	if (bg_remove_tree(dir) != 0)
-		bg_warn(ctx, "image %s: removing %s: %s", name, dir, banger_error_last()->message);
+		bg_warn(env, "image %s: removing %s: %s", name, dir, banger_error_last()->message);
 	rc = 0;
 out:
 	bg_lock_release(&lock);

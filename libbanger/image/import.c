@@ -6,7 +6,7 @@
  * manifest.json names), held to their declared sizes and to the budget
  * (import_archive.c); from there on it is the same build as a pull. */
 #include "image.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -522,9 +522,10 @@ static char *name_from(const char *ref_name, const char *path, const char *tag)
 BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, const char *path,
 				       const banger_image_pull_options *opts)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (out)
 		*out = NULL;
-	if (!ctx || !path || !*path)
+	if (!env || !path || !*path)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_image_pull_options o;
 	int rc = bg_image_opts(&o, opts);
@@ -541,14 +542,14 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 	bg_archive_listing scan = { 0 };
 	bg_resolved res = { 0 };
 	bg_lock cache_lock = BG_LOCK_INIT;
-	source from = { .blobs = ctx->layout.blobs_dir };
+	source from = { .blobs = env->layout.blobs_dir };
 	struct stat st;
-	if ((rc = bg_image_budget(ctx, o.max_bytes, &o.max_bytes)))
+	if ((rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
 		goto out;
 	from.budget = from.left = o.max_bytes;
 	if (o.kernel_ref) {
 		bg_kernel_record k;
-		if ((rc = bg_store_kernel_get(&ctx->store, &k, o.kernel_ref))) {
+		if ((rc = bg_store_kernel_get(&env->store, &k, o.kernel_ref))) {
 			if (rc == BANGER_ENOTFOUND)
 				rc = bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed", o.kernel_ref);
 			goto out;
@@ -579,7 +580,7 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 		goto out;
 	}
 	/* held until the image is recorded: see blobcache_prune.c */
-	if ((rc = bg_blob_cache_enter(ctx, &cache_lock)))
+	if ((rc = bg_blob_cache_enter(env, &cache_lock)))
 		goto out;
 	if (S_ISDIR(st.st_mode)) {
 		from.is_dir = true;
@@ -621,7 +622,7 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 		rc = bg_error_oom();
 		goto out;
 	}
-	rc = bg_image_finish(out, ctx, &res, name, ref, NULL, &o);
+	rc = bg_image_finish(out, env, &res, name, ref, NULL, &o);
 out:
 	if (rc)
 		source_discard_unverified(&from);
@@ -629,7 +630,7 @@ out:
 		bg_lock_release(&cache_lock);
 		bg_error_saved saved;
 		bg_error_save(&saved);
-		bg_blob_cache_enforce_cap(ctx);
+		bg_blob_cache_enforce_cap(env);
 		bg_error_restore(&saved);
 	}
 	if (rc)

@@ -11,7 +11,7 @@
  * /etc/ssh or /usr/local is refused, and a symlinked file (say
  * /etc/resolv.conf) is replaced, never written through. */
 #include "image.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -360,7 +360,7 @@ int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in)
 		    (rc = enable_unit(t, AGENT_NAME ".service", now)))
 			return rc;
 	} else {
-		bg_debug(in->ctx, "patch: no vsock agent available; images get none");
+		bg_debug(in->env, "patch: no vsock agent available; images get none");
 	}
 	if (in->session_helper) {
 		bg_inode *sd;

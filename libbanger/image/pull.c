@@ -3,7 +3,7 @@
  * shares: resolving an index to a platform's manifest and config, and
  * finishing (lock, up-to-date check, downloads, build, record). */
 #include "image.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -193,7 +193,7 @@ static int fetch_cb(size_t index, int event, uint64_t done, uint64_t total, void
 
 typedef struct {
 	bg_registry *reg;
-	struct banger_ctx *ctx;
+	bg_env *env;
 	prog *pg;
 	uint32_t parallel;
 	const char *name;
@@ -207,7 +207,7 @@ static int fetch_now(void *payload, int (*ready)(void *rp, size_t index), void *
 	f->pg->ready = ready;
 	f->pg->rp = rp;
 	int64_t t0 = bg_now_ms();
-	int rc = bg_registry_fetch_blobs(f->reg, f->ctx->layout.blobs_dir, res->manifest.layers,
+	int rc = bg_registry_fetch_blobs(f->reg, f->env->layout.blobs_dir, res->manifest.layers,
 					 res->manifest.count, f->parallel, fetch_cb, f->pg);
 	f->pg->ready = NULL;
 	if (rc && f->pg->ready_rc) {
@@ -216,7 +216,7 @@ static int fetch_now(void *payload, int (*ready)(void *rp, size_t index), void *
 		f->pg->ready_rc = 0;
 	}
 	if (rc == 0)
-		bg_debug(f->ctx, "image %s: blobs fetched in %lld ms", f->name, (long long)(bg_now_ms() - t0));
+		bg_debug(f->env, "image %s: blobs fetched in %lld ms", f->name, (long long)(bg_now_ms() - t0));
 	return rc;
 }
 
@@ -248,10 +248,10 @@ static int check_download_budget(const char *blobs, const bg_manifest *m, uint64
 	return 0;
 }
 
-int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const char *name,
+int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const char *name,
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
 {
-	char *lock_path = bg_sprintf("%s/.lock-%s", ctx->layout.images_dir, name);
+	char *lock_path = bg_sprintf("%s/.lock-%s", env->layout.images_dir, name);
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;
@@ -261,7 +261,7 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		rc = bg_error_oom();
 		goto out;
 	}
-	if ((rc = bg_mkdir_p(ctx->layout.images_dir, 0700)))
+	if ((rc = bg_mkdir_p(env->layout.images_dir, 0700)))
 		goto out;
 	/* one pull per image name at a time (another process may be at it) */
 	if ((rc = bg_lock_acquire(&lock, lock_path, 3600 * 1000))) {
@@ -269,7 +269,7 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		goto out;
 	}
 	bool up_to_date = false;
-	if ((rc = bg_image_check_target(ctx, name, res->top_digest, res->platform, o->flags, &up_to_date)))
+	if ((rc = bg_image_check_target(env, name, res->top_digest, res->platform, o->flags, &up_to_date)))
 		goto out;
 	uint64_t total = 0;
 	for (size_t i = 0; i < res->manifest.count; i++)
@@ -284,7 +284,7 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		goto out;
 	}
 	if (up_to_date) {
-		if ((rc = bg_store_image_get(&ctx->store, img, name)))
+		if ((rc = bg_store_image_get(&env->store, img, name)))
 			goto out;
 		if (o->kernel_ref && !bg_streq(img->kernel_name, o->kernel_ref)) {
 			/* only the kernel changes: no rebuild */
@@ -293,9 +293,9 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 				rc = bg_error_oom();
 				goto out;
 			}
-			if ((rc = bg_store_begin(&ctx->store)) == 0 &&
-			    ((rc = bg_store_image_upsert(&ctx->store, img)) || (rc = bg_store_commit(&ctx->store))))
-				bg_store_rollback(&ctx->store);
+			if ((rc = bg_store_begin(&env->store)) == 0 &&
+			    ((rc = bg_store_image_upsert(&env->store, img)) || (rc = bg_store_commit(&env->store))))
+				bg_store_rollback(&env->store);
 			if (rc)
 				goto out;
 		}
@@ -305,21 +305,21 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		goto out;
 	}
 	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
-	fetch_job fj = { reg, ctx, &pg, parallel, name };
+	fetch_job fj = { reg, env, &pg, parallel, name };
 	if (!reg) {
 		for (size_t i = 0; i < res->manifest.count; i++) {
-			if (!bg_blob_cached(ctx->layout.blobs_dir, res->manifest.layers[i].digest)) {
+			if (!bg_blob_cached(env->layout.blobs_dir, res->manifest.layers[i].digest)) {
 				rc = bg_error(BANGER_ENOTFOUND, "layer %s is missing",
 					      res->manifest.layers[i].digest);
 				goto out;
 			}
 		}
-	} else if ((rc = check_download_budget(ctx->layout.blobs_dir, &res->manifest, o->max_bytes))) {
+	} else if ((rc = check_download_budget(env->layout.blobs_dir, &res->manifest, o->max_bytes))) {
 		goto out;
 	}
 	/* the kernel is looked up again here: it may have gone meanwhile */
 	bg_build_opts bo = {
-		.ctx = ctx,
+		.env = env,
 		.name = name,
 		.ref = ref,
 		.manifest_digest = res->top_digest,
@@ -358,12 +358,12 @@ out:
 
 /* The kernel named by the options must be installed: say so before any
  * download rather than after. */
-static int check_kernel(banger_ctx *ctx, const char *kernel)
+static int check_kernel(bg_env *env, const char *kernel)
 {
 	if (!kernel)
 		return 0;
 	bg_kernel_record k;
-	int rc = bg_store_kernel_get(&ctx->store, &k, kernel);
+	int rc = bg_store_kernel_get(&env->store, &k, kernel);
 	if (rc == BANGER_ENOTFOUND)
 		return bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed (banger kernel pull %s)",
 				kernel, kernel);
@@ -375,9 +375,10 @@ static int check_kernel(banger_ctx *ctx, const char *kernel)
 BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const char *refstr,
 				     const banger_image_pull_options *opts)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (out)
 		*out = NULL;
-	if (!ctx || !refstr)
+	if (!env || !refstr)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_image_pull_options o;
 	int rc = bg_image_opts(&o, opts);
@@ -410,33 +411,33 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 			      refstr);
 		goto out;
 	}
-	if ((rc = check_kernel(ctx, o.kernel_ref)) || (rc = bg_image_budget(ctx, o.max_bytes, &o.max_bytes)))
+	if ((rc = check_kernel(env, o.kernel_ref)) || (rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
 		goto out;
 	/* held until the image is recorded: see blobcache_prune.c */
-	if ((rc = bg_blob_cache_enter(ctx, &cache_lock)))
+	if ((rc = bg_blob_cache_enter(env, &cache_lock)))
 		goto out;
 	bg_registry_opts ro = {
 		.ref = &ref,
 		.insecure = (o.flags & BANGER_IMAGE_INSECURE) != 0,
-		.insecure_list = bg_config_get(&ctx->config, "insecure_registries"),
-		.ctx = ctx,
+		.insecure_list = bg_config_get(&env->config, "insecure_registries"),
+		.env = env,
 	};
 	if ((rc = bg_registry_open(&reg, &ro)))
 		goto out;
 	/* the one request a re-pull of an unchanged image costs */
 	if ((rc = bg_registry_manifest(reg, bg_image_ref_object(&ref), &body, &len, &ct, digest)))
 		goto out;
-	bg_blob_put(ctx->layout.blobs_dir, digest, body, len); /* best effort */
-	if ((rc = bg_image_resolve(&res, reg, ctx->layout.blobs_dir, body, len, ct, digest, &want,
+	bg_blob_put(env->layout.blobs_dir, digest, body, len); /* best effort */
+	if ((rc = bg_image_resolve(&res, reg, env->layout.blobs_dir, body, len, ct, digest, &want,
 				   o.platform != NULL)))
 		goto out;
-	rc = bg_image_finish(out, ctx, &res, name, full, reg, &o);
+	rc = bg_image_finish(out, env, &res, name, full, reg, &o);
 out:
 	if (cache_lock.fd >= 0) {
 		bg_lock_release(&cache_lock);
 		bg_error_saved saved;
 		bg_error_save(&saved);
-		bg_blob_cache_enforce_cap(ctx);
+		bg_blob_cache_enforce_cap(env);
 		bg_error_restore(&saved);
 	}
 	if (rc)

@@ -8,7 +8,7 @@
  * through SHA-256 into a temporary file in the cache and renamed to its
  * digest only when size and digest match. */
 #include "image.h"
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -36,7 +36,7 @@ typedef struct {
 } token_entry;
 
 struct bg_registry {
-	struct banger_ctx *ctx;
+	bg_env *env;
 	char scheme[8];      /* "https" or "http" */
 	char *host;          /* API host[:port] */
 	char *origin;        /* scheme://host */
@@ -295,7 +295,7 @@ static int xfer_setup(bg_registry *r, xfer *x, const char *accept, const char *a
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
-	return bg_http_proxy_apply(h, r->ctx ? bg_config_get(&r->ctx->config, "proxy") : NULL);
+	return bg_http_proxy_apply(h, r->env ? bg_config_get(&r->env->config, "proxy") : NULL);
 }
 
 /* After a 3xx: move x to the Location.  *same_origin tells whether the
@@ -318,7 +318,7 @@ static int xfer_redirect(bg_registry *r, xfer *x, bool *same_origin, const char 
 		return bg_error_oom();
 	}
 	*same_origin = strcmp(o1, o2) == 0;
-	bg_debug(r->ctx, "%s: redirected to %s%s", what, o2, *same_origin ? "" : " (without credentials)");
+	bg_debug(r->env, "%s: redirected to %s%s", what, o2, *same_origin ? "" : " (without credentials)");
 	bg_free(o1);
 	bg_free(o2);
 	bg_free(x->url);
@@ -598,7 +598,7 @@ int bg_registry_open(bg_registry **out, const bg_registry_opts *o)
 	bg_registry *r = bg_calloc(1, sizeof(*r));
 	if (!r)
 		return bg_error_oom();
-	r->ctx = o->ctx;
+	r->env = o->env;
 	const char *api = bg_image_ref_api_host(o->ref);
 	bool plain = o->insecure || bg_registry_insecure(o->ref->domain, o->insecure_list);
 	snprintf(r->scheme, sizeof(r->scheme), "%s", plain ? "http" : "https");
@@ -622,7 +622,7 @@ int bg_registry_open(bg_registry **out, const bg_registry_opts *o)
 		bg_free(r->insecure_list);
 		r->insecure_list = l;
 	}
-	bg_debug(r->ctx, "registry %s for %s", r->origin, r->path);
+	bg_debug(r->env, "registry %s for %s", r->origin, r->path);
 	*out = r;
 	return 0;
 }
@@ -790,7 +790,7 @@ static int job_finish(bg_registry *r, job *j, const bg_descriptor *d, CURLcode c
 		return bg_error_oom();
 	if (cc != CURLE_OK) {
 		if (++j->attempts < MAX_ATTEMPTS && cc != CURLE_WRITE_ERROR) {
-			bg_warn(r->ctx, "%s: %s; retrying", what, curl_easy_strerror(cc));
+			bg_warn(r->env, "%s: %s; retrying", what, curl_easy_strerror(cc));
 			*restart = true;
 			return 0;
 		}

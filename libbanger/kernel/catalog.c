@@ -174,14 +174,14 @@ int bg_catalog_url_normalize(char **out, const char *s)
 	return bg_url_resolve(out, NULL, s);
 }
 
-int bg_catalog_url_for(char **out, banger_ctx *ctx, const char *override)
+int bg_catalog_url_for(char **out, bg_env *env, const char *override)
 {
 	*out = NULL;
-	const char *url = override && *override ? override : bg_config_get(&ctx->config, "kernel_catalog");
+	const char *url = override && *override ? override : bg_config_get(&env->config, "kernel_catalog");
 	if (!url || !*url)
 		return bg_error(BANGER_EINVALID,
 				"no kernel catalog is configured: set kernel_catalog in %s or pass a catalog URL "
-				"(banger publishes no default catalog)", ctx->layout.config_path);
+				"(banger publishes no default catalog)", env->layout.config_path);
 	return bg_catalog_url_normalize(out, url);
 }
 
@@ -412,7 +412,7 @@ out:
 	return rc;
 }
 
-int bg_catalog_fetch(bg_catalog *out, banger_ctx *ctx, const char *url)
+int bg_catalog_fetch(bg_catalog *out, bg_env *env, const char *url)
 {
 	memset(out, 0, sizeof(*out));
 	bg_buf body = BG_BUF_INIT;
@@ -423,9 +423,9 @@ int bg_catalog_fetch(bg_catalog *out, banger_ctx *ctx, const char *url)
 		.timeout_ms = CATALOG_TIMEOUT_MS,
 		/* the catalog's sha256 are the kernels' only integrity */
 		.transport_integrity = true,
-		.insecure_list = bg_config_get(&ctx->config, "insecure_registries"),
+		.insecure_list = bg_config_get(&env->config, "insecure_registries"),
 	};
-	int rc = bg_download(ctx, url, &d);
+	int rc = bg_download(env, url, &d);
 	if (rc) {
 		bg_error_prefix("fetch kernel catalog");
 		bg_buf_free(&body);
@@ -434,6 +434,6 @@ int bg_catalog_fetch(bg_catalog *out, banger_ctx *ctx, const char *url)
 	rc = bg_catalog_parse(out, body.data ? body.data : "", body.len, url);
 	bg_buf_free(&body);
 	if (rc == 0)
-		bg_debug(ctx, "catalog %s: %zu kernels", url, out->count);
+		bg_debug(env, "catalog %s: %zu kernels", url, out->count);
 	return rc;
 }

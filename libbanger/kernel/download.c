@@ -139,7 +139,7 @@ static int map_curl_error(CURLcode cc, CURL *h, const xfer *x, const char *url, 
 	return bg_error_lib(BANGER_ENETWORK, "curl", (int)cc, "download of %s failed: %s", url, detail);
 }
 
-int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d)
+int bg_download(bg_env *env, const char *url, bg_download_req *d)
 {
 	d->bytes = 0;
 	d->sha256[0] = '\0';
@@ -185,9 +185,9 @@ int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d)
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	if (limit)
 		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)limit);
-	if ((rc = bg_http_proxy_apply(h, ctx ? bg_config_get(&ctx->config, "proxy") : NULL)))
+	if ((rc = bg_http_proxy_apply(h, env ? bg_config_get(&env->config, "proxy") : NULL)))
 		goto out;
-	bg_debug(ctx, "GET %s", url);
+	bg_debug(env, "GET %s", url);
 	CURLcode cc = curl_easy_perform(h);
 	if (x.refused) {
 		if (!banger_error_last() || banger_error_last()->code != BANGER_ENETWORK)

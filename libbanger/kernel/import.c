@@ -119,7 +119,7 @@ static void release_from_config(char *dst, size_t cap, const char *config_path)
 	bg_free(text);
 }
 
-int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
+int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
 		     const char *initrd_path, const char *config_path, bg_kernel_record *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -127,7 +127,7 @@ int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
 		return bg_error(BANGER_EINVALID, "kernel name '%s' is not valid (letters, digits, '.', '_', '-', "
 				"at most %d, starting with a letter or digit)", name ? name : "", BG_KERNEL_NAME_MAX);
 	bg_kernel_record existing;
-	int rc = bg_store_kernel_get(&ctx->store, &existing, name);
+	int rc = bg_store_kernel_get(&env->store, &existing, name);
 	if (rc == 0) {
 		bg_kernel_record_clear(&existing);
 		return bg_error(BANGER_EEXISTS, "a kernel named '%s' is already installed", name);
@@ -145,7 +145,7 @@ int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
 				info.arch, host);
 
 	bg_kernel_staging st;
-	if ((rc = bg_kernel_staging_new(&st, &ctx->layout)))
+	if ((rc = bg_kernel_staging_new(&st, &env->layout)))
 		return rc;
 	bg_kernel_files files;
 	memset(&files, 0, sizeof(files));
@@ -167,7 +167,7 @@ int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
 	}
 	if ((rc = bg_fsync_dir(st.tree)))
 		goto fail;
-	if ((rc = bg_kernel_finish_tree(ctx, &st, &files, name, NULL, out, &info)))
+	if ((rc = bg_kernel_finish_tree(env, &st, &files, name, NULL, out, &info)))
 		goto fail;
 	if (!info.version[0] && config_path)
 		release_from_config(info.version, sizeof(info.version), config_path);
@@ -180,7 +180,7 @@ int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_kernel_commit(ctx, &st, out)))
+	if ((rc = bg_kernel_commit(env, &st, out)))
 		goto fail;
 	bg_kernel_staging_drop(&st);
 	return 0;

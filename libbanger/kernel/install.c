@@ -238,14 +238,14 @@ int bg_kernel_unpack(bg_kernel_staging *st, const char *tarball, bg_kernel_files
 
 /* ---- the finished tree ---- */
 
-int bg_kernel_finish_tree(banger_ctx *ctx, bg_kernel_staging *st, bg_kernel_files *files,
+int bg_kernel_finish_tree(bg_env *env, bg_kernel_staging *st, bg_kernel_files *files,
 			  const char *name, const char *want_format, bg_kernel_record *rec,
 			  bg_kernel_info *info)
 {
 	int rc = 0; /* was returned uninitialised when no step below set it */
 	char *vmlinux = bg_path_join(st->tree, "vmlinux");
 	char *bzimage = bg_path_join(st->tree, "bzImage");
-	char *final = bg_path_join(ctx->layout.kernels_dir, name);
+	char *final = bg_path_join(env->layout.kernels_dir, name);
 	if (!vmlinux || !bzimage || !final) {
 		rc = bg_error_oom();
 		goto out;
@@ -294,10 +294,10 @@ int bg_kernel_finish_tree(banger_ctx *ctx, bg_kernel_staging *st, bg_kernel_file
 		if (rc == BANGER_ENOMEM)
 			goto out;
 		if (rc)
-			bg_warn(ctx, "kernel %s: %s; it will boot under QEMU only", name,
+			bg_warn(env, "kernel %s: %s; it will boot under QEMU only", name,
 				banger_error_last() ? banger_error_last()->message : "extraction failed");
 		else
-			bg_info(ctx, "kernel %s: extracted the ELF vmlinux from the bzImage", name);
+			bg_info(env, "kernel %s: extracted the ELF vmlinux from the bzImage", name);
 		rc = 0;
 	}
 	rec->format = bg_strdup(fmt);
@@ -320,9 +320,9 @@ out:
 /* ---- commit and removal, under the kernels lock ---- */
 
 /* Remove staging and trash directories left by processes that died. */
-static void sweep_leftovers(banger_ctx *ctx)
+static void sweep_leftovers(bg_env *env)
 {
-	DIR *d = opendir(ctx->layout.kernels_dir);
+	DIR *d = opendir(env->layout.kernels_dir);
 	if (!d)
 		return;
 	struct dirent *e;
@@ -337,12 +337,12 @@ static void sweep_leftovers(banger_ctx *ctx)
 		long pid = strtol(rest, NULL, 10);
 		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
-		char *p = bg_path_join(ctx->layout.kernels_dir, e->d_name);
+		char *p = bg_path_join(env->layout.kernels_dir, e->d_name);
 		if (p) {
 			bg_error_saved saved;
 			bg_error_save(&saved);
 			if (bg_remove_tree(p) == 0)
-				bg_info(ctx, "removed %s, left by an interrupted banger (pid %ld)", p, pid);
+				bg_info(env, "removed %s, left by an interrupted banger (pid %ld)", p, pid);
 			bg_error_restore(&saved);
 		}
 		bg_free(p);
@@ -352,7 +352,7 @@ static void sweep_leftovers(banger_ctx *ctx)
 
 /* A directory <kernels>/<name> with no record is the leftover of a crash
  * between rename and INSERT: nothing refers to it, so it goes. */
-static int clear_stale(banger_ctx *ctx, const char *final)
+static int clear_stale(bg_env *env, const char *final)
 {
 	if (!bg_path_exists(final))
 		return 0;
@@ -361,7 +361,7 @@ static int clear_stale(banger_ctx *ctx, const char *final)
 	bg_store_copy c;
 	int rc = bg_copy_read(&c, final, BG_KERNEL_COPY_FILE);
 	if (rc == 0) {
-		bool foreign = strcmp(c.store_id, ctx->store.id) != 0;
+		bool foreign = strcmp(c.store_id, env->store.id) != 0;
 		bg_store_copy_clear(&c);
 		if (foreign)
 			return bg_error(BANGER_EEXISTS,
@@ -369,14 +369,14 @@ static int clear_stale(banger_ctx *ctx, const char *final)
 					"to add it back, or move it away", final);
 	}
 	banger_error_clear();
-	bg_warn(ctx, "removing %s: it is not recorded (left by an interrupted install)", final);
+	bg_warn(env, "removing %s: it is not recorded (left by an interrupted install)", final);
 	return bg_remove_tree(final);
 }
 
-int bg_kernel_commit(banger_ctx *ctx, bg_kernel_staging *st, const bg_kernel_record *rec)
+int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record *rec)
 {
-	char *lp = lock_path(&ctx->layout);
-	char *final = bg_path_join(ctx->layout.kernels_dir, rec->name);
+	char *lp = lock_path(&env->layout);
+	char *final = bg_path_join(env->layout.kernels_dir, rec->name);
 	bg_lock lock = BG_LOCK_INIT;
 	int rc;
 	if (!lp || !final) {
@@ -385,9 +385,9 @@ int bg_kernel_commit(banger_ctx *ctx, bg_kernel_staging *st, const bg_kernel_rec
 	}
 	if ((rc = bg_lock_acquire(&lock, lp, LOCK_TIMEOUT_MS)))
 		goto out;
-	sweep_leftovers(ctx);
+	sweep_leftovers(env);
 	bg_kernel_record existing;
-	rc = bg_store_kernel_get(&ctx->store, &existing, rec->name);
+	rc = bg_store_kernel_get(&env->store, &existing, rec->name);
 	if (rc == 0) {
 		bg_kernel_record_clear(&existing);
 		rc = bg_error(BANGER_EEXISTS, "a kernel named '%s' is already installed", rec->name);
@@ -395,13 +395,13 @@ int bg_kernel_commit(banger_ctx *ctx, bg_kernel_staging *st, const bg_kernel_rec
 	}
 	if (rc != BANGER_ENOTFOUND)
 		goto out;
-	if ((rc = clear_stale(ctx, final)))
+	if ((rc = clear_stale(env, final)))
 		goto out;
 	if (rename(st->tree, final) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "rename %s to %s", st->tree, final);
 		goto out;
 	}
-	if ((rc = bg_fsync_dir(ctx->layout.kernels_dir)) || (rc = bg_store_kernel_insert(&ctx->store, rec))) {
+	if ((rc = bg_fsync_dir(env->layout.kernels_dir)) || (rc = bg_store_kernel_insert(&env->store, rec))) {
 		bg_error_saved saved;
 		bg_error_save(&saved);
 		if (rename(final, st->tree) != 0)
@@ -409,7 +409,7 @@ int bg_kernel_commit(banger_ctx *ctx, bg_kernel_staging *st, const bg_kernel_rec
 		bg_error_restore(&saved);
 		goto out;
 	}
-	bg_info(ctx, "installed kernel %s (%s) in %s", rec->name, rec->format, final);
+	bg_info(env, "installed kernel %s (%s) in %s", rec->name, rec->format, final);
 out:
 	bg_lock_release(&lock);
 	bg_free(lp);
@@ -417,13 +417,13 @@ out:
 	return rc;
 }
 
-int bg_kernel_remove(banger_ctx *ctx, const char *name)
+int bg_kernel_remove(bg_env *env, const char *name)
 {
 	if (!bg_kernel_name_valid(name))
 		return bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed", name);
-	char *lp = lock_path(&ctx->layout);
-	char *final = bg_path_join(ctx->layout.kernels_dir, name);
-	char *trash = bg_sprintf("%s/" TRASH_PREFIX "%ld-%s", ctx->layout.kernels_dir, (long)getpid(), name);
+	char *lp = lock_path(&env->layout);
+	char *final = bg_path_join(env->layout.kernels_dir, name);
+	char *trash = bg_sprintf("%s/" TRASH_PREFIX "%ld-%s", env->layout.kernels_dir, (long)getpid(), name);
 	bg_lock lock = BG_LOCK_INIT;
 	bool moved = false;
 	int rc;
@@ -433,10 +433,10 @@ int bg_kernel_remove(banger_ctx *ctx, const char *name)
 	}
 	if ((rc = bg_lock_acquire(&lock, lp, LOCK_TIMEOUT_MS)))
 		goto out;
-	if ((rc = bg_store_begin(&ctx->store)))
+	if ((rc = bg_store_begin(&env->store)))
 		goto out;
-	if ((rc = bg_store_kernel_delete(&ctx->store, name))) {
-		bg_store_rollback(&ctx->store);
+	if ((rc = bg_store_kernel_delete(&env->store, name))) {
+		bg_store_rollback(&env->store);
 		goto out;
 	}
 	/* Move the files aside inside the transaction: if that fails the
@@ -444,25 +444,25 @@ int bg_kernel_remove(banger_ctx *ctx, const char *name)
 	if (bg_path_exists(final)) {
 		if (rename(final, trash) != 0) {
 			rc = bg_error_os(BANGER_EIO, errno, "rename %s", final);
-			bg_store_rollback(&ctx->store);
+			bg_store_rollback(&env->store);
 			goto out;
 		}
 		moved = true;
 	}
-	if ((rc = bg_store_commit(&ctx->store))) {
+	if ((rc = bg_store_commit(&env->store))) {
 		bg_error_saved saved;
 		bg_error_save(&saved);
-		bg_store_rollback(&ctx->store);
+		bg_store_rollback(&env->store);
 		if (moved)
 			rename(trash, final);
 		bg_error_restore(&saved);
 		goto out;
 	}
 	if (moved && bg_remove_tree(trash) != 0)
-		bg_warn(ctx, "kernel %s is removed but %s could not be deleted: %s", name, trash,
+		bg_warn(env, "kernel %s is removed but %s could not be deleted: %s", name, trash,
 			banger_error_last()->message);
 	rc = 0;
-	bg_info(ctx, "removed kernel %s", name);
+	bg_info(env, "removed kernel %s", name);
 out:
 	bg_lock_release(&lock);
 	bg_free(lp);

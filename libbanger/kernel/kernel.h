@@ -16,7 +16,7 @@
 #ifndef BG_KERNEL_H
 #define BG_KERNEL_H
 
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #define BG_KERNEL_NAME_MAX 64
 /* The catalog schema this banger reads. */
@@ -54,7 +54,7 @@ typedef struct banger_kernel_catalog {
  * (BANGER_EUNSUPPORTED for a newer schema_version). */
 int bg_catalog_parse(bg_catalog *out, const char *text, size_t len, const char *base_url);
 /* Fetch (http, https, file) then parse. */
-int bg_catalog_fetch(bg_catalog *out, banger_ctx *ctx, const char *url);
+int bg_catalog_fetch(bg_catalog *out, bg_env *env, const char *url);
 void bg_catalog_clear(bg_catalog *c);
 const bg_catalog_entry *bg_catalog_find(const bg_catalog *c, const char *name);
 /* An absolute path becomes a file:// URL; URLs are checked for a
@@ -64,7 +64,7 @@ int bg_catalog_url_normalize(char **out, const char *url_or_path);
 int bg_url_resolve(char **out, const char *base, const char *ref);
 /* The catalog URL to use: override, else the config key; an empty
  * result is BANGER_EINVALID saying how to configure one. */
-int bg_catalog_url_for(char **out, banger_ctx *ctx, const char *override);
+int bg_catalog_url_for(char **out, bg_env *env, const char *override);
 
 /* ---- download.c ---- */
 typedef int (*bg_progress_fn)(uint64_t done, uint64_t total, void *payload);
@@ -94,7 +94,7 @@ typedef struct {
  * body through sha256.  HTTP 404 is BANGER_ENOTFOUND; a short body is
  * BANGER_ENETWORK ("truncated"); a size or digest mismatch is
  * BANGER_EVERIFY. */
-int bg_download(banger_ctx *ctx, const char *url, bg_download_req *d);
+int bg_download(bg_env *env, const char *url, bg_download_req *d);
 
 /* ---- format.c ---- */
 typedef enum {
@@ -152,15 +152,15 @@ int bg_kernel_unpack(bg_kernel_staging *st, const char *tarball, bg_kernel_files
 /* Work out the primary kernel, its format and (from a bzImage alone) the
  * extracted vmlinux; fill rec's format/arch/paths for the final dir.
  * want_format is the catalog's statement, or NULL. */
-int bg_kernel_finish_tree(banger_ctx *ctx, bg_kernel_staging *st, bg_kernel_files *files,
+int bg_kernel_finish_tree(bg_env *env, bg_kernel_staging *st, bg_kernel_files *files,
 			  const char *name, const char *want_format, bg_kernel_record *rec,
 			  bg_kernel_info *info);
 /* Under the kernels lock: refuse a recorded name, clear a stale directory
  * of the same name, rename the tree into place and record rec; undo the
  * rename if recording fails. */
-int bg_kernel_commit(banger_ctx *ctx, bg_kernel_staging *st, const bg_kernel_record *rec);
+int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record *rec);
 /* Remove record and files; BANGER_EBUSY naming a user. */
-int bg_kernel_remove(banger_ctx *ctx, const char *name);
+int bg_kernel_remove(bg_env *env, const char *name);
 
 /* ---- pull.c and import.c ---- */
 typedef struct {
@@ -170,8 +170,8 @@ typedef struct {
 	int64_t timeout_ms;
 } bg_pull_opts;
 
-int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_kernel_record *out);
-int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
+int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kernel_record *out);
+int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
 		     const char *initrd_path, const char *config_path, bg_kernel_record *out);
 
 /* ---- vmm.c: checks for the VM code ---- */

@@ -9,11 +9,12 @@
 BANGER_EXTERN(int) banger_kernel_catalog_fetch(banger_kernel_catalog **out, banger_ctx *ctx,
 					       const char *catalog_url)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
 	char *url = NULL;
-	int rc = bg_catalog_url_for(&url, ctx, catalog_url);
+	int rc = bg_catalog_url_for(&url, env, catalog_url);
 	if (rc)
 		return rc;
 	bg_catalog *c = bg_calloc(1, sizeof(*c));
@@ -21,7 +22,7 @@ BANGER_EXTERN(int) banger_kernel_catalog_fetch(banger_kernel_catalog **out, bang
 		bg_free(url);
 		return bg_error_oom();
 	}
-	rc = bg_catalog_fetch(c, ctx, url);
+	rc = bg_catalog_fetch(c, env, url);
 	bg_free(url);
 	if (rc) {
 		bg_free(c);
@@ -119,9 +120,10 @@ static int give(banger_kernel **out, bg_kernel_record *rec)
 BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, const char *name,
 				      const banger_kernel_pull_options *opts)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (out)
 		*out = NULL;
-	if (!ctx || !name)
+	if (!env || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
 	if (!opts)
@@ -135,16 +137,17 @@ BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, cons
 		.timeout_ms = (int64_t)opts->timeout_seconds * 1000,
 	};
 	bg_kernel_record rec;
-	int rc = bg_kernel_pull(ctx, name, &o, &rec);
+	int rc = bg_kernel_pull(env, name, &o, &rec);
 	return rc ? rc : give(out, &rec);
 }
 
 BANGER_EXTERN(int) banger_kernel_import(banger_kernel **out, banger_ctx *ctx, const char *name,
 					const char *kernel_path, const banger_kernel_import_options *opts)
 {
+	bg_env *env = bg_env_of(ctx);
 	if (out)
 		*out = NULL;
-	if (!ctx || !name || !kernel_path)
+	if (!env || !name || !kernel_path)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
 	if (!opts)
@@ -153,7 +156,7 @@ BANGER_EXTERN(int) banger_kernel_import(banger_kernel **out, banger_ctx *ctx, co
 		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u",
 				opts->version);
 	bg_kernel_record rec;
-	int rc = bg_kernel_import(ctx, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
+	int rc = bg_kernel_import(env, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
 	return rc ? rc : give(out, &rec);
 }
 
@@ -166,13 +169,14 @@ struct banger_kernel_list {
 
 BANGER_EXTERN(int) banger_kernel_list_all(banger_kernel_list **out, banger_ctx *ctx)
 {
-	if (!out || !ctx)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
 	banger_kernel_list *l = bg_calloc(1, sizeof(*l));
 	if (!l)
 		return bg_error_oom();
-	int rc = bg_store_kernel_list(&ctx->store, &l->kernels, &l->count);
+	int rc = bg_store_kernel_list(&env->store, &l->kernels, &l->count);
 	if (rc) {
 		bg_free(l);
 		return rc;
@@ -201,13 +205,14 @@ BANGER_EXTERN(void) banger_kernel_list_free(banger_kernel_list *list)
 
 BANGER_EXTERN(int) banger_kernel_lookup(banger_kernel **out, banger_ctx *ctx, const char *name)
 {
-	if (!out || !ctx || !name)
+	bg_env *env = bg_env_of(ctx);
+	if (!out || !env || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
 	banger_kernel *k = bg_calloc(1, sizeof(*k));
 	if (!k)
 		return bg_error_oom();
-	int rc = bg_store_kernel_get(&ctx->store, k, name);
+	int rc = bg_store_kernel_get(&env->store, k, name);
 	if (rc) {
 		bg_free(k);
 		return rc;
@@ -226,9 +231,10 @@ BANGER_EXTERN(void) banger_kernel_free(banger_kernel *kernel)
 
 BANGER_EXTERN(int) banger_kernel_remove(banger_ctx *ctx, const char *name)
 {
-	if (!ctx || !name)
+	bg_env *env = bg_env_of(ctx);
+	if (!env || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	return bg_kernel_remove(ctx, name);
+	return bg_kernel_remove(env, name);
 }
 
 #define KERNEL_STR(fn, field) \

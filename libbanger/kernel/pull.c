@@ -21,13 +21,13 @@ static int not_in_catalog(const bg_catalog *c, const char *name)
 	return rc;
 }
 
-int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
+int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!bg_kernel_name_valid(name))
 		return bg_error(BANGER_EINVALID, "kernel name '%s' is not valid", name ? name : "");
 	bg_kernel_record existing;
-	int rc = bg_store_kernel_get(&ctx->store, &existing, name);
+	int rc = bg_store_kernel_get(&env->store, &existing, name);
 	if (rc == 0) {
 		bg_kernel_record_clear(&existing);
 		return bg_error(BANGER_EEXISTS, "a kernel named '%s' is already installed (banger kernel rm %s "
@@ -43,9 +43,9 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 	memset(&st, 0, sizeof(st));
 	st.tree_fd = -1;
 	int fd = -1;
-	if ((rc = bg_catalog_url_for(&url, ctx, o->catalog_url)))
+	if ((rc = bg_catalog_url_for(&url, env, o->catalog_url)))
 		goto fail;
-	if ((rc = bg_catalog_fetch(&cat, ctx, url)))
+	if ((rc = bg_catalog_fetch(&cat, env, url)))
 		goto fail;
 	const bg_catalog_entry *e = bg_catalog_find(&cat, name);
 	if (!e) {
@@ -59,7 +59,7 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 		goto fail;
 	}
 
-	if ((rc = bg_kernel_staging_new(&st, &ctx->layout)))
+	if ((rc = bg_kernel_staging_new(&st, &env->layout)))
 		goto fail;
 	if (!(artifact = bg_path_join(st.dir, "artifact"))) {
 		rc = bg_error_oom();
@@ -78,8 +78,8 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 		.progress = o->progress,
 		.payload = o->payload,
 	};
-	bg_info(ctx, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
-	if ((rc = bg_download(ctx, e->url, &d)))
+	bg_info(env, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
+	if ((rc = bg_download(env, e->url, &d)))
 		goto fail;
 	if (fsync(fd) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", artifact);
@@ -91,7 +91,7 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 	bg_kernel_files files;
 	bg_kernel_info info;
 	if ((rc = bg_kernel_unpack(&st, artifact, &files)) ||
-	    (rc = bg_kernel_finish_tree(ctx, &st, &files, name, e->format, out, &info)))
+	    (rc = bg_kernel_finish_tree(env, &st, &files, name, e->format, out, &info)))
 		goto fail;
 	if (strcmp(info.arch, e->arch) != 0) {
 		rc = bg_error(BANGER_EINVALID, "the catalog says arch %s but the artifact's kernel is for %s",
@@ -108,7 +108,7 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_kernel_commit(ctx, &st, out)))
+	if ((rc = bg_kernel_commit(env, &st, out)))
 		goto fail;
 	bg_kernel_staging_drop(&st);
 	bg_free(artifact);

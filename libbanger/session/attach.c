@@ -267,7 +267,7 @@ BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *
 	if (opts->detach_keys && opts->detach_keys_len == 0)
 		return bg_error(BANGER_EINVALID, "empty detach sequence");
 	bg_session_record r;
-	int rc = bg_store_session_get(&ctx->store, &r, id);
+	int rc = bg_store_session_get(&ctx->env.store, &r, id);
 	if (rc)
 		return rc;
 	bg_session_target t;

@@ -183,7 +183,7 @@ int bg_session_target_for_vm(bg_session_target *t, banger_ctx *ctx, const char *
 	if (test_target_for(t, key, &rc))
 		return rc;
 	bg_vm_record vm;
-	if ((rc = bg_store_vm_get(&ctx->store, &vm, key)))
+	if ((rc = bg_store_vm_get(&ctx->env.store, &vm, key)))
 		return rc;
 	t->is_vm = true;
 	t->alive = bg_vm_alive(ctx, &vm, NULL);
@@ -192,7 +192,7 @@ int bg_session_target_for_vm(bg_session_target *t, banger_ctx *ctx, const char *
 	 * a possible MITM). */
 	t->policy = BANGER_SSH_HOSTKEY_TOFU;
 	t->port = 22;
-	const char *user = bg_config_get(&ctx->config, "ssh_user");
+	const char *user = bg_config_get(&ctx->env.config, "ssh_user");
 	const char *names[2];
 	bg_vm_pin_names(&vm, names);
 	rc = dup_opt(&t->vm_id, vm.id);
@@ -569,7 +569,7 @@ int bg_session_parse_status_line(bg_session_status_line *out, const char *line, 
 
 static int set_state(banger_ctx *ctx, bg_session_record *r, const char *state, int32_t code, int32_t sig)
 {
-	int rc = bg_store_session_set_state(&ctx->store, r->id, state, code, sig);
+	int rc = bg_store_session_set_state(&ctx->env.store, r->id, state, code, sig);
 	if (rc)
 		return rc;
 	char *s = bg_strdup(state);
@@ -593,17 +593,6 @@ int bg_session_record_lost(banger_ctx *ctx, bg_session_record *r)
 		return 0;
 	bg_info(ctx, "session %s is lost", r->id);
 	return set_state(ctx, r, BG_SESSION_LOST, -1, 0);
-}
-
-int bg_session_mark_vm_lost(banger_ctx *ctx, const char *vm_id)
-{
-	if (!ctx || !vm_id)
-		return 0;
-	int n = 0;
-	int rc = bg_store_session_mark_vm_lost(&ctx->store, vm_id, &n);
-	if (rc == 0 && n > 0)
-		bg_info(ctx, "%d session(s) of VM %s marked lost", n, vm_id);
-	return rc;
 }
 
 static bool active(const bg_session_record *r)

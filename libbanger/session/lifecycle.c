@@ -79,7 +79,7 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 	r.created_at = bg_wall_seconds();
 	if (!r.command)
 		return bg_error_oom();
-	rc = bg_store_session_insert(&ctx->store, &r);
+	rc = bg_store_session_insert(&ctx->env.store, &r);
 	bg_free(r.command);
 	if (rc)
 		return rc;
@@ -137,7 +137,7 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 		goto fail;
 	}
 	bg_fault_point("session:started");
-	if ((rc = bg_store_session_set_state(&ctx->store, id, BG_SESSION_RUNNING, -1, 0)))
+	if ((rc = bg_store_session_set_state(&ctx->env.store, id, BG_SESSION_RUNNING, -1, 0)))
 		goto fail_recorded;
 	if (!(*out = bg_strdup(id)))
 		rc = bg_error_oom(); /* it runs and is recorded: list finds it */
@@ -147,7 +147,7 @@ fail: {
 	/* Nothing runs: forget it. */
 	bg_error_saved saved;
 	bg_error_save(&saved);
-	bg_store_session_delete(&ctx->store, id);
+	bg_store_session_delete(&ctx->env.store, id);
 	bg_error_restore(&saved);
 }
 fail_recorded:
@@ -188,7 +188,7 @@ BANGER_EXTERN(int) banger_session_start(char **out, banger_ctx *ctx, const char 
 
 int bg_session_get(bg_session_record *out, banger_ctx *ctx, const char *key, uint32_t flags)
 {
-	int rc = bg_store_session_get(&ctx->store, out, key);
+	int rc = bg_store_session_get(&ctx->env.store, out, key);
 	if (rc)
 		return rc;
 	if ((flags & BANGER_SESSION_REFRESH) && (rc = bg_session_refresh(ctx, out, 1, true)))
@@ -227,7 +227,7 @@ BANGER_EXTERN(int) banger_session_list_all(banger_session_list **out, banger_ctx
 	if (!l)
 		rc = bg_error_oom();
 	if (!rc)
-		rc = bg_store_session_list(&ctx->store, vm_id, &l->v, &l->n);
+		rc = bg_store_session_list(&ctx->env.store, vm_id, &l->v, &l->n);
 	if (!rc && deleted_vm && l->n == 0)
 		rc = bg_error(BANGER_ENOTFOUND, "no VM named '%s'", vm);
 	if (!rc && (flags & BANGER_SESSION_REFRESH))
@@ -367,7 +367,7 @@ static int op_begin(op *o, banger_ctx *ctx, const char *key, bool *final)
 {
 	memset(o, 0, sizeof(*o));
 	*final = false;
-	int rc = bg_store_session_get(&ctx->store, &o->r, key);
+	int rc = bg_store_session_get(&ctx->env.store, &o->r, key);
 	if (rc)
 		return rc;
 	if (bg_streq(o->r.state, BG_SESSION_EXITED) || bg_streq(o->r.state, BG_SESSION_LOST)) {
@@ -564,7 +564,7 @@ BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id, int fo
 	}
 	bg_session_target_clear(&t);
 	if (rc == 0)
-		rc = bg_store_session_delete(&ctx->store, r.id);
+		rc = bg_store_session_delete(&ctx->env.store, r.id);
 	bg_session_record_clear(&r);
 	return rc;
 }

@@ -18,7 +18,7 @@
 #ifndef BG_SESSION_H
 #define BG_SESSION_H
 
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 #include <banger/session.h>
 #include <banger/ssh.h>
@@ -132,10 +132,6 @@ int bg_session_refresh(banger_ctx *ctx, bg_session_record *recs, size_t n, bool 
 int bg_session_record_end(banger_ctx *ctx, bg_session_record *r, int32_t exit_code, int32_t exit_signal);
 /* Record a session lost. */
 int bg_session_record_lost(banger_ctx *ctx, bg_session_record *r);
-
-/* The VM lifecycle's hook: the VM vm_id was stopped or deleted (or found
- * dead), so its starting and running sessions are lost. */
-int bg_session_mark_vm_lost(banger_ctx *ctx, const char *vm_id);
 
 /* Single-quote for a POSIX shell (bg_free). */
 char *bg_session_shell_quote(const char *s);

@@ -54,7 +54,7 @@ BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const cha
 		return bg_error(BANGER_EINVALID, "offset %llu is too large", (unsigned long long)from);
 	bool follow = (flags & BANGER_SESSION_LOGS_FOLLOW) != 0;
 	bg_session_record r;
-	int rc = bg_store_session_get(&ctx->store, &r, id);
+	int rc = bg_store_session_get(&ctx->env.store, &r, id);
 	if (rc)
 		return rc;
 	stream_state s = { cb, payload, from, 0, BG_BUF_INIT };

@@ -126,6 +126,6 @@ int bg_store_migrate(bg_store *s)
 			bg_store_rollback(s);
 			return rc;
 		}
-		bg_info(s->ctx, "store migrated to schema version %d", version + 1);
+		bg_info(s->log, "store migrated to schema version %d", version + 1);
 	}
 }

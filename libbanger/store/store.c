@@ -203,10 +203,10 @@ int bg_store_count_records(bg_store *s, int64_t *out)
 	return rc;
 }
 
-int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx)
+int bg_store_open(bg_store *s, const char *path, const void *log)
 {
 	memset(s, 0, sizeof(*s));
-	s->ctx = ctx;
+	s->log = log;
 	if (strcmp(path, ":memory:") != 0) {
 		int prc = private_db_file(path);
 		if (prc)
@@ -234,7 +234,7 @@ int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx)
 			/* A store from before durable copies: give every directory
 			 * its record now, so a later loss can be recovered. */
 			if (s->opened_version > 0 && s->opened_version < 3 && bg_store_write_all_copies(s)) {
-				bg_warn(ctx, "could not write every durable record: %s", banger_error_last()->message);
+				bg_warn(log, "could not write every durable record: %s", banger_error_last()->message);
 				banger_error_clear();
 			}
 			return 0;

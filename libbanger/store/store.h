@@ -21,14 +21,14 @@ typedef struct sqlite3_stmt sqlite3_stmt;
 
 typedef struct {
 	sqlite3 *db;
-	struct banger_ctx *ctx; /* for logging */
+	const void *log; /* a bg_env, for logging (core.h: bg_log) */
 	char id[BG_STORE_ID_LEN + 1];
 	int opened_version; /* schema version found at open (0: a new file) */
 } bg_store;
 
 /* Open (creating the file and migrating as needed).  A database SQLite
  * reports corrupt (or not a database) fails with BANGER_ESTORE. */
-int bg_store_open(bg_store *s, const char *path, struct banger_ctx *ctx);
+int bg_store_open(bg_store *s, const char *path, const void *log);
 /* Replace the store's id (recovery adopts the id its directories carry).
  * Runs in the caller's transaction, if any. */
 int bg_store_set_id(bg_store *s, const char *id);

@@ -34,7 +34,7 @@ static bool uses_dm(const bg_vm_op *op)
  * file, snapshot target over both.  Handles are saved after each step. */
 static int attach_dm(bg_vm_op *op, bg_vm_handles *h)
 {
-	const bg_host_ops *ops = op->ctx->host;
+	const bg_host_ops *ops = op->ctx->env.host;
 	char *dev = NULL;
 	int base_fd = -1, cow_fd = -1, rc;
 	if ((rc = ops->loop_attach(ops->self, op->image.rootfs_path, true, &dev, &base_fd)))
@@ -75,13 +75,13 @@ static int record_started(bg_vm_op *op)
 	op->vm.state = s;
 	bg_free(op->vm.last_error);
 	op->vm.last_error = NULL;
-	return bg_store_vm_update(&op->ctx->store, &op->vm);
+	return bg_store_vm_update(&op->ctx->env.store, &op->vm);
 }
 
 int bg_vm_boot(bg_vm_op *op, const char *pfx)
 {
 	banger_ctx *ctx = op->ctx;
-	const bg_host_ops *ops = ctx->host;
+	const bg_host_ops *ops = ctx->env.host;
 	bg_vm_handles h;
 	memset(&h, 0, sizeof(h));
 	snprintf(h.tap, sizeof(h.tap), "%s", op->paths.tap);
@@ -115,7 +115,7 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 	if (op->vm.nat) {
 		step = "NAT";
 		char table[32];
-		bg_nat_table_name(table, ctx->layout.instance);
+		bg_nat_table_name(table, ctx->env.layout.instance);
 		h.nat = true;
 		if ((rc = bg_handles_save(ctx, &op->vm, &h)) ||
 		    (rc = ops->nat_add(ops->self, table, op->vm.id, h.tap, op->vm.guest_ip)))
@@ -220,7 +220,7 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 	bg_vm_pin_names(&op->vm, names);
 	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
 	so.host = op->vm.guest_ip;
-	so.known_hosts_path = ctx->layout.known_hosts;
+	so.known_hosts_path = ctx->env.layout.known_hosts;
 	/* banger generated and pinned the host key before boot: only an
 	 * exact match is accepted, there is no first-use window. */
 	so.hostkey_policy = op->spec.identity_disk ? BANGER_SSH_HOSTKEY_PINNED : BANGER_SSH_HOSTKEY_TOFU;
@@ -340,7 +340,7 @@ static void guest_poweroff(bg_vm_op *op)
 	bg_vm_pin_names(&op->vm, names);
 	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
 	so.host = op->vm.guest_ip;
-	so.known_hosts_path = op->ctx->layout.known_hosts;
+	so.known_hosts_path = op->ctx->env.layout.known_hosts;
 	so.pin_names = names;
 	so.pin_names_count = 2;
 	so.connect_timeout_ms = 5000;

@@ -84,7 +84,7 @@ static int make_locked_dir(bg_vm_op *op)
 				continue; /* the staging directory went away under us */
 			break;
 		}
-		if ((rc = bg_copy_write_vm(op->ctx->store.id, &op->vm, stage))) {
+		if ((rc = bg_copy_write_vm(op->ctx->env.store.id, &op->vm, stage))) {
 			bg_lock_release(&op->lock);
 			if (!bg_path_exists(stage))
 				continue;
@@ -118,7 +118,7 @@ static int allocate(banger_ctx *ctx, const bg_subnet *sn, uint32_t *slot, uint32
 {
 	bg_vm_record *vms;
 	size_t n;
-	int rc = bg_store_vm_list(&ctx->store, &vms, &n);
+	int rc = bg_store_vm_list(&ctx->env.store, &vms, &n);
 	if (rc)
 		return rc;
 	uint32_t slots = bg_subnet_slots(sn);
@@ -216,7 +216,7 @@ static int make_identity(bg_vm_op *op)
 		 * belongs to a VM that no longer exists and is replaced. */
 		const char *names[2];
 		bg_vm_pin_names(&op->vm, names);
-		rc = bg_known_hosts_pin(op->ctx->layout.known_hosts, names, 2, 22, &key, 0);
+		rc = bg_known_hosts_pin(op->ctx->env.layout.known_hosts, names, 2, 22, &key, 0);
 		if (rc == 0) {
 			char *fp = NULL;
 			bg_sshkey_fingerprint(&fp, &key);
@@ -245,11 +245,11 @@ static void rollback(bg_vm_op *op, bool recorded, bool keep)
 		if (op->vm.dns_name && op->vm.guest_ip) {
 			const char *names[2];
 			bg_vm_pin_names(&op->vm, names);
-			bg_known_hosts_remove(op->ctx->layout.known_hosts, names, 2, NULL);
+			bg_known_hosts_remove(op->ctx->env.layout.known_hosts, names, 2, NULL);
 		}
 		bg_vm_dir_remove(op->paths.dir);
 		if (recorded)
-			bg_store_vm_delete(&op->ctx->store, op->vm.id);
+			bg_store_vm_delete(&op->ctx->env.store, op->vm.id);
 	}
 	bg_error_restore(&saved);
 }
@@ -286,14 +286,14 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 
 	/* ---- what the VM will be, checked before anything is created ---- */
 	bg_image_record img;
-	if ((rc = bg_store_image_get(&ctx->store, &img, opts->image))) {
+	if ((rc = bg_store_image_get(&ctx->env.store, &img, opts->image))) {
 		if (rc == BANGER_ENOTFOUND)
 			bg_error(rc, "no image named '%s' (see `banger image list`)", opts->image);
 		return rc;
 	}
 	const char *kernel = opts->kernel ? opts->kernel : img.kernel_name;
 	if (!kernel || !*kernel)
-		kernel = bg_config_get(&ctx->config, "default_kernel");
+		kernel = bg_config_get(&ctx->env.config, "default_kernel");
 	if (!kernel || !*kernel) {
 		bg_image_record_clear(&img);
 		return bg_error(BANGER_EINVALID, "image '%s' names no kernel: pass --kernel or set default_kernel",
@@ -301,7 +301,7 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	}
 	if (opts->name) {
 		bg_vm_record other;
-		if (bg_store_vm_get(&ctx->store, &other, opts->name) == 0) {
+		if (bg_store_vm_get(&ctx->env.store, &other, opts->name) == 0) {
 			bg_vm_record_clear(&other);
 			bg_image_record_clear(&img);
 			return bg_error(BANGER_EEXISTS, "a VM named '%s' already exists", opts->name);
@@ -310,15 +310,15 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	}
 	uint32_t def;
 	uint64_t disk = opts->disk_bytes;
-	if (!disk && (rc = bg_parse_size(&disk, bg_config_get(&ctx->config, "disk_size"))))
+	if (!disk && (rc = bg_parse_size(&disk, bg_config_get(&ctx->env.config, "disk_size"))))
 		goto early;
 	if ((rc = bg_vm_id_generate(vm->id)))
 		goto early;
 	vm->vcpus = opts->vcpus;
-	if (!vm->vcpus && (rc = bg_config_get_u32(&ctx->config, "vcpus", &def)) == 0)
+	if (!vm->vcpus && (rc = bg_config_get_u32(&ctx->env.config, "vcpus", &def)) == 0)
 		vm->vcpus = def;
 	vm->memory_mib = opts->memory_mib;
-	if (!vm->memory_mib && (rc = bg_config_get_u32(&ctx->config, "memory_mib", &def)) == 0)
+	if (!vm->memory_mib && (rc = bg_config_get_u32(&ctx->env.config, "memory_mib", &def)) == 0)
 		vm->memory_mib = def;
 	if (rc)
 		goto early;
@@ -331,10 +331,10 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	/* resolve "auto" once: the VM keeps its driver */
 	{
 		bg_vmm_driver d;
-		const char *want = opts->vmm ? opts->vmm : bg_config_get(&ctx->config, "vmm");
+		const char *want = opts->vmm ? opts->vmm : bg_config_get(&ctx->env.config, "vmm");
 		const char *notice = NULL;
-		if ((rc = bg_vmm_resolve(&d, want, bg_config_get(&ctx->config, "firecracker_bin"),
-					 bg_config_get(&ctx->config, "qemu_bin"), &notice)))
+		if ((rc = bg_vmm_resolve(&d, want, bg_config_get(&ctx->env.config, "firecracker_bin"),
+					 bg_config_get(&ctx->env.config, "qemu_bin"), &notice)))
 			goto early;
 		(void)notice; /* reported when the VMM starts (progress "vmm") */
 		rc = set_str(&vm->vmm, d.name);
@@ -342,10 +342,10 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		if (rc)
 			goto early;
 	}
-	if ((rc = bg_layout_vm_paths(&op.paths, &ctx->layout, vm->id)))
+	if ((rc = bg_layout_vm_paths(&op.paths, &ctx->env.layout, vm->id)))
 		goto early;
 	bg_subnet sn;
-	if ((rc = bg_subnet_parse(&sn, bg_config_get(&ctx->config, "subnet"))))
+	if ((rc = bg_subnet_parse(&sn, bg_config_get(&ctx->env.config, "subnet"))))
 		goto early;
 	char dns[80];
 	snprintf(dns, sizeof(dns), "%s.vm", name);
@@ -381,10 +381,10 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	{
 		uint32_t slot = 0, cid = 0;
 		char ip[16], mac[18];
-		if ((rc = bg_store_begin(&ctx->store)))
+		if ((rc = bg_store_begin(&ctx->env.store)))
 			goto fail;
 		if ((rc = allocate(ctx, &sn, &slot, &cid))) {
-			bg_store_rollback(&ctx->store);
+			bg_store_rollback(&ctx->env.store);
 			goto fail;
 		}
 		bg_subnet_slot(&sn, slot, NULL, ip);
@@ -392,14 +392,14 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		vm->vsock_cid = cid;
 		vm->created_at = vm->updated_at = bg_wall_seconds();
 		if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, mac)) ||
-		    (rc = bg_store_vm_insert(&ctx->store, vm))) {
-			bg_store_rollback(&ctx->store);
+		    (rc = bg_store_vm_insert(&ctx->env.store, vm))) {
+			bg_store_rollback(&ctx->env.store);
 			if (rc == BANGER_EEXISTS)
 				bg_error(rc, "a VM named '%s' already exists", name);
 			goto fail;
 		}
-		if ((rc = bg_store_commit(&ctx->store))) {
-			bg_store_rollback(&ctx->store);
+		if ((rc = bg_store_commit(&ctx->env.store))) {
+			bg_store_rollback(&ctx->env.store);
 			goto fail;
 		}
 		recorded = true;
@@ -416,7 +416,7 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		goto fail;
 	rc = set_str(&vm->overlay, overlay);
 	bg_free(overlay);
-	if (rc || (rc = bg_store_vm_update(&ctx->store, vm)))
+	if (rc || (rc = bg_store_vm_update(&ctx->env.store, vm)))
 		goto fail;
 	op.spec.system_disk = vm->overlay;
 	if ((rc = fault("overlay")))
@@ -444,7 +444,7 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 			goto fail;
 		if (!opts->no_wait) {
 			uint32_t timeout = opts->ready_timeout_s;
-			if (!timeout && bg_config_get_u32(&ctx->config, "ready_timeout", &timeout))
+			if (!timeout && bg_config_get_u32(&ctx->env.config, "ready_timeout", &timeout))
 				timeout = 180;
 			if ((rc = bg_vm_wait_ready(&op, timeout)))
 				goto fail;
@@ -452,7 +452,7 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	}
 	if (out) {
 		banger_vm *copy = bg_calloc(1, sizeof(*copy));
-		if (copy && bg_store_vm_get(&ctx->store, copy, vm->id) == 0)
+		if (copy && bg_store_vm_get(&ctx->env.store, copy, vm->id) == 0)
 			*out = copy;
 		else
 			bg_free(copy);

@@ -19,7 +19,7 @@ static int vm_connect(banger_ssh **ssh, banger_ctx *ctx, const bg_vm_record *vm)
 	bg_vm_pin_names(vm, names);
 	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
 	so.host = vm->guest_ip;
-	so.known_hosts_path = ctx->layout.known_hosts;
+	so.known_hosts_path = ctx->env.layout.known_hosts;
 	so.hostkey_policy = BANGER_SSH_HOSTKEY_TOFU;
 	so.pin_names = names;
 	so.pin_names_count = 2;
@@ -46,7 +46,7 @@ BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const c
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*exit_status = -1;
 	bg_vm_record vm;
-	int rc = bg_store_vm_get(&ctx->store, &vm, name);
+	int rc = bg_store_vm_get(&ctx->env.store, &vm, name);
 	if (rc)
 		return rc;
 	banger_ssh *ssh = NULL;
@@ -104,7 +104,7 @@ BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name)
 	if (!ctx || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	bg_vm_record vm;
-	int rc = bg_store_vm_get(&ctx->store, &vm, name);
+	int rc = bg_store_vm_get(&ctx->env.store, &vm, name);
 	if (rc)
 		return rc;
 	bg_buf keys = BG_BUF_INIT;

@@ -115,61 +115,103 @@ int bg_handles_read(const char *path, bg_vm_handles *h)
 	return rc;
 }
 
+typedef struct {
+	char id[9];
+	bg_vm_handles h;
+} cache_entry;
+
+/* The only state of a context that other threads may touch (reconcile
+ * workers, stats): guarded by mu. */
+struct bg_vm_cache {
+	pthread_mutex_t mu;
+	cache_entry *v;
+	size_t n;
+};
+
+struct bg_vm_cache *bg_vm_cache_new(void)
+{
+	struct bg_vm_cache *c = bg_calloc(1, sizeof(*c));
+	if (c)
+		pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+void bg_vm_cache_free(struct bg_vm_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	bg_free(c->v);
+	bg_free(c);
+}
+
+size_t bg_vm_cache_count(banger_ctx *ctx)
+{
+	struct bg_vm_cache *c = ctx->vms;
+	pthread_mutex_lock(&c->mu);
+	size_t n = c->n;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
 bool bg_handles_cache_get(banger_ctx *ctx, const char *id, bg_vm_handles *out)
 {
 	bool found = false;
-	pthread_mutex_lock(&ctx->handles_mu);
-	for (size_t i = 0; i < ctx->handles_count; i++) {
-		if (strcmp(ctx->handles[i].id, id) == 0) {
-			*out = ctx->handles[i].h;
+	struct bg_vm_cache *c = ctx->vms;
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->v[i].id, id) == 0) {
+			*out = c->v[i].h;
 			found = true;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ctx->handles_mu);
+	pthread_mutex_unlock(&c->mu);
 	return found;
 }
 
 int bg_handles_cache_put(banger_ctx *ctx, const char *id, const bg_vm_handles *h)
 {
 	int rc = 0;
-	pthread_mutex_lock(&ctx->handles_mu);
+	struct bg_vm_cache *c = ctx->vms;
+	pthread_mutex_lock(&c->mu);
 	size_t i = 0;
-	for (; i < ctx->handles_count; i++)
-		if (strcmp(ctx->handles[i].id, id) == 0)
+	for (; i < c->n; i++)
+		if (strcmp(c->v[i].id, id) == 0)
 			break;
-	if (i == ctx->handles_count) {
-		bg_handles_entry *n = bg_realloc(ctx->handles, (i + 1) * sizeof(*n));
+	if (i == c->n) {
+		cache_entry *n = bg_realloc(c->v, (i + 1) * sizeof(*n));
 		if (!n) {
 			rc = bg_error_oom();
 			goto out;
 		}
-		ctx->handles = n;
-		ctx->handles_count++;
+		c->v = n;
+		c->n++;
 		snprintf(n[i].id, sizeof(n[i].id), "%s", id);
 	}
-	ctx->handles[i].h = *h;
+	c->v[i].h = *h;
 out:
-	pthread_mutex_unlock(&ctx->handles_mu);
+	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
 
 void bg_handles_cache_drop(banger_ctx *ctx, const char *id)
 {
-	pthread_mutex_lock(&ctx->handles_mu);
-	for (size_t i = 0; i < ctx->handles_count; i++) {
-		if (strcmp(ctx->handles[i].id, id) == 0) {
-			ctx->handles[i] = ctx->handles[--ctx->handles_count];
+	struct bg_vm_cache *c = ctx->vms;
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->v[i].id, id) == 0) {
+			c->v[i] = c->v[--c->n];
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ctx->handles_mu);
+	pthread_mutex_unlock(&c->mu);
 }
 
 int bg_handles_save(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles *h)
 {
 	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)
 		return rc;
 	rc = bg_handles_write(p.handles, h);

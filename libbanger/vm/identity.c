@@ -42,14 +42,14 @@ int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *ho
 			 const char *private_key, const char *public_line)
 {
 	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)
 		return rc;
 	char *client = NULL;
 	bg_buf tar = BG_BUF_INIT, env = BG_BUF_INIT;
 	char dns[256];
 	host_dns(dns, sizeof(dns));
-	if ((rc = bg_client_key_ensure(ctx->layout.client_key, &client)))
+	if ((rc = bg_client_key_ensure(ctx->env.layout.client_key, &client)))
 		goto out;
 	bg_buf_printf(&env,
 		      "# written by banger for VM %s\n"

@@ -3,7 +3,6 @@
 #include "vm_internal.h"
 
 #include "../guest/guest.h"
-#include "../session/session.h"
 
 #include <string.h>
 
@@ -40,7 +39,7 @@ static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
 	if (o->no_wait)
 		return 0;
 	uint32_t timeout = o->ready_timeout_s;
-	if (!timeout && bg_config_get_u32(&op->ctx->config, "ready_timeout", &timeout))
+	if (!timeout && bg_config_get_u32(&op->ctx->env.config, "ready_timeout", &timeout))
 		timeout = 180;
 	rc = bg_vm_wait_ready(op, timeout);
 	if (rc) {
@@ -81,11 +80,11 @@ static int stop_locked(bg_vm_op *op, bool force)
 		bg_vm_handles h;
 		bg_vm_rediscover(op->ctx, &op->vm, &h, NULL, 0);
 		int rc = bg_vm_teardown(op->ctx, &op->vm, &h);
-		return rc ? rc : bg_session_mark_vm_lost(op->ctx, op->vm.id);
+		return rc ? rc : bg_vm_sessions_lost(op->ctx, op->vm.id);
 	}
 	int rc = bg_vm_shutdown(op, force, "stop");
 	/* whatever ran in the guest went down with it */
-	return rc ? rc : bg_session_mark_vm_lost(op->ctx, op->vm.id);
+	return rc ? rc : bg_vm_sessions_lost(op->ctx, op->vm.id);
 }
 
 BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force)
@@ -147,13 +146,13 @@ BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force
 	const char *names[2];
 	bg_vm_pin_names(&op.vm, names);
 	if (names[0] && names[1] &&
-	    (rc = bg_known_hosts_remove(ctx->layout.known_hosts, names, 2, NULL)))
+	    (rc = bg_known_hosts_remove(ctx->env.layout.known_hosts, names, 2, NULL)))
 		goto out;
 	bg_fault_point("delete:pins");
 	if ((rc = bg_vm_dir_remove(op.paths.dir)))
 		goto out;
 	bg_fault_point("delete:files");
-	rc = bg_store_vm_delete(&ctx->store, op.vm.id);
+	rc = bg_store_vm_delete(&ctx->env.store, op.vm.id);
 	if (rc == BANGER_ENOTFOUND) {
 		/* Another process's reconcile saw the directory gone and
 		 * finished the deletion for us: it is done. */
@@ -161,7 +160,7 @@ BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force
 		rc = 0;
 	}
 	if (rc == 0)
-		rc = bg_session_mark_vm_lost(ctx, op.vm.id);
+		rc = bg_vm_sessions_lost(ctx, op.vm.id);
 out:
 	bg_vm_op_end(&op);
 	return rc;

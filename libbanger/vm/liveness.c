@@ -9,7 +9,7 @@ int bg_vm_rediscover(banger_ctx *ctx, const bg_vm_record *vm, bg_vm_handles *h,
 		     char *note, size_t note_len)
 {
 	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)
 		return rc;
 	if (note && note_len)

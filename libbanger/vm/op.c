@@ -16,10 +16,10 @@ int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
 	op->lock.fd = -1;
 	if (!name)
 		return bg_error(BANGER_EINVALID, "a VM name is required");
-	int rc = bg_store_vm_get(&ctx->store, &op->vm, name);
+	int rc = bg_store_vm_get(&ctx->env.store, &op->vm, name);
 	if (rc)
 		return rc;
-	if ((rc = bg_layout_vm_paths(&op->paths, &ctx->layout, op->vm.id)))
+	if ((rc = bg_layout_vm_paths(&op->paths, &ctx->env.layout, op->vm.id)))
 		return rc;
 	if ((rc = bg_lock_acquire(&op->lock, op->paths.lock, lock_ms < 0 ? LOCK_WAIT_MS : lock_ms))) {
 		bg_error_prefix("VM %s is busy", op->vm.name);
@@ -29,7 +29,7 @@ int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
 	char id[9];
 	snprintf(id, sizeof(id), "%s", op->vm.id);
 	bg_vm_record_clear(&op->vm);
-	if ((rc = bg_store_vm_get(&ctx->store, &op->vm, id)))
+	if ((rc = bg_store_vm_get(&ctx->env.store, &op->vm, id)))
 		return rc;
 	return 0;
 }
@@ -48,7 +48,7 @@ void bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...)
 
 int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error)
 {
-	int rc = bg_store_vm_set_state(&op->ctx->store, op->vm.id, state, last_error);
+	int rc = bg_store_vm_set_state(&op->ctx->env.store, op->vm.id, state, last_error);
 	if (rc)
 		return rc;
 	char *s = bg_strdup(state);
@@ -93,14 +93,14 @@ int bg_vm_op_prepare_boot(bg_vm_op *op)
 	bg_vm_op_release_boot(op);
 	if (!vm->image)
 		return bg_error(BANGER_EINVALID, "VM %s has no image", vm->name);
-	if ((rc = bg_store_image_get(&ctx->store, &op->image, vm->image)))
+	if ((rc = bg_store_image_get(&ctx->env.store, &op->image, vm->image)))
 		return rc;
 	if (!vm->kernel)
 		return bg_error(BANGER_EINVALID, "VM %s has no kernel", vm->name);
-	if ((rc = bg_store_kernel_get(&ctx->store, &op->kernel, vm->kernel)))
+	if ((rc = bg_store_kernel_get(&ctx->env.store, &op->kernel, vm->kernel)))
 		return rc;
-	const char *fc = bg_config_get(&ctx->config, "firecracker_bin");
-	const char *qemu = bg_config_get(&ctx->config, "qemu_bin");
+	const char *fc = bg_config_get(&ctx->env.config, "firecracker_bin");
+	const char *qemu = bg_config_get(&ctx->env.config, "qemu_bin");
 	if ((rc = bg_vmm_resolve(&op->driver, vm->vmm, fc, qemu, NULL)))
 		return rc;
 	op->driver_ok = true;
@@ -110,7 +110,7 @@ int bg_vm_op_prepare_boot(bg_vm_op *op)
 		return rc;
 
 	bg_subnet sn;
-	if ((rc = bg_subnet_parse(&sn, bg_config_get(&ctx->config, "subnet"))))
+	if ((rc = bg_subnet_parse(&sn, bg_config_get(&ctx->env.config, "subnet"))))
 		return rc;
 	int64_t slot = bg_subnet_slot_of(&sn, vm->guest_ip);
 	if (slot < 0)
@@ -154,7 +154,7 @@ int bg_vm_op_prepare_boot(bg_vm_op *op)
 	/* The guest decides how much it prints: the relay keeps the log to
 	 * this size (and one rotated file of it). */
 	uint64_t con_max = 0;
-	if ((rc = bg_parse_size(&con_max, bg_config_get(&ctx->config, "console_log_max")))) {
+	if ((rc = bg_parse_size(&con_max, bg_config_get(&ctx->env.config, "console_log_max")))) {
 		bg_error_prefix("config key 'console_log_max'");
 		return rc;
 	}

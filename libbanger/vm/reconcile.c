@@ -16,7 +16,6 @@
  * and neither are the objects named after it. */
 #include "vm_internal.h"
 #include "../guest/guest.h"
-#include "../session/session.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -74,7 +73,7 @@ bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, si
 	if (why_len)
 		why[0] = '\0';
 	bg_vm_paths p;
-	if (bg_layout_vm_paths(&p, &ctx->layout, id)) {
+	if (bg_layout_vm_paths(&p, &ctx->env.layout, id)) {
 		banger_error_clear();
 		return BG_VM_DIR_FOREIGN; /* cannot tell: keep it */
 	}
@@ -95,11 +94,11 @@ bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, si
 			k = BG_VM_DIR_FOREIGN;
 			if (why_len)
 				snprintf(why, why_len, "its record is not of VM %s", id);
-		} else if (strcmp(c.store_id, ctx->store.id) != 0) {
+		} else if (strcmp(c.store_id, ctx->env.store.id) != 0) {
 			k = BG_VM_DIR_FOREIGN;
 			if (why_len)
 				snprintf(why, why_len, "made by store %.12s, not this one (%.12s)", c.store_id,
-					 ctx->store.id);
+					 ctx->env.store.id);
 		} else if (strcmp(c.vm.state, BG_VM_CREATING) == 0 || strcmp(c.vm.state, BG_VM_DELETING) == 0) {
 			k = BG_VM_DIR_LEFTOVER;
 		} else {
@@ -121,7 +120,7 @@ static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handl
 	if (rc)
 		return rc;
 	bg_vm_paths p;
-	if ((rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id)))
+	if ((rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id)))
 		return rc;
 	/* The pins go with the VM: made before first boot, they would
 	 * otherwise outlive an interrupted create or delete and refuse the
@@ -129,15 +128,15 @@ static int finish_removal(rc_state *s, const bg_vm_record *vm, const bg_vm_handl
 	if (vm->dns_name && vm->guest_ip) {
 		const char *names[2];
 		bg_vm_pin_names(vm, names);
-		rc = bg_known_hosts_remove(ctx->layout.known_hosts, names, 2, NULL);
+		rc = bg_known_hosts_remove(ctx->env.layout.known_hosts, names, 2, NULL);
 	}
 	if (rc == 0)
 		rc = bg_vm_dir_remove(p.dir);
 	bg_vm_paths_free(&p);
 	if (rc == 0)
-		rc = bg_store_vm_delete(&ctx->store, vm->id);
+		rc = bg_store_vm_delete(&ctx->env.store, vm->id);
 	if (rc == 0)
-		rc = bg_session_mark_vm_lost(ctx, vm->id);
+		rc = bg_vm_sessions_lost(ctx, vm->id);
 	return rc;
 }
 
@@ -151,7 +150,7 @@ static bool record_agrees(rc_state *s, const char *id, const char *const *states
 {
 	banger_ctx *ctx = s->ctx;
 	bg_vm_paths p;
-	if (bg_layout_vm_paths(&p, &ctx->layout, id)) {
+	if (bg_layout_vm_paths(&p, &ctx->env.layout, id)) {
 		banger_error_clear();
 		return false;
 	}
@@ -161,7 +160,7 @@ static bool record_agrees(rc_state *s, const char *id, const char *const *states
 	if (rc == BANGER_ENOTFOUND && !bg_path_exists(p.dir)) {
 		ok = true;
 	} else if (rc == 0) {
-		ok = strcmp(c.store_id, ctx->store.id) == 0;
+		ok = strcmp(c.store_id, ctx->env.store.id) == 0;
 		bool in = false;
 		for (size_t i = 0; states[i]; i++)
 			in = in || strcmp(c.vm.state, states[i]) == 0;
@@ -217,7 +216,7 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 
 	/* Someone else may be working on this VM right now: its lock says so. */
 	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)
 		return rc;
 	bg_lock lock = BG_LOCK_INIT;
@@ -231,7 +230,7 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 	bg_vm_paths_free(&p);
 	/* Re-read under the lock: the holder may just have finished. */
 	bg_vm_record cur;
-	if (bg_store_vm_get(&ctx->store, &cur, vm->id) != 0) {
+	if (bg_store_vm_get(&ctx->env.store, &cur, vm->id) != 0) {
 		bg_lock_release(&lock);
 		banger_error_clear();
 		return 0;
@@ -263,10 +262,10 @@ static int reconcile_one(rc_state *s, bg_vm_record *vm, bool *needs_sweep)
 				snprintf(why, sizeof(why), "the VMM process exited unexpectedly");
 			else
 				snprintf(why, sizeof(why), "interrupted while %s", cs);
-			rc = bg_store_vm_set_state(&ctx->store, cur.id, BG_VM_STOPPED,
+			rc = bg_store_vm_set_state(&ctx->env.store, cur.id, BG_VM_STOPPED,
 						   strcmp(cs, BG_VM_STOPPING) == 0 ? NULL : why);
 			if (rc == 0)
-				rc = bg_session_mark_vm_lost(ctx, cur.id);
+				rc = bg_vm_sessions_lost(ctx, cur.id);
 			if (rc == 0)
 				say(s, cur.name, "marked stopped: %s", why);
 		}
@@ -309,7 +308,7 @@ static bool really_stray(rc_state *s, const char *id, bool need_active, bool abs
 	if (!bg_vm_id_valid(id))
 		return true;
 	bg_vm_paths p;
-	if (bg_layout_vm_paths(&p, &ctx->layout, id))
+	if (bg_layout_vm_paths(&p, &ctx->env.layout, id))
 		return false; /* cannot tell: keep it */
 	bool stray = true, recorded = false;
 	/* Open the lock file without creating it: one made here in a
@@ -327,7 +326,7 @@ static bool really_stray(rc_state *s, const char *id, bool need_active, bool abs
 		}
 	}
 	bg_vm_record r;
-	if (stray && bg_store_vm_get(&ctx->store, &r, id) == 0) {
+	if (stray && bg_store_vm_get(&ctx->env.store, &r, id) == 0) {
 		recorded = true;
 		stray = need_active && (!r.state || strcmp(r.state, BG_VM_STOPPED) == 0);
 		bg_vm_record_clear(&r);
@@ -370,7 +369,7 @@ static bool staging_abandoned(banger_ctx *ctx, const char *dir)
 		return false;
 	bg_store_copy c;
 	int r = bg_copy_read(&c, dir, BG_VM_COPY_FILE);
-	bool ours = r == 0 && strcmp(c.store_id, ctx->store.id) == 0;
+	bool ours = r == 0 && strcmp(c.store_id, ctx->env.store.id) == 0;
 	if (r == 0)
 		bg_store_copy_clear(&c);
 	banger_error_clear();
@@ -404,20 +403,20 @@ static bool vmm_id(pid_t pid, const char *runtime_dir, char id[BG_VM_ID_LEN + 1]
 static int sweep(rc_state *s)
 {
 	banger_ctx *ctx = s->ctx;
-	const bg_host_ops *ops = ctx->host;
+	const bg_host_ops *ops = ctx->env.host;
 	bg_vm_record *vms;
 	size_t n;
-	int rc = bg_store_vm_list(&ctx->store, &vms, &n);
+	int rc = bg_store_vm_list(&ctx->env.store, &vms, &n);
 	if (rc)
 		return rc;
 	int first = 0;
 	char prefix[8];
-	bg_layout_tap_prefix(&ctx->layout, prefix);
+	bg_layout_tap_prefix(&ctx->env.layout, prefix);
 
 	/* stray VMM processes naming a socket in our runtime dir */
 	pid_t *pids = NULL;
 	size_t np = 0;
-	char *needle = bg_sprintf("%s/", ctx->layout.runtime_dir);
+	char *needle = bg_sprintf("%s/", ctx->env.layout.runtime_dir);
 	if (needle && bg_proc_find(&pids, &np, needle) == 0) {
 		for (size_t i = 0; i < np; i++) {
 			bool mine = false;
@@ -429,7 +428,7 @@ static int sweep(rc_state *s)
 			 * scan, e.g. a pyenv shim's) is not a VMM of ours. */
 			char id[BG_VM_ID_LEN + 1];
 			bg_lock lock = BG_LOCK_INIT;
-			if (!mine && vmm_id(pids[i], ctx->layout.runtime_dir, id) &&
+			if (!mine && vmm_id(pids[i], ctx->env.layout.runtime_dir, id) &&
 			    really_stray(s, id, true, false, &lock)) {
 				char subject[32];
 				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
@@ -447,7 +446,7 @@ static int sweep(rc_state *s)
 
 	/* NAT rules of VMs that are not running */
 	char table[32];
-	bg_nat_table_name(table, ctx->layout.instance);
+	bg_nat_table_name(table, ctx->env.layout.instance);
 	char **ids = NULL;
 	size_t ni = 0;
 	if (ops->nat_list(ops->self, table, &ids, &ni) == 0) {
@@ -467,7 +466,7 @@ static int sweep(rc_state *s)
 
 	/* dm targets */
 	char dmprefix[32];
-	snprintf(dmprefix, sizeof(dmprefix), BG_OBJECT_PREFIX "-%s-", ctx->layout.instance);
+	snprintf(dmprefix, sizeof(dmprefix), BG_OBJECT_PREFIX "-%s-", ctx->env.layout.instance);
 	char **names = NULL;
 	size_t nn = 0;
 	if (ops->dm_list(ops->self, dmprefix, &names, &nn) == 0) {
@@ -489,13 +488,13 @@ static int sweep(rc_state *s)
 	/* loops backed by files under our state dir, outside running VMs */
 	char **loops = NULL;
 	size_t nl = 0;
-	if (ops->loop_list(ops->self, ctx->layout.state_dir, &loops, &nl) == 0 && nl > 0) {
+	if (ops->loop_list(ops->self, ctx->env.layout.state_dir, &loops, &nl) == 0 && nl > 0) {
 		/* An active VM's loops are in its handles (read from a fresh
 		 * list: a VM started meanwhile attaches its loops while in
 		 * "starting", which the snapshot may not show). */
 		bg_vm_record *now = NULL;
 		size_t nn_now = 0, scan = nl;
-		if (bg_store_vm_list(&ctx->store, &now, &nn_now) != 0) {
+		if (bg_store_vm_list(&ctx->env.store, &now, &nn_now) != 0) {
 			now = NULL;
 			nn_now = 0;
 			scan = 0; /* cannot tell what is in use: detach nothing */
@@ -542,14 +541,14 @@ static int sweep(rc_state *s)
 	bg_strv_free(names, nn);
 
 	/* VM directories without a row whose lock nobody holds */
-	DIR *d = opendir(ctx->layout.vms_dir);
+	DIR *d = opendir(ctx->env.layout.vms_dir);
 	if (d) {
 		struct dirent *e;
 		while ((e = readdir(d))) {
 			if (bg_vm_dir_is_trash(e->d_name)) {
 				/* a removal a killed process did not finish; its lock
 				 * (if the file is still there) says whether one is at it */
-				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
+				char *t = bg_path_join(ctx->env.layout.vms_dir, e->d_name);
 				char *tl = t ? bg_path_join(t, "lock") : NULL;
 				int fd = tl ? open(tl, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
 				if (t && tl && (fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0) &&
@@ -564,7 +563,7 @@ static int sweep(rc_state *s)
 			if (bg_vm_dir_is_staging(e->d_name)) {
 				/* a create killed before its directory was renamed into
 				 * place: it holds a record and a lock file, nothing else */
-				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
+				char *t = bg_path_join(ctx->env.layout.vms_dir, e->d_name);
 				if (t && staging_abandoned(ctx, t) && bg_remove_tree(t) == 0)
 					say(s, e->d_name, "leftover of an interrupted create deleted");
 				bg_free(t);
@@ -574,7 +573,7 @@ static int sweep(rc_state *s)
 				continue;
 			/* the list is a snapshot: a VM created since has a row now */
 			bg_vm_record now;
-			if (bg_store_vm_get(&ctx->store, &now, e->d_name) == 0) {
+			if (bg_store_vm_get(&ctx->env.store, &now, e->d_name) == 0) {
 				bg_vm_record_clear(&now);
 				continue;
 			}
@@ -584,7 +583,7 @@ static int sweep(rc_state *s)
 			if (kind == BG_VM_DIR_ABSENT)
 				continue;
 			if (kind != BG_VM_DIR_LEFTOVER) {
-				char *t = bg_path_join(ctx->layout.vms_dir, e->d_name);
+				char *t = bg_path_join(ctx->env.layout.vms_dir, e->d_name);
 				note(s, t ? t : e->d_name, "left in place with the kernel objects named after it: %s%s",
 				     why, kind == BG_VM_DIR_UNRECORDED || strncmp(why, "made by store", 13) == 0
 						  ? "; `banger store recover` adds it back"
@@ -593,7 +592,7 @@ static int sweep(rc_state *s)
 				continue;
 			}
 			bg_vm_paths p;
-			if (bg_layout_vm_paths(&p, &ctx->layout, e->d_name))
+			if (bg_layout_vm_paths(&p, &ctx->env.layout, e->d_name))
 				continue;
 			bg_lock lock = BG_LOCK_INIT;
 			if (bg_lock_acquire(&lock, p.lock, 0) == 0) {
@@ -604,7 +603,7 @@ static int sweep(rc_state *s)
 				bg_vm_record tmp;
 				if (!bg_lock_is_current(&lock, p.lock)) {
 					/* not ours to judge */
-				} else if (bg_store_vm_get(&ctx->store, &tmp, e->d_name) == 0) {
+				} else if (bg_store_vm_get(&ctx->env.store, &tmp, e->d_name) == 0) {
 					bg_vm_record_clear(&tmp);
 				} else if (bg_vm_dir_classify(ctx, e->d_name, NULL, 0) == BG_VM_DIR_LEFTOVER &&
 					   bg_vm_dir_remove(p.dir) == 0) {
@@ -627,7 +626,7 @@ int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report
 	rc_state s = { ctx, report, payload, 0, mode };
 	bg_vm_record *vms;
 	size_t n;
-	int rc = bg_store_vm_list(&ctx->store, &vms, &n);
+	int rc = bg_store_vm_list(&ctx->env.store, &vms, &n);
 	if (rc)
 		return rc;
 	bool needs_sweep = mode == BG_RECONCILE_SWEEP;
@@ -641,7 +640,7 @@ int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report
 	 * mkdir and insert leaves: cheap to spot, and worth a sweep (which
 	 * also reports directories it leaves alone). */
 	if (!needs_sweep && mode != BG_RECONCILE_OPEN) {
-		DIR *d = opendir(ctx->layout.vms_dir);
+		DIR *d = opendir(ctx->env.layout.vms_dir);
 		struct dirent *e;
 		while (d && !needs_sweep && (e = readdir(d)))
 			needs_sweep = bg_vm_id_valid(e->d_name) && !owned(vms, n, e->d_name, false);

@@ -91,18 +91,18 @@ static int collect_foreign(bg_store *s, const char *parent, const char *file, bo
 
 static int collect_all(banger_ctx *ctx, pathlist *out)
 {
-	int rc = collect_foreign(&ctx->store, ctx->layout.vms_dir, BG_VM_COPY_FILE, false, out);
+	int rc = collect_foreign(&ctx->env.store, ctx->env.layout.vms_dir, BG_VM_COPY_FILE, false, out);
 	if (!rc)
-		rc = collect_foreign(&ctx->store, ctx->layout.images_dir, BG_IMAGE_COPY_FILE, true, out);
+		rc = collect_foreign(&ctx->env.store, ctx->env.layout.images_dir, BG_IMAGE_COPY_FILE, true, out);
 	if (!rc)
-		rc = collect_foreign(&ctx->store, ctx->layout.kernels_dir, BG_KERNEL_COPY_FILE, true, out);
+		rc = collect_foreign(&ctx->env.store, ctx->env.layout.kernels_dir, BG_KERNEL_COPY_FILE, true, out);
 	return rc;
 }
 
 int bg_store_check_not_lost(banger_ctx *ctx)
 {
 	int64_t rows = 0;
-	int rc = bg_store_count_records(&ctx->store, &rows);
+	int rc = bg_store_count_records(&ctx->env.store, &rows);
 	if (rc || rows > 0)
 		return rc;
 	pathlist l = { 0 };
@@ -121,7 +121,7 @@ int bg_store_check_not_lost(banger_ctx *ctx)
 		      "the database %s has no records, but %zu director%s under %s %s not made by it: %s. "
 		      "The database was lost, emptied or replaced; nothing was changed. Run `banger store "
 		      "recover` to rebuild it from these directories",
-		      ctx->layout.db_path, l.n, l.n == 1 ? "y" : "ies", ctx->layout.state_dir,
+		      ctx->env.layout.db_path, l.n, l.n == 1 ? "y" : "ies", ctx->env.layout.state_dir,
 		      l.n == 1 ? "was" : "were", b.data ? b.data : "?");
 	bg_buf_free(&b);
 	pathlist_free(&l);
@@ -261,7 +261,7 @@ static const char *majority_id(copylist *lists, size_t nlists)
 static void recover_kernel(rec_state *r, const char *dir, bg_kernel_record *k)
 {
 	bg_kernel_record cur;
-	if (bg_store_kernel_get(&r->ctx->store, &cur, k->name) == 0) {
+	if (bg_store_kernel_get(&r->ctx->env.store, &cur, k->name) == 0) {
 		bg_kernel_record_clear(&cur);
 		return; /* recorded: nothing to recover */
 	}
@@ -270,7 +270,7 @@ static void recover_kernel(rec_state *r, const char *dir, bg_kernel_record *k)
 		tell(r, dir, "kernel %s not recovered: %s is missing", k->name, k->kernel_path);
 		return;
 	}
-	if (!r->dry_run && bg_store_kernel_insert(&r->ctx->store, k) != 0) {
+	if (!r->dry_run && bg_store_kernel_insert(&r->ctx->env.store, k) != 0) {
 		tell(r, dir, "kernel %s not recovered: %s", k->name, banger_error_last()->message);
 		banger_error_clear();
 		return;
@@ -282,7 +282,7 @@ static void recover_kernel(rec_state *r, const char *dir, bg_kernel_record *k)
 static void recover_image(rec_state *r, const char *dir, bg_image_record *img)
 {
 	bg_image_record cur;
-	if (bg_store_image_get(&r->ctx->store, &cur, img->name) == 0) {
+	if (bg_store_image_get(&r->ctx->env.store, &cur, img->name) == 0) {
 		bg_image_record_clear(&cur);
 		return;
 	}
@@ -292,7 +292,7 @@ static void recover_image(rec_state *r, const char *dir, bg_image_record *img)
 		return;
 	}
 	bg_kernel_record k;
-	if (img->kernel_name && bg_store_kernel_get(&r->ctx->store, &k, img->kernel_name) != 0 && !r->dry_run) {
+	if (img->kernel_name && bg_store_kernel_get(&r->ctx->env.store, &k, img->kernel_name) != 0 && !r->dry_run) {
 		tell(r, img->name, "its kernel %s is not installed: recovered without one", img->kernel_name);
 		bg_free(img->kernel_name);
 		img->kernel_name = NULL;
@@ -300,7 +300,7 @@ static void recover_image(rec_state *r, const char *dir, bg_image_record *img)
 		bg_kernel_record_clear(&k);
 	}
 	banger_error_clear();
-	if (!r->dry_run && bg_store_image_insert(&r->ctx->store, img) != 0) {
+	if (!r->dry_run && bg_store_image_insert(&r->ctx->env.store, img) != 0) {
 		tell(r, dir, "image %s not recovered: %s", img->name, banger_error_last()->message);
 		banger_error_clear();
 		return;
@@ -327,7 +327,7 @@ static int set_path(char **field, const char *path)
 static int rebase_paths(banger_ctx *ctx, bg_vm_record *vm)
 {
 	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)
 		return rc;
 	const char *base = vm->overlay ? strrchr(vm->overlay, '/') : NULL;
@@ -346,7 +346,7 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 {
 	banger_ctx *ctx = r->ctx;
 	bg_vm_record cur;
-	if (bg_store_vm_get(&ctx->store, &cur, vm->id) == 0) {
+	if (bg_store_vm_get(&ctx->env.store, &cur, vm->id) == 0) {
 		bool same = strcmp(cur.id, vm->id) == 0;
 		bg_vm_record_clear(&cur);
 		if (same)
@@ -362,7 +362,7 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 		/* A row may not name what is not recorded: the VM keeps its
 		 * disks and is told to the user, who picks another. */
 		bg_image_record img;
-		if (vm->image && bg_store_image_get(&ctx->store, &img, vm->image) != 0) {
+		if (vm->image && bg_store_image_get(&ctx->env.store, &img, vm->image) != 0) {
 			tell(r, vm->name, "its image %s is not recorded: recovered without one", vm->image);
 			bg_free(vm->image);
 			vm->image = NULL;
@@ -370,7 +370,7 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 			bg_image_record_clear(&img);
 		}
 		bg_kernel_record k;
-		if (vm->kernel && bg_store_kernel_get(&ctx->store, &k, vm->kernel) != 0) {
+		if (vm->kernel && bg_store_kernel_get(&ctx->env.store, &k, vm->kernel) != 0) {
 			tell(r, vm->name, "its kernel %s is not installed: install it before starting the VM",
 			     vm->kernel);
 			bg_free(vm->kernel);
@@ -379,7 +379,7 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 			bg_kernel_record_clear(&k);
 		}
 		banger_error_clear();
-		if (bg_store_vm_insert(&ctx->store, vm) != 0) {
+		if (bg_store_vm_insert(&ctx->env.store, vm) != 0) {
 			tell(r, dir, "VM %s not recovered: %s", vm->name, banger_error_last()->message);
 			banger_error_clear();
 			return;
@@ -411,26 +411,26 @@ BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_reco
 	if (opts->version != BANGER_STORE_RECOVER_OPTIONS_VERSION)
 		return bg_error(BANGER_EINVALID, "unsupported banger_store_recover_options version %u", opts->version);
 	rec_state r = { ctx, opts->cb, opts->payload, (opts->flags & BANGER_STORE_RECOVER_DRY_RUN) != 0, 0 };
-	if (ctx->store_aside)
-		tell(&r, ctx->layout.db_path, "the damaged database was kept as %s", ctx->store_aside);
+	if (ctx->env.store_aside)
+		tell(&r, ctx->env.layout.db_path, "the damaged database was kept as %s", ctx->env.store_aside);
 
 	copylist lists[3];
 	memset(lists, 0, sizeof(lists));
-	int rc = read_all(&r, ctx->layout.kernels_dir, BG_KERNEL_COPY_FILE, BG_COPY_KERNEL, &lists[0]);
+	int rc = read_all(&r, ctx->env.layout.kernels_dir, BG_KERNEL_COPY_FILE, BG_COPY_KERNEL, &lists[0]);
 	if (!rc)
-		rc = read_all(&r, ctx->layout.images_dir, BG_IMAGE_COPY_FILE, BG_COPY_IMAGE, &lists[1]);
+		rc = read_all(&r, ctx->env.layout.images_dir, BG_IMAGE_COPY_FILE, BG_COPY_IMAGE, &lists[1]);
 	if (!rc)
-		rc = read_all(&r, ctx->layout.vms_dir, BG_VM_COPY_FILE, BG_COPY_VM, &lists[2]);
+		rc = read_all(&r, ctx->env.layout.vms_dir, BG_VM_COPY_FILE, BG_COPY_VM, &lists[2]);
 	if (rc)
 		goto out;
 
 	int64_t rows = 0;
-	if ((rc = bg_store_count_records(&ctx->store, &rows)))
+	if ((rc = bg_store_count_records(&ctx->env.store, &rows)))
 		goto out;
 	const char *id = majority_id(lists, 3);
-	if (rows == 0 && id && strcmp(id, ctx->store.id) != 0) {
-		tell(&r, ctx->layout.db_path, "the store takes the identity %.12s of the one it replaces", id);
-		if (!r.dry_run && (rc = bg_store_set_id(&ctx->store, id)))
+	if (rows == 0 && id && strcmp(id, ctx->env.store.id) != 0) {
+		tell(&r, ctx->env.layout.db_path, "the store takes the identity %.12s of the one it replaces", id);
+		if (!r.dry_run && (rc = bg_store_set_id(&ctx->env.store, id)))
 			goto out;
 	}
 	for (size_t i = 0; i < lists[0].n; i++)

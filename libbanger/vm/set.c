@@ -100,7 +100,7 @@ BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcp
 		op.vm.disk_bytes = disk_bytes;
 	}
 	op.vm.updated_at = bg_wall_seconds();
-	rc = bg_store_vm_update(&ctx->store, &op.vm);
+	rc = bg_store_vm_update(&ctx->env.store, &op.vm);
 out:
 	bg_vm_op_end(&op);
 	return rc;

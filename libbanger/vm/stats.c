@@ -59,7 +59,7 @@ BANGER_EXTERN(int) banger_vm_stats(char **out, banger_ctx *ctx, const char *name
 	memset(&op, 0, sizeof(op));
 	op.ctx = ctx;
 	op.lock.fd = -1;
-	int rc = bg_store_vm_get(&ctx->store, &op.vm, name);
+	int rc = bg_store_vm_get(&ctx->env.store, &op.vm, name);
 	if (rc)
 		return rc;
 	json_t *o = json_object();
@@ -81,7 +81,7 @@ BANGER_EXTERN(int) banger_vm_stats(char **out, banger_ctx *ctx, const char *name
 	json_object_set_new(o, "system_disk", disk(op.vm.overlay));
 	json_object_set_new(o, "work_disk", disk(op.vm.work_disk));
 	json_t *metrics = json_null();
-	if (alive && bg_layout_vm_paths(&op.paths, &ctx->layout, op.vm.id) == 0 &&
+	if (alive && bg_layout_vm_paths(&op.paths, &ctx->env.layout, op.vm.id) == 0 &&
 	    bg_vm_op_prepare_boot(&op) == 0 && (op.driver.caps & BG_VMM_CAP_METRICS)) {
 		char *m = NULL;
 		if (op.driver.metrics(&op.driver, &op.spec, &m) == 0 && m) {

@@ -53,9 +53,9 @@ int bg_vm_dir_remove(const char *dir)
 
 int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles *h)
 {
-	const bg_host_ops *ops = ctx->host;
+	const bg_host_ops *ops = ctx->env.host;
 	bg_vm_paths p;
-	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
+	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)
 		return rc;
 	int first = 0;
@@ -79,7 +79,7 @@ int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles 
 	/* 2. NAT rules tagged with the VM id */
 	if (h->nat || vm->nat) {
 		char table[32];
-		bg_nat_table_name(table, ctx->layout.instance);
+		bg_nat_table_name(table, ctx->env.layout.instance);
 		keep_first(&first, ops->nat_remove(ops->self, table, vm->id));
 	}
 
@@ -131,4 +131,13 @@ int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles 
 	if (first)
 		bg_error_prefix("tear down VM %s", vm->name ? vm->name : vm->id);
 	return first;
+}
+
+int bg_vm_sessions_lost(banger_ctx *ctx, const char *vm_id)
+{
+	int n = 0;
+	int rc = bg_store_session_mark_vm_lost(&ctx->env.store, vm_id, &n);
+	if (rc == 0 && n > 0)
+		bg_info(ctx, "%d session(s) of VM %s marked lost", n, vm_id);
+	return rc;
 }

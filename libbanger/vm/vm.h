@@ -5,7 +5,22 @@
 #ifndef BG_VM_H
 #define BG_VM_H
 
-#include "../ctx/ctx.h"
+#include "../env/env.h"
+
+#include <pthread.h>
+
+/* What is currently true about a VM: kernel handles, never stored in
+ * SQLite.  Cached on the context and in <vm dir>/handles.json. */
+typedef struct {
+	pid_t pid;              /* VMM process, 0 when none */
+	char tap[16];           /* tap device, "" when none */
+	char base_loop[32];     /* read-only loop over the image (dm only) */
+	char cow_loop[32];      /* loop over the COW file (dm only) */
+	char dm_name[64];       /* dm-snapshot target name */
+	char dm_dev[96];        /* /dev/mapper/<dm_name> */
+	char overlay[16];       /* "dm-snapshot", "reflink", "copy" or "" */
+	bool nat;               /* NAT rules installed */
+} bg_vm_handles;
 
 /* VM states as stored in the vms row. */
 #define BG_VM_CREATING "creating"
@@ -27,7 +42,11 @@ int bg_handles_write(const char *path, const bg_vm_handles *h);
 int bg_handles_read(const char *path, bg_vm_handles *h);
 int bg_handles_parse(const char *json, size_t len, bg_vm_handles *h);
 
-/* ---- the mutex-guarded cache on the context ---- */
+/* ---- the mutex-guarded cache on the context (ctx->vms) ---- */
+struct bg_vm_cache *bg_vm_cache_new(void);
+void bg_vm_cache_free(struct bg_vm_cache *cache);
+/* How many VMs the cache holds (tests check that it stays bounded). */
+size_t bg_vm_cache_count(banger_ctx *ctx);
 bool bg_handles_cache_get(banger_ctx *ctx, const char *id, bg_vm_handles *out);
 int bg_handles_cache_put(banger_ctx *ctx, const char *id, const bg_vm_handles *h);
 void bg_handles_cache_drop(banger_ctx *ctx, const char *id);
@@ -55,6 +74,11 @@ bool bg_vm_alive(banger_ctx *ctx, const bg_vm_record *vm, pid_t *pid);
  * sockets.  Tolerates "already gone"; keeps going after a failure and
  * returns the first error. */
 int bg_vm_teardown(banger_ctx *ctx, const bg_vm_record *vm, const bg_vm_handles *h);
+
+/* The VM vm_id was stopped or deleted (or found dead): its starting and
+ * running sessions are lost.  A store write: sessions live above the vm
+ * module, which marks them through their table, not their code. */
+int bg_vm_sessions_lost(banger_ctx *ctx, const char *vm_id);
 
 /* Remove a VM directory (rm -rf) in a way other processes cannot race:
  * it is first renamed to "<vms>/.trash-<id>-<pid>-<n>", so that nobody

@@ -1,5 +1,5 @@
 /* Public read access to VM records: lists, lookup and accessors. */
-#include "../ctx/ctx.h"
+#include "../env/env.h"
 
 struct banger_vm_list {
 	bg_vm_record *vms;
@@ -14,7 +14,7 @@ BANGER_EXTERN(int) banger_vm_list_all(banger_vm_list **out, banger_ctx *ctx)
 	banger_vm_list *l = bg_calloc(1, sizeof(*l));
 	if (!l)
 		return bg_error_oom();
-	int rc = bg_store_vm_list(&ctx->store, &l->vms, &l->count);
+	int rc = bg_store_vm_list(&ctx->env.store, &l->vms, &l->count);
 	if (rc) {
 		bg_free(l);
 		return rc;
@@ -49,7 +49,7 @@ BANGER_EXTERN(int) banger_vm_lookup(banger_vm **out, banger_ctx *ctx, const char
 	banger_vm *vm = bg_calloc(1, sizeof(*vm));
 	if (!vm)
 		return bg_error_oom();
-	int rc = bg_store_vm_get(&ctx->store, vm, name_or_id);
+	int rc = bg_store_vm_get(&ctx->env.store, vm, name_or_id);
 	if (rc) {
 		bg_free(vm);
 		return rc;

@@ -1,7 +1,7 @@
 /* Choosing a driver (auto | firecracker | qemu) from what the host offers,
  * and recognising kernel image formats. */
 #include "vmm.h"
-#include "../doctor/probe.h"
+#include "../host/probe.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * alloc_fail.h); each must fail cleanly, leak nothing and leave the
  * state root or the file consistent. */
 #include "alloc_fail.h"
-#include "../../libbanger/ctx/ctx.h"
+#include "../../libbanger/env/env.h"
 #include "../../libbanger/guest/guest.h"
 
 #include <sqlite3.h>

@@ -9,7 +9,7 @@
  * blobs in the cache, PRAGMA integrity_check "ok".  After a success: the
  * image is recorded and its rootfs passes e2fsck. */
 #include "alloc_fail.h"
-#include "../../libbanger/ctx/ctx.h"
+#include "../../libbanger/env/env.h"
 #include "../../libbanger/image/image.h"
 
 #include <dirent.h>
@@ -100,7 +100,7 @@ static int integrity_ok(void)
 {
 	sqlite3 *h = NULL;
 	int ok = 0;
-	if (sqlite3_open_v2(C.ctx->layout.db_path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+	if (sqlite3_open_v2(C.ctx->env.layout.db_path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
 		    sqlite3_step(st) == SQLITE_ROW)
@@ -121,14 +121,14 @@ static int pull_verify(void *arg, int rc)
 		fprintf(stderr, "integrity_check failed\n");
 		bad = 1;
 	}
-	if (count_entries(C.ctx->layout.blobs_dir, true))
+	if (count_entries(C.ctx->env.layout.blobs_dir, true))
 		bad = 1;
 	if (rc != 0) {
 		if (lrc != BANGER_ENOTFOUND) {
 			fprintf(stderr, "a failed pull left the image recorded (lookup %d)\n", lrc);
 			bad = 1;
 		}
-		if (count_entries(C.ctx->layout.images_dir, false))
+		if (count_entries(C.ctx->env.layout.images_dir, false))
 			bad = 1;
 	} else {
 		if (lrc != 0) {

@@ -78,7 +78,7 @@ static void test_handle_cache(void **st)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&torn), 0);
 	assert_int_equal(atomic_load(&errors), 0);
-	assert_true(shared->handles_count <= 16);
+	assert_true(bg_vm_cache_count(shared) <= 16);
 }
 
 /* ---- thread-local errors and context-free calls ---- */
@@ -152,13 +152,13 @@ static void *ctx_worker(void *arg)
 		}
 		snprintf(kname, sizeof(kname), "k%d-%d", k, i);
 		bg_kernel_record r;
-		if ((rc = bg_kernel_import(ctx, kname, kernel, NULL, NULL, &r)) != 0) {
+		if ((rc = bg_kernel_import(&ctx->env, kname, kernel, NULL, NULL, &r)) != 0) {
 			fprintf(stderr, "thread %d: import %s: %s\n", k, kname, banger_error_last()->message);
 			atomic_fetch_add(&errors, 1);
 			continue;
 		}
 		bg_kernel_record_clear(&r);
-		if (i % 2 == 0 && (rc = bg_kernel_remove(ctx, kname)) != 0) {
+		if (i % 2 == 0 && (rc = bg_kernel_remove(&ctx->env, kname)) != 0) {
 			fprintf(stderr, "thread %d: remove %s: %s\n", k, kname, banger_error_last()->message);
 			atomic_fetch_add(&errors, 1);
 		}
@@ -197,13 +197,13 @@ static void test_contexts_per_thread(void **st)
 	/* half the kernels stayed, each recorded once, the store is sound */
 	bg_kernel_record *ks = NULL;
 	size_t n = 0;
-	assert_int_equal(bg_store_kernel_list(&shared->store, &ks, &n), 0);
+	assert_int_equal(bg_store_kernel_list(&shared->env.store, &ks, &n), 0);
 	assert_int_equal(n, THREADS * 5);
 	for (size_t i = 0; i < n; i++)
 		bg_kernel_record_clear(&ks[i]);
 	bg_free(ks);
 	sqlite3_stmt *q = NULL;
-	assert_int_equal(sqlite3_prepare_v2(shared->store.db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(shared->env.store.db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
 	sqlite3_finalize(q);

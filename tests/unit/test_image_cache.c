@@ -6,7 +6,7 @@
  * pull counts on), and the byte budget's default. */
 #include "helpers.h"
 #include "../../libbanger/image/image.h"
-#include "../../libbanger/ctx/ctx.h"
+#include "../../libbanger/env/env.h"
 
 #include <banger/banger.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@ static int setup(void **state)
 	o.state_dir = f->dir;
 	o.flags = BANGER_CTX_NO_RECONCILE;
 	assert_int_equal(banger_ctx_open(&f->ctx, &o), 0);
-	f->blobs = f->ctx->layout.blobs_dir;
+	f->blobs = f->ctx->env.layout.blobs_dir;
 	*state = f;
 	return 0;
 }
@@ -91,7 +91,7 @@ static void record(fixture *f, const char *name, const char *digest)
 	r.manifest_digest = (char *)digest;
 	r.rootfs_path = (char *)"/nonexistent/rootfs.ext4";
 	r.created_at = 1;
-	assert_int_equal(bg_store_image_insert(&f->ctx->store, &r), 0);
+	assert_int_equal(bg_store_image_insert(&f->ctx->env.store, &r), 0);
 }
 
 static void touch(fixture *f, const char *name)
@@ -188,7 +188,7 @@ static void test_prune_unreferenced(void **state)
 	assert_true(exists(f, "not-a-blob")); /* not banger's to judge */
 
 	/* an image removed: its own blobs go, the shared layer stays */
-	assert_int_equal(bg_store_image_delete(&f->ctx->store, "a"), 0);
+	assert_int_equal(bg_store_image_delete(&f->ctx->env.store, "a"), 0);
 	assert_int_equal(banger_image_prune(&r, f->ctx, NULL), 0);
 	assert_int_equal(r.blobs_removed, 2); /* man_a, cfg_a */
 	assert_false(cached(f, im.man_a) || cached(f, im.cfg_a));
@@ -197,8 +197,8 @@ static void test_prune_unreferenced(void **state)
 	assert_true(cached(f, im.l1) && cached(f, im.man_b2));
 
 	/* nothing recorded: everything goes */
-	assert_int_equal(bg_store_image_delete(&f->ctx->store, "b"), 0);
-	assert_int_equal(bg_store_image_delete(&f->ctx->store, "c"), 0);
+	assert_int_equal(bg_store_image_delete(&f->ctx->env.store, "b"), 0);
+	assert_int_equal(bg_store_image_delete(&f->ctx->env.store, "c"), 0);
 	assert_int_equal(banger_image_prune(&r, f->ctx, NULL), 0);
 	assert_int_equal(r.blobs_kept, 0);
 	assert_int_equal(r.bytes_kept, 0);
@@ -235,7 +235,7 @@ static void test_cap_after_pull(void **state)
 	images im;
 	make_images(f, &im);
 	/* under the default cap (20G): nothing happens */
-	bg_blob_cache_enforce_cap(f->ctx);
+	bg_blob_cache_enforce_cap(&f->ctx->env);
 	assert_true(cached(f, im.orphan1) && cached(f, im.orphan2) && cached(f, im.orphan3));
 	banger_image_prune_report r;
 	assert_int_equal(banger_image_prune(&r, f->ctx, &(banger_image_prune_options){
@@ -243,14 +243,14 @@ static void test_cap_after_pull(void **state)
 	char cfg[128];
 	snprintf(cfg, sizeof(cfg), "blob_cache_max = %llu\n",
 		 (unsigned long long)(r.bytes_referenced + strlen("orphan number three (newest)")));
-	assert_int_equal(bg_config_parse(&f->ctx->config, cfg, "test"), 0);
-	bg_blob_cache_enforce_cap(f->ctx);
+	assert_int_equal(bg_config_parse(&f->ctx->env.config, cfg, "test"), 0);
+	bg_blob_cache_enforce_cap(&f->ctx->env);
 	assert_false(cached(f, im.orphan1) || cached(f, im.orphan2));
 	assert_true(cached(f, im.orphan3) && cached(f, im.l1));
 	/* a bad value is refused when the configuration is read (file:line),
 	 * and the cap in force stays as it was */
-	assert_int_equal(bg_config_parse(&f->ctx->config, "blob_cache_max = lots\n", "test"), BANGER_EINVALID);
-	bg_blob_cache_enforce_cap(f->ctx);
+	assert_int_equal(bg_config_parse(&f->ctx->env.config, "blob_cache_max = lots\n", "test"), BANGER_EINVALID);
+	bg_blob_cache_enforce_cap(&f->ctx->env);
 	assert_true(cached(f, im.orphan3));
 }
 
@@ -262,7 +262,7 @@ static void test_pull_holds_the_cache(void **state)
 	touch(f, ".tmp-old");
 	/* a pull enters the cache: alone, it clears what killed pulls left */
 	bg_lock pull = BG_LOCK_INIT;
-	assert_int_equal(bg_blob_cache_enter(f->ctx, &pull), 0);
+	assert_int_equal(bg_blob_cache_enter(&f->ctx->env, &pull), 0);
 	assert_false(exists(f, ".tmp-old"));
 	/* it downloads a blob for an image it has not recorded yet */
 	char fresh[BG_DIGEST_SIZE];
@@ -270,7 +270,7 @@ static void test_pull_holds_the_cache(void **state)
 	touch(f, ".tmp-downloading");
 	/* a second pull may enter too, and must not sweep the first one's file */
 	bg_lock other = BG_LOCK_INIT;
-	assert_int_equal(bg_blob_cache_enter(f->ctx, &other), 0);
+	assert_int_equal(bg_blob_cache_enter(&f->ctx->env, &other), 0);
 	assert_true(exists(f, ".tmp-downloading"));
 	bg_lock_release(&other);
 	/* a prune meanwhile: busy, nothing removed */
@@ -281,8 +281,8 @@ static void test_pull_holds_the_cache(void **state)
 	banger_image_prune_options o = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
 	o.timeout_ms = 50;
 	assert_int_equal(banger_image_prune(&r, f->ctx, &o), BANGER_EBUSY);
-	assert_int_equal(bg_config_parse(&f->ctx->config, "blob_cache_max = 0\n", "test"), 0);
-	bg_blob_cache_enforce_cap(f->ctx); /* over the cap, but skipped while the pull runs */
+	assert_int_equal(bg_config_parse(&f->ctx->env.config, "blob_cache_max = 0\n", "test"), 0);
+	bg_blob_cache_enforce_cap(&f->ctx->env); /* over the cap, but skipped while the pull runs */
 	assert_true(cached(f, fresh) && cached(f, im.orphan1) && exists(f, ".tmp-downloading"));
 	/* the pull records its image and leaves */
 	record(f, "fresh", fresh);
@@ -309,15 +309,15 @@ static void test_options_and_budget(void **state)
 	assert_int_equal(banger_image_prune(NULL, f->ctx, NULL), 0); /* empty cache */
 
 	uint64_t b = 0;
-	assert_int_equal(bg_image_budget(f->ctx, 0, &b), 0);
+	assert_int_equal(bg_image_budget(&f->ctx->env, 0, &b), 0);
 	assert_int_equal(b, 64ull << 30);
-	assert_int_equal(bg_image_budget(f->ctx, 12345, &b), 0);
+	assert_int_equal(bg_image_budget(&f->ctx->env, 12345, &b), 0);
 	assert_int_equal(b, 12345);
-	assert_int_equal(bg_config_parse(&f->ctx->config, "image_max_bytes = 2G\n", "test"), 0);
-	assert_int_equal(bg_image_budget(f->ctx, 0, &b), 0);
+	assert_int_equal(bg_config_parse(&f->ctx->env.config, "image_max_bytes = 2G\n", "test"), 0);
+	assert_int_equal(bg_image_budget(&f->ctx->env, 0, &b), 0);
 	assert_int_equal(b, 2ull << 30);
 	/* a budget of nothing is refused at load */
-	assert_int_equal(bg_config_parse(&f->ctx->config, "image_max_bytes = 0\n", "test"), BANGER_EINVALID);
+	assert_int_equal(bg_config_parse(&f->ctx->env.config, "image_max_bytes = 0\n", "test"), BANGER_EINVALID);
 }
 
 int main(void)

@@ -748,17 +748,17 @@ static banger_ctx *open_ctx(const char *dir)
 
 static void assert_nothing_installed(banger_ctx *ctx, const char *name, uint64_t n)
 {
-	DIR *d = opendir(ctx->layout.kernels_dir);
+	DIR *d = opendir(ctx->env.layout.kernels_dir);
 	assert_non_null(d);
 	struct dirent *e;
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, name) == 0 || bg_startswith(e->d_name, ".staging-") ||
 		    bg_startswith(e->d_name, ".trash-"))
 			fail_msg("allocation %llu failed: %s left in %s", (unsigned long long)n, e->d_name,
-				 ctx->layout.kernels_dir);
+				 ctx->env.layout.kernels_dir);
 	closedir(d);
 	bg_kernel_record r;
-	assert_int_equal(bg_store_kernel_get(&ctx->store, &r, name), BANGER_ENOTFOUND);
+	assert_int_equal(bg_store_kernel_get(&ctx->env.store, &r, name), BANGER_ENOTFOUND);
 }
 
 static void test_import_alloc_failures(void **state)
@@ -776,14 +776,14 @@ static void test_import_alloc_failures(void **state)
 		bg_kernel_record rec;
 		uint64_t before = bg_alloc_count();
 		bg_alloc_fail_at(n);
-		int rc = bg_kernel_import(ctx, "k", "/bin/true", NULL, config, &rec);
+		int rc = bg_kernel_import(&ctx->env, "k", "/bin/true", NULL, config, &rec);
 		bg_alloc_fail_at(0);
 		bool reached = bg_alloc_count() - before >= n;
 		if (rc == 0) {
 			/* the failed allocation was one that may fail (or none failed) */
 			assert_string_equal(rec.format, "elf");
 			bg_kernel_record_clear(&rec);
-			assert_int_equal(bg_kernel_remove(ctx, "k"), 0);
+			assert_int_equal(bg_kernel_remove(&ctx->env, "k"), 0);
 			if (!reached)
 				break;
 			continue;
@@ -823,13 +823,13 @@ static void test_pull_alloc_failures(void **state)
 		bg_kernel_record rec;
 		uint64_t before = bg_alloc_count();
 		bg_alloc_fail_at(n);
-		int rc = bg_kernel_pull(ctx, "k", &o, &rec);
+		int rc = bg_kernel_pull(&ctx->env, "k", &o, &rec);
 		bg_alloc_fail_at(0);
 		bool reached = bg_alloc_count() - before >= n;
 		if (rc == 0) {
 			assert_string_equal(rec.format, "elf");
 			bg_kernel_record_clear(&rec);
-			assert_int_equal(bg_kernel_remove(ctx, "k"), 0);
+			assert_int_equal(bg_kernel_remove(&ctx->env, "k"), 0);
 			if (!reached)
 				break;
 			continue;

@@ -307,7 +307,7 @@ static int setup(void **state)
 	o.flags = BANGER_CTX_NO_RECONCILE;
 	assert_int_equal(banger_ctx_open(&f->ctx, &o), 0);
 	f->ops = fake_host_ops(&f->fh);
-	bg_ctx_set_host_ops(f->ctx, &f->ops);
+	bg_env_set_host_ops(&f->ctx->env, &f->ops);
 	*state = f;
 	return 0;
 }
@@ -326,7 +326,7 @@ static int teardown(void **state)
 static void add_vm(fixture *f, const char *id, const char *name, const char *state)
 {
 	bg_vm_paths p;
-	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->layout, id), 0);
+	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->env.layout, id), 0);
 	bg_vm_record vm;
 	memset(&vm, 0, sizeof(vm));
 	snprintf(vm.id, sizeof(vm.id), "%s", id);
@@ -338,14 +338,14 @@ static void add_vm(fixture *f, const char *id, const char *name, const char *sta
 	vm.vcpus = 1;
 	vm.memory_mib = 128;
 	assert_int_equal(bg_mkdir_p(p.dir, 0700), 0);
-	assert_int_equal(bg_store_vm_insert(&f->ctx->store, &vm), 0);
+	assert_int_equal(bg_store_vm_insert(&f->ctx->env.store, &vm), 0);
 	bg_vm_paths_free(&p);
 }
 
 static void add_session(fixture *f, const char *id, const char *vm_id, const char *state)
 {
 	bg_session_record r = rec(id, vm_id, NULL, state, bg_wall_seconds());
-	assert_int_equal(bg_store_session_insert(&f->ctx->store, &r), 0);
+	assert_int_equal(bg_store_session_insert(&f->ctx->env.store, &r), 0);
 }
 
 static void assert_state(fixture *f, const char *id, const char *want)

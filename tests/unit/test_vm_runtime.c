@@ -31,7 +31,7 @@ static int setup(void **state)
 	o.flags = BANGER_CTX_NO_RECONCILE;
 	assert_int_equal(banger_ctx_open(&f->ctx, &o), 0);
 	f->ops = fake_host_ops(&f->fh);
-	bg_ctx_set_host_ops(f->ctx, &f->ops);
+	bg_env_set_host_ops(&f->ctx->env, &f->ops);
 	*state = f;
 	return 0;
 }
@@ -51,7 +51,7 @@ static int teardown(void **state)
 static void add_vm(fixture *f, bg_vm_record *vm, const char *id, const char *name, const char *state, int nat)
 {
 	bg_vm_paths p;
-	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->layout, id), 0);
+	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->env.layout, id), 0);
 	memset(vm, 0, sizeof(*vm));
 	snprintf(vm->id, sizeof(vm->id), "%s", id);
 	vm->name = strdup(name);
@@ -63,7 +63,7 @@ static void add_vm(fixture *f, bg_vm_record *vm, const char *id, const char *nam
 	vm->vcpus = 1;
 	vm->memory_mib = 128;
 	assert_int_equal(bg_mkdir_p(p.dir, 0700), 0);
-	assert_int_equal(bg_store_vm_insert(&f->ctx->store, vm), 0);
+	assert_int_equal(bg_store_vm_insert(&f->ctx->env.store, vm), 0);
 	bg_vm_paths_free(&p);
 }
 
@@ -130,7 +130,7 @@ static void test_corrupt_scratch_still_reconciles(void **state)
 	bg_vm_record vm;
 	add_vm(f, &vm, "0000c0de", "broken", BG_VM_RUNNING, 0);
 	bg_vm_paths p;
-	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->layout, vm.id), 0);
+	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->env.layout, vm.id), 0);
 	assert_int_equal(bg_write_file_atomic(p.handles, "garbage{", 8, 0600), 0);
 	unsigned fixed = 0;
 	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
@@ -142,7 +142,7 @@ static void test_corrupt_scratch_still_reconciles(void **state)
 			saw_tap = true;
 	assert_true(saw_tap);
 	bg_vm_record got;
-	assert_int_equal(bg_store_vm_get(&f->ctx->store, &got, "broken"), 0);
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &got, "broken"), 0);
 	assert_string_equal(got.state, BG_VM_STOPPED);
 	assert_non_null(got.last_error);
 	bg_vm_record_clear(&got);
@@ -279,7 +279,7 @@ static void test_reconcile_teardown_order(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_string_equal(f->fh.log[i], want[i]);
 	bg_vm_record got;
-	assert_int_equal(bg_store_vm_get(&f->ctx->store, &got, "dead"), 0);
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &got, "dead"), 0);
 	assert_string_equal(got.state, BG_VM_STOPPED);
 	assert_non_null(strstr(got.last_error, "exited unexpectedly"));
 	bg_vm_record_clear(&got);
@@ -305,7 +305,7 @@ static void test_reconcile_rolls_back_creating(void **state)
 	assert_true(strncmp(f->fh.log[0], "terminate ", 10) == 0);
 	assert_false(bg_proc_alive(pid));
 	bg_vm_record got;
-	assert_int_equal(bg_store_vm_get(&f->ctx->store, &got, "half"), BANGER_ENOTFOUND);
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &got, "half"), BANGER_ENOTFOUND);
 	assert_false(bg_path_exists(vm.vm_dir));
 	bg_vm_record_clear(&vm);
 }
@@ -317,7 +317,7 @@ static void test_reconcile_respects_lock(void **state)
 	bg_vm_record vm;
 	add_vm(f, &vm, "0000f00d", "busy", BG_VM_CREATING, 0);
 	bg_vm_paths p;
-	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->layout, vm.id), 0);
+	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->env.layout, vm.id), 0);
 	int go[2];
 	assert_int_equal(pipe(go), 0);
 	pid_t holder = fork();
@@ -334,7 +334,7 @@ static void test_reconcile_respects_lock(void **state)
 	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, NULL), 0);
 	assert_int_equal(f->fh.n, 0);
 	bg_vm_record got;
-	assert_int_equal(bg_store_vm_get(&f->ctx->store, &got, "busy"), 0);
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &got, "busy"), 0);
 	assert_string_equal(got.state, BG_VM_CREATING);
 	bg_vm_record_clear(&got);
 	kill(holder, SIGKILL);
@@ -352,7 +352,7 @@ static void test_sweep_strays(void **state)
 	bg_vm_record vm;
 	add_vm(f, &vm, "00005555", "stopped-one", BG_VM_STOPPED, 0);
 	char prefix[8], owned_tap[32], stray_tap[32];
-	bg_layout_tap_prefix(&f->ctx->layout, prefix);
+	bg_layout_tap_prefix(&f->ctx->env.layout, prefix);
 	snprintf(owned_tap, sizeof(owned_tap), "%s%s", prefix, "00005555");
 	snprintf(stray_tap, sizeof(stray_tap), "%s%s", prefix, "99999999");
 	f->fh.taps[0] = owned_tap; /* a stopped VM owns no tap either */

@@ -3,7 +3,7 @@
 #include "helpers.h"
 
 #include "../../libbanger/vmm/vmm.h"
-#include "../../libbanger/doctor/probe.h"
+#include "../../libbanger/host/probe.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -64,7 +64,7 @@ static void add_agent_image(void)
 	ir.rootfs_bytes = 32 << 20;
 	ir.prepared = 1;
 	ir.created_at = 1;
-	assert_int_equal(bg_store_image_insert(&F.ctx->store, &ir), 0);
+	assert_int_equal(bg_store_image_insert(&F.ctx->env.store, &ir), 0);
 	assert_true(bg_agent_image_has(img));
 	bg_free(tree);
 	bg_free(img);
@@ -84,9 +84,9 @@ static int setup(void **state)
 	assert_int_equal(symlink("/proc", proc), 0);
 	setenv("FC_FAKE_VSOCK_GUEST_DIR", guest_dir, 1);
 	add_agent_image();
-	F.ctx->logger.cb = on_log;
-	F.ctx->logger.payload = NULL;
-	F.ctx->logger.level = BANGER_LOG_DEBUG;
+	F.ctx->env.logger.cb = on_log;
+	F.ctx->env.logger.payload = NULL;
+	F.ctx->env.logger.level = BANGER_LOG_DEBUG;
 	sshd_pid = 0;
 	return 0;
 }
@@ -144,9 +144,9 @@ static void start_sshd(void)
 {
 	bg_vm_record vm;
 	memset(&vm, 0, sizeof(vm));
-	assert_int_equal(bg_store_vm_get(&F.ctx->store, &vm, "box"), 0);
+	assert_int_equal(bg_store_vm_get(&F.ctx->env.store, &vm, "box"), 0);
 	bg_vm_paths paths;
-	assert_int_equal(bg_layout_vm_paths(&paths, &F.ctx->layout, vm.id), 0);
+	assert_int_equal(bg_layout_vm_paths(&paths, &F.ctx->env.layout, vm.id), 0);
 	char *idd = bg_path_join(F.dir, "identity");
 	shf("mkdir -p %s && tar -xf %s -C %s && mkdir -p /run/sshd && chmod 755 /run/sshd", idd, paths.identity_disk,
 	    idd);

@@ -188,7 +188,7 @@ static void test_capability_checked_first(void **state)
 	assert_int_equal(bg_write_file_atomic(bz, buf, sizeof(buf), 0644), 0);
 	bg_kernel_record kr;
 	memset(&kr, 0, sizeof(kr));
-	assert_int_equal(bg_kernel_import(F.ctx, "bzk", bz, NULL, NULL, &kr), 0);
+	assert_int_equal(bg_kernel_import(&F.ctx->env, "bzk", bz, NULL, NULL, &kr), 0);
 	bg_kernel_record_clear(&kr);
 	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
 	o.name = "bz";

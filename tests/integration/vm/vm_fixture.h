@@ -74,7 +74,7 @@ static void fx_setup(vm_fixture *f)
 	fx_sh("cp /bin/true %s%s", k, NULL);
 	bg_kernel_record kr;
 	memset(&kr, 0, sizeof(kr));
-	if (bg_kernel_import(f->ctx, "testk", k, NULL, NULL, &kr) != 0)
+	if (bg_kernel_import(&f->ctx->env, "testk", k, NULL, NULL, &kr) != 0)
 		fail_msg("kernel import: %s", banger_error_last()->message);
 	bg_kernel_record_clear(&kr);
 	free(k);
@@ -91,7 +91,7 @@ static void fx_setup(vm_fixture *f)
 	ir.rootfs_bytes = 32 << 20;
 	ir.prepared = 1;
 	ir.created_at = 1;
-	assert_int_equal(bg_store_image_insert(&f->ctx->store, &ir), 0);
+	assert_int_equal(bg_store_image_insert(&f->ctx->env.store, &ir), 0);
 	free(img);
 }
 
