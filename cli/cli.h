@@ -103,25 +103,6 @@ void table_free(cli_table *t);
 void fmt_duration(char *buf, size_t len, long long seconds);
 void fmt_bytes(char *buf, size_t len, unsigned long long bytes);
 
-/* ---- `banger vm ssh` (ssh_argv.c) ---- */
-typedef struct {
-	const char *ssh;         /* program; NULL: "ssh" */
-	const char *vm_name;     /* HostKeyAlias=<vm_name>.vm */
-	const char *ip;          /* guest address */
-	unsigned short port;     /* 0 or 22: no -p */
-	const char *user;        /* NULL: "root" */
-	const char *identity;    /* banger's client key; NULL: none */
-	const char *known_hosts; /* banger's known_hosts; NULL/"": cannot be resolved,
-				    so StrictHostKeyChecking=yes (fail closed) */
-	char *const *command;    /* remote command words, may be NULL */
-	int ncommand;
-} cli_ssh_target;
-/* The argv (NULL-terminated, malloc'd) that execs the system ssh into a
- * VM with banger's identity and known_hosts, host-key checking on; NULL
- * on invalid input or allocation failure. */
-char **cli_ssh_argv(const cli_ssh_target *t);
-void cli_ssh_argv_free(char **argv);
-
 /* Noun tables, one per cmd_*.c file. */
 extern const cli_cmd cli_vm_cmd;
 extern const cli_cmd cli_session_cmd;

@@ -1,9 +1,8 @@
 /* banger ssh-config install|uninstall|show: plain `ssh root@NAME.vm`.
  *
  * banger writes its own file (<state>/ssh/ssh_config: "Host *.vm" with
- * banger's known_hosts, identity, StrictHostKeyChecking accept-new,
- * HashKnownHosts/CheckHostIP/UpdateHostKeys off) and puts an Include of
- * it first in ~/.ssh/config.  Guests are reached by name through
+ * the library's SSH policy, the options `banger vm ssh` passes too) and
+ * puts an Include of it first in ~/.ssh/config.  Guests are reached by name through
  * `ProxyCommand banger ssh-proxy %h %p`, which looks the VM up when ssh
  * runs, so nothing needs regenerating when VMs come and go. */
 #include "cli.h"

@@ -470,12 +470,6 @@ static int vm_ssh(cli_env *env, int argc, char **argv)
 		banger_vm_free(vm);
 		return EXIT_FAILURE_;
 	}
-	char *pub = NULL; /* makes sure banger's client key exists */
-	if ((rc = banger_ssh_client_key(&pub, ctx))) {
-		banger_vm_free(vm);
-		return cli_fail("client key", rc);
-	}
-	banger_free(pub);
 	/* Verify the host key with banger's own checker first, so a mismatch
 	 * is reported the same way on every path ("possible MITM"). */
 	banger_ssh_options so;
@@ -494,23 +488,18 @@ static int vm_ssh(cli_env *env, int argc, char **argv)
 		banger_vm_free(vm);
 		return cli_fail("vm ssh", rc);
 	}
-	cli_ssh_target t = { 0 };
-	t.vm_name = banger_vm_name(vm);
-	t.ip = banger_vm_guest_ip(vm);
-	t.identity = banger_ctx_client_key_path(ctx);
-	t.known_hosts = banger_ctx_known_hosts_path(ctx);
-	t.command = rest;
-	t.ncommand = nrest;
-	char **args = cli_ssh_argv(&t);
 	banger_vm_free(vm);
-	if (!args) {
-		fprintf(stderr, "banger vm ssh: cannot build the ssh command line\n");
-		return EXIT_FAILURE_;
-	}
+	banger_vm_ssh_options o;
+	banger_vm_ssh_options_init(&o, BANGER_VM_SSH_OPTIONS_VERSION);
+	o.command = (const char *const *)rest;
+	o.command_count = (size_t)nrest;
+	char **args = NULL;
+	if ((rc = banger_vm_ssh_argv(&args, ctx, name, &o)))
+		return cli_fail("vm ssh", rc);
 	fflush(NULL);
 	execvp(args[0], args);
 	fprintf(stderr, "banger vm ssh: cannot run %s: %s\n", args[0], strerror(errno));
-	cli_ssh_argv_free(args);
+	banger_free(args);
 	return EXIT_FAILURE_;
 }
 
