@@ -28,6 +28,7 @@ static int assign(const cli_opt *o, const char *value, char *err, size_t errlen)
 		*(bool *)o->dest = true;
 		return 0;
 	case OPT_STRING:
+	case OPT_STRING_REQUIRED:
 		*(const char **)o->dest = value;
 		return 0;
 	case OPT_LIST: {

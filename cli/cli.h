@@ -24,7 +24,12 @@ enum {
 };
 
 /* ---- option parsing ---- */
-typedef enum { OPT_FLAG, OPT_STRING, OPT_LIST } cli_opt_kind;
+typedef enum {
+	OPT_FLAG,            /* --name */
+	OPT_STRING,          /* --name VALUE, at most once (the last one counts) */
+	OPT_LIST,            /* --name VALUE, repeatable */
+	OPT_STRING_REQUIRED  /* --name VALUE, which the command cannot do without */
+} cli_opt_kind;
 
 typedef struct {
 	const char *name;   /* long name without "--" */
@@ -47,7 +52,15 @@ typedef struct {
 int cli_parse(const cli_opt *opts, int argc, char **argv, const char ***pos, int *npos,
 	      char ***rest, int *nrest, bool *help, char *err, size_t errlen);
 
-/* ---- commands ---- */
+/* ---- commands ----
+ *
+ * Every command is an entry of a table (one per noun, in its cmd_*.c):
+ * name, summary, options, positionals and flags are data, so help and
+ * usage are printed from them (and completion or man pages can be).  The
+ * dispatcher (command.c) parses a verb's words against its entry, prints
+ * help, refuses unknown options and a missing or stray positional (exit
+ * 2) before anything is opened, opens the context when the entry says so
+ * and then runs the verb with what it parsed. */
 typedef struct cli_env {
 	banger_ctx *ctx;        /* opened lazily by cli_ctx() */
 	const char *state_dir;
@@ -58,13 +71,65 @@ typedef struct cli_env {
 	int open_exit;          /* exit code of a failed cli_ctx(), which wins */
 } cli_env;
 
+/* How many words a positional takes. */
+typedef enum {
+	ARG_ONE,           /* exactly one */
+	ARG_OPTIONAL,      /* zero or one */
+	ARG_SOME,          /* one or more (the last positional) */
+	ARG_ANY,           /* zero or more (the last positional) */
+	ARG_REST,          /* the words after "--", at least one */
+	ARG_REST_OPTIONAL  /* the words after "--", maybe none */
+} cli_arg_kind;
+
+typedef struct {
+	const char *name;   /* as in the usage line: "NAME", "CMD" */
+	cli_arg_kind kind;
+	const char *help;
+} cli_arg;
+
+enum {
+	/* The dispatcher opens the context before the verb runs.  A verb
+	 * without it opens the context itself (cli_ctx) after checking its
+	 * option values, so a usage error never touches the state, or it
+	 * needs none. */
+	CLI_CTX = 1 << 0,
+	/* ... opened for recovery (BANGER_CTX_RECOVER); implies CLI_CTX. */
+	CLI_CTX_RECOVER = 1 << 1
+};
+
+/* What a verb is run with.  Option values are in the variables its
+ * table's options point to. */
+typedef struct {
+	const char *path;       /* "vm show", for messages */
+	const char **pos;       /* the positionals, as many as the table allows */
+	int npos;
+	char **rest;            /* the words after "--" (NULL when none) */
+	int nrest;
+	banger_ctx *ctx;        /* with CLI_CTX, else NULL */
+} cli_call;
+
 typedef struct cli_cmd {
 	const char *name;
-	const char *summary;
-	const char *usage;          /* "NAME [--json]" */
-	int (*run)(cli_env *env, int argc, char **argv);
-	const struct cli_cmd *subs; /* NULL-terminated (name == NULL) */
+	const char *summary;        /* one line (in lists of commands); lines after
+				       it add to the command's own help */
+	const cli_opt *opts;        /* NULL or terminated by name == NULL */
+	const cli_arg *args;        /* positionals in order; NULL or terminated by name == NULL */
+	unsigned flags;             /* CLI_CTX, CLI_CTX_RECOVER */
+	int (*run)(cli_env *env, const cli_call *call);
+	const struct cli_cmd *subs; /* a noun's verbs, terminated by name == NULL */
 } cli_cmd;
+
+/* Every noun, NULL-terminated (nouns.c). */
+extern const cli_cmd *const cli_nouns[];
+
+/* Run "noun [verb] args" through the tables (command.c): path is the
+ * command path so far ("vm"), argv the words after it. */
+int cli_dispatch(cli_env *env, const cli_cmd *cmd, const char *path, int argc, char **argv);
+/* Print a command's help (usage line, summary, its verbs or its
+ * arguments and options) from its table entry. */
+void cli_usage(FILE *f, const char *path, const cli_cmd *cmd);
+/* The usage line after the command path ("NAME [options] -- CMD..."). */
+void cli_usage_line(char *buf, size_t len, const cli_cmd *cmd);
 
 /* Open the context on first use; prints the error and returns NULL. */
 banger_ctx *cli_ctx(cli_env *env);
@@ -72,12 +137,6 @@ banger_ctx *cli_ctx(cli_env *env);
  * an exit code. */
 int cli_fail(const char *what, int rc);
 int cli_exit_code(int rc);
-/* Print usage of a command with its options. */
-void cli_usage(FILE *f, const char *path, const cli_cmd *cmd, const cli_opt *opts);
-/* Parse and handle --help/usage errors in one go.  Returns -1 to go on,
- * else the exit code to return. */
-int cli_parse_or_usage(const char *path, const cli_cmd *cmd, const cli_opt *opts, int argc,
-		       char **argv, const char ***pos, int *npos, char ***rest, int *nrest);
 
 /* ---- output ---- */
 /* JSON string literal with escapes (controls, C1, bidi overrides as
@@ -102,25 +161,6 @@ void table_free(cli_table *t);
 /* "3m", "2h5m", "4d" */
 void fmt_duration(char *buf, size_t len, long long seconds);
 void fmt_bytes(char *buf, size_t len, unsigned long long bytes);
-
-/* ---- `banger vm ssh` (ssh_argv.c) ---- */
-typedef struct {
-	const char *ssh;         /* program; NULL: "ssh" */
-	const char *vm_name;     /* HostKeyAlias=<vm_name>.vm */
-	const char *ip;          /* guest address */
-	unsigned short port;     /* 0 or 22: no -p */
-	const char *user;        /* NULL: "root" */
-	const char *identity;    /* banger's client key; NULL: none */
-	const char *known_hosts; /* banger's known_hosts; NULL/"": cannot be resolved,
-				    so StrictHostKeyChecking=yes (fail closed) */
-	char *const *command;    /* remote command words, may be NULL */
-	int ncommand;
-} cli_ssh_target;
-/* The argv (NULL-terminated, malloc'd) that execs the system ssh into a
- * VM with banger's identity and known_hosts, host-key checking on; NULL
- * on invalid input or allocation failure. */
-char **cli_ssh_argv(const cli_ssh_target *t);
-void cli_ssh_argv_free(char **argv);
 
 /* Noun tables, one per cmd_*.c file. */
 extern const cli_cmd cli_vm_cmd;

@@ -38,14 +38,9 @@ static int print_check(const banger_check *c, void *payload)
 	return 0;
 }
 
-static int run(cli_env *env, int argc, char **argv)
+static int run(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("doctor", &cli_doctor_cmd, opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
+	int rc;
 	/* The state directory is checked when it can be opened; doctor still
 	 * reports the host when it cannot. */
 	banger_ctx *ctx = cli_ctx(env);
@@ -60,7 +55,9 @@ static int run(cli_env *env, int argc, char **argv)
 	return s.missing ? EXIT_UNSUPPORTED : EXIT_OK;
 }
 
+/* The context is opened by the verb: doctor reports the host even when
+ * the state cannot be opened. */
 const cli_cmd cli_doctor_cmd = {
 	"doctor", "check this host: KVM, VMMs, device-mapper, tun, loop, nft, permissions",
-	"[--json]", run, NULL,
+	opts, NULL, 0, run, NULL,
 };

@@ -284,27 +284,11 @@ static int parse_size(const char *what, const char *s, uint64_t *out)
 	return 0;
 }
 
-static const cli_cmd image_pull_cmd, image_import_cmd;
 
-static int run_get(cli_env *env, int argc, char **argv, bool import)
+static int run_get(cli_env *env, const cli_call *call, bool import)
 {
-	const char *path = import ? "image import" : "image pull";
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage(path, import ? &image_import_cmd : &image_pull_cmd,
-				    import ? import_opts : pull_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 1) {
-		free(pos);
-		fprintf(stderr, "banger %s: expected one %s\nTry 'banger %s --help'.\n", path,
-			import ? "path" : "image reference", path);
-		return EXIT_USAGE;
-	}
-	const char *what = pos[0];
-	free(pos);
+	const char *path = call->path, *what = call->pos[0];
+	int rc;
 	banger_image_pull_options o;
 	banger_image_pull_options_init(&o, BANGER_IMAGE_PULL_OPTIONS_VERSION);
 	o.name = o_name;
@@ -362,14 +346,14 @@ static int run_get(cli_env *env, int argc, char **argv, bool import)
 	return EXIT_OK;
 }
 
-static int image_pull(cli_env *env, int argc, char **argv)
+static int image_pull(cli_env *env, const cli_call *call)
 {
-	return run_get(env, argc, argv, false);
+	return run_get(env, call, false);
 }
 
-static int image_import(cli_env *env, int argc, char **argv)
+static int image_import(cli_env *env, const cli_call *call)
 {
-	return run_get(env, argc, argv, true);
+	return run_get(env, call, true);
 }
 
 /* ---- list, show, rm ---- */
@@ -379,23 +363,11 @@ static const cli_opt list_opts[] = {
 	{ "json", 0, OPT_FLAG, &list_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd image_list_cmd;
 
-static int image_list(cli_env *env, int argc, char **argv)
+static int image_list(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("image list", &image_list_cmd, list_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos) {
-		fprintf(stderr, "banger image list: unexpected argument\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_image_list *l;
 	if ((rc = banger_image_list_all(&l, ctx)))
 		return cli_fail("list images", rc);
@@ -432,24 +404,12 @@ static const cli_opt show_opts[] = {
 	{ "json", 0, OPT_FLAG, &show_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd image_show_cmd;
 
-static int image_show(cli_env *env, int argc, char **argv)
+static int image_show(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("image show", &image_show_cmd, show_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0 || npos != 1) {
-		free(pos);
-		if (rc < 0)
-			fprintf(stderr, "banger image show: expected one image name\n");
-		return rc >= 0 ? rc : EXIT_USAGE;
-	}
-	const char *name = pos[0];
-	free(pos);
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_image *img;
 	if ((rc = banger_image_lookup(&img, ctx, name)))
 		return cli_fail(name, rc);
@@ -475,24 +435,12 @@ static int image_show(cli_env *env, int argc, char **argv)
 }
 
 static const cli_opt rm_opts[] = { { 0 } };
-static const cli_cmd image_rm_cmd;
 
-static int image_rm(cli_env *env, int argc, char **argv)
+static int image_rm(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("image rm", &image_rm_cmd, rm_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0 || npos < 1) {
-		free(pos);
-		if (rc < 0)
-			fprintf(stderr, "banger image rm: expected image names\n");
-		return rc >= 0 ? rc : EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx) {
-		free(pos);
-		return EXIT_FAILURE_;
-	}
+	const char *const *pos = call->pos;
+	int npos = call->npos, rc;
+	banger_ctx *ctx = call->ctx;
 	int exit_code = EXIT_OK;
 	for (int i = 0; i < npos; i++) {
 		if ((rc = banger_image_remove(ctx, pos[i])))
@@ -500,7 +448,6 @@ static int image_rm(cli_env *env, int argc, char **argv)
 		else
 			printf("removed %s\n", pos[i]);
 	}
-	free(pos);
 	return exit_code;
 }
 
@@ -515,20 +462,10 @@ static const cli_opt prune_opts[] = {
 	{ "json", 0, OPT_FLAG, &prune_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd image_prune_cmd;
 
-static int image_prune(cli_env *env, int argc, char **argv)
+static int image_prune(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("image prune", &image_prune_cmd, prune_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos) {
-		fprintf(stderr, "banger image prune: unexpected argument\n");
-		return EXIT_USAGE;
-	}
+	int rc;
 	banger_image_prune_options o;
 	banger_image_prune_options_init(&o, BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
 	if (prune_keep && (rc = parse_size("--keep", prune_keep, &o.keep_bytes)))
@@ -592,25 +529,25 @@ int cli_gc_blobs(cli_env *env, int exit_code)
 	return exit_code;
 }
 
-#define PULL_USAGE "REF [--name N] [--kernel-ref K] [--platform P] [--size S] [--insecure] [--json]"
-#define IMPORT_USAGE "PATH[:TAG] [--name N] [--kernel-ref K] [--platform P] [--size S] [--json]"
-static const cli_cmd image_pull_cmd = { "pull", "pull an image from a registry and build its rootfs", PULL_USAGE, image_pull, NULL };
-static const cli_cmd image_import_cmd = { "import", "import an OCI layout or docker save archive", IMPORT_USAGE, image_import, NULL };
-static const cli_cmd image_list_cmd = { "list", "list images", "[--json]", image_list, NULL };
-static const cli_cmd image_show_cmd = { "show", "show one image", "NAME [--json]", image_show, NULL };
-static const cli_cmd image_rm_cmd = { "rm", "remove images (refused while a VM uses one)", "NAME...", image_rm, NULL };
 #define PRUNE_SUMMARY "remove cached blobs no image uses"
-#define PRUNE_USAGE "[--keep SIZE] [--wait SECONDS] [--dry-run] [--json]"
-static const cli_cmd image_prune_cmd = { "prune", PRUNE_SUMMARY, PRUNE_USAGE, image_prune, NULL };
 
+static const cli_arg pull_args[] = { { "REF", ARG_ONE, "an image reference, e.g. debian:bookworm" }, { 0 } };
+static const cli_arg import_args[] = { { "PATH[:TAG]", ARG_ONE, "an OCI layout directory or a docker save archive" },
+				       { 0 } };
+static const cli_arg name_arg[] = { { "NAME", ARG_ONE, "the image's name" }, { 0 } };
+static const cli_arg rm_args[] = { { "NAME", ARG_SOME, "images" }, { 0 } };
+
+/* pull, import and prune check their option values before they open the
+ * context themselves. */
 static const cli_cmd image_subs[] = {
-	{ "pull", "pull an image from a registry and build its rootfs", PULL_USAGE, image_pull, NULL },
-	{ "import", "import an OCI layout or docker save archive", IMPORT_USAGE, image_import, NULL },
-	{ "list", "list images", "[--json]", image_list, NULL },
-	{ "show", "show one image", "NAME [--json]", image_show, NULL },
-	{ "rm", "remove images (refused while a VM uses one)", "NAME...", image_rm, NULL },
-	{ "prune", PRUNE_SUMMARY, PRUNE_USAGE, image_prune, NULL },
+	{ "pull", "pull an image from a registry and build its rootfs", pull_opts, pull_args, 0, image_pull, NULL },
+	{ "import", "import an OCI layout or docker save archive", import_opts, import_args, 0, image_import, NULL },
+	{ "list", "list images", list_opts, NULL, CLI_CTX, image_list, NULL },
+	{ "show", "show one image", show_opts, name_arg, CLI_CTX, image_show, NULL },
+	{ "rm", "remove images (refused while a VM uses one)", rm_opts, rm_args, CLI_CTX, image_rm, NULL },
+	{ "prune", PRUNE_SUMMARY, prune_opts, NULL, 0, image_prune, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_image_cmd = { "image", "pull, import and manage root filesystem images", "<command> [args]", NULL, image_subs };
+const cli_cmd cli_image_cmd = { "image", "pull, import and manage root filesystem images", NULL, NULL, 0, NULL,
+				image_subs };

@@ -40,24 +40,11 @@ static const cli_opt catalog_opts[] = {
 	{ "json", 0, OPT_FLAG, &catalog_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd kernel_catalog_cmd;
 
-static int kernel_catalog(cli_env *env, int argc, char **argv)
+static int kernel_catalog(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("kernel catalog", &kernel_catalog_cmd, catalog_opts, argc, argv, &pos,
-				    &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos) {
-		fprintf(stderr, "banger kernel catalog: unexpected argument\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_kernel_catalog *c;
 	if ((rc = banger_kernel_catalog_fetch(&c, ctx, catalog_url)))
 		return cli_fail("kernel catalog", rc);
@@ -168,27 +155,12 @@ static const cli_opt pull_opts[] = {
 	{ "catalog", 0, OPT_STRING, &pull_catalog, "catalog URL or path (default: kernel_catalog in the config)", "URL" },
 	{ 0 },
 };
-static const cli_cmd kernel_pull_cmd;
 
-static int kernel_pull(cli_env *env, int argc, char **argv)
+static int kernel_pull(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("kernel pull", &kernel_pull_cmd, pull_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 1) {
-		free(pos);
-		fprintf(stderr, "banger kernel pull: expected one kernel name (see 'banger kernel catalog')\n");
-		return EXIT_USAGE;
-	}
-	const char *name = pos[0];
-	free(pos);
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	progress_state ps = { .tty = isatty(STDERR_FILENO) == 1, .last_step = 0 };
 	banger_kernel_pull_options o;
 	banger_kernel_pull_options_init(&o, BANGER_KERNEL_PULL_OPTIONS_VERSION);
@@ -211,34 +183,17 @@ static int kernel_pull(cli_env *env, int argc, char **argv)
 /* ---- kernel import ---- */
 static const char *import_vmlinux, *import_initrd, *import_config;
 static const cli_opt import_opts[] = {
-	{ "vmlinux", 0, OPT_STRING, &import_vmlinux, "the kernel: an ELF vmlinux or a bzImage (detected)", "PATH" },
+	{ "vmlinux", 0, OPT_STRING_REQUIRED, &import_vmlinux, "the kernel: an ELF vmlinux or a bzImage (detected)", "PATH" },
 	{ "initrd", 0, OPT_STRING, &import_initrd, "an initial ramdisk", "PATH" },
 	{ "config", 0, OPT_STRING, &import_config, "the kernel's .config", "PATH" },
 	{ 0 },
 };
-static const cli_cmd kernel_import_cmd;
 
-static int kernel_import(cli_env *env, int argc, char **argv)
+static int kernel_import(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("kernel import", &kernel_import_cmd, import_opts, argc, argv, &pos, &npos,
-				    NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 1 || !import_vmlinux) {
-		free(pos);
-		fprintf(stderr, "banger kernel import: expected NAME --vmlinux PATH\n"
-				"Try 'banger kernel import --help'.\n");
-		return EXIT_USAGE;
-	}
-	const char *name = pos[0];
-	free(pos);
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_kernel_import_options o;
 	banger_kernel_import_options_init(&o, BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
 	o.initrd_path = import_initrd;
@@ -280,23 +235,11 @@ static const cli_opt list_opts[] = {
 	{ "json", 0, OPT_FLAG, &list_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd kernel_list_cmd;
 
-static int kernel_list(cli_env *env, int argc, char **argv)
+static int kernel_list(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("kernel list", &kernel_list_cmd, list_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos) {
-		fprintf(stderr, "banger kernel list: unexpected argument\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_kernel_list *l;
 	if ((rc = banger_kernel_list_all(&l, ctx)))
 		return cli_fail("list kernels", rc);
@@ -331,27 +274,12 @@ static const cli_opt show_opts[] = {
 	{ "json", 0, OPT_FLAG, &show_json, "print JSON", NULL },
 	{ 0 },
 };
-static const cli_cmd kernel_show_cmd;
 
-static int kernel_show(cli_env *env, int argc, char **argv)
+static int kernel_show(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("kernel show", &kernel_show_cmd, show_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 1) {
-		free(pos);
-		fprintf(stderr, "banger kernel show: expected one kernel name\n");
-		return EXIT_USAGE;
-	}
-	const char *name = pos[0];
-	free(pos);
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_kernel *k;
 	if ((rc = banger_kernel_lookup(&k, ctx, name)))
 		return cli_fail(name, rc);
@@ -395,27 +323,12 @@ static int kernel_show(cli_env *env, int argc, char **argv)
 }
 
 /* ---- kernel rm ---- */
-static const cli_cmd kernel_rm_cmd;
 
-static int kernel_rm(cli_env *env, int argc, char **argv)
+static int kernel_rm(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("kernel rm", &kernel_rm_cmd, NULL, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos < 1) {
-		free(pos);
-		fprintf(stderr, "banger kernel rm: expected a kernel name\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx) {
-		free(pos);
-		return EXIT_FAILURE_;
-	}
+	const char *const *pos = call->pos;
+	int npos = call->npos, rc;
+	banger_ctx *ctx = call->ctx;
 	int exit_rc = EXIT_OK;
 	for (int i = 0; i < npos; i++) {
 		if ((rc = banger_kernel_remove(ctx, pos[i])))
@@ -423,7 +336,6 @@ static int kernel_rm(cli_env *env, int argc, char **argv)
 		else
 			printf("removed kernel %s\n", pos[i]);
 	}
-	free(pos);
 	return exit_rc;
 }
 
@@ -434,23 +346,21 @@ static int kernel_rm(cli_env *env, int argc, char **argv)
 #define SHOW_SUMMARY "show one installed kernel and which VMMs can boot it"
 #define RM_SUMMARY "remove installed kernels (refused while an image or VM uses one)"
 
-static const cli_cmd kernel_catalog_cmd = { "catalog", CATALOG_SUMMARY, "[--catalog URL] [--json]", kernel_catalog, NULL };
-static const cli_cmd kernel_pull_cmd = { "pull", PULL_SUMMARY, "NAME [--catalog URL]", kernel_pull, NULL };
-static const cli_cmd kernel_import_cmd = { "import", IMPORT_SUMMARY,
-	"NAME --vmlinux PATH [--initrd PATH] [--config PATH]", kernel_import, NULL };
-static const cli_cmd kernel_list_cmd = { "list", LIST_SUMMARY, "[--json]", kernel_list, NULL };
-static const cli_cmd kernel_show_cmd = { "show", SHOW_SUMMARY, "NAME [--json]", kernel_show, NULL };
-static const cli_cmd kernel_rm_cmd = { "rm", RM_SUMMARY, "NAME...", kernel_rm, NULL };
+static const cli_arg name_arg[] = { { "NAME", ARG_ONE, "the kernel's name" }, { 0 } };
+static const cli_arg pull_args[] = { { "NAME", ARG_ONE, "a kernel of the catalog (see `banger kernel catalog`)" },
+				     { 0 } };
+static const cli_arg import_args[] = { { "NAME", ARG_ONE, "the name to install it as" }, { 0 } };
+static const cli_arg rm_args[] = { { "NAME", ARG_SOME, "installed kernels" }, { 0 } };
 
 static const cli_cmd kernel_subs[] = {
-	{ "catalog", CATALOG_SUMMARY, "[--catalog URL] [--json]", kernel_catalog, NULL },
-	{ "pull", PULL_SUMMARY, "NAME [--catalog URL]", kernel_pull, NULL },
-	{ "import", IMPORT_SUMMARY, "NAME --vmlinux PATH [--initrd PATH] [--config PATH]", kernel_import, NULL },
-	{ "list", LIST_SUMMARY, "[--json]", kernel_list, NULL },
-	{ "show", SHOW_SUMMARY, "NAME [--json]", kernel_show, NULL },
-	{ "rm", RM_SUMMARY, "NAME...", kernel_rm, NULL },
+	{ "catalog", CATALOG_SUMMARY, catalog_opts, NULL, CLI_CTX, kernel_catalog, NULL },
+	{ "pull", PULL_SUMMARY, pull_opts, pull_args, CLI_CTX, kernel_pull, NULL },
+	{ "import", IMPORT_SUMMARY, import_opts, import_args, CLI_CTX, kernel_import, NULL },
+	{ "list", LIST_SUMMARY, list_opts, NULL, CLI_CTX, kernel_list, NULL },
+	{ "show", SHOW_SUMMARY, show_opts, name_arg, CLI_CTX, kernel_show, NULL },
+	{ "rm", RM_SUMMARY, NULL, rm_args, CLI_CTX, kernel_rm, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_kernel_cmd = { "kernel", "guest kernels: catalog, pull, import, list, show, rm",
-				 "<command> [args]", NULL, kernel_subs };
+const cli_cmd cli_kernel_cmd = { "kernel", "guest kernels: catalog, pull, import, list, show, rm", NULL, NULL, 0,
+				 NULL, kernel_subs };

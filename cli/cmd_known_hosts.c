@@ -22,20 +22,10 @@ static const cli_opt list_opts[] = {
 	{ "file", 'f', OPT_STRING, &list_file, "a known_hosts file instead of banger's", "FILE" },
 	{ 0 },
 };
-static const cli_cmd kh_list_cmd;
 
-static int kh_list(cli_env *env, int argc, char **argv)
+static int kh_list(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("known-hosts list", &kh_list_cmd, list_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos) {
-		fprintf(stderr, "banger known-hosts list: no arguments expected\n");
-		return EXIT_USAGE;
-	}
+	int rc;
 	const char *path = kh_path(env, list_file);
 	if (!path)
 		return EXIT_FAILURE_;
@@ -83,23 +73,11 @@ static const cli_opt forget_opts[] = {
 	{ "file", 'f', OPT_STRING, &forget_file, "a known_hosts file instead of banger's", "FILE" },
 	{ 0 },
 };
-static const cli_cmd kh_forget_cmd;
 
-static int kh_forget(cli_env *env, int argc, char **argv)
+static int kh_forget(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("known-hosts forget", &kh_forget_cmd, forget_opts, argc, argv, &pos, &npos,
-				    NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos < 1) {
-		free(pos);
-		fprintf(stderr, "banger known-hosts forget: expected one or more host names\n");
-		return EXIT_USAGE;
-	}
+	const char *const *pos = call->pos;
+	int npos = call->npos, rc;
 	const char *path = kh_path(env, forget_file);
 	int exit_code = EXIT_OK;
 	for (int i = 0; path && i < npos; i++) {
@@ -113,7 +91,6 @@ static int kh_forget(cli_env *env, int argc, char **argv)
 		else
 			printf("%s: nothing pinned\n", pos[i]);
 	}
-	free(pos);
 	return path ? exit_code : EXIT_FAILURE_;
 }
 
@@ -124,7 +101,6 @@ static const cli_opt check_opts[] = {
 	{ "port", 'p', OPT_STRING, &check_port, "port the host is reached on (default 22)", "N" },
 	{ 0 },
 };
-static const cli_cmd kh_check_cmd;
 
 static char *read_pubkey(const char *path)
 {
@@ -150,23 +126,10 @@ static char *read_pubkey(const char *path)
 	return line;
 }
 
-static int kh_check(cli_env *env, int argc, char **argv)
+static int kh_check(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("known-hosts check", &kh_check_cmd, check_opts, argc, argv, &pos, &npos, NULL,
-				    NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 2) {
-		free(pos);
-		fprintf(stderr, "banger known-hosts check: expected HOST and PUBKEY_FILE\n");
-		return EXIT_USAGE;
-	}
-	const char *host = pos[0], *keyfile = pos[1];
-	free(pos);
+	const char *host = call->pos[0], *keyfile = call->pos[1];
+	int rc;
 	unsigned long port = 22;
 	if (check_port) {
 		char *end;
@@ -205,23 +168,24 @@ static int kh_check(cli_env *env, int argc, char **argv)
 	}
 }
 
-static const cli_cmd kh_list_cmd = { "list", "list the pinned host keys", "[--json] [--file FILE]", kh_list, NULL };
-static const cli_cmd kh_forget_cmd = { "forget", "remove every pin of the hosts (name, [name]:port, hashed)",
-				       "HOST... [--file FILE]", kh_forget, NULL };
-static const cli_cmd kh_check_cmd = {
-	"check",
-	"print match, mismatch, not-found or revoked (skip for certificates) for HOST's key;\n"
-	"exit 0 match, 3 not-found, 4 mismatch/revoked, 5 skip",
-	"[--file FILE] [--port N] HOST PUBKEY_FILE", kh_check, NULL
-};
+static const cli_arg forget_args[] = { { "HOST", ARG_SOME, "names as pinned: NAME.vm, an IP, [host]:port" },
+				       { 0 } };
+static const cli_arg check_args[] = { { "HOST", ARG_ONE, "the name the key is checked for" },
+				      { "PUBKEY_FILE", ARG_ONE, "a public key line (a .pub file; - for stdin)" },
+				      { 0 } };
 
+/* No verb opens the context before it runs: with --file none is needed. */
 static const cli_cmd kh_subs[] = {
-	{ "list", "list the pinned host keys", "[--json] [--file FILE]", kh_list, NULL },
-	{ "forget", "remove every pin of the hosts (name, [name]:port, hashed)", "HOST... [--file FILE]", kh_forget, NULL },
-	{ "check", "check a host key: match, mismatch, not-found, revoked or skip",
-	  "[--file FILE] [--port N] HOST PUBKEY_FILE", kh_check, NULL },
+	{ "list", "list the pinned host keys", list_opts, NULL, 0, kh_list, NULL },
+	{ "forget", "remove every pin of the hosts (name, [name]:port, hashed)", forget_opts, forget_args, 0, kh_forget,
+	  NULL },
+	{ "check",
+	  "check a host key: match, mismatch, not-found, revoked or skip\n"
+	  "Prints match, mismatch, not-found or revoked (skip for certificates) for HOST's key;\n"
+	  "exit 0 match, 3 not-found, 4 mismatch/revoked, 5 skip",
+	  check_opts, check_args, 0, kh_check, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_known_hosts_cmd = { "known-hosts", "banger's pinned guest host keys (OpenSSH format)",
-				      "<command> [args]", NULL, kh_subs };
+const cli_cmd cli_known_hosts_cmd = { "known-hosts", "banger's pinned guest host keys (OpenSSH format)", NULL, NULL,
+				      0, NULL, kh_subs };

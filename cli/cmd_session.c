@@ -12,17 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SESSION_VERBS 9
-static const cli_cmd session_subs[SESSION_VERBS];
-
-static const cli_cmd *sub(const char *name)
-{
-	const cli_cmd *c = session_subs;
-	while (c->name && strcmp(c->name, name) != 0)
-		c++;
-	return c;
-}
-
 /* ---- signals by name ---- */
 static const struct {
 	const char *name;
@@ -107,16 +96,6 @@ static void session_json(FILE *f, const banger_session *s)
 	fprintf(f, "}");
 }
 
-static int one_id(const char *cmd, const char **pos, int npos, const char **id)
-{
-	if (npos != 1) {
-		fprintf(stderr, "banger %s: expected one session id or name\nTry 'banger %s --help'.\n", cmd, cmd);
-		return EXIT_USAGE;
-	}
-	*id = pos[0];
-	return -1;
-}
-
 static int parse_seconds_ms(const char *what, const char *s, uint32_t *out)
 {
 	char *end;
@@ -144,28 +123,12 @@ static const cli_opt start_opts[] = {
 	{ 0 },
 };
 
-static int session_start(cli_env *env, int argc, char **argv)
+static int session_start(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos, nrest = 0;
-	char **rest = NULL;
-	int rc = cli_parse_or_usage("session start", sub("start"), start_opts, argc, argv, &pos, &npos, &rest, &nrest);
-	const char *vm = npos == 1 ? pos[0] : NULL;
-	free(pos);
-	if (rc >= 0) {
-		free(st_o.env.items);
-		return rc;
-	}
-	if (!vm || nrest == 0) {
-		free(st_o.env.items);
-		fprintf(stderr, "banger session start: usage: banger session start VM [options] -- CMD [ARG]...\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx) {
-		free(st_o.env.items);
-		return EXIT_FAILURE_;
-	}
+	const char *vm = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	char **rest = call->rest;
+	int nrest = call->nrest, rc;
 	/* With a terminal: the caller's terminal type and size to begin with. */
 	const char **envs = calloc((size_t)st_o.env.count + 2, sizeof(*envs));
 	char term[256] = "";
@@ -195,7 +158,6 @@ static int session_start(cli_env *env, int argc, char **argv)
 	char *id = NULL;
 	rc = envs ? banger_session_start(&id, ctx, vm, (const char *const *)rest, (size_t)nrest, &o) : BANGER_ENOMEM;
 	free(envs);
-	free(st_o.env.items);
 	if (rc)
 		return cli_fail("session start", rc);
 	printf("%s\n", id);
@@ -222,22 +184,11 @@ static void age(char *buf, size_t len, int64_t t)
 	snprintf(buf, len, "%s ago", dur);
 }
 
-static int session_list(cli_env *env, int argc, char **argv)
+static int session_list(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session list", sub("list"), list_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *vm = npos >= 1 ? pos[0] : NULL;
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos > 1) {
-		fprintf(stderr, "banger session list: at most one VM\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *vm = call->npos ? call->pos[0] : NULL;
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_session_list *l;
 	if ((rc = banger_session_list_all(&l, ctx, vm, no_refresh ? 0 : BANGER_SESSION_REFRESH)))
 		return cli_fail("session list", rc);
@@ -280,20 +231,11 @@ static const cli_opt show_opts[] = {
 	{ 0 },
 };
 
-static int session_show(cli_env *env, int argc, char **argv)
+static int session_show(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session show", sub("show"), show_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *id = NULL;
-	if (rc < 0)
-		rc = one_id("session show", pos, npos, &id);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *id = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_session *s;
 	if ((rc = banger_session_lookup(&s, ctx, id, no_refresh ? 0 : BANGER_SESSION_REFRESH)))
 		return cli_fail(id, rc);
@@ -363,17 +305,10 @@ static int print_output(const char *data, size_t len, uint64_t offset, void *pay
 	return write_fd(STDOUT_FILENO, data, len) ? BANGER_EIO : 0;
 }
 
-static int session_logs(cli_env *env, int argc, char **argv)
+static int session_logs(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session logs", sub("logs"), logs_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *id = NULL;
-	if (rc < 0)
-		rc = one_id("session logs", pos, npos, &id);
-	free(pos);
-	if (rc >= 0)
-		return rc;
+	const char *id = call->pos[0];
+	int rc;
 	uint64_t from = 0;
 	if (logs_from) {
 		char *end;
@@ -457,17 +392,10 @@ static int term_size(uint16_t *rows, uint16_t *cols, void *payload)
 	return 0;
 }
 
-static int session_attach(cli_env *env, int argc, char **argv)
+static int session_attach(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session attach", sub("attach"), attach_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *id = NULL;
-	if (rc < 0)
-		rc = one_id("session attach", pos, npos, &id);
-	free(pos);
-	if (rc >= 0)
-		return rc;
+	const char *id = call->pos[0];
+	int rc;
 	int64_t from = -1;
 	if (attach_from) {
 		char *end;
@@ -544,17 +472,10 @@ static const cli_opt stop_opts[] = {
 	{ 0 },
 };
 
-static int session_stop(cli_env *env, int argc, char **argv)
+static int session_stop(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session stop", sub("stop"), stop_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *id = NULL;
-	if (rc < 0)
-		rc = one_id("session stop", pos, npos, &id);
-	free(pos);
-	if (rc >= 0)
-		return rc;
+	const char *id = call->pos[0];
+	int rc;
 	int sig = stop_signal ? signal_number(stop_signal) : SIGTERM;
 	if (sig < 0) {
 		fprintf(stderr, "banger session stop: unknown signal '%s'\n", stop_signal);
@@ -587,17 +508,10 @@ static const cli_opt wait_opts[] = {
 	{ 0 },
 };
 
-static int session_wait(cli_env *env, int argc, char **argv)
+static int session_wait(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session wait", sub("wait"), wait_opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *id = NULL;
-	if (rc < 0)
-		rc = one_id("session wait", pos, npos, &id);
-	free(pos);
-	if (rc >= 0)
-		return rc;
+	const char *id = call->pos[0];
+	int rc;
 	uint32_t timeout_ms = 0;
 	if (wait_timeout && parse_seconds_ms("timeout", wait_timeout, &timeout_ms))
 		return EXIT_USAGE;
@@ -617,50 +531,44 @@ static const cli_opt rm_opts[] = {
 	{ 0 },
 };
 
-static int session_rm(cli_env *env, int argc, char **argv)
+static int session_rm(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("session rm", sub("rm"), rm_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos < 1) {
-		free(pos);
-		fprintf(stderr, "banger session rm: expected session ids or names\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx) {
-		free(pos);
-		return EXIT_FAILURE_;
-	}
+	const char *const *pos = call->pos;
+	int npos = call->npos, rc;
+	banger_ctx *ctx = call->ctx;
 	int code = EXIT_OK;
 	for (int i = 0; i < npos; i++) {
 		if ((rc = banger_session_remove(ctx, pos[i], rm_force)))
 			code = cli_fail(pos[i], rc);
 	}
-	free(pos);
 	return code;
 }
 
-static const cli_cmd session_subs[SESSION_VERBS] = {
-	{ "start", "start a command in a VM that outlives this connection; prints its id",
-	  "VM [--name S] [--cwd DIR] [--env K=V]... [--tty] -- CMD [ARG]...", session_start, NULL },
-	{ "list", "list sessions (id, name, VM, state, start time, command)", "[VM] [--json] [--no-refresh]",
+#define SESSION_ID { "ID", ARG_ONE, "the session's id or name" }
+
+static const cli_arg start_args[] = { { "VM", ARG_ONE, "the VM's name or id" },
+				      { "CMD", ARG_REST, "the command and its arguments" }, { 0 } };
+static const cli_arg list_args[] = { { "VM", ARG_OPTIONAL, "only this VM's sessions" }, { 0 } };
+static const cli_arg id_arg[] = { SESSION_ID, { 0 } };
+static const cli_arg rm_args[] = { { "ID", ARG_SOME, "ids or names of sessions" }, { 0 } };
+
+static const cli_cmd session_subs[] = {
+	{ "start", "start a command in a VM that outlives this connection; prints its id", start_opts, start_args,
+	  CLI_CTX, session_start, NULL },
+	{ "list", "list sessions (id, name, VM, state, start time, command)", list_opts, list_args, CLI_CTX,
 	  session_list, NULL },
-	{ "show", "show one session", "ID [--json]", session_show, NULL },
-	{ "logs", "print a session's output (from a byte offset; --follow resumes after drops)",
-	  "ID [--follow] [--from OFFSET] [--raw]", session_logs, NULL },
-	{ "attach", "attach this terminal to a session (detach: Ctrl-] then d)", "ID [--from OFFSET]", session_attach,
+	{ "show", "show one session", show_opts, id_arg, CLI_CTX, session_show, NULL },
+	{ "logs", "print a session's output (from a byte offset; --follow resumes after drops)", logs_opts, id_arg, 0,
+	  session_logs, NULL },
+	{ "attach", "attach this terminal to a session (detach: Ctrl-] then d)", attach_opts, id_arg, 0,
+	  session_attach, NULL },
+	{ "stop", "stop a session: a signal (TERM), then KILL after the timeout", stop_opts, id_arg, 0, session_stop,
 	  NULL },
-	{ "stop", "stop a session: a signal (TERM), then KILL after the timeout", "ID [--signal S] [--timeout SECS]",
-	  session_stop, NULL },
-	{ "wait", "wait for a session to end; exits with its status", "ID [--timeout SECS]", session_wait, NULL },
-	{ "rm", "forget ended sessions and delete their output in the guest", "ID... [--force]", session_rm, NULL },
+	{ "wait", "wait for a session to end; exits with its status", wait_opts, id_arg, 0, session_wait, NULL },
+	{ "rm", "forget ended sessions and delete their output in the guest", rm_opts, rm_args, CLI_CTX, session_rm,
+	  NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_session_cmd = { "session", "long-running commands in VMs: start, attach, logs, stop, wait",
-				  "<command> [args]", NULL, session_subs };
+const cli_cmd cli_session_cmd = { "session", "long-running commands in VMs: start, attach, logs, stop, wait", NULL,
+				  NULL, 0, NULL, session_subs };

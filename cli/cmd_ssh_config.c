@@ -1,9 +1,8 @@
 /* banger ssh-config install|uninstall|show: plain `ssh root@NAME.vm`.
  *
  * banger writes its own file (<state>/ssh/ssh_config: "Host *.vm" with
- * banger's known_hosts, identity, StrictHostKeyChecking accept-new,
- * HashKnownHosts/CheckHostIP/UpdateHostKeys off) and puts an Include of
- * it first in ~/.ssh/config.  Guests are reached by name through
+ * the library's SSH policy, the options `banger vm ssh` passes too) and
+ * puts an Include of it first in ~/.ssh/config.  Guests are reached by name through
  * `ProxyCommand banger ssh-proxy %h %p`, which looks the VM up when ssh
  * runs, so nothing needs regenerating when VMs come and go. */
 #include "cli.h"
@@ -67,32 +66,11 @@ static const cli_opt opts[] = {
 	{ "file", 'f', OPT_STRING, &cfg_file, "the ssh config to edit (default ~/.ssh/config)", "FILE" },
 	{ 0 },
 };
-static const cli_cmd install_cmd, uninstall_cmd, show_cmd;
 
-static banger_ctx *parse(cli_env *env, const char *path, const cli_cmd *cmd, int argc, char **argv, int *rc)
+static int install(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	*rc = cli_parse_or_usage(path, cmd, opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (*rc >= 0)
-		return NULL;
-	if (npos) {
-		fprintf(stderr, "banger %s: no arguments expected\n", path);
-		*rc = EXIT_USAGE;
-		return NULL;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	*rc = ctx ? -1 : EXIT_FAILURE_;
-	return ctx;
-}
-
-static int install(cli_env *env, int argc, char **argv)
-{
+	banger_ctx *ctx = call->ctx;
 	int rc;
-	banger_ctx *ctx = parse(env, "ssh-config install", &install_cmd, argc, argv, &rc);
-	if (!ctx)
-		return rc;
 	char *proxy = proxy_command(ctx);
 	if (!proxy)
 		return EXIT_FAILURE_;
@@ -109,12 +87,10 @@ static int install(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int uninstall(cli_env *env, int argc, char **argv)
+static int uninstall(cli_env *env, const cli_call *call)
 {
+	banger_ctx *ctx = call->ctx;
 	int rc;
-	banger_ctx *ctx = parse(env, "ssh-config uninstall", &uninstall_cmd, argc, argv, &rc);
-	if (!ctx)
-		return rc;
 	int changed = 0;
 	if ((rc = banger_ssh_config_uninstall(&changed, ctx, cfg_file)))
 		return cli_fail("ssh-config uninstall", rc);
@@ -122,12 +98,10 @@ static int uninstall(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int show(cli_env *env, int argc, char **argv)
+static int show(cli_env *env, const cli_call *call)
 {
+	banger_ctx *ctx = call->ctx;
 	int rc;
-	banger_ctx *ctx = parse(env, "ssh-config show", &show_cmd, argc, argv, &rc);
-	if (!ctx)
-		return rc;
 	char *proxy = proxy_command(ctx), *text = NULL, *path = NULL;
 	int installed = 0;
 	if (!proxy)
@@ -147,19 +121,13 @@ static int show(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static const cli_cmd install_cmd = { "install", "write banger's ssh config and Include it first in ~/.ssh/config",
-				     "[--file FILE]", install, NULL };
-static const cli_cmd uninstall_cmd = { "uninstall", "remove the Include from ~/.ssh/config", "[--file FILE]",
-				       uninstall, NULL };
-static const cli_cmd show_cmd = { "show", "print banger's ssh config and whether it is included", "[--file FILE]",
-				  show, NULL };
-
 static const cli_cmd subs[] = {
-	{ "install", "write banger's ssh config and Include it first in ~/.ssh/config", "[--file FILE]", install, NULL },
-	{ "uninstall", "remove the Include from ~/.ssh/config", "[--file FILE]", uninstall, NULL },
-	{ "show", "print banger's ssh config and whether it is included", "[--file FILE]", show, NULL },
+	{ "install", "write banger's ssh config and Include it first in ~/.ssh/config", opts, NULL, CLI_CTX, install,
+	  NULL },
+	{ "uninstall", "remove the Include from ~/.ssh/config", opts, NULL, CLI_CTX, uninstall, NULL },
+	{ "show", "print banger's ssh config and whether it is included", opts, NULL, CLI_CTX, show, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_ssh_config_cmd = { "ssh-config", "plain `ssh root@NAME.vm` with verified host keys",
-				     "<command> [args]", NULL, subs };
+const cli_cmd cli_ssh_config_cmd = { "ssh-config", "plain `ssh root@NAME.vm` with verified host keys", NULL, NULL,
+				     0, NULL, subs };

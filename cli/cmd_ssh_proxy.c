@@ -8,25 +8,13 @@
 
 static const cli_opt opts[] = { { 0 } };
 
-static int ssh_proxy(cli_env *env, int argc, char **argv)
+static int ssh_proxy(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("ssh-proxy", &cli_ssh_proxy_cmd, opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 2) {
-		free(pos);
-		fprintf(stderr, "banger ssh-proxy: expected HOST and PORT\n");
-		return EXIT_USAGE;
-	}
-	const char *host = pos[0];
+	const char *host = call->pos[0];
+	int rc;
 	char *end;
 	errno = 0;
-	unsigned long port = strtoul(pos[1], &end, 10);
-	free(pos);
+	unsigned long port = strtoul(call->pos[1], &end, 10);
 	if (errno || *end || port == 0 || port > 65535) {
 		fprintf(stderr, "banger ssh-proxy: invalid port\n");
 		return EXIT_USAGE;
@@ -39,5 +27,9 @@ static int ssh_proxy(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const cli_arg args[] = { { "HOST", ARG_ONE, "the guest: NAME.vm or the VM's name" },
+				{ "PORT", ARG_ONE, "its TCP port" }, { 0 } };
+
+/* The port is checked before the context is opened. */
 const cli_cmd cli_ssh_proxy_cmd = { "ssh-proxy", "relay ssh to a guest (the ProxyCommand of `banger ssh-config`)",
-				    "HOST PORT", ssh_proxy, NULL };
+				    opts, args, 0, ssh_proxy, NULL };

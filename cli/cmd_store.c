@@ -17,22 +17,9 @@ static void report(const char *subject, const char *action, void *payload)
 	printf("%s: %s\n", subject, action);
 }
 
-static int recover(cli_env *env, int argc, char **argv)
+static int recover(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("store recover", &cli_store_cmd.subs[0], recover_opts, argc, argv, &pos, &npos,
-				    NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	/* Opened for recovery: an emptied store is not refused, and a
-	 * damaged database is moved aside (kept; also by a dry run, which
-	 * could not read it otherwise). */
-	env->ctx_flags |= BANGER_CTX_RECOVER;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	banger_ctx *ctx = call->ctx;
 	banger_store_recover_options o;
 	banger_store_recover_options_init(&o, BANGER_STORE_RECOVER_OPTIONS_VERSION);
 	o.flags = dry_run ? BANGER_STORE_RECOVER_DRY_RUN : 0;
@@ -44,10 +31,13 @@ static int recover(cli_env *env, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Opened for recovery: an emptied store is not refused, and a damaged
+ * database is moved aside (kept; also by a dry run, which could not read
+ * it otherwise). */
 static const cli_cmd store_subs[] = {
-	{ "recover", "rebuild lost records from the VM, image and kernel directories", "[--dry-run]", recover, NULL },
+	{ "recover", "rebuild lost records from the VM, image and kernel directories", recover_opts, NULL,
+	  CLI_CTX_RECOVER, recover, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_store_cmd = { "store", "the database: recover it after a loss", "<command> [args]", NULL,
-				store_subs };
+const cli_cmd cli_store_cmd = { "store", "the database: recover it after a loss", NULL, NULL, 0, NULL, store_subs };

@@ -46,19 +46,6 @@ static void uptime(char *buf, size_t len, const banger_vm *vm)
 	fmt_duration(buf, len, (long long)time(NULL) - banger_vm_started_at(vm));
 }
 
-/* verbs + the terminating entry */
-#define VM_VERBS 17
-static const cli_cmd vm_subs[VM_VERBS];
-
-/* The table entry of a verb, for its usage text. */
-static const cli_cmd *sub(const char *name)
-{
-	const cli_cmd *c = vm_subs;
-	while (c->name && strcmp(c->name, name) != 0)
-		c++;
-	return c;
-}
-
 /* ---- vm list ---- */
 static bool list_json;
 static const cli_opt list_opts[] = {
@@ -66,17 +53,10 @@ static const cli_opt list_opts[] = {
 	{ 0 },
 };
 
-static int vm_list(cli_env *env, int argc, char **argv)
+static int vm_list(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm list", sub("list"), list_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_vm_list *l;
 	if ((rc = banger_vm_list_all(&l, ctx)))
 		return cli_fail("list VMs", rc);
@@ -116,25 +96,11 @@ static const cli_opt show_opts[] = {
 	{ 0 },
 };
 
-static int vm_show(cli_env *env, int argc, char **argv)
+static int vm_show(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm show", sub("show"), show_opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc >= 0) {
-		free(pos);
-		return rc;
-	}
-	if (npos != 1) {
-		free(pos);
-		fprintf(stderr, "banger vm show: expected one VM name\n");
-		return EXIT_USAGE;
-	}
-	const char *name = pos[0];
-	free(pos);
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_vm *vm;
 	if ((rc = banger_vm_lookup(&vm, ctx, name)))
 		return cli_fail(name, rc);
@@ -167,36 +133,6 @@ static void progress(const char *stage, const char *detail, void *payload)
 {
 	(void)payload;
 	fprintf(stderr, "%-9s %s\n", stage, detail);
-}
-
-static int one_name(const char *cmd, const char **pos, int npos, const char **name)
-{
-	if (npos != 1) {
-		fprintf(stderr, "banger %s: expected one VM name\nTry 'banger %s --help'.\n", cmd, cmd);
-		return EXIT_USAGE;
-	}
-	*name = pos[0];
-	return -1;
-}
-
-/* The common start of a verb taking one VM name: parse (handling --help
- * and usage errors), check there is exactly one name, open the context.
- * Returns -1 to go on, else the exit code. */
-static int verb_setup(cli_env *env, const char *verb, const cli_opt *opts, int argc, char **argv,
-		      const char **name, banger_ctx **ctx)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "vm %s", verb);
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage(path, sub(verb), opts, argc, argv, &pos, &npos, NULL, NULL);
-	if (rc < 0)
-		rc = one_name(path, pos, npos, name);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	*ctx = cli_ctx(env);
-	return *ctx ? -1 : EXIT_FAILURE_;
 }
 
 /* Quote argv for the guest's shell: 'a b' 'c'"'"'d'. */
@@ -241,7 +177,7 @@ static struct {
 	bool nat, no_start, no_wait, keep, json;
 } cr;
 static const cli_opt create_opts[] = {
-	{ "image", 0, OPT_STRING, &cr.image, "image to boot (see `banger image list`)", "IMG" },
+	{ "image", 0, OPT_STRING_REQUIRED, &cr.image, "image to boot (see `banger image list`)", "IMG" },
 	{ "name", 'n', OPT_STRING, &cr.name, "VM name (default: generated)", "NAME" },
 	{ "kernel", 0, OPT_STRING, &cr.kernel, "kernel (default: the image's)", "KERNEL" },
 	{ "vcpus", 0, OPT_STRING, &cr.vcpus, "virtual CPUs", "N" },
@@ -315,22 +251,9 @@ static int fill_create(banger_vm_create_options *o)
 	return 0;
 }
 
-static int vm_create(cli_env *env, int argc, char **argv)
+static int vm_create(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm create", sub("create"), create_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos) {
-		fprintf(stderr, "banger vm create: unexpected argument (use --name)\n");
-		return EXIT_USAGE;
-	}
-	if (!cr.image) {
-		fprintf(stderr, "banger vm create: --image is required\n");
-		return EXIT_USAGE;
-	}
+	int rc;
 	banger_vm_create_options o;
 	if (fill_create(&o))
 		return EXIT_USAGE;
@@ -367,21 +290,11 @@ static const cli_opt delete_opts[] = {
 	{ 0 },
 };
 
-static int simple(cli_env *env, int argc, char **argv, const char *path, const cli_cmd *cmd,
-		  const cli_opt *opts, int which)
+static int simple(const cli_call *call, int which)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage(path, cmd, opts, argc, argv, &pos, &npos, NULL, NULL);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name(path, pos, npos, &name);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *path = call->path, *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_vm_start_options so;
 	banger_vm_start_options_init(&so, BANGER_VM_START_OPTIONS_VERSION);
 	so.no_wait = no_wait_flag;
@@ -397,10 +310,10 @@ static int simple(cli_env *env, int argc, char **argv, const char *path, const c
 	return EXIT_OK;
 }
 
-static int vm_start(cli_env *e, int c, char **v) { return simple(e, c, v, "vm start", sub("start"), start_opts, 0); }
-static int vm_stop(cli_env *e, int c, char **v) { return simple(e, c, v, "vm stop", sub("stop"), stop_opts, 1); }
-static int vm_restart(cli_env *e, int c, char **v) { return simple(e, c, v, "vm restart", sub("restart"), start_opts, 2); }
-static int vm_delete(cli_env *e, int c, char **v) { return simple(e, c, v, "vm delete", sub("delete"), delete_opts, 3); }
+static int vm_start(cli_env *e, const cli_call *call) { return simple(call, 0); }
+static int vm_stop(cli_env *e, const cli_call *call) { return simple(call, 1); }
+static int vm_restart(cli_env *e, const cli_call *call) { return simple(call, 2); }
+static int vm_delete(cli_env *e, const cli_call *call) { return simple(call, 3); }
 
 /* ---- exec ---- */
 static bool exec_stdin;
@@ -422,46 +335,20 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	return status < 0 ? 128 + 9 : status;
 }
 
-static int vm_exec(cli_env *env, int argc, char **argv)
+static int vm_exec(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos, nrest = 0;
-	char **rest = NULL;
-	int rc = cli_parse_or_usage("vm exec", sub("exec"), exec_opts, argc, argv, &pos, &npos, &rest, &nrest);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm exec", pos, npos, &name);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (nrest == 0) {
-		fprintf(stderr, "banger vm exec: give the command after '--'\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
-	return run_in(ctx, name, rest, nrest, exec_stdin);
+	return run_in(call->ctx, call->pos[0], call->rest, call->nrest, exec_stdin);
 }
 
 /* ---- ssh: exec the system ssh with banger's files, checking on ---- */
 static const cli_opt ssh_opts[] = { { 0 } };
 
-static int vm_ssh(cli_env *env, int argc, char **argv)
+static int vm_ssh(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos, nrest = 0;
-	char **rest = NULL;
-	int rc = cli_parse_or_usage("vm ssh", sub("ssh"), ssh_opts, argc, argv, &pos, &npos, &rest, &nrest);
-	const char *name = NULL;
-	if (rc < 0)
-		rc = one_name("vm ssh", pos, npos, &name);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	char **rest = call->rest;
+	int nrest = call->nrest, rc;
 	banger_vm *vm;
 	if ((rc = banger_vm_lookup(&vm, ctx, name)))
 		return cli_fail(name, rc);
@@ -470,12 +357,6 @@ static int vm_ssh(cli_env *env, int argc, char **argv)
 		banger_vm_free(vm);
 		return EXIT_FAILURE_;
 	}
-	char *pub = NULL; /* makes sure banger's client key exists */
-	if ((rc = banger_ssh_client_key(&pub, ctx))) {
-		banger_vm_free(vm);
-		return cli_fail("client key", rc);
-	}
-	banger_free(pub);
 	/* Verify the host key with banger's own checker first, so a mismatch
 	 * is reported the same way on every path ("possible MITM"). */
 	banger_ssh_options so;
@@ -494,23 +375,18 @@ static int vm_ssh(cli_env *env, int argc, char **argv)
 		banger_vm_free(vm);
 		return cli_fail("vm ssh", rc);
 	}
-	cli_ssh_target t = { 0 };
-	t.vm_name = banger_vm_name(vm);
-	t.ip = banger_vm_guest_ip(vm);
-	t.identity = banger_ctx_client_key_path(ctx);
-	t.known_hosts = banger_ctx_known_hosts_path(ctx);
-	t.command = rest;
-	t.ncommand = nrest;
-	char **args = cli_ssh_argv(&t);
 	banger_vm_free(vm);
-	if (!args) {
-		fprintf(stderr, "banger vm ssh: cannot build the ssh command line\n");
-		return EXIT_FAILURE_;
-	}
+	banger_vm_ssh_options o;
+	banger_vm_ssh_options_init(&o, BANGER_VM_SSH_OPTIONS_VERSION);
+	o.command = (const char *const *)rest;
+	o.command_count = (size_t)nrest;
+	char **args = NULL;
+	if ((rc = banger_vm_ssh_argv(&args, ctx, name, &o)))
+		return cli_fail("vm ssh", rc);
 	fflush(NULL);
 	execvp(args[0], args);
 	fprintf(stderr, "banger vm ssh: cannot run %s: %s\n", args[0], strerror(errno));
-	cli_ssh_argv_free(args);
+	banger_free(args);
 	return EXIT_FAILURE_;
 }
 
@@ -533,22 +409,11 @@ static const cli_opt run_opts[] = {
 	{ 0 },
 };
 
-static int vm_run(cli_env *env, int argc, char **argv)
+static int vm_run(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos, nrest = 0;
-	char **rest = NULL;
-	int rc = cli_parse_or_usage("vm run", sub("run"), run_opts, argc, argv, &pos, &npos, &rest, &nrest);
-	free(pos);
-	if (rc >= 0)
-		return rc;
-	if (npos || nrest == 0) {
-		fprintf(stderr, "banger vm run: usage: banger vm run [--name N] [--image IMG] [--rm] -- CMD...\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	banger_ctx *ctx = call->ctx;
+	char **rest = call->rest;
+	int nrest = call->nrest, rc;
 	banger_vm *vm = NULL;
 	if (cr.name && banger_vm_lookup(&vm, ctx, cr.name) == 0) {
 		if (banger_vm_is_alive(ctx, vm) != 1) {
@@ -588,13 +453,11 @@ static const cli_opt logs_opts[] = {
 	{ 0 },
 };
 
-static int vm_logs(cli_env *env, int argc, char **argv)
+static int vm_logs(cli_env *env, const cli_call *call)
 {
-	const char *name;
-	banger_ctx *ctx;
-	int rc = verb_setup(env, "logs", logs_opts, argc, argv, &name, &ctx);
-	if (rc >= 0)
-		return rc;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	banger_vm *vm;
 	if ((rc = banger_vm_lookup(&vm, ctx, name)))
 		return cli_fail(name, rc);
@@ -675,13 +538,11 @@ static const cli_opt set_opts[] = {
 	{ 0 },
 };
 
-static int vm_set(cli_env *env, int argc, char **argv)
+static int vm_set(cli_env *env, const cli_call *call)
 {
-	const char *name;
-	banger_ctx *ctx;
-	int rc = verb_setup(env, "set", set_opts, argc, argv, &name, &ctx);
-	if (rc >= 0)
-		return rc;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	uint32_t vcpus = 0, mem = 0;
 	uint64_t disk = 0;
 	if ((setv.vcpus && parse_u32("vcpus", setv.vcpus, &vcpus)) ||
@@ -699,13 +560,11 @@ static const cli_opt stats_opts[] = {
 	{ 0 },
 };
 
-static int vm_stats(cli_env *env, int argc, char **argv)
+static int vm_stats(cli_env *env, const cli_call *call)
 {
-	const char *name;
-	banger_ctx *ctx;
-	int rc = verb_setup(env, "stats", stats_opts, argc, argv, &name, &ctx);
-	if (rc >= 0)
-		return rc;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	char *json = NULL;
 	if ((rc = banger_vm_stats(&json, ctx, name)))
 		return cli_fail("vm stats", rc);
@@ -721,13 +580,11 @@ static const cli_opt disk_opts[] = {
 	{ 0 },
 };
 
-static int vm_disk(cli_env *env, int argc, char **argv)
+static int vm_disk(cli_env *env, const cli_call *call)
 {
-	const char *name;
-	banger_ctx *ctx;
-	int rc = verb_setup(env, "disk", disk_opts, argc, argv, &name, &ctx);
-	if (rc >= 0)
-		return rc;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	uint64_t bytes = 0;
 	if (grow_to && parse_size(grow_to, &bytes))
 		return EXIT_USAGE;
@@ -757,13 +614,11 @@ static int vm_disk(cli_env *env, int argc, char **argv)
 /* ---- authsync ---- */
 static const cli_opt no_opts[] = { { 0 } };
 
-static int vm_authsync(cli_env *env, int argc, char **argv)
+static int vm_authsync(cli_env *env, const cli_call *call)
 {
-	const char *name;
-	banger_ctx *ctx;
-	int rc = verb_setup(env, "authsync", no_opts, argc, argv, &name, &ctx);
-	if (rc >= 0)
-		return rc;
+	const char *name = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	if ((rc = banger_vm_authsync(ctx, name)))
 		return cli_fail("vm authsync", rc);
 	return EXIT_OK;
@@ -798,51 +653,48 @@ static int reconcile_run(cli_env *env, uint32_t flags)
 	return EXIT_OK;
 }
 
-static int vm_reconcile(cli_env *env, int argc, char **argv)
+static int vm_reconcile(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("vm reconcile", sub("reconcile"), reconcile_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
 	return reconcile_run(env, sweep_flag ? BANGER_RECONCILE_SWEEP : 0);
 }
 
-static int gc_run(cli_env *env, int argc, char **argv)
+static int gc_run(cli_env *env, const cli_call *call)
 {
-	const char **pos;
-	int npos;
-	int rc = cli_parse_or_usage("gc", &cli_gc_cmd, no_opts, argc, argv, &pos, &npos, NULL, NULL);
-	free(pos);
-	if (rc >= 0)
-		return rc;
+	int rc;
 	rc = reconcile_run(env, BANGER_RECONCILE_SWEEP);
 	return cli_gc_blobs(env, rc);
 }
 
-const cli_cmd cli_gc_cmd = { "gc", "reconcile VMs, remove kernel objects no VM owns and blobs no image uses", NULL, gc_run, NULL };
-
 #define LIST_SUMMARY "list VMs (name, state, IP, image, vCPUs, memory, uptime)"
+#define VM_NAME { "NAME", ARG_ONE, "the VM's name or id" }
 
-static const cli_cmd vm_subs[VM_VERBS] = {
-	{ "create", "create a VM and boot it", "--image IMG [options]", vm_create, NULL },
-	{ "run", "create (or reuse) a VM and run a command in it", "[--name N] [--image IMG] [--rm] -- CMD...", vm_run, NULL },
-	{ "list", LIST_SUMMARY, "[--json]", vm_list, NULL },
-	{ "show", "show one VM", "NAME [--json]", vm_show, NULL },
-	{ "start", "boot a stopped VM", "NAME", vm_start, NULL },
-	{ "stop", "shut a VM down", "NAME [--force]", vm_stop, NULL },
-	{ "restart", "stop and start a VM", "NAME", vm_restart, NULL },
-	{ "delete", "delete a VM and everything it owns", "NAME [--force]", vm_delete, NULL },
-	{ "ssh", "open ssh to a VM (host key verified against banger's known_hosts)", "NAME [-- CMD...]", vm_ssh, NULL },
-	{ "exec", "run a command in a VM over SSH", "NAME [-i] -- CMD...", vm_exec, NULL },
-	{ "logs", "print a VM's console log (escapes spelled out on a terminal)", "NAME [-f] [--raw]", vm_logs, NULL },
-	{ "set", "change a stopped VM", "NAME [--vcpus N] [--memory MIB] [--disk SIZE] [--nat|--no-nat]", vm_set, NULL },
-	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", "NAME", vm_stats, NULL },
-	{ "disk", "the work disk: size and use; --grow SIZE (VM stopped)", "NAME [--grow SIZE]", vm_disk, NULL },
-	{ "authsync", "copy your SSH public keys into a VM", "NAME", vm_authsync, NULL },
-	{ "reconcile", "bring recorded VMs in line with the host", "[--sweep]", vm_reconcile, NULL },
+static const cli_arg name_arg[] = { VM_NAME, { 0 } };
+static const cli_arg run_args[] = { { "CMD", ARG_REST, "the command and its arguments" }, { 0 } };
+static const cli_arg exec_args[] = { VM_NAME, { "CMD", ARG_REST, "the command and its arguments" }, { 0 } };
+static const cli_arg ssh_args[] = { VM_NAME, { "CMD", ARG_REST_OPTIONAL, "a command instead of a login shell" }, { 0 } };
+
+static const cli_cmd vm_subs[] = {
+	{ "create", "create a VM and boot it", create_opts, NULL, 0, vm_create, NULL },
+	{ "run", "create (or reuse) a VM and run a command in it", run_opts, run_args, CLI_CTX, vm_run, NULL },
+	{ "list", LIST_SUMMARY, list_opts, NULL, CLI_CTX, vm_list, NULL },
+	{ "show", "show one VM", show_opts, name_arg, CLI_CTX, vm_show, NULL },
+	{ "start", "boot a stopped VM", start_opts, name_arg, CLI_CTX, vm_start, NULL },
+	{ "stop", "shut a VM down", stop_opts, name_arg, CLI_CTX, vm_stop, NULL },
+	{ "restart", "stop and start a VM", start_opts, name_arg, CLI_CTX, vm_restart, NULL },
+	{ "delete", "delete a VM and everything it owns", delete_opts, name_arg, CLI_CTX, vm_delete, NULL },
+	{ "ssh", "open ssh to a VM (host key verified against banger's known_hosts)", ssh_opts, ssh_args, CLI_CTX,
+	  vm_ssh, NULL },
+	{ "exec", "run a command in a VM over SSH", exec_opts, exec_args, CLI_CTX, vm_exec, NULL },
+	{ "logs", "print a VM's console log (escapes spelled out on a terminal)", logs_opts, name_arg, CLI_CTX, vm_logs,
+	  NULL },
+	{ "set", "change a stopped VM", set_opts, name_arg, CLI_CTX, vm_set, NULL },
+	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", stats_opts, name_arg, CLI_CTX, vm_stats, NULL },
+	{ "disk", "the work disk: size and use; --grow SIZE (VM stopped)", disk_opts, name_arg, CLI_CTX, vm_disk, NULL },
+	{ "authsync", "copy your SSH public keys into a VM", no_opts, name_arg, CLI_CTX, vm_authsync, NULL },
+	{ "reconcile", "bring recorded VMs in line with the host", reconcile_opts, NULL, CLI_CTX, vm_reconcile, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_vm_cmd = { "vm", "create, run and manage virtual machines", "<command> [args]", NULL, vm_subs };
+const cli_cmd cli_vm_cmd = { "vm", "create, run and manage virtual machines", NULL, NULL, 0, NULL, vm_subs };
+const cli_cmd cli_gc_cmd = { "gc", "reconcile VMs, remove kernel objects no VM owns and blobs no image uses",
+			     no_opts, NULL, CLI_CTX, gc_run, NULL };

@@ -5,21 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const cli_cmd *const nouns[] = {
-	&cli_vm_cmd,
-	&cli_session_cmd,
-	&cli_known_hosts_cmd,
-	&cli_ssh_config_cmd,
-	&cli_ssh_proxy_cmd,
-	&cli_gc_cmd,
-	&cli_store_cmd,
-	&cli_kernel_cmd,
-	&cli_image_cmd,
-	&cli_doctor_cmd,
-	&cli_version_cmd,
-	NULL,
-};
-
 static void log_to_stderr(int level, const char *msg, void *payload)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
@@ -73,55 +58,14 @@ int cli_fail(const char *what, int rc)
 	return cli_exit_code(rc);
 }
 
-void cli_usage(FILE *f, const char *path, const cli_cmd *cmd, const cli_opt *opts)
-{
-	fprintf(f, "Usage: banger %s%s%s\n", path, cmd->usage ? " " : "", cmd->usage ? cmd->usage : "");
-	if (cmd->summary)
-		fprintf(f, "\n%s\n", cmd->summary);
-	if (cmd->subs) {
-		fprintf(f, "\nCommands:\n");
-		for (const cli_cmd *s = cmd->subs; s->name; s++)
-			fprintf(f, "  %-14s %s\n", s->name, s->summary);
-	}
-	if (opts && opts->name) {
-		fprintf(f, "\nOptions:\n");
-		for (const cli_opt *o = opts; o->name; o++) {
-			char left[64];
-			snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "",
-				 o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
-				 o->kind == OPT_FLAG ? "" : " ", o->kind == OPT_FLAG ? "" : (o->metavar ? o->metavar : "VALUE"));
-			fprintf(f, "  %-28s %s\n", o->short_name ? left : left + 1, o->help ? o->help : "");
-		}
-	}
-	fprintf(f, "  %-28s %s\n", "-h, --help", "show this help");
-}
-
-int cli_parse_or_usage(const char *path, const cli_cmd *cmd, const cli_opt *opts, int argc,
-		       char **argv, const char ***pos, int *npos, char ***rest, int *nrest)
-{
-	char err[256];
-	bool help = false;
-	int rc = cli_parse(opts, argc, argv, pos, npos, rest, nrest, &help, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "banger %s: %s\n", path, err);
-		fprintf(stderr, "Try 'banger %s --help'.\n", path);
-		return rc;
-	}
-	if (help) {
-		cli_usage(stdout, path, cmd, opts);
-		return EXIT_OK;
-	}
-	return -1;
-}
-
 static void main_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: banger [--state-dir DIR] [--config FILE] [-v] <command> [args]\n\n"
 		"banger runs Linux microVMs: kernels from a catalog, root filesystems from OCI\n"
 		"images, Firecracker (or QEMU) with verified SSH.\n\nCommands:\n");
-	for (int i = 0; nouns[i]; i++)
-		fprintf(f, "  %-12s %s\n", nouns[i]->name, nouns[i]->summary);
+	for (int i = 0; cli_nouns[i]; i++)
+		fprintf(f, "  %-12s %s\n", cli_nouns[i]->name, cli_nouns[i]->summary);
 	fprintf(f,
 		"\nGlobal options:\n"
 		"  --state-dir DIR   state root (default $BANGER_HOME, else $XDG_STATE_HOME/banger)\n"
@@ -133,26 +77,6 @@ static void main_usage(FILE *f)
 		"4 host key mismatch or revoked (possible MITM), 5 unsupported on this host,\n"
 		"6 busy or already exists, 7 timed out, 8 the database is lost or damaged\n"
 		"(nothing was changed: run 'banger store recover').\n");
-}
-
-/* Dispatch "noun [verb] args" to the command table. */
-static int dispatch(cli_env *env, const cli_cmd *cmd, const char *path, int argc, char **argv)
-{
-	if (!cmd->subs)
-		return cmd->run(env, argc, argv);
-	if (argc == 0 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-		cli_usage(argc == 0 ? stderr : stdout, path, cmd, NULL);
-		return argc == 0 ? EXIT_USAGE : EXIT_OK;
-	}
-	for (const cli_cmd *s = cmd->subs; s->name; s++) {
-		if (strcmp(s->name, argv[0]) == 0) {
-			char sub[128];
-			snprintf(sub, sizeof(sub), "%s %s", path, s->name);
-			return dispatch(env, s, sub, argc - 1, argv + 1);
-		}
-	}
-	fprintf(stderr, "banger %s: unknown command '%s'\nTry 'banger %s --help'.\n", path, argv[0], path);
-	return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -191,13 +115,13 @@ int main(int argc, char **argv)
 	}
 	int rc = EXIT_USAGE;
 	const cli_cmd *cmd = NULL;
-	for (int n = 0; nouns[n]; n++)
-		if (strcmp(nouns[n]->name, argv[i]) == 0)
-			cmd = nouns[n];
+	for (int n = 0; cli_nouns[n]; n++)
+		if (strcmp(cli_nouns[n]->name, argv[i]) == 0)
+			cmd = cli_nouns[n];
 	if (!cmd)
 		fprintf(stderr, "banger: unknown command '%s'\nTry 'banger --help'.\n", argv[i]);
 	else
-		rc = dispatch(&env, cmd, cmd->name, argc - i - 1, argv + i + 1);
+		rc = cli_dispatch(&env, cmd, cmd->name, argc - i - 1, argv + i + 1);
 	/* A command that could not open the state returns a generic failure;
 	 * the reason (a database needing recovery, say) has its own code. */
 	if (env.open_exit && !env.ctx)

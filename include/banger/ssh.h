@@ -226,11 +226,12 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *ssh, const char *local_path, co
 BANGER_EXTERN(int) banger_ssh_proxy(banger_ctx *ctx, const char *host, uint16_t port, int in_fd,
 				    int out_fd);
 
-/* The text of banger's ssh_config file (a "Host *.vm" block using
- * banger's known_hosts, identity and `proxy_command`), and its path.
- * proxy_command is the command line ssh runs to reach a guest, e.g.
- * "/usr/bin/banger ssh-proxy %h %p"; NULL leaves ProxyCommand out.
- * Refused (BANGER_EINVALID) when a path cannot be written safely. */
+/* The text of banger's ssh_config file (a "Host *.vm" block with the
+ * options banger_vm_ssh_argv passes, using banger's known_hosts, identity
+ * and `proxy_command`), and its path.  proxy_command is the command line
+ * ssh runs to reach a guest, e.g. "/usr/bin/banger ssh-proxy %h %p"; NULL
+ * gives "ProxyCommand none".  Refused (BANGER_EINVALID) when a path
+ * cannot be written so that ssh reads it back unchanged. */
 BANGER_EXTERN(int) banger_ssh_config_render(char **out, banger_ctx *ctx, const char *proxy_command);
 BANGER_EXTERN(int) banger_ssh_config_path(char **out, banger_ctx *ctx);
 

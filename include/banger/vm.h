@@ -155,6 +155,35 @@ BANGER_EXTERN(const char *) banger_vm_console_log(const banger_vm *vm);
  * into the guest's /etc/banger/authorized_keys. */
 BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name);
 
+/* ---- the system ssh into a VM ---- */
+
+#define BANGER_VM_SSH_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;        /* BANGER_VM_SSH_OPTIONS_VERSION */
+	const char *ssh_path;        /* argv[0]: NULL gives "ssh" (found on PATH by execvp) */
+	const char *user;            /* NULL: "root" */
+	const char *const *command;  /* words of a remote command; NULL: a login shell.
+					ssh joins them with blanks for the guest's shell */
+	size_t command_count;
+} banger_vm_ssh_options;
+#define BANGER_VM_SSH_OPTIONS_INIT { BANGER_VM_SSH_OPTIONS_VERSION, NULL, NULL, NULL, 0 }
+BANGER_EXTERN(int) banger_vm_ssh_options_init(banger_vm_ssh_options *opts, unsigned int version);
+
+/* The argv that runs OpenSSH's ssh into a VM the way `banger vm ssh` does:
+ * banger's client key only (created if missing), banger's known_hosts
+ * only (GlobalKnownHostsFile none), StrictHostKeyChecking accept-new
+ * (never "no"), the key looked up under the VM's NAME.vm pin, and User,
+ * Port 22, HostName and "ProxyCommand none" given so that a "Host *" in
+ * the user's ssh config cannot redirect the connection.  These are the
+ * options of the "Host *.vm" block banger_ssh_config_render writes: one
+ * policy, two spellings.  The VM need not be running (ssh then fails to
+ * connect).  *out is NULL-terminated and one allocation: free it with
+ * banger_free.  Errors: BANGER_ENOTFOUND, BANGER_ESTATE (the VM has no
+ * address), BANGER_EINVALID (a path ssh could not read back as written,
+ * e.g. one with a quote or a backslash: refused rather than weakened). */
+BANGER_EXTERN(int) banger_vm_ssh_argv(char ***out, banger_ctx *ctx, const char *name,
+				      const banger_vm_ssh_options *opts);
+
 BANGER_END_DECL
 
 #endif

@@ -149,6 +149,42 @@ char *bg_kh_lookup_name(const char *host, uint16_t port);
  * to is the caller's business (vm/ssh_proxy.c). */
 int bg_ssh_relay(const char *ip, uint16_t port, int in_fd, int out_fd);
 
+/* ---- the system ssh into a guest: one option set (ssh_policy.c) ---- */
+typedef struct {
+	const char *identity;       /* banger's client key (absolute path) */
+	const char *known_hosts;    /* banger's known_hosts (absolute path) */
+	const char *user;           /* NULL: "root" */
+	const char *host_name;      /* where to connect (HostName); NULL: left out */
+	const char *host_key_alias; /* the name the key is pinned under; NULL: left out */
+	uint16_t port;              /* 0: 22 */
+	const char *proxy_command;  /* one line; NULL: "none" (no proxy, no ProxyJump) */
+} bg_ssh_target;
+
+#define BG_SSH_POLICY_MAX 16
+/* The options in order, each a keyword and its argument as ssh parses it
+ * (paths quoted, '%' doubled). */
+typedef struct {
+	struct {
+		const char *key;
+		char *value;
+	} opt[BG_SSH_POLICY_MAX];
+	size_t count;
+} bg_ssh_policy;
+
+/* banger's policy for a target: its identity only, its known_hosts only
+ * (GlobalKnownHostsFile none), accept-new, never "no"; and User, Port,
+ * HostName, ProxyCommand pinned so that a user's "Host *" cannot send the
+ * connection elsewhere.  BANGER_EINVALID when a path or word cannot be
+ * written so that ssh reads it back unchanged. */
+int bg_ssh_policy_make(bg_ssh_policy *out, const bg_ssh_target *t);
+void bg_ssh_policy_clear(bg_ssh_policy *p);
+/* The policy as ssh_config lines ("\tKey value\n") appended to b. */
+int bg_ssh_policy_config(bg_buf *b, const bg_ssh_target *t);
+/* The policy as an argv: program, "-o Key=value"..., "--", destination,
+ * command words.  NULL-terminated, in one bg_malloc'd block. */
+int bg_ssh_argv(char ***out, const bg_ssh_target *t, const char *program, const char *destination,
+		const char *const *command, size_t ncommand);
+
 /* ---- ~/.ssh/config integration (ssh_config.c) ---- */
 /* Insert/remove banger's Include block in user config text (exposed for
  * tests). */

@@ -16,20 +16,17 @@
 
 #define INCLUDE_COMMENT "# banger: reach VMs as NAME.vm (`banger ssh-config uninstall` removes these two lines)\n"
 
-/* A path as one ssh_config argument: absolute, no characters the config
- * parser would mangle; '%' doubled where tokens are expanded. */
-static int config_path_arg(bg_buf *b, const char *what, const char *path, bool tokens)
+/* The path of banger's file as the argument of Include: absolute, quoted,
+ * no characters the config parser would mangle (Include expands no
+ * '%' tokens). */
+static int include_path_arg(bg_buf *b, const char *path)
 {
 	if (!path || path[0] != '/')
-		return bg_error(BANGER_EINVALID, "cannot resolve an absolute path for %s; refusing to write an "
-				"ssh_config that could not verify host keys", what);
+		return bg_error(BANGER_EINVALID, "cannot resolve an absolute path for banger's ssh_config");
 	if (strpbrk(path, "\"\n\r"))
-		return bg_error(BANGER_EINVALID, "the path of %s (%s) contains characters ssh_config cannot hold",
-				what, path);
-	bg_buf_puts(b, "\"");
-	for (const char *p = path; *p; p++)
-		bg_buf_puts(b, *p == '%' && tokens ? "%%" : (char[]){ *p, 0 });
-	bg_buf_puts(b, "\"");
+		return bg_error(BANGER_EINVALID, "the path of banger's ssh_config (%s) contains characters "
+				"ssh_config cannot hold", path);
+	bg_buf_printf(b, "\"%s\"", path);
 	return 0;
 }
 
@@ -48,40 +45,31 @@ BANGER_EXTERN(int) banger_ssh_config_render(char **out, banger_ctx *ctx, const c
 	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
-	if (proxy_command && strpbrk(proxy_command, "\n\r"))
-		return bg_error(BANGER_EINVALID, "ProxyCommand must be one line");
+	/* Plain `ssh NAME.vm`: HostName stays the name typed (the proxy looks
+	 * the VM up by it), the key is pinned under it. */
+	bg_ssh_target t = { .identity = env->layout.client_key,
+			    .known_hosts = env->layout.known_hosts,
+			    .host_name = "%h",
+			    .proxy_command = proxy_command };
 	bg_buf b = BG_BUF_INIT;
-	int rc;
 	bg_buf_puts(&b, "# Written by banger for plain `ssh root@NAME.vm`; `banger ssh-config install`\n"
 			"# rewrites it, so edits here are lost.  Host keys are checked against\n"
 			"# banger's own known_hosts, never disabled.\n"
-			"Host *.vm\n"
-			"\tUser root\n"
-			"\tIdentityFile ");
-	if ((rc = config_path_arg(&b, "banger's client key", env->layout.client_key, true)))
-		goto fail;
-	bg_buf_puts(&b, "\n\tIdentitiesOnly yes\n\tUserKnownHostsFile ");
-	if ((rc = config_path_arg(&b, "banger's known_hosts", env->layout.known_hosts, true)))
-		goto fail;
-	bg_buf_puts(&b, "\n\tGlobalKnownHostsFile none\n"
-			"\tStrictHostKeyChecking accept-new\n"
-			"\tHashKnownHosts no\n"
-			"\tCheckHostIP no\n"
-			"\tUpdateHostKeys no\n");
-	if (proxy_command)
-		bg_buf_printf(&b, "\tProxyCommand %s\n", proxy_command);
+			"Host *.vm\n");
+	int rc = bg_ssh_policy_config(&b, &t);
+	if (rc) {
+		bg_buf_free(&b);
+		return rc;
+	}
 	*out = bg_buf_detach(&b);
 	return *out ? 0 : bg_error_oom();
-fail:
-	bg_buf_free(&b);
-	return rc;
 }
 
 static int include_line(char **out, const char *include_path)
 {
 	bg_buf b = BG_BUF_INIT;
 	bg_buf_puts(&b, "Include ");
-	int rc = config_path_arg(&b, "banger's ssh_config", include_path, false);
+	int rc = include_path_arg(&b, include_path);
 	if (rc == 0 && strpbrk(include_path, "*?[~"))
 		rc = bg_error(BANGER_EINVALID, "the path %s would be taken as a pattern by Include", include_path);
 	bg_buf_puts(&b, "\n");

@@ -71,6 +71,13 @@ int main(int argc, char **argv)
 	eo.max_output = 7;
 	CHECK(banger_ssh_exec_options_init(&eo, 1) == 0 && eo.version == 1 && eo.max_output == 7);
 	CHECK(banger_ssh_exec_options_init(&eo, 3) == BANGER_EINVALID);
+	banger_vm_ssh_options vo;
+	CHECK(banger_vm_ssh_options_init(&vo, 2) == BANGER_EINVALID);
+	CHECK(banger_vm_ssh_options_init(&vo, BANGER_VM_SSH_OPTIONS_VERSION) == 0 && vo.ssh_path == NULL);
+	char **sargv = (char **)1;
+	CHECK(banger_vm_ssh_argv(&sargv, ctx, "ghost", &vo) == BANGER_ENOTFOUND && sargv == NULL);
+	vo.version = 0;
+	CHECK(banger_vm_ssh_argv(&sargv, ctx, "ghost", &vo) == BANGER_EINVALID);
 	banger_ssh_close(NULL);
 	banger_ssh_result_free(NULL);
 	banger_ctx_close(ctx);
