@@ -617,117 +617,184 @@ static void flush_input(supervisor *s)
 	}
 }
 
-static void supervise(supervisor *s)
-{
-	int64_t drain_start = 0, last_data = 0, finish_deadline = 0;
-	bool finishing = false;
-	for (;;) {
-		struct pollfd p[4 + MAX_CLIENTS];
-		int np = 0;
-		int i_sig = np;
-		p[np++] = (struct pollfd){ s->sig_fd, POLLIN, 0 };
-		int i_listen = -1, i_out = -1, i_in = -1;
-		if (s->listen_fd >= 0) {
-			i_listen = np;
-			p[np++] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
-		}
-		if (!s->out_eof) {
-			i_out = np;
-			p[np++] = (struct pollfd){ s->out_fd, POLLIN, 0 };
-		}
-		if (s->inq_len > 0 && s->in_fd >= 0) {
-			i_in = np;
-			p[np++] = (struct pollfd){ s->in_fd, POLLOUT, 0 };
-		}
-		int i_clients = np;
-		for (int i = 0; i < s->nclients; i++) {
-			client *c = s->clients[i];
-			short ev = 0;
-			if (!c->closing && c->in_len < sizeof(c->in))
-				ev |= POLLIN;
-			if (c->out_pos < c->out_len || (c->hello && !c->closing && c->off < s->log_size))
-				ev |= POLLOUT;
-			p[np++] = (struct pollfd){ c->fd, ev, 0 };
-		}
-		int timeout = -1;
-		int64_t now = now_ms();
-		if (s->child_done && !s->out_eof) {
-			int64_t until = last_data + DRAIN_IDLE_MS;
-			if (drain_start + DRAIN_MAX_MS < until)
-				until = drain_start + DRAIN_MAX_MS;
-			timeout = until > now ? (int)(until - now) : 0;
-		}
-		if (finishing)
-			timeout = finish_deadline > now ? (int)(finish_deadline - now > 100 ? 100 : finish_deadline - now) : 0;
-		int r = poll(p, (nfds_t)np, timeout);
-		if (r < 0 && errno != EINTR)
-			_exit(EX_ERR);
-		now = now_ms();
+/* The supervisor loop's clock: when the child ended (output is drained
+ * until it idles or for at most DRAIN_MAX_MS), when output last came,
+ * and once the status is written, how long clients get to read the
+ * rest. */
+typedef struct {
+	int64_t drain_start, last_data, finish_deadline;
+	bool finishing;
+} pump;
 
-		if (r > 0 && p[i_sig].revents) {
-			struct signalfd_siginfo si;
-			while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGCHLD) {
-					int st;
-					pid_t w;
-					while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
-						if (w == s->child && !s->child_done) {
-							s->child_done = true;
-							s->child_status = st;
-							drain_start = last_data = now;
-						}
-					}
-				} else {
-					/* TERM, INT, HUP to the supervisor: pass on */
-					signal_child(s, (int)si.ssi_signo);
+/* Where each descriptor sits in the poll set; -1 when not polled. */
+typedef struct {
+	int sig, listen, out, in, clients, n;
+} slots;
+
+static void fill_pollset(const supervisor *s, struct pollfd *p, slots *ix)
+{
+	int np = 0;
+	ix->sig = np;
+	p[np++] = (struct pollfd){ s->sig_fd, POLLIN, 0 };
+	ix->listen = ix->out = ix->in = -1;
+	if (s->listen_fd >= 0) {
+		ix->listen = np;
+		p[np++] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
+	}
+	if (!s->out_eof) {
+		ix->out = np;
+		p[np++] = (struct pollfd){ s->out_fd, POLLIN, 0 };
+	}
+	if (s->inq_len > 0 && s->in_fd >= 0) {
+		ix->in = np;
+		p[np++] = (struct pollfd){ s->in_fd, POLLOUT, 0 };
+	}
+	ix->clients = np;
+	for (int i = 0; i < s->nclients; i++) {
+		client *c = s->clients[i];
+		short ev = 0;
+		if (!c->closing && c->in_len < sizeof(c->in))
+			ev |= POLLIN;
+		if (c->out_pos < c->out_len || (c->hello && !c->closing && c->off < s->log_size))
+			ev |= POLLOUT;
+		p[np++] = (struct pollfd){ c->fd, ev, 0 };
+	}
+	ix->n = np;
+}
+
+/* How long poll may wait: for ever, unless output is being drained or
+ * clients are being finished. */
+static int poll_timeout(const supervisor *s, const pump *pm, int64_t now)
+{
+	int timeout = -1;
+	if (s->child_done && !s->out_eof) {
+		int64_t until = pm->last_data + DRAIN_IDLE_MS;
+		if (pm->drain_start + DRAIN_MAX_MS < until)
+			until = pm->drain_start + DRAIN_MAX_MS;
+		timeout = until > now ? (int)(until - now) : 0;
+	}
+	if (pm->finishing) {
+		int64_t left = pm->finish_deadline - now;
+		timeout = left > 0 ? (int)(left > 100 ? 100 : left) : 0;
+	}
+	return timeout;
+}
+
+/* SIGCHLD reaps (the session's process ending starts the drain); TERM,
+ * INT and HUP to the supervisor are passed on. */
+static void read_signals(supervisor *s, pump *pm, int64_t now)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			int st;
+			pid_t w;
+			while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+				if (w == s->child && !s->child_done) {
+					s->child_done = true;
+					s->child_status = st;
+					pm->drain_start = pm->last_data = now;
 				}
 			}
+		} else {
+			/* TERM, INT, HUP to the supervisor: pass on */
+			signal_child(s, (int)si.ssi_signo);
 		}
-		if (i_out >= 0 && p[i_out].revents) {
+	}
+}
+
+/* One client's turn: read its frames, send what is due, and once the
+ * session is finishing, its end (or a refusal to one that never said
+ * hello).  True when the client is to be dropped. */
+static bool serve_client(supervisor *s, client *c, bool finishing)
+{
+	bool gone = false;
+	if ((c->revents & (POLLIN | POLLHUP | POLLERR)) && !c->closing && c->in_len < sizeof(c->in)) {
+		ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+		if (n > 0)
+			c->in_len += (size_t)n;
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			gone = true;
+	}
+	if (!gone)
+		client_frames(s, c);
+	if (!gone && client_send(s, c) != 0)
+		gone = true;
+	if (!gone && finishing && c->hello && !c->end_sent && !c->closing && c->off >= s->log_size &&
+	    c->out_pos == c->out_len) {
+		unsigned char f[64];
+		client_queue(c, f, sp_encode_bytes(f, SP_END, s->status, (uint32_t)strlen(s->status)));
+		c->end_sent = true;
+		c->closing = true;
+		if (client_send(s, c) != 0)
+			gone = true;
+	}
+	if (!gone && finishing && !c->hello && !c->closing) {
+		refuse(c, "the session has ended");
+		if (client_send(s, c) != 0)
+			gone = true;
+	}
+	if (!gone && c->closing && c->out_pos == c->out_len)
+		gone = true;
+	return gone;
+}
+
+/* After the child: drain what is left of the output, then write the
+ * status and take no new attachers. */
+static void settle(supervisor *s, pump *pm, int64_t now)
+{
+	if (s->child_done && !s->out_eof &&
+	    (now - pm->last_data >= DRAIN_IDLE_MS || now - pm->drain_start >= DRAIN_MAX_MS)) {
+		read_output(s); /* whatever is left right now */
+		s->out_eof = true;
+	}
+	if (s->child_done && s->out_eof && !s->status_written) {
+		/* Everything is in the log: now the status, then no
+		 * new attachers. */
+		fsync(s->log_fd);
+		make_status(s);
+		char line[40];
+		snprintf(line, sizeof(line), "%s\n", s->status);
+		write_atomic(s->dirfd, "status", line);
+		s->status_written = true;
+		unlinkat(s->dirfd, "sock", 0);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		pm->finishing = true;
+		pm->finish_deadline = now + FINISH_MS;
+	}
+}
+
+static void supervise(supervisor *s)
+{
+	pump pm = { 0, 0, 0, false };
+	for (;;) {
+		struct pollfd p[4 + MAX_CLIENTS];
+		slots ix;
+		fill_pollset(s, p, &ix);
+		int r = poll(p, (nfds_t)ix.n, poll_timeout(s, &pm, now_ms()));
+		if (r < 0 && errno != EINTR)
+			_exit(EX_ERR);
+		int64_t now = now_ms();
+
+		if (r > 0 && p[ix.sig].revents)
+			read_signals(s, &pm, now);
+		if (ix.out >= 0 && p[ix.out].revents) {
 			uint64_t before = s->log_size;
 			read_output(s);
 			if (s->log_size != before)
-				last_data = now;
+				pm.last_data = now;
 		}
-		if (i_in >= 0 && p[i_in].revents)
+		if (ix.in >= 0 && p[ix.in].revents)
 			flush_input(s);
-		if (i_listen >= 0 && p[i_listen].revents)
+		if (ix.listen >= 0 && p[ix.listen].revents)
 			accept_clients(s);
 
 		/* clients accepted just now were not polled */
 		for (int i = 0; i < s->nclients; i++)
-			s->clients[i]->revents = i < np - i_clients ? p[i_clients + i].revents : 0;
+			s->clients[i]->revents = i < ix.n - ix.clients ? p[ix.clients + i].revents : 0;
 		for (int i = 0; i < s->nclients; i++) {
-			client *c = s->clients[i];
-			bool gone = false;
-			if ((c->revents & (POLLIN | POLLHUP | POLLERR)) && !c->closing && c->in_len < sizeof(c->in)) {
-				ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
-				if (n > 0)
-					c->in_len += (size_t)n;
-				else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-					gone = true;
-			}
-			if (!gone)
-				client_frames(s, c);
-			if (!gone && client_send(s, c) != 0)
-				gone = true;
-			if (!gone && finishing && c->hello && !c->end_sent && !c->closing && c->off >= s->log_size &&
-			    c->out_pos == c->out_len) {
-				unsigned char f[64];
-				client_queue(c, f, sp_encode_bytes(f, SP_END, s->status, (uint32_t)strlen(s->status)));
-				c->end_sent = true;
-				c->closing = true;
-				if (client_send(s, c) != 0)
-					gone = true;
-			}
-			if (!gone && finishing && !c->hello && !c->closing) {
-				refuse(c, "the session has ended");
-				if (client_send(s, c) != 0)
-					gone = true;
-			}
-			if (!gone && c->closing && c->out_pos == c->out_len)
-				gone = true;
-			if (gone) {
+			if (serve_client(s, s->clients[i], pm.finishing)) {
 				drop_client(s, i);
 				i--;
 			}
@@ -739,26 +806,8 @@ static void supervise(supervisor *s)
 			if (s->clients[i]->in_len)
 				client_frames(s, s->clients[i]);
 
-		if (s->child_done && !s->out_eof && (now - last_data >= DRAIN_IDLE_MS || now - drain_start >= DRAIN_MAX_MS)) {
-			read_output(s); /* whatever is left right now */
-			s->out_eof = true;
-		}
-		if (s->child_done && s->out_eof && !s->status_written) {
-			/* Everything is in the log: now the status, then no
-			 * new attachers. */
-			fsync(s->log_fd);
-			make_status(s);
-			char line[40];
-			snprintf(line, sizeof(line), "%s\n", s->status);
-			write_atomic(s->dirfd, "status", line);
-			s->status_written = true;
-			unlinkat(s->dirfd, "sock", 0);
-			close(s->listen_fd);
-			s->listen_fd = -1;
-			finishing = true;
-			finish_deadline = now + FINISH_MS;
-		}
-		if (finishing && (s->nclients == 0 || now >= finish_deadline))
+		settle(s, &pm, now);
+		if (pm.finishing && (s->nclients == 0 || now >= pm.finish_deadline))
 			return;
 	}
 }
@@ -846,17 +895,10 @@ static void report(int fd, const char *fmt, ...)
 
 static void remove_session_files(const char *dir);
 
-/* The supervisor: set up the session, report to `start`, supervise. */
-static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd, int ready) __attribute__((noreturn));
-static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd, int ready)
+/* Enter the session's directory and make its log and its socket; the
+ * session's id is the directory's name. */
+static void open_session_dir(supervisor *s, const char *dir, int ready)
 {
-	supervisor *s = calloc(1, sizeof(*s));
-	if (!s) {
-		report(ready, "error out of memory\n");
-		_exit(EX_ERR);
-	}
-	s->in_fd = s->out_fd = s->listen_fd = -1;
-	const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
 	if (chdir(dir) != 0 || (s->dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		report(ready, "error cannot enter %s: %s\n", dir, strerror(errno));
 		_exit(EX_ERR);
@@ -875,10 +917,12 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 		report(ready, "error cannot listen on %s/sock: %s\n", dir, strerror(errno));
 		_exit(EX_ERR);
 	}
+}
 
-	/* The session's terminal or pipes. */
-	char slave[128] = "";
-	int in_rd = -1, out_wr = -1;
+/* The session's terminal (slave: the name of its other side) or pipes
+ * (in_rd and out_wr: the child's ends). */
+static void open_terminal(supervisor *s, const opts *o, char slave[128], int *in_rd, int *out_wr, int ready)
+{
 	if (o->tty) {
 		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		const char *name = m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0 ? ptsname(m) : NULL;
@@ -886,7 +930,7 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 			report(ready, "error cannot allocate a pseudo-terminal: %s\n", strerror(errno));
 			_exit(EX_ERR);
 		}
-		snprintf(slave, sizeof(slave), "%s", name);
+		snprintf(slave, 128, "%s", name);
 		struct winsize ws = { 0 };
 		ws.ws_row = (unsigned short)(o->rows ? o->rows : 24);
 		ws.ws_col = (unsigned short)(o->cols ? o->cols : 80);
@@ -900,16 +944,19 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 			report(ready, "error pipe: %s\n", strerror(errno));
 			_exit(EX_ERR);
 		}
-		in_rd = ip[0];
+		*in_rd = ip[0];
 		s->in_fd = ip[1];
 		s->out_fd = op[0];
-		out_wr = op[1];
+		*out_wr = op[1];
 		fcntl(s->in_fd, F_SETFL, O_NONBLOCK);
 		fcntl(s->out_fd, F_SETFL, O_NONBLOCK);
 	}
+}
 
-	/* Signals arrive through a descriptor; blocked before the fork so
-	 * no SIGCHLD is missed. */
+/* Signals arrive through a descriptor; blocked before the fork so no
+ * SIGCHLD is missed. */
+static void take_signals(supervisor *s, int ready)
+{
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -923,7 +970,14 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 		report(ready, "error signalfd: %s\n", strerror(errno));
 		_exit(EX_ERR);
 	}
+}
 
+/* Fork the session's process; it execs CMD or reports on a pipe why it
+ * could not, and then nothing of the session is left behind. */
+static void start_child(supervisor *s, const opts *o, const char *dir, const char *orig_cwd, const char *slave,
+			int in_rd, int out_wr, int ready)
+{
+	const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) != 0) {
 		report(ready, "error pipe: %s\n", strerror(errno));
@@ -963,12 +1017,30 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 		       strcmp(stage, "run") == 0 ? o->cmd[0] : "", strerror(err));
 		_exit(EX_ERR);
 	}
+}
+
+/* The supervisor: set up the session, report to `start`, supervise. */
+static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd, int ready) __attribute__((noreturn));
+static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd, int ready)
+{
+	supervisor *s = calloc(1, sizeof(*s));
+	if (!s) {
+		report(ready, "error out of memory\n");
+		_exit(EX_ERR);
+	}
+	s->in_fd = s->out_fd = s->listen_fd = -1;
+	open_session_dir(s, dir, ready);
+	char slave[128] = "";
+	int in_rd = -1, out_wr = -1;
+	open_terminal(s, o, slave, &in_rd, &out_wr, ready);
+	take_signals(s, ready);
+	start_child(s, o, dir, orig_cwd, slave, in_rd, out_wr, ready);
 	char text[64];
-	snprintf(text, sizeof(text), "%d\n", (int)child);
+	snprintf(text, sizeof(text), "%d\n", (int)s->child);
 	write_atomic(s->dirfd, "pid", text);
 	snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(), proc_start_time(getpid()));
 	write_atomic(s->dirfd, "helper.pid", text);
-	report(ready, "ok %d\n", (int)child);
+	report(ready, "ok %d\n", (int)s->child);
 	supervise(s);
 	for (int i = 0; i < s->nclients; i++)
 		client_free(s->clients[i]);

@@ -365,201 +365,316 @@ static int check_digests(const bg_build_opts *o, pool *p)
 	return 0;
 }
 
-int bg_image_build(const bg_build_opts *o, bg_image_record *out)
+/* One build: its options, the layer pool, the paths of the image's
+ * directory and of its temporary and final rootfs, and what is made on
+ * the way. */
+typedef struct {
+	const bg_build_opts *o;
+	bg_env *env;
+	pool p;
+	char *dir, *rnd, *tmp, *final;
+	bg_ext4 *e4;
+	bg_tree *tree;
+	uint64_t size;        /* of the next filesystem made */
+	uint64_t want_inodes; /* 0: what the size gives */
+	uint32_t threads;
+} build;
+
+/* Names and per-layer arrays; on failure what was made is still freed
+ * by build_free(). */
+static int build_init(build *b, const bg_build_opts *o)
 {
 	bg_env *env = o->env;
-	memset(out, 0, sizeof(*out));
-	int rc = 0;
 	size_t n = o->nlayers;
-	pool p;
-	memset(&p, 0, sizeof(p));
-	p.o = o;
-	bg_limits_default(&p.limits);
+	memset(b, 0, sizeof(*b));
+	b->o = o;
+	b->env = env;
+	pool *p = &b->p;
+	p->o = o;
+	bg_limits_default(&p->limits);
 	if (o->max_bytes)
-		p.limits.max_bytes = o->max_bytes;
-	char *dir = bg_path_join(env->layout.images_dir, o->name);
-	char *rnd = rand_hex();
-	char *tmp = dir && rnd ? bg_sprintf("%s/.rootfs.tmp-%s", dir, rnd) : NULL;
-	char *final = dir && rnd ? bg_sprintf("%s/rootfs-%.12s-%s.ext4", dir,
-					      o->manifest_digest ? o->manifest_digest + 7 : "local", rnd)
-				 : NULL;
-	bg_ext4 *e4 = NULL;
-	bg_tree *tree = NULL;
-	p.layers = bg_calloc(n ? n : 1, sizeof(*p.layers));
-	p.fds = bg_calloc(n ? n : 1, sizeof(int));
-	p.order = bg_calloc(n ? n : 1, sizeof(size_t));
-	p.ready = bg_calloc(n ? n : 1, sizeof(bool));
-	p.state = bg_calloc(n ? n : 1, sizeof(int));
-	p.errs = bg_calloc(n ? n : 1, sizeof(*p.errs));
-	p.progress = bg_calloc(n ? n : 1, sizeof(*p.progress));
-	pthread_mutex_init(&p.lock, NULL);
-	pthread_cond_init(&p.cond, NULL);
-	for (size_t i = 0; p.fds && i < n; i++)
-		p.fds[i] = -1;
-	if (!tmp || !final || !p.layers || !p.fds || !p.order || !p.ready || !p.state || !p.errs ||
-	    !p.progress) {
-		rc = bg_error_oom();
-		goto out;
-	}
-	if (n == 0) {
-		rc = bg_error(BANGER_EINVALID, "the image has no layers");
-		goto out;
-	}
+		p->limits.max_bytes = o->max_bytes;
+	b->dir = bg_path_join(env->layout.images_dir, o->name);
+	b->rnd = rand_hex();
+	b->tmp = b->dir && b->rnd ? bg_sprintf("%s/.rootfs.tmp-%s", b->dir, b->rnd) : NULL;
+	b->final = b->dir && b->rnd ? bg_sprintf("%s/rootfs-%.12s-%s.ext4", b->dir,
+						 o->manifest_digest ? o->manifest_digest + 7 : "local", b->rnd)
+				    : NULL;
+	p->layers = bg_calloc(n ? n : 1, sizeof(*p->layers));
+	p->fds = bg_calloc(n ? n : 1, sizeof(int));
+	p->order = bg_calloc(n ? n : 1, sizeof(size_t));
+	p->ready = bg_calloc(n ? n : 1, sizeof(bool));
+	p->state = bg_calloc(n ? n : 1, sizeof(int));
+	p->errs = bg_calloc(n ? n : 1, sizeof(*p->errs));
+	p->progress = bg_calloc(n ? n : 1, sizeof(*p->progress));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (size_t i = 0; p->fds && i < n; i++)
+		p->fds[i] = -1;
+	if (!b->tmp || !b->final || !p->layers || !p->fds || !p->order || !p->ready || !p->state || !p->errs ||
+	    !p->progress)
+		return bg_error_oom();
+	return 0;
+}
+
+/* Everything a build holds; after a failure (rc), the image's directory
+ * too when that leaves it empty. */
+static void build_free(build *b, int rc)
+{
+	pool *p = &b->p;
+	size_t n = b->o->nlayers;
+	if (b->e4)
+		bg_ext4_discard(b->e4);
+	if (rc && b->dir)
+		rmdir(b->dir); /* a first pull of this name that failed: no empty directory left */
+	bg_tree_free(b->tree);
+	for (size_t i = 0; p->layers && i < n; i++)
+		bg_layer_free(&p->layers[i]);
+	for (size_t i = 0; p->fds && i < n; i++)
+		if (p->fds[i] >= 0)
+			close(p->fds[i]);
+	if (p->errs)
+		free_errs(p, n);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	bg_free(p->layers);
+	bg_free(p->fds);
+	bg_free(p->order);
+	bg_free(p->ready);
+	bg_free(p->state);
+	bg_free(p->errs);
+	bg_free((void *)p->progress);
+	bg_free(b->dir);
+	bg_free(b->rnd);
+	bg_free(b->tmp);
+	bg_free(b->final);
+}
+
+/* At least one layer, and a diff_id for each when there are any. */
+static int check_layers(const bg_build_opts *o)
+{
+	size_t n = o->nlayers;
+	if (n == 0)
+		return bg_error(BANGER_EINVALID, "the image has no layers");
 	if (o->diff_ids && n > 0) {
 		for (size_t i = 0; i < n; i++)
-			if (!o->diff_ids[i]) {
-				rc = bg_error(BANGER_EINVALID, "layer %zu has no diff_id", i + 1);
-				goto out;
-			}
+			if (!o->diff_ids[i])
+				return bg_error(BANGER_EINVALID, "layer %zu has no diff_id", i + 1);
 	}
-	if ((rc = bg_mkdir_p(dir, 0700)))
-		goto out;
-	/* we hold the image lock: any temporary image here is a dead pull's */
-	bg_sweep_stale(dir, ".rootfs.tmp-", 0);
+	return 0;
+}
 
-	/* open the cached blobs and estimate; blobs still to come are counted
-	 * at 8 times their size (the final resize trims the excess) */
+/* Step 1: open the cached blobs, order the layers largest first, and
+ * size the first filesystem and the thread count.  Blobs still to come
+ * are counted at 8 times their size (the final resize trims the excess). */
+static int open_and_size(build *b)
+{
+	const bg_build_opts *o = b->o;
+	pool *p = &b->p;
+	size_t n = o->nlayers;
 	uint64_t est = 0;
 	for (size_t i = 0; i < n; i++) {
 		bool missing;
-		if ((rc = open_blob(&p, i, &missing)))
-			goto out;
-		if (missing && !o->fetch) {
-			rc = bg_error(BANGER_ENOTFOUND, "layer %s is not in the cache", o->layers[i].digest);
-			goto out;
-		}
-		p.ready[i] = !missing;
+		int rc = open_blob(p, i, &missing);
+		if (rc)
+			return rc;
+		if (missing && !o->fetch)
+			return bg_error(BANGER_ENOTFOUND, "layer %s is not in the cache", o->layers[i].digest);
+		p->ready[i] = !missing;
 		est += missing ? (o->layers[i].compression == BG_COMP_NONE ? o->layers[i].size
-									: o->layers[i].size * 8)
-			       : estimate(p.fds[i], o->layers[i].size);
-		p.order[i] = i;
+									 : o->layers[i].size * 8)
+			       : estimate(p->fds[i], o->layers[i].size);
+		p->order[i] = i;
 	}
 	for (size_t i = 1; i < n; i++)
-		for (size_t k = i; k > 0 && o->layers[p.order[k]].size > o->layers[p.order[k - 1]].size; k--) {
-			size_t t = p.order[k];
-			p.order[k] = p.order[k - 1];
-			p.order[k - 1] = t;
+		for (size_t k = i; k > 0 && o->layers[p->order[k]].size > o->layers[p->order[k - 1]].size; k--) {
+			size_t t = p->order[k];
+			p->order[k] = p->order[k - 1];
+			p->order[k - 1] = t;
 		}
-	if (est > p.limits.max_bytes)
-		est = p.limits.max_bytes;
-	uint64_t size = est + est / 8 + (64u << 20);
-	if (o->size_bytes > size)
-		size = o->size_bytes;
+	if (est > p->limits.max_bytes)
+		est = p->limits.max_bytes;
+	b->size = est + est / 8 + (64u << 20);
+	if (o->size_bytes > b->size)
+		b->size = o->size_bytes;
 
-	uint32_t threads = o->parallel ? o->parallel : 8;
-	if (threads > n)
-		threads = (uint32_t)n;
-	if (threads > 32)
-		threads = 32;
+	b->threads = o->parallel ? o->parallel : 8;
+	if (b->threads > n)
+		b->threads = (uint32_t)n;
+	if (b->threads > 32)
+		b->threads = 32;
+	return 0;
+}
 
-	uint64_t want_inodes = 0; /* 0: what the size gives */
+/* Make the sparse filesystem the layers' data goes into. */
+static int make_filesystem(build *b)
+{
+	const bg_build_opts *o = b->o;
+	bg_env *env = b->env;
+	uint64_t size = b->size;
+	int rc;
+	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
+		return rc;
+	int64_t tm = bg_now_ms();
+	if ((rc = bg_ext4_create(&b->e4, b->tmp, size, b->want_inodes)))
+		return rc;
+	bg_debug(env, "image %s: %llu byte filesystem made in %lld ms", o->name,
+		 (unsigned long long)size, (long long)(bg_now_ms() - tm));
+	return 0;
+}
+
+/* Steps 2 and 3: read every layer in the threads (fetching what is
+ * missing on the first attempt, when asked to), then check the digests.
+ * *over: the data blocks that did not fit. */
+static int unpack_layers(build *b, int attempt, uint64_t *over)
+{
+	const bg_build_opts *o = b->o;
+	bg_env *env = b->env;
+	pool *p = &b->p;
+	size_t n = o->nlayers;
+	int rc;
+	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0,
+			 attempt == 0 && o->fetch ? "downloading and unpacking layers" : "unpacking layers")))
+		return rc;
+	p->sink = bg_ext4_sink(b->e4);
+	p->taken = 0;
+	p->finished = 0;
+	p->first_failed = -1;
+	atomic_store(&p->total_bytes, 0);
+	atomic_store(&p->cancel, 0);
+	for (size_t i = 0; i < n; i++) {
+		p->state[i] = 0;
+		atomic_store(&p->progress[i], 0);
+	}
+	int64_t t0 = bg_now_ms();
+	rc = read_layers(o, p, b->threads, attempt == 0 && o->fetch);
+	bg_debug(env, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
+		 o->name, n, (long long)(bg_now_ms() - t0), b->threads,
+		 (unsigned long long)atomic_load(&p->total_bytes));
+	if (rc)
+		return rc;
+	*over = bg_ext4_overflow_blocks(b->e4);
+	return check_digests(o, p);
+}
+
+/* Step 4: the layers in order onto a new tree, then the patch. */
+static int apply_layers(build *b, uint64_t over)
+{
+	const bg_build_opts *o = b->o;
+	int rc;
+	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
+		return rc;
+	if ((rc = bg_tree_new(&b->tree)))
+		return rc;
+	for (size_t i = 0; i < o->nlayers; i++)
+		if ((rc = bg_layer_apply(b->tree, &b->p.layers[i], (uint32_t)i)))
+			return rc;
+	/* (file data that did not fit was not kept: the patch, which
+	 * reads some files, waits for the rebuild) */
+	if (!over && !(o->flags & BANGER_IMAGE_NO_PATCH)) {
+		bg_patch_inputs in;
+		bg_patch_inputs_default(&in);
+		in.env = b->env;
+		if ((rc = bg_image_patch(b->tree, b->p.sink, &in)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The estimate was too small: drop this round's filesystem, tree and
+ * layers, and size the next from what it counted. */
+static void plan_rebuild(build *b, uint64_t over, uint64_t inodes, uint64_t short_blocks)
+{
+	bg_info(b->env, "image %s: the layers need more room than estimated (%llu more data blocks, "
+		"%llu more metadata blocks, %llu inodes); rebuilding", b->o->name,
+		(unsigned long long)over, (unsigned long long)short_blocks, (unsigned long long)inodes);
+	bg_tree_free(b->tree);
+	b->tree = NULL;
+	for (size_t i = 0; i < b->o->nlayers; i++)
+		bg_layer_free(&b->p.layers[i]);
+	bg_ext4_discard(b->e4);
+	b->e4 = NULL;
+	uint64_t more = over + short_blocks;
+	b->size = b->size + more * 4096 + more * 512 + (64u << 20);
+	if (b->size > b->p.limits.max_bytes + (1ull << 30))
+		b->size = b->p.limits.max_bytes + (1ull << 30);
+	/* the patch's few files and a reserve on top */
+	b->want_inodes = inodes + inodes / 8 + 1024;
+}
+
+/* Steps 1 to 4, and once more when the filesystem turns out too small. */
+static int fill_filesystem(build *b)
+{
 	for (int attempt = 0;; attempt++) {
-		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
-			goto out;
-		int64_t tm = bg_now_ms();
-		if ((rc = bg_ext4_create(&e4, tmp, size, want_inodes)))
-			goto out;
-		bg_debug(env, "image %s: %llu byte filesystem made in %lld ms", o->name,
-			 (unsigned long long)size, (long long)(bg_now_ms() - tm));
-		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0,
-				 attempt == 0 && o->fetch ? "downloading and unpacking layers" : "unpacking layers")))
-			goto out;
-		p.sink = bg_ext4_sink(e4);
-		p.taken = 0;
-		p.finished = 0;
-		p.first_failed = -1;
-		atomic_store(&p.total_bytes, 0);
-		atomic_store(&p.cancel, 0);
-		for (size_t i = 0; i < n; i++) {
-			p.state[i] = 0;
-			atomic_store(&p.progress[i], 0);
-		}
-		int64_t t0 = bg_now_ms();
-		rc = read_layers(o, &p, threads, attempt == 0 && o->fetch);
-		bg_debug(env, "image %s: %zu layers read in %lld ms (%u threads, %llu bytes uncompressed)",
-			 o->name, n, (long long)(bg_now_ms() - t0), threads,
-			 (unsigned long long)atomic_load(&p.total_bytes));
-		if (rc)
-			goto out;
-		uint64_t over = bg_ext4_overflow_blocks(e4);
-		if ((rc = check_digests(o, &p)))
-			goto out;
-
-		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
-			goto out;
-		if ((rc = bg_tree_new(&tree)))
-			goto out;
-		for (size_t i = 0; i < n; i++)
-			if ((rc = bg_layer_apply(tree, &p.layers[i], (uint32_t)i)))
-				goto out;
-		/* (file data that did not fit was not kept: the patch, which
-		 * reads some files, waits for the rebuild) */
-		if (!over && !(o->flags & BANGER_IMAGE_NO_PATCH)) {
-			bg_patch_inputs in;
-			bg_patch_inputs_default(&in);
-			in.env = env;
-			if ((rc = bg_image_patch(tree, p.sink, &in)))
-				goto out;
-		}
+		uint64_t over = 0;
+		int rc;
+		if ((rc = make_filesystem(b)) || (rc = unpack_layers(b, attempt, &over)) ||
+		    (rc = apply_layers(b, over)))
+			return rc;
 		/* The estimate counts bytes; inodes and directory blocks come
 		 * from the entries, known only now. */
 		uint64_t inodes = 0, short_blocks = 0;
-		bool fits = bg_ext4_fits(e4, tree, &inodes, &short_blocks);
+		bool fits = bg_ext4_fits(b->e4, b->tree, &inodes, &short_blocks);
 		if (!over && fits)
-			break;
+			return 0;
 		/* too small: start over, once, with what we learned */
-		if (attempt > 0) {
-			rc = bg_error(BANGER_EIO, "the layers need more room than their sizes tell");
-			goto out;
-		}
-		bg_info(env, "image %s: the layers need more room than estimated (%llu more data blocks, "
-			"%llu more metadata blocks, %llu inodes); rebuilding", o->name,
-			(unsigned long long)over, (unsigned long long)short_blocks, (unsigned long long)inodes);
-		bg_tree_free(tree);
-		tree = NULL;
-		for (size_t i = 0; i < n; i++)
-			bg_layer_free(&p.layers[i]);
-		bg_ext4_discard(e4);
-		e4 = NULL;
-		uint64_t more = over + short_blocks;
-		size = size + more * 4096 + more * 512 + (64u << 20);
-		if (size > p.limits.max_bytes + (1ull << 30))
-			size = p.limits.max_bytes + (1ull << 30);
-		/* the patch's few files and a reserve on top */
-		want_inodes = inodes + inodes / 8 + 1024;
+		if (attempt > 0)
+			return bg_error(BANGER_EIO, "the layers need more room than their sizes tell");
+		plan_rebuild(b, over, inodes, short_blocks);
 	}
+}
 
+/* The room left free in the image: the caller's, or the configuration's. */
+static int headroom_of(const bg_build_opts *o, uint64_t *headroom)
+{
+	*headroom = o->headroom_bytes;
+	if (*headroom == BANGER_IMAGE_HEADROOM_DEFAULT) {
+		*headroom = 0;
+		const char *h = bg_config_get(&o->env->config, "image_headroom");
+		int rc;
+		if (h && *h && (rc = bg_parse_size(headroom, h))) {
+			bg_error_prefix("config image_headroom");
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Step 5: the tree's metadata, the final size and journal, then the
+ * rootfs renamed into place.  *bytes: its size. */
+static int write_filesystem(build *b, uint64_t *bytes)
+{
+	const bg_build_opts *o = b->o;
+	bg_env *env = b->env;
+	int rc;
 	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "writing the filesystem")))
-		goto out;
+		return rc;
 	int64_t t1 = bg_now_ms();
-	if ((rc = bg_ext4_write_tree(e4, tree)))
-		goto out;
+	if ((rc = bg_ext4_write_tree(b->e4, b->tree)))
+		return rc;
 	bg_debug(env, "image %s: metadata written in %lld ms", o->name, (long long)(bg_now_ms() - t1));
 	t1 = bg_now_ms();
-	uint64_t headroom = o->headroom_bytes;
-	if (headroom == BANGER_IMAGE_HEADROOM_DEFAULT) {
-		headroom = 0;
-		const char *h = bg_config_get(&env->config, "image_headroom");
-		if (h && *h && (rc = bg_parse_size(&headroom, h))) {
-			bg_error_prefix("config image_headroom");
-			goto out;
-		}
-	}
-	uint64_t bytes = 0;
+	uint64_t headroom;
+	if ((rc = headroom_of(o, &headroom)))
+		return rc;
 	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "sizing the filesystem")) ||
-	    (rc = bg_ext4_finish(e4, o->size_bytes, headroom, &bytes)))
-		goto out;
+	    (rc = bg_ext4_finish(b->e4, o->size_bytes, headroom, bytes)))
+		return rc;
 	bg_debug(env, "image %s: resized, journal added, synced in %lld ms", o->name,
 		 (long long)(bg_now_ms() - t1));
-	if (rename(tmp, final) != 0) {
-		rc = bg_error_os(BANGER_EIO, errno, "rename %s", tmp);
-		goto out;
-	}
-	bg_ext4_free(e4);
-	e4 = NULL;
-	bg_fsync_dir(dir);
+	if (rename(b->tmp, b->final) != 0)
+		return bg_error_os(BANGER_EIO, errno, "rename %s", b->tmp);
+	bg_ext4_free(b->e4);
+	b->e4 = NULL;
+	bg_fsync_dir(b->dir);
+	return 0;
+}
 
-	/* the record; the previous rootfs of that name goes afterwards */
+/* Record the image; the previous rootfs of that name goes afterwards. */
+static int record_image(build *b, uint64_t bytes, bg_image_record *out)
+{
+	const bg_build_opts *o = b->o;
+	bg_env *env = b->env;
 	bg_image_record old = { 0 };
 	bool had_old = bg_store_image_get(&env->store, &old, o->name) == 0;
 	bg_image_record r = {
@@ -569,7 +684,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		.platform = (char *)o->platform,
 		.config_json = (char *)o->config_json,
 		.kernel_name = (char *)o->kernel_name,
-		.rootfs_path = final,
+		.rootfs_path = b->final,
 		.rootfs_bytes = bytes,
 		.has_initrd = 0,
 		.prepared = (o->flags & BANGER_IMAGE_NO_PATCH) ? 0 : 1,
@@ -578,46 +693,40 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 	/* The caller's copy is made before the record is committed: once it
 	 * is, nothing may fail (an error would say "not pulled" about an
 	 * image that is recorded). */
+	int rc;
 	if ((rc = record_copy(out, &r)) == 0 && (rc = bg_store_begin(&env->store)) == 0) {
 		if ((rc = bg_store_image_upsert(&env->store, &r)) || (rc = bg_store_commit(&env->store)))
 			bg_store_rollback(&env->store);
 	}
 	if (rc) {
 		bg_image_record_clear(out);
-		unlink(final);
+		unlink(b->final);
 		bg_image_record_clear(&old);
-		goto out;
+		return rc;
 	}
-	if (had_old && old.rootfs_path && strcmp(old.rootfs_path, final) != 0 &&
-	    bg_startswith(old.rootfs_path, dir))
+	if (had_old && old.rootfs_path && strcmp(old.rootfs_path, b->final) != 0 &&
+	    bg_startswith(old.rootfs_path, b->dir))
 		unlink(old.rootfs_path);
 	bg_image_record_clear(&old);
-out:
-	if (e4)
-		bg_ext4_discard(e4);
-	if (rc && dir)
-		rmdir(dir); /* a first pull of this name that failed: no empty directory left */
-	bg_tree_free(tree);
-	for (size_t i = 0; p.layers && i < n; i++)
-		bg_layer_free(&p.layers[i]);
-	for (size_t i = 0; p.fds && i < n; i++)
-		if (p.fds[i] >= 0)
-			close(p.fds[i]);
-	if (p.errs)
-		free_errs(&p, n);
-	pthread_mutex_destroy(&p.lock);
-	pthread_cond_destroy(&p.cond);
-	bg_free(p.layers);
-	bg_free(p.fds);
-	bg_free(p.order);
-	bg_free(p.ready);
-	bg_free(p.state);
-	bg_free(p.errs);
-	bg_free((void *)p.progress);
-	bg_free(dir);
-	bg_free(rnd);
-	bg_free(tmp);
-	bg_free(final);
+	return 0;
+}
+
+int bg_image_build(const bg_build_opts *o, bg_image_record *out)
+{
+	memset(out, 0, sizeof(*out));
+	build b;
+	int rc = build_init(&b, o);
+	if (rc == 0)
+		rc = check_layers(o);
+	if (rc == 0 && (rc = bg_mkdir_p(b.dir, 0700)) == 0) {
+		/* we hold the image lock: any temporary image here is a dead pull's */
+		bg_sweep_stale(b.dir, ".rootfs.tmp-", 0);
+	}
+	uint64_t bytes = 0;
+	if (rc == 0 && (rc = open_and_size(&b)) == 0 && (rc = fill_filesystem(&b)) == 0 &&
+	    (rc = write_filesystem(&b, &bytes)) == 0)
+		rc = record_image(&b, bytes, out);
+	build_free(&b, rc);
 	return rc;
 }
 

@@ -944,14 +944,11 @@ static int punch(int fd, uint64_t off, uint64_t len)
 	return errno;
 }
 
-int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t *bytes)
+/* Data the tree dropped (and blocks freed from mkfs's directories):
+ * every free block below the high-water mark, as ranges to punch. */
+static int free_ranges(bg_ext4 *e, range **out, size_t *count)
 {
-	*bytes = 0;
 	ext2_filsys fs = e->fs;
-	int rc = 0;
-	errcode_t err;
-	/* Data the tree dropped (and blocks freed from mkfs's directories):
-	 * every free block below the high-water mark becomes a hole. */
 	range *holes = NULL;
 	size_t nholes = 0, cap = 0;
 	blk64_t s = e->first_free;
@@ -976,22 +973,25 @@ int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t 
 		nholes++;
 		s = n;
 	}
-	uint64_t blocks = ext2fs_blocks_count(fs->super);
-	uint64_t used = blocks - ext2fs_free_blocks_count(fs->super);
-	uint64_t ipg = fs->super->s_inodes_per_group, bpg = fs->super->s_blocks_per_group;
-	uint64_t inodes_used = fs->super->s_inodes_count - fs->super->s_free_inodes_count;
-	uint32_t bs = e->bs;
-	err = ext2fs_close_free(&e->fs);
-	if (err) {
-		bg_free(holes);
-		return fs_error(err, "write the filesystem metadata");
-	}
-	for (size_t i = 0; i < nholes; i++)
-		punch(e->fd, holes[i].start * bs, holes[i].len * bs);
-	bg_free(holes);
+	*out = holes;
+	*count = nholes;
+	return 0;
+}
 
-	/* The final size: what is used, the journal, the headroom; enough
-	 * block groups for the inodes in use plus a reserve. */
+/* What the filesystem holds once its metadata is written. */
+typedef struct {
+	uint64_t used, inodes_used, ipg, bpg;
+	uint32_t bs;
+} fs_usage;
+
+/* The final size in blocks: what is used, the journal, the headroom;
+ * enough block groups for the inodes in use plus a reserve.  A fixed
+ * size replaces it, when the image fits. */
+static int final_blocks(const fs_usage *u, uint64_t headroom, uint64_t fixed_size, uint64_t *target_out,
+			uint64_t *jblocks_out)
+{
+	uint64_t used = u->used, ipg = u->ipg, bpg = u->bpg, inodes_used = u->inodes_used;
+	uint32_t bs = u->bs;
 	uint64_t head = (headroom + bs - 1) / bs;
 	uint64_t target = used + head;
 	int j = ext2fs_default_journal_size(target);
@@ -1012,6 +1012,65 @@ int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t 
 					(unsigned long long)(need * bs));
 		target = fixed;
 	}
+	*target_out = target;
+	*jblocks_out = jblocks;
+	return 0;
+}
+
+/* The journal, and inode tables marked zeroed: the file was sparse, so
+ * they read as zeros and the guest need not zero them (and write them
+ * into its copy-on-write layer). */
+static int add_journal(bg_ext4 *e, uint64_t jblocks)
+{
+	ext2_filsys fs = e->fs;
+	errcode_t err;
+	if (jblocks) {
+		struct ext2fs_journal_params jp;
+		if (!(err = ext2fs_get_journal_params(&jp, fs)))
+			err = ext2fs_add_journal_inode3(fs, &jp, ~0ULL,
+							EXT2_MKJOURNAL_LAZYINIT | EXT2_MKJOURNAL_NO_MNT_CHECK);
+		if (err)
+			return fs_error(err, "add the journal");
+	}
+	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
+		ext2fs_bg_flags_set(fs, g, EXT2_BG_INODE_ZEROED);
+		ext2fs_group_desc_csum_set(fs, g);
+	}
+	ext2fs_mark_super_dirty(fs);
+	return 0;
+}
+
+int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t *bytes)
+{
+	*bytes = 0;
+	ext2_filsys fs = e->fs;
+	int rc = 0;
+	errcode_t err;
+	range *holes = NULL;
+	size_t nholes = 0;
+	if ((rc = free_ranges(e, &holes, &nholes)))
+		return rc;
+	uint64_t blocks = ext2fs_blocks_count(fs->super);
+	fs_usage u = {
+		.used = blocks - ext2fs_free_blocks_count(fs->super),
+		.inodes_used = fs->super->s_inodes_count - fs->super->s_free_inodes_count,
+		.ipg = fs->super->s_inodes_per_group,
+		.bpg = fs->super->s_blocks_per_group,
+		.bs = e->bs,
+	};
+	uint32_t bs = e->bs;
+	err = ext2fs_close_free(&e->fs);
+	if (err) {
+		bg_free(holes);
+		return fs_error(err, "write the filesystem metadata");
+	}
+	for (size_t i = 0; i < nholes; i++)
+		punch(e->fd, holes[i].start * bs, holes[i].len * bs);
+	bg_free(holes);
+
+	uint64_t target, jblocks;
+	if ((rc = final_blocks(&u, headroom, fixed_size, &target, &jblocks)))
+		return rc;
 	if (target != blocks) {
 		char num[32];
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)target);
@@ -1021,24 +1080,8 @@ int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t 
 			return rc;
 		}
 	}
-	if ((rc = open_fs(e)))
+	if ((rc = open_fs(e)) || (rc = add_journal(e, jblocks)))
 		return rc;
-	fs = e->fs;
-	if (jblocks) {
-		struct ext2fs_journal_params jp;
-		if (!(err = ext2fs_get_journal_params(&jp, fs)))
-			err = ext2fs_add_journal_inode3(fs, &jp, ~0ULL,
-							EXT2_MKJOURNAL_LAZYINIT | EXT2_MKJOURNAL_NO_MNT_CHECK);
-		if (err)
-			return fs_error(err, "add the journal");
-	}
-	/* The file was sparse: inode tables read as zeros, so the guest need
-	 * not zero them (and write them into its copy-on-write layer). */
-	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
-		ext2fs_bg_flags_set(fs, g, EXT2_BG_INODE_ZEROED);
-		ext2fs_group_desc_csum_set(fs, g);
-	}
-	ext2fs_mark_super_dirty(fs);
 	if ((err = ext2fs_close_free(&e->fs)))
 		return fs_error(err, "finish the filesystem");
 	if (fsync(e->fd) != 0)

@@ -262,6 +262,157 @@ static int read_data(struct archive *tar, mid_state *m, bg_fdata *d, const bg_la
 	}
 }
 
+/* One tar member being parsed: where it is read from, its normalized
+ * path, and where the count of data bytes read goes. */
+typedef struct {
+	bg_layer *l;
+	struct archive *tar;
+	struct archive_entry *ae;
+	mid_state *m;
+	const bg_layer_read_opts *o;
+	const char *path;
+	uint64_t *data_returned;
+} member;
+
+/* Read (and drop) what is left of the member's data. */
+static int skip_data(member *mb)
+{
+	return read_data(mb->tar, mb->m, NULL, mb->o, mb->path, mb->data_returned);
+}
+
+/* A whiteout or an opaque marker: the name is all that counts; content
+ * is dropped. */
+static int parse_whiteout(member *mb, const char *base)
+{
+	bg_layer *l = mb->l;
+	size_t plen = strlen(mb->path);
+	bg_entry *e = NULL;
+	int rc;
+	if ((rc = skip_data(mb)))
+		return rc;
+	if (strcmp(base, WH_OPAQUE) == 0) {
+		if ((rc = add_entry(l, &e)))
+			return rc;
+		e->kind = BG_ENT_OPAQUE;
+		e->path = bg_arena_strndup(&l->arena, mb->path, plen);
+		return e->path ? 0 : bg_error_oom();
+	}
+	if (strncmp(base, WH_PREFIX WH_PREFIX, 8) == 0)
+		return 0; /* reserved (.wh..wh.plnk, aufs metadata): ignored */
+	const char *target = base + 4;
+	if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0)
+		return bg_error(BANGER_EINVALID, "layer %u: whiteout '%.200s' names no valid entry",
+				mb->o->index + 1, mb->path);
+	if ((rc = add_entry(l, &e)))
+		return rc;
+	e->kind = BG_ENT_WHITEOUT;
+	e->path = bg_arena_strndup(&l->arena, mb->path, plen);
+	return e->path ? 0 : bg_error_oom();
+}
+
+/* Owner, mode, modification time and extended attributes. */
+static int parse_attrs(member *mb, bg_entry *e)
+{
+	struct archive_entry *ae = mb->ae;
+	la_int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
+	if (uid < 0 || uid > UINT32_MAX - 1 || gid < 0 || gid > UINT32_MAX - 1)
+		return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has owner %lld:%lld out of range",
+				mb->o->index + 1, mb->path, (long long)uid, (long long)gid);
+	e->uid = (uint32_t)uid;
+	e->gid = (uint32_t)gid;
+	e->mode = (uint32_t)archive_entry_mode(ae) & 07777;
+	e->mtime = (int64_t)archive_entry_mtime(ae);
+	long ns = archive_entry_mtime_nsec(ae);
+	e->mtime_ns = ns >= 0 && ns < 1000000000 ? (uint32_t)ns : 0;
+	return copy_xattrs(mb->l, e, ae, mb->o, mb->path);
+}
+
+/* A hard link: its target is a member name, normalized the same way. */
+static int parse_hardlink(member *mb, bg_entry *e, const char *hl)
+{
+	const bg_limits *lim = mb->o->limits;
+	size_t hlen = strlen(hl);
+	if (hlen > (size_t)lim->max_path * 2 + 16)
+		return bg_error(BANGER_EINVALID, "layer %u: hardlink target of '%.200s' is too long",
+				mb->o->index + 1, mb->path);
+	char *t = bg_arena_alloc(&mb->l->arena, hlen + 1);
+	if (!t)
+		return bg_error_oom();
+	int rc;
+	if ((rc = bg_layer_normalize(t, hl, lim))) {
+		bg_error_prefix("layer %u: hardlink '%.200s'", mb->o->index + 1, mb->path);
+		return rc;
+	}
+	if (!*t)
+		return bg_error(BANGER_EINVALID, "layer %u: hardlink '%.200s' points at the root",
+				mb->o->index + 1, mb->path);
+	e->kind = BG_ENT_HARDLINK;
+	e->target = t;
+	e->target_len = (uint32_t)strlen(t);
+	return skip_data(mb);
+}
+
+/* A regular file: its data goes to the sink as it is read. */
+static int parse_file(member *mb, bg_entry *e)
+{
+	const bg_layer_read_opts *o = mb->o;
+	const bg_limits *lim = o->limits;
+	e->kind = BG_ENT_FILE;
+	la_int64_t size = archive_entry_size(mb->ae);
+	if (size < 0 || (uint64_t)size > lim->max_bytes)
+		return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has size %lld (limit %llu)",
+				o->index + 1, mb->path, (long long)size,
+				(unsigned long long)lim->max_bytes);
+	int sparse = archive_entry_sparse_count(mb->ae);
+	if (sparse > 0 && (uint32_t)sparse > lim->max_sparse)
+		return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has %d sparse regions (limit %u)",
+				o->index + 1, mb->path, sparse, lim->max_sparse);
+	int rc;
+	if ((rc = o->sink->begin(o->sink, &mb->l->arena, (uint64_t)size, &e->data)))
+		return rc;
+	if ((rc = read_data(mb->tar, mb->m, e->data, o, mb->path, mb->data_returned)))
+		return rc;
+	/* holes count against the budget too: they get blocks */
+	if ((uint64_t)size > *mb->data_returned) {
+		uint64_t extra = (uint64_t)size - *mb->data_returned;
+		uint64_t total = atomic_fetch_add(o->total_bytes, extra) + extra;
+		if (total > lim->max_bytes)
+			return budget_error(o);
+	}
+	return 0;
+}
+
+static int parse_symlink(member *mb, bg_entry *e)
+{
+	const char *s = archive_entry_symlink(mb->ae);
+	size_t sl = s ? strlen(s) : 0;
+	if (sl == 0)
+		return bg_error(BANGER_EINVALID, "layer %u: symlink '%.200s' has an empty target",
+				mb->o->index + 1, mb->path);
+	if (sl > mb->o->limits->max_symlink)
+		return bg_error(BANGER_EINVALID, "layer %u: symlink '%.200s' has a %zu byte target "
+				"(limit %u)", mb->o->index + 1, mb->path, sl, mb->o->limits->max_symlink);
+	e->kind = BG_ENT_SYMLINK;
+	e->target = bg_arena_strndup(&mb->l->arena, s, sl);
+	e->target_len = (uint32_t)sl;
+	return e->target ? 0 : bg_error_oom();
+}
+
+/* A character or block device: numbers ext4 can hold. */
+static int parse_device(member *mb, bg_entry *e)
+{
+	struct archive_entry *ae = mb->ae;
+	e->kind = archive_entry_filetype(ae) == AE_IFCHR ? BG_ENT_CHR : BG_ENT_BLK;
+	e->major = (uint32_t)archive_entry_rdevmajor(ae);
+	e->minor = (uint32_t)archive_entry_rdevminor(ae);
+	if (e->major > 0xfff || e->minor > 0xfffff)
+		return bg_error(BANGER_EINVALID, "layer %u: device '%.200s' has number %u:%u out of "
+				"range", mb->o->index + 1, mb->path, e->major, e->minor);
+	return 0;
+}
+
+/* One member: its name checked and normalized into pathbuf, then an
+ * entry of its kind. */
 static int parse_entry(bg_layer *l, struct archive *tar, struct archive_entry *ae, mid_state *m,
 		       const bg_layer_read_opts *o, char *pathbuf, uint64_t *data_returned)
 {
@@ -278,126 +429,35 @@ static int parse_entry(bg_layer *l, struct archive *tar, struct archive_entry *a
 		bg_error_prefix("layer %u", o->index + 1);
 		return rc;
 	}
+	member mb = { l, tar, ae, m, o, pathbuf, data_returned };
 	const char *base = strrchr(pathbuf, '/');
 	base = base ? base + 1 : pathbuf;
-	size_t plen = strlen(pathbuf);
+	if (strncmp(base, WH_PREFIX, 4) == 0)
+		return parse_whiteout(&mb, base);
+
 	bg_entry *e = NULL;
-
-	if (strncmp(base, WH_PREFIX, 4) == 0) {
-		/* whiteouts: the name is all that counts; content is dropped */
-		if ((rc = read_data(tar, m, NULL, o, pathbuf, data_returned)))
-			return rc;
-		if (strcmp(base, WH_OPAQUE) == 0) {
-			if ((rc = add_entry(l, &e)))
-				return rc;
-			e->kind = BG_ENT_OPAQUE;
-			e->path = bg_arena_strndup(&l->arena, pathbuf, plen);
-			return e->path ? 0 : bg_error_oom();
-		}
-		if (strncmp(base, WH_PREFIX WH_PREFIX, 8) == 0)
-			return 0; /* reserved (.wh..wh.plnk, aufs metadata): ignored */
-		const char *target = base + 4;
-		if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0)
-			return bg_error(BANGER_EINVALID, "layer %u: whiteout '%.200s' names no valid entry",
-					o->index + 1, pathbuf);
-		if ((rc = add_entry(l, &e)))
-			return rc;
-		e->kind = BG_ENT_WHITEOUT;
-		e->path = bg_arena_strndup(&l->arena, pathbuf, plen);
-		return e->path ? 0 : bg_error_oom();
-	}
-
 	if ((rc = add_entry(l, &e)))
 		return rc;
-	e->path = bg_arena_strndup(&l->arena, pathbuf, plen);
+	e->path = bg_arena_strndup(&l->arena, pathbuf, strlen(pathbuf));
 	if (!e->path)
 		return bg_error_oom();
-	la_int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
-	if (uid < 0 || uid > UINT32_MAX - 1 || gid < 0 || gid > UINT32_MAX - 1)
-		return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has owner %lld:%lld out of range",
-				o->index + 1, pathbuf, (long long)uid, (long long)gid);
-	e->uid = (uint32_t)uid;
-	e->gid = (uint32_t)gid;
-	e->mode = (uint32_t)archive_entry_mode(ae) & 07777;
-	e->mtime = (int64_t)archive_entry_mtime(ae);
-	long ns = archive_entry_mtime_nsec(ae);
-	e->mtime_ns = ns >= 0 && ns < 1000000000 ? (uint32_t)ns : 0;
-	if ((rc = copy_xattrs(l, e, ae, o, pathbuf)))
+	if ((rc = parse_attrs(&mb, e)))
 		return rc;
-
 	const char *hl = archive_entry_hardlink(ae);
-	if (hl) {
-		size_t hlen = strlen(hl);
-		if (hlen > (size_t)lim->max_path * 2 + 16)
-			return bg_error(BANGER_EINVALID, "layer %u: hardlink target of '%.200s' is too long",
-					o->index + 1, pathbuf);
-		char *t = bg_arena_alloc(&l->arena, hlen + 1);
-		if (!t)
-			return bg_error_oom();
-		if ((rc = bg_layer_normalize(t, hl, lim))) {
-			bg_error_prefix("layer %u: hardlink '%.200s'", o->index + 1, pathbuf);
-			return rc;
-		}
-		if (!*t)
-			return bg_error(BANGER_EINVALID, "layer %u: hardlink '%.200s' points at the root",
-					o->index + 1, pathbuf);
-		e->kind = BG_ENT_HARDLINK;
-		e->target = t;
-		e->target_len = (uint32_t)strlen(t);
-		return read_data(tar, m, NULL, o, pathbuf, data_returned);
-	}
+	if (hl)
+		return parse_hardlink(&mb, e, hl);
 	switch (archive_entry_filetype(ae)) {
-	case AE_IFREG: {
-		e->kind = BG_ENT_FILE;
-		la_int64_t size = archive_entry_size(ae);
-		if (size < 0 || (uint64_t)size > lim->max_bytes)
-			return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has size %lld (limit %llu)",
-					o->index + 1, pathbuf, (long long)size,
-					(unsigned long long)lim->max_bytes);
-		int sparse = archive_entry_sparse_count(ae);
-		if (sparse > 0 && (uint32_t)sparse > lim->max_sparse)
-			return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has %d sparse regions (limit %u)",
-					o->index + 1, pathbuf, sparse, lim->max_sparse);
-		if ((rc = o->sink->begin(o->sink, &l->arena, (uint64_t)size, &e->data)))
-			return rc;
-		if ((rc = read_data(tar, m, e->data, o, pathbuf, data_returned)))
-			return rc;
-		/* holes count against the budget too: they get blocks */
-		if ((uint64_t)size > *data_returned) {
-			uint64_t extra = (uint64_t)size - *data_returned;
-			uint64_t total = atomic_fetch_add(o->total_bytes, extra) + extra;
-			if (total > lim->max_bytes)
-				return budget_error(o);
-		}
-		return 0;
-	}
+	case AE_IFREG:
+		return parse_file(&mb, e);
 	case AE_IFDIR:
 		e->kind = BG_ENT_DIR;
 		break;
-	case AE_IFLNK: {
-		const char *s = archive_entry_symlink(ae);
-		size_t sl = s ? strlen(s) : 0;
-		if (sl == 0)
-			return bg_error(BANGER_EINVALID, "layer %u: symlink '%.200s' has an empty target",
-					o->index + 1, pathbuf);
-		if (sl > lim->max_symlink)
-			return bg_error(BANGER_EINVALID, "layer %u: symlink '%.200s' has a %zu byte target "
-					"(limit %u)", o->index + 1, pathbuf, sl, lim->max_symlink);
-		e->kind = BG_ENT_SYMLINK;
-		e->target = bg_arena_strndup(&l->arena, s, sl);
-		e->target_len = (uint32_t)sl;
-		if (!e->target)
-			return bg_error_oom();
+	case AE_IFLNK:
+		rc = parse_symlink(&mb, e);
 		break;
-	}
 	case AE_IFCHR:
 	case AE_IFBLK:
-		e->kind = archive_entry_filetype(ae) == AE_IFCHR ? BG_ENT_CHR : BG_ENT_BLK;
-		e->major = (uint32_t)archive_entry_rdevmajor(ae);
-		e->minor = (uint32_t)archive_entry_rdevminor(ae);
-		if (e->major > 0xfff || e->minor > 0xfffff)
-			return bg_error(BANGER_EINVALID, "layer %u: device '%.200s' has number %u:%u out of "
-					"range", o->index + 1, pathbuf, e->major, e->minor);
+		rc = parse_device(&mb, e);
 		break;
 	case AE_IFIFO:
 		e->kind = BG_ENT_FIFO;
@@ -409,7 +469,7 @@ static int parse_entry(bg_layer *l, struct archive *tar, struct archive_entry *a
 		return bg_error(BANGER_EINVALID, "layer %u: '%.200s' has an unknown file type",
 				o->index + 1, pathbuf);
 	}
-	return read_data(tar, m, NULL, o, pathbuf, data_returned);
+	return rc ? rc : skip_data(&mb);
 }
 
 void bg_layer_free(bg_layer *l)
@@ -421,132 +481,153 @@ void bg_layer_free(bg_layer *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *o)
+/* What a layer is read through: the blob (one decompression level, the
+ * "raw" format), the tar stream inside it, their hashing states, the
+ * buffer member names are normalized into, and the thread's locale. */
+typedef struct {
+	struct archive *raw, *tar;
+	src_state src;
+	mid_state mid;
+	char *pathbuf;
+	locale_t loc, old;
+} layer_reader;
+
+static int reader_init(layer_reader *rd, int fd, uint64_t size, const bg_layer_read_opts *o)
 {
-	memset(l, 0, sizeof(*l));
-	struct archive *raw = NULL, *tar = NULL;
-	src_state src = { 0 };
-	mid_state mid = { 0 };
-	char *pathbuf = NULL;
 	int rc = 0;
 	/* Our own thread-local locale: libarchive converts names through the
 	 * current locale; C.UTF-8 keeps UTF-8 bytes as they are.  The host
 	 * program's locale is not touched. */
-	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	locale_t old = loc ? uselocale(loc) : (locale_t)0;
+	rd->loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	rd->old = rd->loc ? uselocale(rd->loc) : (locale_t)0;
 
-	src.fd = fd;
-	src.size = size;
-	src.progress = o->progress;
-	src.buf = bg_malloc(SRC_CHUNK);
-	pathbuf = bg_malloc((size_t)o->limits->max_path * 2 + 32);
-	if (!src.buf || !pathbuf || (rc = bg_sha256_new(&src.sha)) || (rc = bg_sha256_new(&mid.sha))) {
-		rc = rc ? rc : bg_error_oom();
-		goto out;
-	}
+	rd->src.fd = fd;
+	rd->src.size = size;
+	rd->src.progress = o->progress;
+	rd->src.buf = bg_malloc(SRC_CHUNK);
+	rd->pathbuf = bg_malloc((size_t)o->limits->max_path * 2 + 32);
+	if (!rd->src.buf || !rd->pathbuf || (rc = bg_sha256_new(&rd->src.sha)) ||
+	    (rc = bg_sha256_new(&rd->mid.sha)))
+		return rc ? rc : bg_error_oom();
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	mid.o = o;
+	rd->mid.o = o;
+	return 0;
+}
 
-	raw = archive_read_new();
-	tar = archive_read_new();
-	if (!raw || !tar) {
-		rc = bg_error_oom();
-		goto out;
-	}
+/* Open the blob and the tar stream in it. */
+static int reader_open(layer_reader *rd, const bg_layer_read_opts *o)
+{
+	struct archive *raw = rd->raw = archive_read_new();
+	struct archive *tar = rd->tar = archive_read_new();
+	if (!raw || !tar)
+		return bg_error_oom();
 	archive_read_support_filter_gzip(raw);
 	archive_read_support_filter_zstd(raw);
 	archive_read_support_format_raw(raw);
 	struct archive_entry *ae;
-	if (archive_read_open(raw, &src, NULL, src_read, NULL) != ARCHIVE_OK ||
-	    archive_read_next_header(raw, &ae) != ARCHIVE_OK) {
-		rc = bg_error_lib(BANGER_EINVALID, "libarchive", archive_errno(raw),
-				  "layer %u: cannot read the blob: %s", o->index + 1,
-				  archive_error_string(raw) ? archive_error_string(raw) : "empty or unreadable");
-		goto out;
-	}
+	if (archive_read_open(raw, &rd->src, NULL, src_read, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(raw, &ae) != ARCHIVE_OK)
+		return bg_error_lib(BANGER_EINVALID, "libarchive", archive_errno(raw),
+				    "layer %u: cannot read the blob: %s", o->index + 1,
+				    archive_error_string(raw) ? archive_error_string(raw) : "empty or unreadable");
 	/* one compression level at most: gzip inside gzip is not a layer */
-	if (archive_filter_count(raw) > 2) {
-		rc = bg_error(BANGER_EINVALID, "layer %u: nested compression (%s over %s) is not a valid "
-			      "layer", o->index + 1, archive_filter_name(raw, 0), archive_filter_name(raw, 1));
-		goto out;
-	}
-	mid.raw = raw;
+	if (archive_filter_count(raw) > 2)
+		return bg_error(BANGER_EINVALID, "layer %u: nested compression (%s over %s) is not a valid "
+				"layer", o->index + 1, archive_filter_name(raw, 0), archive_filter_name(raw, 1));
+	rd->mid.raw = raw;
 	archive_read_support_format_tar(tar);
-	if (archive_read_open(tar, &mid, NULL, mid_read, NULL) != ARCHIVE_OK) {
-		rc = mid.err ? mid.err
-			: bg_error_lib(BANGER_EINVALID, "libarchive", archive_errno(tar),
-				       "layer %u: not a tar archive: %s", o->index + 1,
-				       archive_error_string(tar) ? archive_error_string(tar) : "?");
-		goto out;
-	}
+	if (archive_read_open(tar, &rd->mid, NULL, mid_read, NULL) != ARCHIVE_OK)
+		return rd->mid.err ? rd->mid.err
+				   : bg_error_lib(BANGER_EINVALID, "libarchive", archive_errno(tar),
+						  "layer %u: not a tar archive: %s", o->index + 1,
+						  archive_error_string(tar) ? archive_error_string(tar) : "?");
+	return 0;
+}
+
+/* Every member into l, within the budgets of entries and of extended
+ * header bytes in front of one entry. */
+static int read_members(bg_layer *l, layer_reader *rd, const bg_layer_read_opts *o)
+{
+	struct archive *tar = rd->tar;
+	struct archive_entry *ae;
 	la_int64_t prev_pos = -1;
 	uint64_t prev_data = 0;
-	const char *prev_name = NULL;
 	for (;;) {
 		int r = archive_read_next_header(tar, &ae);
 		la_int64_t pos = archive_read_header_position(tar);
 		if (prev_pos >= 0 && r != ARCHIVE_EOF) {
 			/* bytes of PAX/GNU headers in front of this entry */
 			int64_t hdr = (int64_t)(pos - prev_pos) - 512 - (int64_t)((prev_data + 511) & ~511ull);
-			(void)prev_name;
-			if (hdr > (int64_t)o->limits->max_header) {
-				rc = bg_error(BANGER_EINVALID, "layer %u: %lld bytes of extended headers before "
-					      "one entry (limit %u)", o->index + 1, (long long)hdr,
-					      o->limits->max_header);
-				goto out;
-			}
+			if (hdr > (int64_t)o->limits->max_header)
+				return bg_error(BANGER_EINVALID, "layer %u: %lld bytes of extended headers before "
+						"one entry (limit %u)", o->index + 1, (long long)hdr,
+						o->limits->max_header);
 		}
 		if (r == ARCHIVE_EOF)
-			break;
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-			rc = mid.err ? mid.err
-				: bg_error_lib(BANGER_EINVALID, "libarchive", archive_errno(tar),
-					       "layer %u: malformed tar: %s", o->index + 1,
-					       archive_error_string(tar) ? archive_error_string(tar) : "?");
-			goto out;
-		}
-		if (l->count >= o->limits->max_entries) {
-			rc = bg_error(BANGER_EINVALID, "layer %u has more than %llu entries", o->index + 1,
-				      (unsigned long long)o->limits->max_entries);
-			goto out;
-		}
-		if ((rc = parse_entry(l, tar, ae, &mid, o, pathbuf, &prev_data)))
-			goto out;
+			return 0;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+			return rd->mid.err ? rd->mid.err
+					   : bg_error_lib(BANGER_EINVALID, "libarchive", archive_errno(tar),
+							  "layer %u: malformed tar: %s", o->index + 1,
+							  archive_error_string(tar) ? archive_error_string(tar) : "?");
+		if (l->count >= o->limits->max_entries)
+			return bg_error(BANGER_EINVALID, "layer %u has more than %llu entries", o->index + 1,
+					(unsigned long long)o->limits->max_entries);
+		int rc = parse_entry(l, tar, ae, &rd->mid, o, rd->pathbuf, &prev_data);
+		if (rc)
+			return rc;
 		prev_pos = pos;
 	}
-	/* The rest of the stream (end-of-archive blocks, padding) is part of
-	 * the diff_id; the rest of the blob part of the digest. */
-	while (!mid.eof) {
+}
+
+/* The rest of the stream (end-of-archive blocks, padding) is part of
+ * the diff_id; the rest of the blob part of the digest. */
+static int read_rest(layer_reader *rd, const bg_layer_read_opts *o)
+{
+	while (!rd->mid.eof) {
 		const void *b;
-		if (mid_read(tar, &mid, &b) < 0) {
-			rc = mid.err ? mid.err : bg_error(BANGER_EINVALID, "layer %u: trailing data unreadable",
-							   o->index + 1);
-			goto out;
-		}
+		if (mid_read(rd->tar, &rd->mid, &b) < 0)
+			return rd->mid.err ? rd->mid.err
+					   : bg_error(BANGER_EINVALID, "layer %u: trailing data unreadable",
+						      o->index + 1);
 	}
-	while (src.pos < src.size) {
+	while (rd->src.pos < rd->src.size) {
 		const void *b;
-		if (src_read(raw, &src, &b) < 0) {
-			rc = bg_error_os(BANGER_EIO, src.err, "layer %u: read blob", o->index + 1);
-			goto out;
-		}
+		if (src_read(rd->raw, &rd->src, &b) < 0)
+			return bg_error_os(BANGER_EIO, rd->src.err, "layer %u: read blob", o->index + 1);
 	}
-	bg_sha256_final(src.sha, l->digest);
-	bg_sha256_final(mid.sha, l->diff_id);
-	l->bytes = mid.bytes;
-out:
-	if (tar)
-		archive_read_free(tar);
-	if (raw)
-		archive_read_free(raw);
-	bg_free(src.buf);
-	bg_sha256_free(src.sha);
-	bg_sha256_free(mid.sha);
-	bg_free(pathbuf);
-	if (loc) {
-		uselocale(old);
-		freelocale(loc);
+	return 0;
+}
+
+static void reader_close(layer_reader *rd)
+{
+	if (rd->tar)
+		archive_read_free(rd->tar);
+	if (rd->raw)
+		archive_read_free(rd->raw);
+	bg_free(rd->src.buf);
+	bg_sha256_free(rd->src.sha);
+	bg_sha256_free(rd->mid.sha);
+	bg_free(rd->pathbuf);
+	if (rd->loc) {
+		uselocale(rd->old);
+		freelocale(rd->loc);
 	}
+}
+
+int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *o)
+{
+	memset(l, 0, sizeof(*l));
+	layer_reader rd;
+	memset(&rd, 0, sizeof(rd));
+	int rc = reader_init(&rd, fd, size, o);
+	if (rc == 0 && (rc = reader_open(&rd, o)) == 0 && (rc = read_members(l, &rd, o)) == 0 &&
+	    (rc = read_rest(&rd, o)) == 0) {
+		bg_sha256_final(rd.src.sha, l->digest);
+		bg_sha256_final(rd.mid.sha, l->diff_id);
+		l->bytes = rd.mid.bytes;
+	}
+	reader_close(&rd);
 	if (rc)
 		bg_layer_free(l);
 	return rc;

@@ -106,85 +106,56 @@ void bg_manifest_free(bg_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int bg_manifest_parse(bg_manifest *out, const char *body, size_t len, const char *content_type)
+/* schemaVersion 2 only; schema 1 gets its own message. */
+static int check_schema(json_t *root)
 {
-	memset(out, 0, sizeof(*out));
-	if (len > BG_MANIFEST_MAX)
-		return bg_error(BANGER_EINVALID, "manifest is %zu bytes, over the %u byte limit", len,
-				BG_MANIFEST_MAX);
-	json_error_t e;
-	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
-	if (!root)
-		return json_fail(&e, "manifest");
-	int rc = 0;
+	json_t *sv = json_object_get(root, "schemaVersion");
+	if (json_is_integer(sv) && json_integer_value(sv) == 1)
+		return bg_error(BANGER_EUNSUPPORTED, "Docker schema 1 manifests are not supported "
+				"(re-push the image with a current client)");
+	if (!json_is_integer(sv) || json_integer_value(sv) != 2)
+		return bg_error(BANGER_EINVALID, "manifest has no schemaVersion 2");
+	return 0;
+}
+
+/* The document's media type (into mt) and whether it is an index.  The
+ * document's mediaType wins; a registry's generic Content-Type
+ * (application/json, octet-stream) is ignored; with no usable type at
+ * all, the shape decides (OCI allows omitting it). */
+static int classify(json_t *root, const char *content_type, char mt_out[128], bool *is_index_out)
+{
 	char ct[128], doc_mt[128];
 	media_type_base(ct, sizeof(ct), content_type);
-	if (!json_is_object(root)) {
-		rc = bg_error(BANGER_EINVALID, "manifest is not a JSON object");
-		goto out;
-	}
-	json_t *sv = json_object_get(root, "schemaVersion");
-	if (json_is_integer(sv) && json_integer_value(sv) == 1) {
-		rc = bg_error(BANGER_EUNSUPPORTED, "Docker schema 1 manifests are not supported "
-			      "(re-push the image with a current client)");
-		goto out;
-	}
-	if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
-		rc = bg_error(BANGER_EINVALID, "manifest has no schemaVersion 2");
-		goto out;
-	}
 	media_type_base(doc_mt, sizeof(doc_mt), opt_string(root, "mediaType"));
-	/* The document's mediaType wins; a registry's generic Content-Type
-	 * (application/json, octet-stream) is ignored. */
 	const char *mt = doc_mt[0] ? doc_mt : ct;
 	bool ct_specific = strncmp(ct, "application/vnd.", 16) == 0;
-	if (doc_mt[0] && ct_specific && strcmp(doc_mt, ct) != 0) {
-		rc = bg_error(BANGER_EINVALID, "manifest says mediaType %s but was served as %s", doc_mt, ct);
-		goto out;
-	}
+	if (doc_mt[0] && ct_specific && strcmp(doc_mt, ct) != 0)
+		return bg_error(BANGER_EINVALID, "manifest says mediaType %s but was served as %s", doc_mt, ct);
 	json_t *manifests = json_object_get(root, "manifests");
 	json_t *layers = json_object_get(root, "layers");
-	if (strcmp(mt, BG_MT_DOCKER_V1) == 0 || strcmp(mt, BG_MT_DOCKER_V1_SIGNED) == 0) {
-		rc = bg_error(BANGER_EUNSUPPORTED, "Docker schema 1 manifests are not supported");
-		goto out;
-	}
+	if (strcmp(mt, BG_MT_DOCKER_V1) == 0 || strcmp(mt, BG_MT_DOCKER_V1_SIGNED) == 0)
+		return bg_error(BANGER_EUNSUPPORTED, "Docker schema 1 manifests are not supported");
 	bool is_index = strcmp(mt, BG_MT_OCI_INDEX) == 0 || strcmp(mt, BG_MT_DOCKER_LIST) == 0;
 	bool is_image = strcmp(mt, BG_MT_OCI_MANIFEST) == 0 || strcmp(mt, BG_MT_DOCKER_V2) == 0;
 	if (!is_index && !is_image) {
-		if (ct_specific || doc_mt[0]) {
-			rc = bg_error(BANGER_EUNSUPPORTED, "unsupported manifest media type %s", mt);
-			goto out;
-		}
-		/* No usable type at all: go by the shape (OCI allows omitting it). */
+		if (ct_specific || doc_mt[0])
+			return bg_error(BANGER_EUNSUPPORTED, "unsupported manifest media type %s", mt);
 		is_index = json_is_array(manifests) && !layers;
 		is_image = json_is_array(layers) && !manifests;
 		mt = is_index ? BG_MT_OCI_INDEX : BG_MT_OCI_MANIFEST;
-		if (!is_index && !is_image) {
-			rc = bg_error(BANGER_EINVALID, "document is neither an image manifest nor an index");
-			goto out;
-		}
+		if (!is_index && !is_image)
+			return bg_error(BANGER_EINVALID, "document is neither an image manifest nor an index");
 	}
-	if ((rc = (out->media_type = bg_strdup(mt)) ? 0 : bg_error_oom()))
-		goto out;
-	json_t *arr = is_index ? manifests : layers;
-	if (!json_is_array(arr)) {
-		rc = bg_error(BANGER_EINVALID, "%s has no '%s' array", is_index ? "index" : "manifest",
-			      is_index ? "manifests" : "layers");
-		goto out;
-	}
-	size_t n = json_array_size(arr);
-	if (n > 4096) {
-		rc = bg_error(BANGER_EINVALID, "manifest lists %zu entries (limit 4096)", n);
-		goto out;
-	}
-	out->kind = is_index ? BG_MANIFEST_INDEX : BG_MANIFEST_IMAGE;
-	out->count = n;
-	out->layers = bg_calloc(n ? n : 1, sizeof(*out->layers));
-	if (!out->layers) {
-		rc = bg_error_oom();
-		goto out;
-	}
-	for (size_t i = 0; i < n && !rc; i++) {
+	snprintf(mt_out, 128, "%s", mt);
+	*is_index_out = is_index;
+	return 0;
+}
+
+/* The descriptors of an index's manifests or of an image's layers. */
+static int parse_entries(bg_manifest *out, json_t *arr, bool is_index)
+{
+	int rc = 0;
+	for (size_t i = 0; i < out->count && !rc; i++) {
 		json_t *d = json_array_get(arr, i);
 		char what[64];
 		snprintf(what, sizeof(what), "%s %zu", is_index ? "index entry" : "layer", i + 1);
@@ -203,23 +174,67 @@ int bg_manifest_parse(bg_manifest *out, const char *body, size_t len, const char
 			rc = layer_compression(dmt, &out->layers[i].compression);
 		}
 	}
-	if (!rc && is_image) {
-		json_t *cfg = json_object_get(root, "config");
-		if ((rc = parse_descriptor(&out->config, cfg, "config descriptor")))
-			goto out;
-		const char *cmt = opt_string(cfg, "mediaType");
-		if (!cmt || (strcmp(cmt, BG_MT_OCI_CONFIG) != 0 && strcmp(cmt, BG_MT_DOCKER_CONFIG) != 0)) {
-			rc = bg_error(BANGER_EUNSUPPORTED, "config media type %s: not a container image",
-				      cmt ? cmt : "(none)");
-			goto out;
-		}
-		if (out->config.size > BG_CONFIG_MAX) {
-			rc = bg_error(BANGER_EINVALID, "image config is %llu bytes, over the %u byte limit",
-				      (unsigned long long)out->config.size, BG_CONFIG_MAX);
-			goto out;
-		}
-	}
-out:
+	return rc;
+}
+
+/* An image's config descriptor: a container image config, within the
+ * size limit. */
+static int parse_config(bg_manifest *out, json_t *root)
+{
+	json_t *cfg = json_object_get(root, "config");
+	int rc;
+	if ((rc = parse_descriptor(&out->config, cfg, "config descriptor")))
+		return rc;
+	const char *cmt = opt_string(cfg, "mediaType");
+	if (!cmt || (strcmp(cmt, BG_MT_OCI_CONFIG) != 0 && strcmp(cmt, BG_MT_DOCKER_CONFIG) != 0))
+		return bg_error(BANGER_EUNSUPPORTED, "config media type %s: not a container image",
+				cmt ? cmt : "(none)");
+	if (out->config.size > BG_CONFIG_MAX)
+		return bg_error(BANGER_EINVALID, "image config is %llu bytes, over the %u byte limit",
+				(unsigned long long)out->config.size, BG_CONFIG_MAX);
+	return 0;
+}
+
+/* The document once its type is known. */
+static int parse_document(bg_manifest *out, json_t *root, const char *mt, bool is_index)
+{
+	if (!(out->media_type = bg_strdup(mt)))
+		return bg_error_oom();
+	json_t *arr = json_object_get(root, is_index ? "manifests" : "layers");
+	if (!json_is_array(arr))
+		return bg_error(BANGER_EINVALID, "%s has no '%s' array", is_index ? "index" : "manifest",
+				is_index ? "manifests" : "layers");
+	size_t n = json_array_size(arr);
+	if (n > 4096)
+		return bg_error(BANGER_EINVALID, "manifest lists %zu entries (limit 4096)", n);
+	out->kind = is_index ? BG_MANIFEST_INDEX : BG_MANIFEST_IMAGE;
+	out->count = n;
+	out->layers = bg_calloc(n ? n : 1, sizeof(*out->layers));
+	if (!out->layers)
+		return bg_error_oom();
+	int rc = parse_entries(out, arr, is_index);
+	if (!rc && !is_index)
+		rc = parse_config(out, root);
+	return rc;
+}
+
+int bg_manifest_parse(bg_manifest *out, const char *body, size_t len, const char *content_type)
+{
+	memset(out, 0, sizeof(*out));
+	if (len > BG_MANIFEST_MAX)
+		return bg_error(BANGER_EINVALID, "manifest is %zu bytes, over the %u byte limit", len,
+				BG_MANIFEST_MAX);
+	json_error_t e;
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+	if (!root)
+		return json_fail(&e, "manifest");
+	int rc;
+	char mt[128];
+	bool is_index = false;
+	if (!json_is_object(root))
+		rc = bg_error(BANGER_EINVALID, "manifest is not a JSON object");
+	else if ((rc = check_schema(root)) == 0 && (rc = classify(root, content_type, mt, &is_index)) == 0)
+		rc = parse_document(out, root, mt, is_index);
 	json_decref(root);
 	if (rc)
 		bg_manifest_free(out);

@@ -248,6 +248,34 @@ static int check_download_budget(const char *blobs, const bg_manifest *m, uint64
 	return 0;
 }
 
+/* Only the kernel of an up-to-date image changes: recorded, no rebuild. */
+static int set_kernel(bg_env *env, banger_image *img, const char *kernel)
+{
+	int rc;
+	bg_free(img->kernel_name);
+	if (!(img->kernel_name = bg_strdup(kernel)))
+		return bg_error_oom();
+	if ((rc = bg_store_begin(&env->store)) == 0 &&
+	    ((rc = bg_store_image_upsert(&env->store, img)) || (rc = bg_store_commit(&env->store))))
+		bg_store_rollback(&env->store);
+	return rc;
+}
+
+/* Without a registry every layer must be cached; with one, what is to be
+ * downloaded must fit the budget. */
+static int check_layers_available(bg_env *env, const bg_resolved *res, const bg_registry *reg, uint64_t max_bytes)
+{
+	if (!reg) {
+		for (size_t i = 0; i < res->manifest.count; i++) {
+			if (!bg_blob_cached(env->layout.blobs_dir, res->manifest.layers[i].digest))
+				return bg_error(BANGER_ENOTFOUND, "layer %s is missing",
+						res->manifest.layers[i].digest);
+		}
+		return 0;
+	}
+	return check_download_budget(env->layout.blobs_dir, &res->manifest, max_bytes);
+}
+
 int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const char *name,
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
 {
@@ -286,19 +314,9 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 	if (up_to_date) {
 		if ((rc = bg_store_image_get(&env->store, img, name)))
 			goto out;
-		if (o->kernel_ref && !bg_streq(img->kernel_name, o->kernel_ref)) {
-			/* only the kernel changes: no rebuild */
-			bg_free(img->kernel_name);
-			if (!(img->kernel_name = bg_strdup(o->kernel_ref))) {
-				rc = bg_error_oom();
-				goto out;
-			}
-			if ((rc = bg_store_begin(&env->store)) == 0 &&
-			    ((rc = bg_store_image_upsert(&env->store, img)) || (rc = bg_store_commit(&env->store))))
-				bg_store_rollback(&env->store);
-			if (rc)
-				goto out;
-		}
+		if (o->kernel_ref && !bg_streq(img->kernel_name, o->kernel_ref) &&
+		    (rc = set_kernel(env, img, o->kernel_ref)))
+			goto out;
 		if (emit(&pg, BANGER_IMAGE_EVENT_UP_TO_DATE, 0, res->top_digest, img->rootfs_bytes,
 			 img->rootfs_bytes, name))
 			rc = bg_error(BANGER_ERROR, "cancelled");
@@ -306,17 +324,8 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 	}
 	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
 	fetch_job fj = { reg, env, &pg, parallel, name };
-	if (!reg) {
-		for (size_t i = 0; i < res->manifest.count; i++) {
-			if (!bg_blob_cached(env->layout.blobs_dir, res->manifest.layers[i].digest)) {
-				rc = bg_error(BANGER_ENOTFOUND, "layer %s is missing",
-					      res->manifest.layers[i].digest);
-				goto out;
-			}
-		}
-	} else if ((rc = check_download_budget(env->layout.blobs_dir, &res->manifest, o->max_bytes))) {
+	if ((rc = check_layers_available(env, res, reg, o->max_bytes)))
 		goto out;
-	}
 	/* the kernel is looked up again here: it may have gone meanwhile */
 	bg_build_opts bo = {
 		.env = env,

@@ -123,9 +123,19 @@ static bool valid_tag(const char *s, size_t n)
 	return true;
 }
 
-int bg_image_ref_parse(bg_image_ref *out, const char *s)
+/* A reference cut into its pieces, each pointing into the text. */
+typedef struct {
+	const char *at;    /* the '@' before a digest, or NULL */
+	const char *tag;   /* after the ':', or NULL */
+	size_t tag_len;
+	size_t name_len;   /* the name before any tag or digest */
+	const char *dom, *path;
+	size_t dom_len, path_len;
+} ref_parts;
+
+/* Not empty, not too long, printable ASCII without spaces. */
+static int check_text(const char *s)
 {
-	memset(out, 0, sizeof(*out));
 	if (!s || !*s)
 		return bg_error(BANGER_EINVALID, "empty image reference");
 	size_t total = strlen(s);
@@ -135,35 +145,39 @@ int bg_image_ref_parse(bg_image_ref *out, const char *s)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
 			return bg_error(BANGER_EINVALID, "image reference '%.200s' contains a space or "
 					"control/non-ASCII character", s);
+	return 0;
+}
 
-	const char *at = strchr(s, '@');
-	size_t name_len = at ? (size_t)(at - s) : total;
+/* The digest after '@' and the tag, which follows the last ':' when no
+ * '/' comes after it; what is left is the name, and a name alone that
+ * is 64 hex digits is an image ID. */
+static int split_tail(const char *s, ref_parts *p)
+{
+	p->at = strchr(s, '@');
+	p->name_len = p->at ? (size_t)(p->at - s) : strlen(s);
 	int rc;
-	if (at) {
-		if (strchr(at + 1, '@'))
+	if (p->at) {
+		if (strchr(p->at + 1, '@'))
 			return bg_error(BANGER_EINVALID, "image reference '%.200s' has more than one '@'", s);
-		if ((rc = bg_digest_check(at + 1, "image reference")))
+		if ((rc = bg_digest_check(p->at + 1, "image reference")))
 			return rc;
 	}
-	/* A tag follows the last ':' when no '/' comes after it. */
-	const char *tag = NULL;
-	size_t tag_len = 0;
-	for (size_t i = name_len; i > 0; i--) {
+	for (size_t i = p->name_len; i > 0; i--) {
 		if (s[i - 1] == '/')
 			break;
 		if (s[i - 1] == ':') {
-			tag = s + i;
-			tag_len = name_len - i;
-			name_len = i - 1;
+			p->tag = s + i;
+			p->tag_len = p->name_len - i;
+			p->name_len = i - 1;
 			break;
 		}
 	}
-	if (tag && !valid_tag(tag, tag_len))
+	if (p->tag && !valid_tag(p->tag, p->tag_len))
 		return bg_error(BANGER_EINVALID, "image reference '%.200s': invalid tag '%.*s'", s,
-				(int)tag_len, tag);
-	if (name_len == 0)
+				(int)p->tag_len, p->tag);
+	if (p->name_len == 0)
 		return bg_error(BANGER_EINVALID, "image reference '%.200s' has no repository name", s);
-	if (name_len == 64 && !at && !tag) {
+	if (p->name_len == 64 && !p->at && !p->tag) {
 		bool hex = true;
 		for (size_t i = 0; i < 64; i++)
 			hex = hex && isxdigit((unsigned char)s[i]);
@@ -171,11 +185,19 @@ int bg_image_ref_parse(bg_image_ref *out, const char *s)
 			return bg_error(BANGER_EINVALID, "'%s' looks like an image ID, not a reference "
 					"(cannot pull by 64-digit hexadecimal string)", s);
 	}
+	return 0;
+}
 
-	/* Domain: the first component when it looks like one. */
-	const char *slash = memchr(s, '/', name_len);
-	const char *dom = DEFAULT_DOMAIN, *path = s;
-	size_t dom_len = strlen(DEFAULT_DOMAIN), path_len = name_len;
+/* Domain: the first component when it looks like one (a dot, a colon,
+ * upper case, or localhost), else Docker Hub, the legacy name of which
+ * is normalized. */
+static int split_domain(const char *s, ref_parts *p)
+{
+	const char *slash = memchr(s, '/', p->name_len);
+	p->dom = DEFAULT_DOMAIN;
+	p->dom_len = strlen(DEFAULT_DOMAIN);
+	p->path = s;
+	p->path_len = p->name_len;
 	if (slash) {
 		size_t first = (size_t)(slash - s);
 		bool has_dot_colon = memchr(s, '.', first) || memchr(s, ':', first);
@@ -184,20 +206,27 @@ int bg_image_ref_parse(bg_image_ref *out, const char *s)
 		for (size_t i = 0; i < first; i++)
 			has_upper = has_upper || isupper((unsigned char)s[i]);
 		if (has_dot_colon || is_localhost || has_upper) {
-			dom = s;
-			dom_len = first;
-			path = slash + 1;
-			path_len = name_len - first - 1;
+			p->dom = s;
+			p->dom_len = first;
+			p->path = slash + 1;
+			p->path_len = p->name_len - first - 1;
 		}
 	}
-	if (dom_len == strlen(LEGACY_DOMAIN) && memcmp(dom, LEGACY_DOMAIN, dom_len) == 0) {
-		dom = DEFAULT_DOMAIN;
-		dom_len = strlen(DEFAULT_DOMAIN);
+	if (p->dom_len == strlen(LEGACY_DOMAIN) && memcmp(p->dom, LEGACY_DOMAIN, p->dom_len) == 0) {
+		p->dom = DEFAULT_DOMAIN;
+		p->dom_len = strlen(DEFAULT_DOMAIN);
 	}
-	if (!valid_domain(dom, dom_len))
+	if (!valid_domain(p->dom, p->dom_len))
 		return bg_error(BANGER_EINVALID, "image reference '%.200s': invalid registry '%.*s'", s,
-				(int)dom_len, dom);
-	/* Path components. */
+				(int)p->dom_len, p->dom);
+	return 0;
+}
+
+/* Path components: lower case, each a valid component, no trailing '/'. */
+static int check_path(const char *s, const ref_parts *p)
+{
+	const char *path = p->path;
+	size_t path_len = p->path_len;
 	if (path_len == 0)
 		return bg_error(BANGER_EINVALID, "image reference '%.200s' has no repository name", s);
 	for (size_t i = 0; i < path_len;) {
@@ -216,18 +245,25 @@ int bg_image_ref_parse(bg_image_ref *out, const char *s)
 		if (end && i == path_len)
 			return bg_error(BANGER_EINVALID, "image reference '%.200s' ends with '/'", s);
 	}
-	bool official = dom_len == strlen(DEFAULT_DOMAIN) && memcmp(dom, DEFAULT_DOMAIN, dom_len) == 0 &&
-			!memchr(path, '/', path_len);
-	out->domain = bg_strndup(dom, dom_len);
-	out->path = official ? bg_sprintf("library/%.*s", (int)path_len, path)
-			     : bg_strndup(path, path_len);
-	if (tag)
-		out->tag = bg_strndup(tag, tag_len);
-	else if (!at)
+	return 0;
+}
+
+/* The normalized reference: official images under library/, "latest"
+ * when there is neither tag nor digest. */
+static int fill_ref(bg_image_ref *out, const char *s, const ref_parts *p)
+{
+	bool official = p->dom_len == strlen(DEFAULT_DOMAIN) && memcmp(p->dom, DEFAULT_DOMAIN, p->dom_len) == 0 &&
+			!memchr(p->path, '/', p->path_len);
+	out->domain = bg_strndup(p->dom, p->dom_len);
+	out->path = official ? bg_sprintf("library/%.*s", (int)p->path_len, p->path)
+			     : bg_strndup(p->path, p->path_len);
+	if (p->tag)
+		out->tag = bg_strndup(p->tag, p->tag_len);
+	else if (!p->at)
 		out->tag = bg_strdup("latest");
-	if (at)
-		out->digest = bg_strdup(at + 1);
-	if (!out->domain || !out->path || ((tag || !at) && !out->tag) || (at && !out->digest)) {
+	if (p->at)
+		out->digest = bg_strdup(p->at + 1);
+	if (!out->domain || !out->path || ((p->tag || !p->at) && !out->tag) || (p->at && !out->digest)) {
 		bg_image_ref_free(out);
 		return bg_error_oom();
 	}
@@ -237,6 +273,18 @@ int bg_image_ref_parse(bg_image_ref *out, const char *s)
 				"characters", s, NAME_MAX_TOTAL);
 	}
 	return 0;
+}
+
+int bg_image_ref_parse(bg_image_ref *out, const char *s)
+{
+	memset(out, 0, sizeof(*out));
+	ref_parts p;
+	memset(&p, 0, sizeof(p));
+	int rc;
+	if ((rc = check_text(s)) || (rc = split_tail(s, &p)) || (rc = split_domain(s, &p)) ||
+	    (rc = check_path(s, &p)))
+		return rc;
+	return fill_ref(out, s, &p);
 }
 
 char *bg_image_ref_string(const bg_image_ref *r)

@@ -833,101 +833,137 @@ static int job_finish(bg_registry *r, job *j, const bg_descriptor *d, CURLcode c
 	return 0;
 }
 
-int bg_registry_fetch_blobs(bg_registry *r, const char *blobs, const bg_descriptor *d, size_t n,
-			    uint32_t parallel, bg_fetch_progress cb, void *payload)
-{
-	if (parallel == 0)
-		parallel = 4;
-	job *jobs = bg_calloc(n ? n : 1, sizeof(*jobs));
-	if (!jobs)
-		return bg_error_oom();
-	for (size_t i = 0; i < n; i++)
-		jobs[i].x.fd = -1;
-	CURLM *m = curl_multi_init();
-	int rc = m ? 0 : bg_error(BANGER_ENOMEM, "cannot create a curl multi handle");
-	size_t next = 0, running = 0;
+/* A set of blob downloads: what to fetch and where, the jobs (one per
+ * descriptor), the curl multi handle, the next job to start and how many
+ * run. */
+typedef struct {
+	bg_registry *r;
+	const char *blobs;
+	const bg_descriptor *d;
+	size_t n;
+	uint32_t parallel;
+	bg_fetch_progress cb;
+	void *payload;
+	job *jobs;
+	CURLM *m;
+	size_t next, running;
+} fetch_set;
 
-	/* Blobs already cached cost nothing; the same digest twice is fetched once. */
-	for (size_t i = 0; i < n && !rc; i++) {
+/* Blobs already cached cost nothing; the same digest twice is fetched once. */
+static int skip_cached(fetch_set *f)
+{
+	const bg_descriptor *d = f->d;
+	bg_fetch_progress cb = f->cb;
+	void *payload = f->payload;
+	int rc = 0;
+	for (size_t i = 0; i < f->n && !rc; i++) {
 		bool dup = false;
 		for (size_t k = 0; k < i; k++)
 			dup = dup || strcmp(d[k].digest, d[i].digest) == 0;
 		if ((rc = bg_digest_check(d[i].digest, "layer")))
 			break;
-		if (dup || bg_blob_cached(blobs, d[i].digest)) {
-			jobs[i].done = true;
+		if (dup || bg_blob_cached(f->blobs, d[i].digest)) {
+			f->jobs[i].done = true;
 			if (cb && cb(i, BANGER_IMAGE_EVENT_CACHED, d[i].size, d[i].size, payload))
 				rc = bg_error(BANGER_ERROR, "cancelled");
 		}
 	}
-	while (!rc) {
-		/* start what the limit allows */
-		while (!rc && running < parallel && next < n) {
-			job *j = &jobs[next];
-			if (!j->done) {
-				j->index = next;
-				j->same_origin = true;
-				if (!(j->x.url = bg_sprintf("%s/v2/%s/blobs/%s", r->origin, r->path, d[next].digest)))
-					rc = bg_error_oom();
-				else if ((rc = bg_blob_tmp_open(blobs, &j->x.fd, &j->tmp)) == 0 &&
-					 (rc = bg_sha256_new(&j->x.sha)) == 0 &&
-					 (rc = job_start(r, j, &d[next], m)) == 0)
-					running++;
-			}
-			next++;
+	return rc;
+}
+
+/* Start what the limit allows. */
+static int start_jobs(fetch_set *f)
+{
+	bg_registry *r = f->r;
+	const bg_descriptor *d = f->d;
+	int rc = 0;
+	while (!rc && f->running < f->parallel && f->next < f->n) {
+		job *j = &f->jobs[f->next];
+		if (!j->done) {
+			j->index = f->next;
+			j->same_origin = true;
+			if (!(j->x.url = bg_sprintf("%s/v2/%s/blobs/%s", r->origin, r->path, d[f->next].digest)))
+				rc = bg_error_oom();
+			else if ((rc = bg_blob_tmp_open(f->blobs, &j->x.fd, &j->tmp)) == 0 &&
+				 (rc = bg_sha256_new(&j->x.sha)) == 0 &&
+				 (rc = job_start(r, j, &d[f->next], f->m)) == 0)
+				f->running++;
 		}
-		if (rc || (running == 0 && next >= n))
-			break;
-		int still = 0;
-		CURLMcode mc = curl_multi_perform(m, &still);
-		if (mc == CURLM_OK)
-			mc = curl_multi_poll(m, NULL, 0, 200, NULL);
-		if (mc != CURLM_OK) {
-			rc = bg_error_lib(BANGER_ENETWORK, "curl", (int)mc, "downloads: %s",
-					  curl_multi_strerror(mc));
-			break;
-		}
-		CURLMsg *msg;
-		int left;
-		while (!rc && (msg = curl_multi_info_read(m, &left))) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			job *j = NULL;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-			CURLcode cc = msg->data.result;
-			curl_multi_remove_handle(m, msg->easy_handle);
-			j->active = false;
-			running--;
-			/* the job pointer comes from our own xfer; find its index */
-			size_t idx = (size_t)((job *)(void *)j - jobs);
-			bool restart = false;
-			rc = job_finish(r, &jobs[idx], &d[idx], cc, blobs, &restart);
-			if (!rc && restart) {
-				if ((rc = job_start(r, &jobs[idx], &d[idx], m)) == 0)
-					running++;
-			} else if (!rc && cb &&
-				   cb(idx, BANGER_IMAGE_EVENT_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
-				rc = bg_error(BANGER_ERROR, "cancelled");
-			}
-		}
-		/* throttled progress */
-		int64_t now = bg_now_ms();
-		for (size_t i = 0; i < n && !rc && cb; i++) {
-			job *j = &jobs[i];
-			if (j->active && now - j->last_report >= 100) {
-				j->last_report = now;
-				if (cb(i, BANGER_IMAGE_EVENT_DOWNLOAD, j->x.got, d[i].size, payload))
-					rc = bg_error(BANGER_ERROR, "cancelled");
-			}
+		f->next++;
+	}
+	return rc;
+}
+
+/* Finish the transfers curl reports done: verified and committed, or
+ * started again (a redirect, a new token). */
+static int collect_done(fetch_set *f)
+{
+	const bg_descriptor *d = f->d;
+	bg_fetch_progress cb = f->cb;
+	void *payload = f->payload;
+	int rc = 0;
+	CURLMsg *msg;
+	int left;
+	while (!rc && (msg = curl_multi_info_read(f->m, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		job *j = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		CURLcode cc = msg->data.result;
+		curl_multi_remove_handle(f->m, msg->easy_handle);
+		j->active = false;
+		f->running--;
+		/* the job pointer comes from our own xfer; find its index */
+		size_t idx = (size_t)((job *)(void *)j - f->jobs);
+		bool restart = false;
+		rc = job_finish(f->r, &f->jobs[idx], &d[idx], cc, f->blobs, &restart);
+		if (!rc && restart) {
+			if ((rc = job_start(f->r, &f->jobs[idx], &d[idx], f->m)) == 0)
+				f->running++;
+		} else if (!rc && cb &&
+			   cb(idx, BANGER_IMAGE_EVENT_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
+			rc = bg_error(BANGER_ERROR, "cancelled");
 		}
 	}
-	/* clean up: abort what still runs, drop temporaries */
+	return rc;
+}
+
+/* One turn of the transfers: move the bytes, finish what is done, and
+ * report progress (throttled). */
+static int transfer(fetch_set *f)
+{
+	const bg_descriptor *d = f->d;
+	bg_fetch_progress cb = f->cb;
+	void *payload = f->payload;
+	int still = 0;
+	CURLMcode mc = curl_multi_perform(f->m, &still);
+	if (mc == CURLM_OK)
+		mc = curl_multi_poll(f->m, NULL, 0, 200, NULL);
+	if (mc != CURLM_OK)
+		return bg_error_lib(BANGER_ENETWORK, "curl", (int)mc, "downloads: %s", curl_multi_strerror(mc));
+	int rc = collect_done(f);
+	/* throttled progress */
+	int64_t now = bg_now_ms();
+	for (size_t i = 0; i < f->n && !rc && cb; i++) {
+		job *j = &f->jobs[i];
+		if (j->active && now - j->last_report >= 100) {
+			j->last_report = now;
+			if (cb(i, BANGER_IMAGE_EVENT_DOWNLOAD, j->x.got, d[i].size, payload))
+				rc = bg_error(BANGER_ERROR, "cancelled");
+		}
+	}
+	return rc;
+}
+
+/* Abort what still runs, drop temporaries; the error stays what it was. */
+static void fetch_set_free(fetch_set *f)
+{
 	bg_error_saved saved;
 	bg_error_save(&saved);
-	for (size_t i = 0; i < n; i++) {
-		job *j = &jobs[i];
-		if (j->active && m)
-			curl_multi_remove_handle(m, j->x.h);
+	for (size_t i = 0; i < f->n; i++) {
+		job *j = &f->jobs[i];
+		if (j->active && f->m)
+			curl_multi_remove_handle(f->m, j->x.h);
 		if (j->x.fd >= 0)
 			close(j->x.fd);
 		j->x.fd = -1;
@@ -937,8 +973,32 @@ int bg_registry_fetch_blobs(bg_registry *r, const char *blobs, const bg_descript
 		xfer_free(&j->x);
 	}
 	bg_error_restore(&saved);
-	if (m)
-		curl_multi_cleanup(m);
-	bg_free(jobs);
+	if (f->m)
+		curl_multi_cleanup(f->m);
+	bg_free(f->jobs);
+}
+
+int bg_registry_fetch_blobs(bg_registry *r, const char *blobs, const bg_descriptor *d, size_t n,
+			    uint32_t parallel, bg_fetch_progress cb, void *payload)
+{
+	if (parallel == 0)
+		parallel = 4;
+	fetch_set f = { r, blobs, d, n, parallel, cb, payload, NULL, NULL, 0, 0 };
+	f.jobs = bg_calloc(n ? n : 1, sizeof(*f.jobs));
+	if (!f.jobs)
+		return bg_error_oom();
+	for (size_t i = 0; i < n; i++)
+		f.jobs[i].x.fd = -1;
+	f.m = curl_multi_init();
+	int rc = f.m ? 0 : bg_error(BANGER_ENOMEM, "cannot create a curl multi handle");
+	if (!rc)
+		rc = skip_cached(&f);
+	while (!rc) {
+		rc = start_jobs(&f);
+		if (rc || (f.running == 0 && f.next >= n))
+			break;
+		rc = transfer(&f);
+	}
+	fetch_set_free(&f);
 	return rc;
 }

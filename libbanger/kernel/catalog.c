@@ -238,12 +238,10 @@ static bool arch_valid(const char *a)
 	return true;
 }
 
-static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, where *w)
+/* The string fields; url is returned as written, to be resolved. */
+static int parse_strings(bg_catalog_entry *e, json_t *obj, char **url, where *w)
 {
 	int rc;
-	char *url = NULL;
-	if (!json_is_object(obj))
-		return bad(w, "an entry must be a JSON object");
 	if ((rc = get_string(&e->name, obj, "name", true, true, w)))
 		return rc;
 	if (!bg_kernel_name_valid(e->name))
@@ -252,20 +250,21 @@ static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, w
 	w->name = e->name;
 	if ((rc = get_string(&e->version, obj, "version", true, true, w)) ||
 	    (rc = get_string(&e->arch, obj, "arch", true, true, w)) ||
-	    (rc = get_string(&url, obj, "url", true, true, w)) ||
+	    (rc = get_string(url, obj, "url", true, true, w)) ||
 	    (rc = get_string(&e->sha256, obj, "sha256", true, true, w)) ||
 	    (rc = get_string(&e->description, obj, "description", true, false, w)) ||
 	    (rc = get_string(&e->format, obj, "format", false, true, w)))
-		goto out;
-	if (!arch_valid(e->arch)) {
-		rc = bad(w, "arch \"%s\" is not an architecture name such as \"x86_64\"", e->arch);
-		goto out;
-	}
-	if (e->format && strcmp(e->format, "elf") != 0 && strcmp(e->format, "bzimage") != 0) {
-		rc = bad(w, "format \"%s\" is not \"elf\" or \"bzimage\"", e->format);
-		goto out;
-	}
-	/* sha256: 64 hex digits, stored lowercase */
+		return rc;
+	if (!arch_valid(e->arch))
+		return bad(w, "arch \"%s\" is not an architecture name such as \"x86_64\"", e->arch);
+	if (e->format && strcmp(e->format, "elf") != 0 && strcmp(e->format, "bzimage") != 0)
+		return bad(w, "format \"%s\" is not \"elf\" or \"bzimage\"", e->format);
+	return 0;
+}
+
+/* sha256: 64 hex digits, stored lowercase */
+static int check_sha256(bg_catalog_entry *e, const where *w)
+{
 	size_t hl = strlen(e->sha256);
 	bool hex_ok = hl == 64;
 	for (size_t i = 0; hex_ok && i < hl; i++) {
@@ -273,36 +272,34 @@ static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, w
 			hex_ok = false;
 		e->sha256[i] = (char)tolower((unsigned char)e->sha256[i]);
 	}
-	if (!hex_ok) {
-		rc = bad(w, "sha256 must be 64 hexadecimal digits");
-		goto out;
-	}
-	/* size: a positive integer within bounds */
+	if (!hex_ok)
+		return bad(w, "sha256 must be 64 hexadecimal digits");
+	return 0;
+}
+
+/* size: a positive integer within bounds */
+static int parse_size(bg_catalog_entry *e, json_t *obj, const where *w)
+{
 	json_t *sz = json_object_get(obj, "size");
-	if (!sz) {
-		rc = bad(w, "missing required field \"size\"");
-		goto out;
-	}
-	if (!json_is_integer(sz) || json_integer_value(sz) <= 0) {
-		rc = bad(w, "size must be a positive integer (bytes)");
-		goto out;
-	}
-	if ((uint64_t)json_integer_value(sz) > BG_ARTIFACT_MAX_BYTES) {
-		rc = bad(w, "size %lld is larger than banger accepts (%llu bytes)",
-			 (long long)json_integer_value(sz), (unsigned long long)BG_ARTIFACT_MAX_BYTES);
-		goto out;
-	}
+	if (!sz)
+		return bad(w, "missing required field \"size\"");
+	if (!json_is_integer(sz) || json_integer_value(sz) <= 0)
+		return bad(w, "size must be a positive integer (bytes)");
+	if ((uint64_t)json_integer_value(sz) > BG_ARTIFACT_MAX_BYTES)
+		return bad(w, "size %lld is larger than banger accepts (%llu bytes)",
+			   (long long)json_integer_value(sz), (unsigned long long)BG_ARTIFACT_MAX_BYTES);
 	e->size = (uint64_t)json_integer_value(sz);
-	/* vmms: a non-empty array of names */
+	return 0;
+}
+
+/* vmms: a non-empty array of names, stored comma-separated */
+static int parse_vmms(bg_catalog_entry *e, json_t *obj, const where *w)
+{
 	json_t *vm = json_object_get(obj, "vmms");
-	if (!vm) {
-		rc = bad(w, "missing required field \"vmms\"");
-		goto out;
-	}
-	if (!json_is_array(vm) || json_array_size(vm) == 0) {
-		rc = bad(w, "vmms must be a non-empty array of VMM names");
-		goto out;
-	}
+	if (!vm)
+		return bad(w, "missing required field \"vmms\"");
+	if (!json_is_array(vm) || json_array_size(vm) == 0)
+		return bad(w, "vmms must be a non-empty array of VMM names");
 	bg_buf vb = BG_BUF_INIT;
 	for (size_t i = 0; i < json_array_size(vm); i++) {
 		json_t *v = json_array_get(vm, i);
@@ -312,8 +309,7 @@ static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, w
 			ok = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-';
 		if (!ok) {
 			bg_buf_free(&vb);
-			rc = bad(w, "vmms[%zu] must be a VMM name such as \"firecracker\" or \"qemu\"", i);
-			goto out;
+			return bad(w, "vmms[%zu] must be a VMM name such as \"firecracker\" or \"qemu\"", i);
 		}
 		if (i)
 			bg_buf_puts(&vb, ",");
@@ -321,27 +317,35 @@ static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, w
 	}
 	if (vb.oom) {
 		bg_buf_free(&vb);
-		rc = bg_error_oom();
-		goto out;
+		return bg_error_oom();
 	}
 	e->vmms = bg_buf_detach(&vb);
-	if (!e->vmms) {
-		rc = bg_error_oom();
-		goto out;
-	}
-	/* url: absolute, or relative to the catalog's URL */
+	return e->vmms ? 0 : bg_error_oom();
+}
+
+/* url: absolute, or relative to the catalog's URL */
+static int resolve_url(bg_catalog_entry *e, const char *base_url, const char *url, const where *w)
+{
+	int rc;
 	if ((rc = bg_url_resolve(&e->url, base_url, url))) {
 		bg_error_prefix("malformed catalog %s: kernels[%zu] (\"%s\"): url", w->url, w->index, w->name);
-		if (rc != BANGER_ENOMEM)
-			rc = BANGER_EINVALID;
-		goto out;
+		return rc != BANGER_ENOMEM ? BANGER_EINVALID : rc;
 	}
 	/* A catalog from the network never makes banger read local files. */
-	if (base_url && !bg_startswith(base_url, "file:") && bg_startswith(e->url, "file:")) {
-		rc = bad(w, "url %s: a catalog fetched over the network may not point at a local file", e->url);
-		goto out;
-	}
-out:
+	if (base_url && !bg_startswith(base_url, "file:") && bg_startswith(e->url, "file:"))
+		return bad(w, "url %s: a catalog fetched over the network may not point at a local file", e->url);
+	return 0;
+}
+
+static int parse_entry(bg_catalog_entry *e, json_t *obj, const char *base_url, where *w)
+{
+	int rc;
+	char *url = NULL;
+	if (!json_is_object(obj))
+		return bad(w, "an entry must be a JSON object");
+	if ((rc = parse_strings(e, obj, &url, w)) == 0 && (rc = check_sha256(e, w)) == 0 &&
+	    (rc = parse_size(e, obj, w)) == 0 && (rc = parse_vmms(e, obj, w)) == 0)
+		rc = resolve_url(e, base_url, url, w);
 	bg_free(url);
 	return rc;
 }

@@ -21,11 +21,9 @@ static int not_in_catalog(const bg_catalog *c, const char *name)
 	return rc;
 }
 
-int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
+/* A kernel of that name must not be installed yet. */
+static int check_not_installed(bg_env *env, const char *name)
 {
-	memset(out, 0, sizeof(*out));
-	if (!bg_kernel_name_valid(name))
-		return bg_error(BANGER_EINVALID, "kernel name '%s' is not valid", name ? name : "");
 	bg_kernel_record existing;
 	int rc = bg_store_kernel_get(&env->store, &existing, name);
 	if (rc == 0) {
@@ -33,7 +31,40 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 		return bg_error(BANGER_EEXISTS, "a kernel named '%s' is already installed (banger kernel rm %s "
 				"removes it)", name, name);
 	}
-	if (rc != BANGER_ENOTFOUND)
+	return rc == BANGER_ENOTFOUND ? 0 : rc;
+}
+
+/* Download the catalog entry's artifact to the path given (size and
+ * sha256 checked while streaming) and sync it. */
+static int download_artifact(bg_env *env, const bg_catalog_entry *e, const bg_pull_opts *o, const char *name,
+			     const char *artifact)
+{
+	int rc;
+	int fd = open(artifact, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return bg_error_os(BANGER_EIO, errno, "create %s", artifact);
+	bg_download_req d = {
+		.fd = fd,
+		.expected_size = e->size,
+		.expected_sha256 = e->sha256,
+		.timeout_ms = o->timeout_ms,
+		.progress = o->progress,
+		.payload = o->payload,
+	};
+	bg_info(env, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
+	if ((rc = bg_download(env, e->url, &d)) == 0 && fsync(fd) != 0)
+		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", artifact);
+	close(fd);
+	return rc;
+}
+
+int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!bg_kernel_name_valid(name))
+		return bg_error(BANGER_EINVALID, "kernel name '%s' is not valid", name ? name : "");
+	int rc = check_not_installed(env, name);
+	if (rc)
 		return rc;
 
 	char *url = NULL, *artifact = NULL;
@@ -42,7 +73,6 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 	bg_kernel_staging st;
 	memset(&st, 0, sizeof(st));
 	st.tree_fd = -1;
-	int fd = -1;
 	if ((rc = bg_catalog_url_for(&url, env, o->catalog_url)))
 		goto fail;
 	if ((rc = bg_catalog_fetch(&cat, env, url)))
@@ -65,28 +95,8 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 		rc = bg_error_oom();
 		goto fail;
 	}
-	fd = open(artifact, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		rc = bg_error_os(BANGER_EIO, errno, "create %s", artifact);
+	if ((rc = download_artifact(env, e, o, name, artifact)))
 		goto fail;
-	}
-	bg_download_req d = {
-		.fd = fd,
-		.expected_size = e->size,
-		.expected_sha256 = e->sha256,
-		.timeout_ms = o->timeout_ms,
-		.progress = o->progress,
-		.payload = o->payload,
-	};
-	bg_info(env, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
-	if ((rc = bg_download(env, e->url, &d)))
-		goto fail;
-	if (fsync(fd) != 0) {
-		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", artifact);
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
 
 	bg_kernel_files files;
 	bg_kernel_info info;
@@ -117,8 +127,6 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 	return 0;
 fail:
 	bg_error_prefix("pull kernel %s", name);
-	if (fd >= 0)
-		close(fd);
 	bg_kernel_staging_drop(&st);
 	bg_free(artifact);
 	bg_free(url);

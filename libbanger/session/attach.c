@@ -253,6 +253,155 @@ static int on_output(int stream, const char *data, size_t len, void *payload)
 	return rc;
 }
 
+/* One attach: the session and where it lives, the connection, the
+ * input thread with its socketpair (sp[1] its end, sp[0] the channel's
+ * stdin) and stop pipe, and what the channel's output said. */
+typedef struct {
+	banger_ctx *ctx;
+	bg_session_record r;
+	bg_session_target t;
+	bg_session_conn c;
+	char *dir;
+	int sp[2], stop[2];
+	bool thread_started;
+	pthread_t th;
+	input_state in;
+	output_state os;
+	banger_ssh_result *res;
+} attachment;
+
+/* A session that still runs, on a target that is up, connected with its
+ * helper in place: the helper must be there before the channel starts
+ * eating input. */
+static int reach_session(attachment *a)
+{
+	banger_ctx *ctx = a->ctx;
+	bg_session_record *r = &a->r;
+	int rc;
+	if (bg_streq(r->state, BG_SESSION_EXITED) || bg_streq(r->state, BG_SESSION_LOST))
+		return bg_error(BANGER_ESTATE, "session %s has %s", r->id,
+				bg_streq(r->state, BG_SESSION_LOST) ? "been lost" : "ended");
+	if ((rc = bg_session_target_for(&a->t, ctx, r)))
+		return rc;
+	if (a->t.is_vm && !a->t.alive) {
+		bg_session_record_lost(ctx, r);
+		return bg_error(BANGER_ESTATE, "session %s is lost: VM %s is not running", r->id, a->t.vm_name);
+	}
+	if (!(a->dir = bg_session_dir(&a->t, r->id)))
+		return bg_error_oom();
+	if ((rc = bg_session_connect(&a->c, ctx, &a->t)) || (rc = bg_session_ensure_helper(&a->c)))
+		return rc;
+	return 0;
+}
+
+/* The socketpair with the greeting and the first size queued, and the
+ * input thread when there is input to turn into frames. */
+static int start_input(attachment *a, const banger_session_attach_options *opts)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a->sp) != 0 || pipe2(a->stop, O_CLOEXEC) != 0)
+		return bg_error_os(BANGER_EIO, errno, "socketpair");
+	a->in.tx = a->sp[1];
+	a->in.stop_rd = a->stop[0];
+	unsigned char hello[32];
+	if (send_all(a->in.tx, hello, sp_encode_hello(hello, opts->replay_from < 0 ? -1 : opts->replay_from)) ||
+	    send_size(&a->in))
+		return bg_error_os(BANGER_EIO, errno, "session attach: queue the greeting");
+	if (opts->in_fd >= 0 || opts->resize_fd >= 0) {
+		int e = pthread_create(&a->th, NULL, input_thread, &a->in);
+		if (e)
+			return bg_error_os(BANGER_EIO, e, "session attach: start the input thread");
+		a->thread_started = true;
+	}
+	return 0;
+}
+
+static void stop_input(attachment *a)
+{
+	if (!a->thread_started)
+		return;
+	if (write(a->stop[1], "x", 1) < 0)
+		bg_debug(a->ctx, "session attach: wake the input thread: %s", strerror(errno));
+	pthread_join(a->th, NULL);
+	a->thread_started = false;
+}
+
+/* Run `banger-session attach` with the socketpair as its stdin until the
+ * channel ends.  Without input the write end stays open: a watcher
+ * leaves when the session ends. */
+static int relay(attachment *a)
+{
+	const char *args[] = { "--dir", a->dir };
+	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
+	eo.stdin_fd = a->sp[0];
+	eo.output_cb = on_output;
+	eo.output_payload = &a->os;
+	eo.timeout_ms = UINT32_MAX;
+	int rc = bg_session_helper_exec(&a->res, &a->c, "attach", args, 2, &eo);
+	/* Nobody reads the frames any more: a send blocked on a full
+	 * socketpair fails now instead of holding the thread. */
+	close(a->sp[0]);
+	a->sp[0] = -1;
+	stop_input(a);
+	return rc;
+}
+
+/* What the channel's end means: the session ended, refused us, was
+ * lost, or we detached (*out says how). */
+static int outcome(attachment *a, int *out)
+{
+	banger_ctx *ctx = a->ctx;
+	bg_session_record *r = &a->r;
+	int rc = 0;
+	int st = banger_ssh_result_exit_status(a->res);
+	if (a->os.refused) {
+		rc = bg_error(BANGER_ESTATE, "session %s refused the attach: %s", r->id, a->os.refusal);
+	} else if (a->os.ended) {
+		int32_t code, sig;
+		if (bg_session_parse_status(a->os.status, &code, &sig))
+			rc = bg_session_record_end(ctx, r, code, sig);
+		if (out && !rc)
+			*out = BANGER_SESSION_ENDED;
+	} else if (st == BG_SH_ENDED) {
+		/* it ended before we got in */
+		bg_session_record rr;
+		if (bg_session_get(&rr, ctx, r->id, BANGER_SESSION_REFRESH) == 0)
+			bg_session_record_clear(&rr);
+		rc = bg_error(BANGER_ESTATE, "session %s has ended", r->id);
+	} else if (st == BG_SH_LOST || st == BG_SH_MISSING) {
+		bg_session_record_lost(ctx, r);
+		rc = bg_error(BANGER_ESTATE, "session %s is lost", r->id);
+	} else if (st != 0) {
+		rc = bg_session_helper_error(BANGER_ERROR, a->res, "attach to", r->id);
+	} else if (a->in.end) {
+		if (out)
+			*out = a->in.end;
+		if (a->in.err)
+			bg_debug(ctx, "session attach: input ended: %s", strerror(a->in.err));
+	} else {
+		/* the relay ended without an end frame or our EOF: the
+		 * supervisor dropped us */
+		rc = bg_error(BANGER_EIO, "session %s: the guest closed the attach", r->id);
+	}
+	return rc;
+}
+
+static void attachment_close(attachment *a)
+{
+	stop_input(a);
+	banger_ssh_result_free(a->res);
+	bg_session_disconnect(&a->c);
+	for (int i = 0; i < 2; i++) {
+		if (a->sp[i] >= 0)
+			close(a->sp[i]);
+		if (a->stop[i] >= 0)
+			close(a->stop[i]);
+	}
+	bg_buf_free(&a->os.in);
+	bg_free(a->dir);
+	bg_session_target_clear(&a->t);
+	bg_session_record_clear(&a->r);
+}
+
 BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *id,
 					 const banger_session_attach_options *opts)
 {
@@ -266,128 +415,17 @@ BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *
 		return bg_error(BANGER_EINVALID, "attach needs an output descriptor");
 	if (opts->detach_keys && opts->detach_keys_len == 0)
 		return bg_error(BANGER_EINVALID, "empty detach sequence");
-	bg_session_record r;
-	int rc = bg_store_session_get(&ctx->env.store, &r, id);
+	attachment a;
+	memset(&a, 0, sizeof(a));
+	int rc = bg_store_session_get(&ctx->env.store, &a.r, id);
 	if (rc)
 		return rc;
-	bg_session_target t;
-	memset(&t, 0, sizeof(t));
-	bg_session_conn c = { 0 };
-	char *dir = NULL;
-	int sp[2] = { -1, -1 }, stop[2] = { -1, -1 };
-	bool thread_started = false;
-	pthread_t th;
-	input_state in = { opts, -1, -1, 0, 0, 0 };
-	output_state os = { opts->out_fd, BG_BUF_INIT, false, false, "", "", 0, 0 };
-	banger_ssh_result *res = NULL;
-
-	if (bg_streq(r.state, BG_SESSION_EXITED) || bg_streq(r.state, BG_SESSION_LOST)) {
-		rc = bg_error(BANGER_ESTATE, "session %s has %s", r.id,
-			      bg_streq(r.state, BG_SESSION_LOST) ? "been lost" : "ended");
-		goto out;
-	}
-	if ((rc = bg_session_target_for(&t, ctx, &r)))
-		goto out;
-	if (t.is_vm && !t.alive) {
-		bg_session_record_lost(ctx, &r);
-		rc = bg_error(BANGER_ESTATE, "session %s is lost: VM %s is not running", r.id, t.vm_name);
-		goto out;
-	}
-	if (!(dir = bg_session_dir(&t, r.id))) {
-		rc = bg_error_oom();
-		goto out;
-	}
-	/* The helper must be there before the channel starts eating input. */
-	if ((rc = bg_session_connect(&c, ctx, &t)) || (rc = bg_session_ensure_helper(&c)))
-		goto out;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0 || pipe2(stop, O_CLOEXEC) != 0) {
-		rc = bg_error_os(BANGER_EIO, errno, "socketpair");
-		goto out;
-	}
-	in.tx = sp[1];
-	in.stop_rd = stop[0];
-	unsigned char hello[32];
-	if (send_all(in.tx, hello, sp_encode_hello(hello, opts->replay_from < 0 ? -1 : opts->replay_from)) ||
-	    send_size(&in)) {
-		rc = bg_error_os(BANGER_EIO, errno, "session attach: queue the greeting");
-		goto out;
-	}
-	if (opts->in_fd >= 0 || opts->resize_fd >= 0) {
-		int e = pthread_create(&th, NULL, input_thread, &in);
-		if (e) {
-			rc = bg_error_os(BANGER_EIO, e, "session attach: start the input thread");
-			goto out;
-		}
-		thread_started = true;
-	}
-	/* Without input the write end stays open: a watcher leaves when
-	 * the session ends. */
-	const char *args[] = { "--dir", dir };
-	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
-	eo.stdin_fd = sp[0];
-	eo.output_cb = on_output;
-	eo.output_payload = &os;
-	eo.timeout_ms = UINT32_MAX;
-	rc = bg_session_helper_exec(&res, &c, "attach", args, 2, &eo);
-	/* Nobody reads the frames any more: a send blocked on a full
-	 * socketpair fails now instead of holding the thread. */
-	close(sp[0]);
-	sp[0] = -1;
-	if (thread_started) {
-		if (write(stop[1], "x", 1) < 0)
-			bg_debug(ctx, "session attach: wake the input thread: %s", strerror(errno));
-		pthread_join(th, NULL);
-		thread_started = false;
-	}
-	if (rc)
-		goto out;
-	int st = banger_ssh_result_exit_status(res);
-	if (os.refused) {
-		rc = bg_error(BANGER_ESTATE, "session %s refused the attach: %s", r.id, os.refusal);
-	} else if (os.ended) {
-		int32_t code, sig;
-		if (bg_session_parse_status(os.status, &code, &sig))
-			rc = bg_session_record_end(ctx, &r, code, sig);
-		if (out && !rc)
-			*out = BANGER_SESSION_ENDED;
-	} else if (st == BG_SH_ENDED) {
-		/* it ended before we got in */
-		bg_session_record rr;
-		if (bg_session_get(&rr, ctx, r.id, BANGER_SESSION_REFRESH) == 0)
-			bg_session_record_clear(&rr);
-		rc = bg_error(BANGER_ESTATE, "session %s has ended", r.id);
-	} else if (st == BG_SH_LOST || st == BG_SH_MISSING) {
-		bg_session_record_lost(ctx, &r);
-		rc = bg_error(BANGER_ESTATE, "session %s is lost", r.id);
-	} else if (st != 0) {
-		rc = bg_session_helper_error(BANGER_ERROR, res, "attach to", r.id);
-	} else if (in.end) {
-		if (out)
-			*out = in.end;
-		if (in.err)
-			bg_debug(ctx, "session attach: input ended: %s", strerror(in.err));
-	} else {
-		/* the relay ended without an end frame or our EOF: the
-		 * supervisor dropped us */
-		rc = bg_error(BANGER_EIO, "session %s: the guest closed the attach", r.id);
-	}
-out:
-	if (thread_started) {
-		if (write(stop[1], "x", 1) < 0)
-			bg_debug(ctx, "session attach: wake the input thread: %s", strerror(errno));
-		pthread_join(th, NULL);
-	}
-	banger_ssh_result_free(res);
-	bg_session_disconnect(&c);
-	for (int i = 0; i < 2; i++) {
-		if (sp[i] >= 0)
-			close(sp[i]);
-		if (stop[i] >= 0)
-			close(stop[i]);
-	}
-	bg_buf_free(&os.in);
-	bg_free(dir);
-	bg_session_target_clear(&t);
-	bg_session_record_clear(&r);
+	a.ctx = ctx;
+	a.sp[0] = a.sp[1] = a.stop[0] = a.stop[1] = -1;
+	a.in = (input_state){ opts, -1, -1, 0, 0, 0 };
+	a.os = (output_state){ opts->out_fd, BG_BUF_INIT, false, false, "", "", 0, 0 };
+	if ((rc = reach_session(&a)) == 0 && (rc = start_input(&a, opts)) == 0 && (rc = relay(&a)) == 0)
+		rc = outcome(&a, out);
+	attachment_close(&a);
 	return rc;
 }

@@ -43,6 +43,107 @@ static bool retryable(int rc)
 	return rc == BANGER_ENETWORK || rc == BANGER_ETIMEOUT;
 }
 
+/* A log stream being read: the session and where it lives, what was
+ * delivered, and when a byte last got through (for reconnecting). */
+typedef struct {
+	banger_ctx *ctx;
+	bg_session_record r;
+	bg_session_target t;
+	char *dir;
+	stream_state s;
+	bool follow;
+	int64_t last_progress;
+	int delay;
+} log_stream;
+
+/* The session's target, resolved again on every connection (a VM may
+ * have stopped meanwhile), and the session's directory in it. */
+static int locate(log_stream *ls)
+{
+	banger_ctx *ctx = ls->ctx;
+	int rc;
+	bg_session_target_clear(&ls->t);
+	if ((rc = bg_session_target_for(&ls->t, ctx, &ls->r)))
+		return rc;
+	if (ls->t.is_vm && !ls->t.alive) {
+		if (bg_streq(ls->r.state, BG_SESSION_RUNNING) || bg_streq(ls->r.state, BG_SESSION_STARTING))
+			bg_session_record_lost(ctx, &ls->r);
+		return bg_error(BANGER_ESTATE, "session %s: VM %s is not running (output up to offset %llu was delivered)",
+				ls->r.id, ls->t.vm_name, (unsigned long long)ls->s.off);
+	}
+	bg_free(ls->dir);
+	if (!(ls->dir = bg_session_dir(&ls->t, ls->r.id)))
+		return bg_error_oom();
+	return 0;
+}
+
+/* One connection running `banger-session logs` from the next byte. */
+static int run_logs(log_stream *ls, banger_ssh_result **res)
+{
+	bool follow = ls->follow;
+	char offs[24];
+	snprintf(offs, sizeof(offs), "%llu", (unsigned long long)ls->s.off);
+	const char *args[] = { "--dir", ls->dir, "--from", offs, "--follow" };
+	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
+	eo.output_cb = on_output;
+	eo.output_payload = &ls->s;
+	eo.timeout_ms = follow ? UINT32_MAX : 600000;
+	ls->s.err.len = 0;
+	uint64_t before = ls->s.off;
+	bg_session_conn c;
+	int rc = bg_session_connect(&c, ls->ctx, &ls->t);
+	if (rc == 0)
+		rc = bg_session_helper_exec(res, &c, "logs", args, follow ? 5 : 4, &eo);
+	if (ls->s.off != before) {
+		ls->last_progress = bg_now_ms();
+		ls->delay = 100;
+	}
+	bg_session_disconnect(&c);
+	return rc;
+}
+
+/* What the end of one connection means.  *done unless it is worth
+ * connecting again: the stream broke rather than ended, was stopped by
+ * the callback, or found the session ended, lost or refusing. */
+static int judge(log_stream *ls, int rc, const banger_ssh_result *res, bool *done)
+{
+	banger_ctx *ctx = ls->ctx;
+	bg_session_record *r = &ls->r;
+	int st = res ? banger_ssh_result_exit_status(res) : -1;
+	const char *sig = res ? banger_ssh_result_exit_signal(res) : NULL;
+	*done = true;
+	if (ls->s.cb_rc)
+		return ls->s.cb_rc;
+	if (rc == 0 && st == 0) {
+		if (ls->follow && !bg_streq(r->state, BG_SESSION_EXITED)) {
+			/* the guest only ends a follow at the session's end */
+			bg_session_record rr;
+			if (bg_session_get(&rr, ctx, r->id, BANGER_SESSION_REFRESH) == 0)
+				bg_session_record_clear(&rr);
+			banger_error_clear();
+		}
+		return 0;
+	}
+	if (rc == 0 && (st == BG_SH_LOST || st == BG_SH_MISSING)) {
+		bg_session_record_lost(ctx, r);
+		return bg_error(BANGER_ESTATE, "session %s is lost (output up to offset %llu was delivered)", r->id,
+				(unsigned long long)ls->s.off);
+	}
+	if (rc == 0 && st == 2) {
+		const char *e = ls->s.err.data ? ls->s.err.data : "";
+		if (bg_startswith(e, "banger-session: "))
+			e += strlen("banger-session: ");
+		return bg_error(BANGER_EINVALID, "session %s: %.*s", r->id, (int)strcspn(e, "\n"), e);
+	}
+	*done = false;
+	if (rc == 0 && sig)
+		/* the guest side was killed mid-stream */
+		rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (signal %s)", r->id, sig);
+	else if (rc == 0)
+		rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (exit %d)", r->id, st);
+	return rc;
+}
+
 BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const char *id, uint64_t from,
 				       uint32_t flags, banger_session_output_cb cb, void *payload)
 {
@@ -53,100 +154,38 @@ BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const cha
 	if (from > (uint64_t)INT64_MAX)
 		return bg_error(BANGER_EINVALID, "offset %llu is too large", (unsigned long long)from);
 	bool follow = (flags & BANGER_SESSION_LOGS_FOLLOW) != 0;
-	bg_session_record r;
-	int rc = bg_store_session_get(&ctx->env.store, &r, id);
+	log_stream ls;
+	memset(&ls, 0, sizeof(ls));
+	int rc = bg_store_session_get(&ctx->env.store, &ls.r, id);
 	if (rc)
 		return rc;
-	stream_state s = { cb, payload, from, 0, BG_BUF_INIT };
-	bg_session_target t;
-	memset(&t, 0, sizeof(t));
-	char *dir = NULL;
-	int64_t last_progress = bg_now_ms();
-	int delay = 100;
+	ls.ctx = ctx;
+	ls.s = (stream_state){ cb, payload, from, 0, BG_BUF_INIT };
+	ls.follow = follow;
+	ls.last_progress = bg_now_ms();
+	ls.delay = 100;
 	for (;;) {
-		bg_session_target_clear(&t);
-		if ((rc = bg_session_target_for(&t, ctx, &r)))
-			break;
-		if (t.is_vm && !t.alive) {
-			if (bg_streq(r.state, BG_SESSION_RUNNING) || bg_streq(r.state, BG_SESSION_STARTING))
-				bg_session_record_lost(ctx, &r);
-			rc = bg_error(BANGER_ESTATE, "session %s: VM %s is not running (output up to offset %llu was delivered)",
-				      r.id, t.vm_name, (unsigned long long)s.off);
-			break;
-		}
-		bg_free(dir);
-		if (!(dir = bg_session_dir(&t, r.id))) {
-			rc = bg_error_oom();
-			break;
-		}
-		char offs[24];
-		snprintf(offs, sizeof(offs), "%llu", (unsigned long long)s.off);
-		const char *args[] = { "--dir", dir, "--from", offs, "--follow" };
-		banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
-		eo.output_cb = on_output;
-		eo.output_payload = &s;
-		eo.timeout_ms = follow ? UINT32_MAX : 600000;
-		s.err.len = 0;
-		uint64_t before = s.off;
-		bg_session_conn c;
+		bool done = true;
 		banger_ssh_result *res = NULL;
-		rc = bg_session_connect(&c, ctx, &t);
-		if (rc == 0)
-			rc = bg_session_helper_exec(&res, &c, "logs", args, follow ? 5 : 4, &eo);
-		if (s.off != before) {
-			last_progress = bg_now_ms();
-			delay = 100;
+		if ((rc = locate(&ls)) == 0) {
+			rc = run_logs(&ls, &res);
+			rc = judge(&ls, rc, res, &done);
 		}
-		int st = res ? banger_ssh_result_exit_status(res) : -1;
-		const char *sig = res ? banger_ssh_result_exit_signal(res) : NULL;
-		bg_session_disconnect(&c);
 		banger_ssh_result_free(res);
-		if (s.cb_rc) {
-			rc = s.cb_rc;
+		if (done || !follow || !retryable(rc) || bg_now_ms() - ls.last_progress > RECONNECT_BUDGET_MS)
 			break;
-		}
-		if (rc == 0 && st == 0) {
-			if (follow && !bg_streq(r.state, BG_SESSION_EXITED)) {
-				/* the guest only ends a follow at the session's end */
-				bg_session_record rr;
-				if (bg_session_get(&rr, ctx, r.id, BANGER_SESSION_REFRESH) == 0)
-					bg_session_record_clear(&rr);
-				banger_error_clear();
-			}
-			break;
-		}
-		if (rc == 0 && (st == BG_SH_LOST || st == BG_SH_MISSING)) {
-			bg_session_record_lost(ctx, &r);
-			rc = bg_error(BANGER_ESTATE, "session %s is lost (output up to offset %llu was delivered)", r.id,
-				      (unsigned long long)s.off);
-			break;
-		}
-		if (rc == 0 && st == 2) {
-			const char *e = s.err.data ? s.err.data : "";
-			if (bg_startswith(e, "banger-session: "))
-				e += strlen("banger-session: ");
-			rc = bg_error(BANGER_EINVALID, "session %s: %.*s", r.id, (int)strcspn(e, "\n"), e);
-			break;
-		}
-		if (rc == 0 && sig)
-			/* the guest side was killed mid-stream */
-			rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (signal %s)", r.id, sig);
-		else if (rc == 0)
-			rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (exit %d)", r.id, st);
-		if (!follow || !retryable(rc) || bg_now_ms() - last_progress > RECONNECT_BUDGET_MS)
-			break;
-		bg_debug(ctx, "session %s: stream dropped at offset %llu (%s); resuming", r.id, (unsigned long long)s.off,
-			 banger_error_last() ? banger_error_last()->message : "?");
+		bg_debug(ctx, "session %s: stream dropped at offset %llu (%s); resuming", ls.r.id,
+			 (unsigned long long)ls.s.off, banger_error_last() ? banger_error_last()->message : "?");
 		banger_error_clear();
-		bg_sleep_ms(delay);
-		if (delay < 2000)
-			delay *= 2;
+		bg_sleep_ms(ls.delay);
+		if (ls.delay < 2000)
+			ls.delay *= 2;
 	}
 	if (out)
-		*out = s.off;
-	bg_buf_free(&s.err);
-	bg_free(dir);
-	bg_session_target_clear(&t);
-	bg_session_record_clear(&r);
+		*out = ls.s.off;
+	bg_buf_free(&ls.s.err);
+	bg_free(ls.dir);
+	bg_session_target_clear(&ls.t);
+	bg_session_record_clear(&ls.r);
 	return rc;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -399,224 +400,350 @@ static bool vmm_id(pid_t pid, const char *runtime_dir, char id[BG_VM_ID_LEN + 1]
 	return false;
 }
 
-/* Kernel objects with our names that no live VM owns. */
+/* What a sweep works from: the snapshot of the VMs it started with, a
+ * fresh list for the loop devices, and the names this state root gives
+ * its kernel objects. */
+typedef struct {
+	rc_state *s;
+	bg_vm_record *vms;
+	size_t n;
+	bg_vm_record *now;
+	size_t n_now;
+	char tap_prefix[8];
+	char nat_table[32];
+	char dm_prefix[32];
+} sweeper;
+
+/* One kind of kernel object a VM leaves behind: how this state root's
+ * objects of that kind are listed, whether one has no owner (when it
+ * takes the VM's lock in *lock, the lock is held until the object is
+ * removed), and how it is removed; with the report's subject prefix and
+ * what the report says once it is gone. */
+typedef struct {
+	const char *subject_prefix;
+	const char *done;
+	int (*list)(sweeper *w, char ***names, size_t *count);
+	bool (*unowned)(sweeper *w, const char *name, bg_lock *lock);
+	int (*remove)(sweeper *w, const char *name);
+} sweep_kind;
+
+/* Objects named after a VM id: stray when no active VM of the snapshot
+ * has that id and really_stray() agrees. */
+static bool named_unowned(sweeper *w, const char *id, bg_lock *lock)
+{
+	return !owned(w->vms, w->n, id, true) && really_stray(w->s, id, true, true, lock);
+}
+
+/* VMM processes naming a socket in our runtime directory; a process's
+ * name is its pid in decimal. */
+static int vmm_list(sweeper *w, char ***names, size_t *count)
+{
+	pid_t *pids = NULL;
+	size_t np = 0;
+	char *needle = bg_sprintf("%s/", w->s->ctx->env.layout.runtime_dir);
+	int rc = needle ? bg_proc_find(&pids, &np, needle) : bg_error_oom();
+	char **v = rc == 0 && np > 0 ? bg_calloc(np, sizeof(*v)) : NULL;
+	if (rc == 0 && np > 0 && !v)
+		rc = bg_error_oom();
+	for (size_t i = 0; rc == 0 && i < np; i++)
+		if (!(v[i] = bg_sprintf("%d", (int)pids[i])))
+			rc = bg_error_oom();
+	bg_free(needle);
+	bg_free(pids);
+	if (rc) {
+		bg_strv_free(v, np);
+		return rc;
+	}
+	*names = v;
+	*count = np;
+	return 0;
+}
+
+/* Not an active VM's (none has its socket on the command line), and
+ * the VM its command line names is stray.  The id is read again now: a
+ * process that no longer names one of our sockets (a wrapper's child
+ * that has exec'd since the scan, e.g. a pyenv shim's) is not a VMM of
+ * ours. */
+static bool vmm_unowned(sweeper *w, const char *name, bg_lock *lock)
+{
+	pid_t pid = (pid_t)strtol(name, NULL, 10);
+	for (size_t k = 0; k < w->n; k++)
+		if (w->vms[k].api_sock && bg_proc_cmdline_has(pid, w->vms[k].api_sock) &&
+		    owned(w->vms, w->n, w->vms[k].id, true))
+			return false;
+	char id[BG_VM_ID_LEN + 1];
+	return vmm_id(pid, w->s->ctx->env.layout.runtime_dir, id) && really_stray(w->s, id, true, false, lock);
+}
+
+static int vmm_remove(sweeper *w, const char *name)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->process_terminate(ops->self, (pid_t)strtol(name, NULL, 10), 3000);
+}
+
+/* NAT rules, one set per VM id, in this state root's table. */
+static int nat_list(sweeper *w, char ***names, size_t *count)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->nat_list(ops->self, w->nat_table, names, count);
+}
+
+static bool nat_unowned(sweeper *w, const char *name, bg_lock *lock)
+{
+	return named_unowned(w, name, lock);
+}
+
+static int nat_remove(sweeper *w, const char *name)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->nat_remove(ops->self, w->nat_table, name);
+}
+
+/* dm targets: our object prefix, the instance tag, the VM id. */
+static int dm_list(sweeper *w, char ***names, size_t *count)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->dm_list(ops->self, w->dm_prefix, names, count);
+}
+
+static bool dm_unowned(sweeper *w, const char *name, bg_lock *lock)
+{
+	return named_unowned(w, name + strlen(w->dm_prefix), lock);
+}
+
+static int dm_remove(sweeper *w, const char *name)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->dm_remove(ops->self, name);
+}
+
+/* Loop devices backed by files under our state directory.  An active
+ * VM's loops are in its handles, read from a fresh list: a VM started
+ * meanwhile attaches its loops while in "starting", which the snapshot
+ * may not show.  When that list cannot be read, none is listed: what is
+ * in use cannot be told, so nothing is detached. */
+static int loop_list(sweeper *w, char ***names, size_t *count)
+{
+	banger_ctx *ctx = w->s->ctx;
+	const bg_host_ops *ops = ctx->env.host;
+	int rc = ops->loop_list(ops->self, ctx->env.layout.state_dir, names, count);
+	if (rc || *count == 0)
+		return rc;
+	if (bg_store_vm_list(&ctx->env.store, &w->now, &w->n_now) != 0) {
+		w->now = NULL;
+		w->n_now = 0;
+		bg_strv_free(*names, *count);
+		*names = NULL;
+		*count = 0;
+	}
+	return 0;
+}
+
+/* A loop is told by the active VMs' handles, not by a VM's lock. */
+static bool loop_unowned(sweeper *w, const char *name, bg_lock *lock)
+{
+	(void)lock;
+	banger_ctx *ctx = w->s->ctx;
+	for (size_t k = 0; k < w->n_now; k++) {
+		bg_vm_handles h;
+		if (!w->now[k].state || strcmp(w->now[k].state, BG_VM_STOPPED) == 0)
+			continue;
+		if ((bg_handles_cache_get(ctx, w->now[k].id, &h) ||
+		     bg_vm_rediscover(ctx, &w->now[k], &h, NULL, 0) == 0) &&
+		    (strcmp(h.base_loop, name) == 0 || strcmp(h.cow_loop, name) == 0))
+			return false;
+	}
+	return true;
+}
+
+static int loop_remove(sweeper *w, const char *name)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->loop_detach(ops->self, name);
+}
+
+/* Taps: this state root's tap prefix, then the VM id. */
+static int tap_list(sweeper *w, char ***names, size_t *count)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->tap_list(ops->self, w->tap_prefix, names, count);
+}
+
+static bool tap_unowned(sweeper *w, const char *name, bg_lock *lock)
+{
+	return named_unowned(w, name + strlen(w->tap_prefix), lock);
+}
+
+static int tap_remove(sweeper *w, const char *name)
+{
+	const bg_host_ops *ops = w->s->ctx->env.host;
+	return ops->tap_delete(ops->self, name);
+}
+
+/* In this order: a VMM goes before the devices it holds, a dm target
+ * before the loop devices under it. */
+static const sweep_kind sweep_kinds[] = {
+	{ "pid ", "stray VMM process killed", vmm_list, vmm_unowned, vmm_remove },
+	{ "", "stray NAT rules removed", nat_list, nat_unowned, nat_remove },
+	{ "", "stray dm target removed", dm_list, dm_unowned, dm_remove },
+	{ "", "stray loop device detached", loop_list, loop_unowned, loop_remove },
+	{ "", "stray tap device deleted", tap_list, tap_unowned, tap_remove },
+};
+
+/* Remove every object of one kind that no VM owns; the first failure
+ * to remove one is returned, the others are still tried.  A kind that
+ * cannot be listed is skipped. */
+static int sweep_kind_pass(sweeper *w, const sweep_kind *k)
+{
+	char **names = NULL;
+	size_t nn = 0;
+	int first = 0;
+	if (k->list(w, &names, &nn) == 0) {
+		for (size_t i = 0; i < nn; i++) {
+			bg_lock lock = BG_LOCK_INIT;
+			if (!k->unowned(w, names[i], &lock)) {
+				bg_lock_release(&lock);
+				continue;
+			}
+			int r = k->remove(w, names[i]);
+			bg_lock_release(&lock);
+			if (r) {
+				if (!first)
+					first = r;
+				continue;
+			}
+			char subject[300];
+			snprintf(subject, sizeof(subject), "%s%s", k->subject_prefix, names[i]);
+			say(w->s, subject, "%s", k->done);
+		}
+	}
+	bg_strv_free(names, nn);
+	return first;
+}
+
+/* A removal a killed process did not finish; its lock (if the file is
+ * still there) says whether one is at it. */
+static void sweep_trash(sweeper *w, const char *name)
+{
+	char *t = bg_path_join(w->s->ctx->env.layout.vms_dir, name);
+	char *tl = t ? bg_path_join(t, "lock") : NULL;
+	int fd = tl ? open(tl, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
+	if (t && tl && (fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0) && bg_remove_tree(t) == 0)
+		say(w->s, name, "leftover of an interrupted removal deleted");
+	if (fd >= 0)
+		close(fd);
+	bg_free(tl);
+	bg_free(t);
+}
+
+/* A create killed before its directory was renamed into place: it
+ * holds a record and a lock file, nothing else. */
+static void sweep_staging(sweeper *w, const char *name)
+{
+	char *t = bg_path_join(w->s->ctx->env.layout.vms_dir, name);
+	if (t && staging_abandoned(w->s->ctx, t) && bg_remove_tree(t) == 0)
+		say(w->s, name, "leftover of an interrupted create deleted");
+	bg_free(t);
+}
+
+/* Remove the directory of an unfinished create, under its lock.  Checked
+ * again once the lock is held: a creator inserts the row while holding
+ * it; and the lock must be on the file that is there now (another sweep
+ * may have removed the directory we opened it in, and a creator made it
+ * again). */
+static void remove_unfinished(sweeper *w, const char *id)
+{
+	banger_ctx *ctx = w->s->ctx;
+	bg_vm_paths p;
+	if (bg_layout_vm_paths(&p, &ctx->env.layout, id))
+		return;
+	bg_lock lock = BG_LOCK_INIT;
+	if (bg_lock_acquire(&lock, p.lock, 0) == 0) {
+		bg_vm_record tmp;
+		if (!bg_lock_is_current(&lock, p.lock)) {
+			/* not ours to judge */
+		} else if (bg_store_vm_get(&ctx->env.store, &tmp, id) == 0) {
+			bg_vm_record_clear(&tmp);
+		} else if (bg_vm_dir_classify(ctx, id, NULL, 0) == BG_VM_DIR_LEFTOVER && bg_vm_dir_remove(p.dir) == 0) {
+			say(w->s, id, "directory of an unfinished create removed");
+		}
+		bg_lock_release(&lock);
+	}
+	bg_vm_paths_free(&p);
+}
+
+/* A VM directory without a row: removed when it is this store's and was
+ * never finished or was being deleted; anything else is reported and
+ * left in place, with the kernel objects named after it. */
+static void sweep_vm_dir(sweeper *w, const char *name)
+{
+	banger_ctx *ctx = w->s->ctx;
+	if (!bg_vm_id_valid(name) || owned(w->vms, w->n, name, false))
+		return;
+	/* the list is a snapshot: a VM created since has a row now */
+	bg_vm_record now;
+	if (bg_store_vm_get(&ctx->env.store, &now, name) == 0) {
+		bg_vm_record_clear(&now);
+		return;
+	}
+	banger_error_clear();
+	char why[300];
+	bg_vm_dir_kind kind = bg_vm_dir_classify(ctx, name, why, sizeof(why));
+	if (kind == BG_VM_DIR_ABSENT)
+		return;
+	if (kind == BG_VM_DIR_LEFTOVER) {
+		remove_unfinished(w, name);
+		return;
+	}
+	char *t = bg_path_join(ctx->env.layout.vms_dir, name);
+	note(w->s, t ? t : name, "left in place with the kernel objects named after it: %s%s", why,
+	     kind == BG_VM_DIR_UNRECORDED || strncmp(why, "made by store", 13) == 0
+		     ? "; `banger store recover` adds it back"
+		     : "");
+	bg_free(t);
+}
+
+/* Entries of the VMs directory: leftovers of removals and creates, and
+ * VM directories without a row whose lock nobody holds. */
+static void sweep_dirs(sweeper *w)
+{
+	DIR *d = opendir(w->s->ctx->env.layout.vms_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (bg_vm_dir_is_trash(e->d_name))
+			sweep_trash(w, e->d_name);
+		else if (bg_vm_dir_is_staging(e->d_name))
+			sweep_staging(w, e->d_name);
+		else
+			sweep_vm_dir(w, e->d_name);
+	}
+	closedir(d);
+}
+
+/* Kernel objects with our names that no live VM owns, kind by kind,
+ * then the VMs directory. */
 static int sweep(rc_state *s)
 {
 	banger_ctx *ctx = s->ctx;
-	const bg_host_ops *ops = ctx->env.host;
-	bg_vm_record *vms;
-	size_t n;
-	int rc = bg_store_vm_list(&ctx->env.store, &vms, &n);
+	sweeper w = { .s = s };
+	int rc = bg_store_vm_list(&ctx->env.store, &w.vms, &w.n);
 	if (rc)
 		return rc;
+	bg_layout_tap_prefix(&ctx->env.layout, w.tap_prefix);
+	bg_nat_table_name(w.nat_table, ctx->env.layout.instance);
+	snprintf(w.dm_prefix, sizeof(w.dm_prefix), BG_OBJECT_PREFIX "-%s-", ctx->env.layout.instance);
 	int first = 0;
-	char prefix[8];
-	bg_layout_tap_prefix(&ctx->env.layout, prefix);
-
-	/* stray VMM processes naming a socket in our runtime dir */
-	pid_t *pids = NULL;
-	size_t np = 0;
-	char *needle = bg_sprintf("%s/", ctx->env.layout.runtime_dir);
-	if (needle && bg_proc_find(&pids, &np, needle) == 0) {
-		for (size_t i = 0; i < np; i++) {
-			bool mine = false;
-			for (size_t k = 0; k < n && !mine; k++)
-				mine = vms[k].api_sock && bg_proc_cmdline_has(pids[i], vms[k].api_sock) &&
-				       owned(vms, n, vms[k].id, true);
-			/* The id is read again now: a process that no longer names one
-			 * of our sockets (a wrapper's child that has exec'd since the
-			 * scan, e.g. a pyenv shim's) is not a VMM of ours. */
-			char id[BG_VM_ID_LEN + 1];
-			bg_lock lock = BG_LOCK_INIT;
-			if (!mine && vmm_id(pids[i], ctx->env.layout.runtime_dir, id) &&
-			    really_stray(s, id, true, false, &lock)) {
-				char subject[32];
-				snprintf(subject, sizeof(subject), "pid %d", (int)pids[i]);
-				int r = ops->process_terminate(ops->self, pids[i], 3000);
-				if (!r)
-					say(s, subject, "stray VMM process killed");
-				if (r && !first)
-					first = r;
-			}
-			bg_lock_release(&lock);
-		}
+	for (size_t i = 0; i < BG_ARRAY_SIZE(sweep_kinds); i++) {
+		int r = sweep_kind_pass(&w, &sweep_kinds[i]);
+		if (r && !first)
+			first = r;
 	}
-	bg_free(needle);
-	bg_free(pids);
-
-	/* NAT rules of VMs that are not running */
-	char table[32];
-	bg_nat_table_name(table, ctx->env.layout.instance);
-	char **ids = NULL;
-	size_t ni = 0;
-	if (ops->nat_list(ops->self, table, &ids, &ni) == 0) {
-		for (size_t i = 0; i < ni; i++) {
-			bg_lock lock = BG_LOCK_INIT;
-			if (owned(vms, n, ids[i], true) || !really_stray(s, ids[i], true, true, &lock))
-				continue;
-			int r = ops->nat_remove(ops->self, table, ids[i]);
-			bg_lock_release(&lock);
-			if (!r)
-				say(s, ids[i], "stray NAT rules removed");
-			else if (!first)
-				first = r;
-		}
-	}
-	bg_strv_free(ids, ni);
-
-	/* dm targets */
-	char dmprefix[32];
-	snprintf(dmprefix, sizeof(dmprefix), BG_OBJECT_PREFIX "-%s-", ctx->env.layout.instance);
-	char **names = NULL;
-	size_t nn = 0;
-	if (ops->dm_list(ops->self, dmprefix, &names, &nn) == 0) {
-		for (size_t i = 0; i < nn; i++) {
-			bg_lock lock = BG_LOCK_INIT;
-			if (owned(vms, n, names[i] + strlen(dmprefix), true) ||
-			    !really_stray(s, names[i] + strlen(dmprefix), true, true, &lock))
-				continue;
-			int r = ops->dm_remove(ops->self, names[i]);
-			bg_lock_release(&lock);
-			if (!r)
-				say(s, names[i], "stray dm target removed");
-			else if (!first)
-				first = r;
-		}
-	}
-	bg_strv_free(names, nn);
-
-	/* loops backed by files under our state dir, outside running VMs */
-	char **loops = NULL;
-	size_t nl = 0;
-	if (ops->loop_list(ops->self, ctx->env.layout.state_dir, &loops, &nl) == 0 && nl > 0) {
-		/* An active VM's loops are in its handles (read from a fresh
-		 * list: a VM started meanwhile attaches its loops while in
-		 * "starting", which the snapshot may not show). */
-		bg_vm_record *now = NULL;
-		size_t nn_now = 0, scan = nl;
-		if (bg_store_vm_list(&ctx->env.store, &now, &nn_now) != 0) {
-			now = NULL;
-			nn_now = 0;
-			scan = 0; /* cannot tell what is in use: detach nothing */
-		}
-		for (size_t i = 0; i < scan; i++) {
-			bool in_use = false;
-			for (size_t k = 0; k < nn_now && !in_use; k++) {
-				bg_vm_handles h;
-				if (!now[k].state || strcmp(now[k].state, BG_VM_STOPPED) == 0)
-					continue;
-				if (bg_handles_cache_get(ctx, now[k].id, &h) ||
-				    bg_vm_rediscover(ctx, &now[k], &h, NULL, 0) == 0)
-					in_use = strcmp(h.base_loop, loops[i]) == 0 || strcmp(h.cow_loop, loops[i]) == 0;
-			}
-			if (in_use)
-				continue;
-			int r = ops->loop_detach(ops->self, loops[i]);
-			if (!r)
-				say(s, loops[i], "stray loop device detached");
-			else if (!first)
-				first = r;
-		}
-		bg_vm_records_free(now, nn_now);
-	}
-	bg_strv_free(loops, nl);
-
-	/* taps */
-	names = NULL;
-	nn = 0;
-	if (ops->tap_list(ops->self, prefix, &names, &nn) == 0) {
-		for (size_t i = 0; i < nn; i++) {
-			bg_lock lock = BG_LOCK_INIT;
-			if (owned(vms, n, names[i] + strlen(prefix), true) ||
-			    !really_stray(s, names[i] + strlen(prefix), true, true, &lock))
-				continue;
-			int r = ops->tap_delete(ops->self, names[i]);
-			bg_lock_release(&lock);
-			if (!r)
-				say(s, names[i], "stray tap device deleted");
-			else if (!first)
-				first = r;
-		}
-	}
-	bg_strv_free(names, nn);
-
-	/* VM directories without a row whose lock nobody holds */
-	DIR *d = opendir(ctx->env.layout.vms_dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (bg_vm_dir_is_trash(e->d_name)) {
-				/* a removal a killed process did not finish; its lock
-				 * (if the file is still there) says whether one is at it */
-				char *t = bg_path_join(ctx->env.layout.vms_dir, e->d_name);
-				char *tl = t ? bg_path_join(t, "lock") : NULL;
-				int fd = tl ? open(tl, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
-				if (t && tl && (fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0) &&
-				    bg_remove_tree(t) == 0)
-					say(s, e->d_name, "leftover of an interrupted removal deleted");
-				if (fd >= 0)
-					close(fd);
-				bg_free(tl);
-				bg_free(t);
-				continue;
-			}
-			if (bg_vm_dir_is_staging(e->d_name)) {
-				/* a create killed before its directory was renamed into
-				 * place: it holds a record and a lock file, nothing else */
-				char *t = bg_path_join(ctx->env.layout.vms_dir, e->d_name);
-				if (t && staging_abandoned(ctx, t) && bg_remove_tree(t) == 0)
-					say(s, e->d_name, "leftover of an interrupted create deleted");
-				bg_free(t);
-				continue;
-			}
-			if (!bg_vm_id_valid(e->d_name) || owned(vms, n, e->d_name, false))
-				continue;
-			/* the list is a snapshot: a VM created since has a row now */
-			bg_vm_record now;
-			if (bg_store_vm_get(&ctx->env.store, &now, e->d_name) == 0) {
-				bg_vm_record_clear(&now);
-				continue;
-			}
-			banger_error_clear();
-			char why[300];
-			bg_vm_dir_kind kind = bg_vm_dir_classify(ctx, e->d_name, why, sizeof(why));
-			if (kind == BG_VM_DIR_ABSENT)
-				continue;
-			if (kind != BG_VM_DIR_LEFTOVER) {
-				char *t = bg_path_join(ctx->env.layout.vms_dir, e->d_name);
-				note(s, t ? t : e->d_name, "left in place with the kernel objects named after it: %s%s",
-				     why, kind == BG_VM_DIR_UNRECORDED || strncmp(why, "made by store", 13) == 0
-						  ? "; `banger store recover` adds it back"
-						  : "");
-				bg_free(t);
-				continue;
-			}
-			bg_vm_paths p;
-			if (bg_layout_vm_paths(&p, &ctx->env.layout, e->d_name))
-				continue;
-			bg_lock lock = BG_LOCK_INIT;
-			if (bg_lock_acquire(&lock, p.lock, 0) == 0) {
-				/* Re-check: a creator inserts the row while holding the lock;
-				 * and the lock must be on the file that is there now (another
-				 * sweep may have removed the directory we opened it in, and a
-				 * creator made it again). */
-				bg_vm_record tmp;
-				if (!bg_lock_is_current(&lock, p.lock)) {
-					/* not ours to judge */
-				} else if (bg_store_vm_get(&ctx->env.store, &tmp, e->d_name) == 0) {
-					bg_vm_record_clear(&tmp);
-				} else if (bg_vm_dir_classify(ctx, e->d_name, NULL, 0) == BG_VM_DIR_LEFTOVER &&
-					   bg_vm_dir_remove(p.dir) == 0) {
-					say(s, e->d_name, "directory of an unfinished create removed");
-				}
-				bg_lock_release(&lock);
-			}
-			bg_vm_paths_free(&p);
-		}
-		closedir(d);
-	}
+	sweep_dirs(&w);
 	banger_error_clear();
-	bg_vm_records_free(vms, n);
+	bg_vm_records_free(w.now, w.n_now);
+	bg_vm_records_free(w.vms, w.n);
 	return first;
 }
 

@@ -77,69 +77,74 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 	return bg_vmm_spawn_relayed(pid, argv, log_path, 0);
 }
 
-/* With a bound, the VMM's stdout and stderr are a pipe whose other end is
- * the console relay (relay.c), spawned the same way just before it: the
- * VMM never holds the log file, and the relay keeps it bounded. */
-int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_path, uint64_t log_max)
+/* The program must be an absolute path to an executable, and the log a
+ * file that can be opened.  The log is opened here first so that a path
+ * that cannot be opened is reported as such (the spawned child's failure
+ * to open it is not reported back where posix_spawn runs as a plain
+ * fork: valgrind). */
+static int check_program(const char *const argv[], const char *log_path)
 {
-	*pid = 0;
 	if (!argv || !argv[0] || argv[0][0] != '/' || !log_path)
 		return bg_error(BANGER_EINVALID, "spawn: need an absolute program path and a log path");
 
 	if (access(argv[0], X_OK) != 0)
 		return bg_error_os(errno == ENOENT || errno == EACCES ? BANGER_EUNSUPPORTED : BANGER_EIO, errno,
 				   "spawn: %s is not an executable", argv[0]);
-	/* The log is opened here first so that a path that cannot be opened is
-	 * reported as such (the spawned child's failure to open it is not
-	 * reported back where posix_spawn runs as a plain fork: valgrind). */
 	int lfd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (lfd < 0)
 		return bg_error_os(bg_code_from_errno(errno), errno, "spawn: console log %s", log_path);
 	close(lfd);
+	return 0;
+}
 
+/* Everything the intermediate needs, made before the fork: the VMM's and
+ * the relay's file actions, the attributes both are spawned with, and
+ * with a bound the console pipe and the relay's argv. */
+typedef struct {
+	const char *const *argv;
+	const char *log_path;
+	uint64_t log_max;
 	posix_spawn_file_actions_t fa, rfa;
 	posix_spawnattr_t attr;
-	int e, rc = 0;
-	int pfd[2] = { -1, -1 };
-	int con[2] = { -1, -1 }; /* the console pipe: VMM -> relay */
-	char *relay = NULL, *max_arg = NULL;
-	const char *rargv[6] = { NULL };
+	bool fa_ok, rfa_ok, attr_ok;
+	int con[2]; /* the console pipe: VMM -> relay */
+	char *relay, *max_arg;
+	const char *rargv[6];
+} spawn_plan;
 
-	if (log_max) {
-		if ((rc = bg_vmm_relay_program(&relay)))
-			return rc;
-		if (!(max_arg = bg_sprintf("%llu", (unsigned long long)log_max))) {
-			bg_free(relay);
-			return bg_error_oom();
-		}
-		rargv[0] = relay;
-		rargv[1] = "--log";
-		rargv[2] = log_path;
-		rargv[3] = "--max";
-		rargv[4] = max_arg;
-		if (pipe2(con, O_CLOEXEC) != 0) {
-			bg_free(relay);
-			bg_free(max_arg);
-			return bg_error_os(BANGER_EIO, errno, "spawn: console pipe");
-		}
-		/* Room for bursts while the relay is scheduled out (best effort). */
-		(void)fcntl(con[1], F_SETPIPE_SZ, 1 << 20);
-	}
-	if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
-		rc = bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
-		goto out_early;
-	}
-	if ((e = posix_spawn_file_actions_init(&rfa)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		rc = bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
-		goto out_early;
-	}
-	if ((e = posix_spawnattr_init(&attr)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawn_file_actions_destroy(&rfa);
-		rc = bg_error_os(BANGER_ENOMEM, e, "spawn: attributes");
-		goto out_early;
-	}
+/* The relay's argv and the console pipe. */
+static int plan_relay(spawn_plan *s)
+{
+	int rc;
+	if ((rc = bg_vmm_relay_program(&s->relay)))
+		return rc;
+	if (!(s->max_arg = bg_sprintf("%llu", (unsigned long long)s->log_max)))
+		return bg_error_oom();
+	s->rargv[0] = s->relay;
+	s->rargv[1] = "--log";
+	s->rargv[2] = s->log_path;
+	s->rargv[3] = "--max";
+	s->rargv[4] = s->max_arg;
+	if (pipe2(s->con, O_CLOEXEC) != 0)
+		return bg_error_os(BANGER_EIO, errno, "spawn: console pipe");
+	/* Room for bursts while the relay is scheduled out (best effort). */
+	(void)fcntl(s->con[1], F_SETPIPE_SZ, 1 << 20);
+	return 0;
+}
+
+/* The file actions and attributes of the VMM and of the relay. */
+static int plan_actions(spawn_plan *s)
+{
+	int e;
+	if ((e = posix_spawn_file_actions_init(&s->fa)) != 0)
+		return bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
+	s->fa_ok = true;
+	if ((e = posix_spawn_file_actions_init(&s->rfa)) != 0)
+		return bg_error_os(BANGER_ENOMEM, e, "spawn: file actions");
+	s->rfa_ok = true;
+	if ((e = posix_spawnattr_init(&s->attr)) != 0)
+		return bg_error_os(BANGER_ENOMEM, e, "spawn: attributes");
+	s->attr_ok = true;
 	/* stdin /dev/null, stdout and stderr appended to the log (or into the
 	 * console pipe), nothing else: addclosefrom_np covers descriptors the
 	 * host program opened without O_CLOEXEC.  With a relay, SIGPIPE stays
@@ -148,100 +153,131 @@ int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_p
 	sigset_t none, dfl;
 	sigemptyset(&none);
 	sigfillset(&dfl);
-	if (log_max)
+	if (s->log_max)
 		sigdelset(&dfl, SIGPIPE);
-	if (log_max)
-		e = posix_spawn_file_actions_adddup2(&fa, con[1], 1);
+	if (s->log_max)
+		e = posix_spawn_file_actions_adddup2(&s->fa, s->con[1], 1);
 	else
-		e = posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_APPEND | O_CREAT, 0600);
-	if (e || (e = posix_spawn_file_actions_adddup2(&fa, 1, 2)) ||
-	    (e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) ||
-	    (e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) ||
-	    (e = posix_spawnattr_setsigmask(&attr, &none)) ||
-	    (e = posix_spawnattr_setsigdefault(&attr, &dfl)) ||
-	    (e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-						      POSIX_SPAWN_SETSIGDEF))) {
-		rc = bg_error_os(e == ENOMEM ? BANGER_ENOMEM : BANGER_EIO, e, "spawn: preparing %s", argv[0]);
-		goto out;
-	}
+		e = posix_spawn_file_actions_addopen(&s->fa, 1, s->log_path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	if (e || (e = posix_spawn_file_actions_adddup2(&s->fa, 1, 2)) ||
+	    (e = posix_spawn_file_actions_addopen(&s->fa, 0, "/dev/null", O_RDONLY, 0)) ||
+	    (e = posix_spawn_file_actions_addclosefrom_np(&s->fa, 3)) ||
+	    (e = posix_spawnattr_setsigmask(&s->attr, &none)) ||
+	    (e = posix_spawnattr_setsigdefault(&s->attr, &dfl)) ||
+	    (e = posix_spawnattr_setflags(&s->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+							    POSIX_SPAWN_SETSIGDEF)))
+		return bg_error_os(e == ENOMEM ? BANGER_ENOMEM : BANGER_EIO, e, "spawn: preparing %s", s->argv[0]);
 	/* The relay: stdin the pipe, stdout and stderr /dev/null. */
-	if (log_max && ((e = posix_spawn_file_actions_adddup2(&rfa, con[0], 0)) ||
-			(e = posix_spawn_file_actions_addopen(&rfa, 1, "/dev/null", O_WRONLY, 0)) ||
-			(e = posix_spawn_file_actions_adddup2(&rfa, 1, 2)) ||
-			(e = posix_spawn_file_actions_addclosefrom_np(&rfa, 3)))) {
-		rc = bg_error_os(e == ENOMEM ? BANGER_ENOMEM : BANGER_EIO, e, "spawn: preparing %s", relay);
-		goto out;
+	if (s->log_max && ((e = posix_spawn_file_actions_adddup2(&s->rfa, s->con[0], 0)) ||
+			   (e = posix_spawn_file_actions_addopen(&s->rfa, 1, "/dev/null", O_WRONLY, 0)) ||
+			   (e = posix_spawn_file_actions_adddup2(&s->rfa, 1, 2)) ||
+			   (e = posix_spawn_file_actions_addclosefrom_np(&s->rfa, 3))))
+		return bg_error_os(e == ENOMEM ? BANGER_ENOMEM : BANGER_EIO, e, "spawn: preparing %s", s->relay);
+	return 0;
+}
+
+static void plan_free(spawn_plan *s)
+{
+	if (s->fa_ok)
+		posix_spawn_file_actions_destroy(&s->fa);
+	if (s->rfa_ok)
+		posix_spawn_file_actions_destroy(&s->rfa);
+	if (s->attr_ok)
+		posix_spawnattr_destroy(&s->attr);
+	/* Only the VMM and the relay hold the console pipe now. */
+	if (s->con[0] >= 0)
+		close(s->con[0]);
+	if (s->con[1] >= 0)
+		close(s->con[1]);
+	bg_free(s->relay);
+	bg_free(s->max_arg);
+}
+
+/* The intermediate: async-signal-safe calls only.  It spawns the relay
+ * (when there is one), then the VMM, reports both on pfd[1] and exits. */
+static void run_intermediate(const spawn_plan *s, const int pfd[2]) __attribute__((noreturn));
+static void run_intermediate(const spawn_plan *s, const int pfd[2])
+{
+	struct spawn_report r = { 0, 0, 0, 0 };
+	close(pfd[0]);
+	/* The VMM makes its API, vsock and QMP sockets (and any file of its
+	 * own) with this umask: nobody but us may connect to them. */
+	umask(077);
+	if (s->log_max) {
+		r.relay_err = posix_spawn(&r.relay_pid, s->rargv[0], &s->rfa, &s->attr, (char *const *)s->rargv,
+					  environ);
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		(void)sigaction(SIGPIPE, &ign, NULL);
 	}
-	if (pipe2(pfd, O_CLOEXEC) != 0) {
-		rc = bg_error_os(BANGER_EIO, errno, "spawn: pipe");
-		goto out;
-	}
+	if (!r.relay_err)
+		r.err = posix_spawn(&r.pid, s->argv[0], &s->fa, &s->attr, (char *const *)s->argv, environ);
+	ssize_t w;
+	do
+		w = write(pfd[1], &r, sizeof(r));
+	while (w < 0 && errno == EINTR);
+	_exit(0);
+}
+
+/* Fork the intermediate, read its report and reap it; *pid: the VMM. */
+static int spawn_through_intermediate(const spawn_plan *s, pid_t *pid)
+{
+	int pfd[2] = { -1, -1 };
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return bg_error_os(BANGER_EIO, errno, "spawn: pipe");
 
 	pid_t mid = fork_intermediate();
 	if (mid < 0) {
-		rc = bg_error_os(BANGER_EIO, errno, "spawn: fork");
-		goto out;
-	}
-	if (mid == 0) {
-		/* Intermediate: async-signal-safe calls only. */
-		struct spawn_report r = { 0, 0, 0, 0 };
+		int rc = bg_error_os(BANGER_EIO, errno, "spawn: fork");
 		close(pfd[0]);
-		/* The VMM makes its API, vsock and QMP sockets (and any file of its
-		 * own) with this umask: nobody but us may connect to them. */
-		umask(077);
-		if (log_max) {
-			r.relay_err = posix_spawn(&r.relay_pid, rargv[0], &rfa, &attr, (char *const *)rargv, environ);
-			struct sigaction ign;
-			memset(&ign, 0, sizeof(ign));
-			ign.sa_handler = SIG_IGN;
-			(void)sigaction(SIGPIPE, &ign, NULL);
-		}
-		if (!r.relay_err)
-			r.err = posix_spawn(&r.pid, argv[0], &fa, &attr, (char *const *)argv, environ);
-		ssize_t w;
-		do
-			w = write(pfd[1], &r, sizeof(r));
-		while (w < 0 && errno == EINTR);
-		_exit(0);
+		close(pfd[1]);
+		return rc;
 	}
+	if (mid == 0)
+		run_intermediate(s, pfd);
 
 	close(pfd[1]);
-	pfd[1] = -1;
 	struct spawn_report r = { 0, 0, 0, 0 };
-	rc = read_report(pfd[0], &r, 10000);
+	int rc = read_report(pfd[0], &r, 10000);
 	/* Reap the intermediate.  ECHILD: the host ignores SIGCHLD or reaped
 	 * it for us, which is fine. */
 	int ws;
 	while (waitpid(mid, &ws, 0) < 0 && errno == EINTR)
 		;
+	close(pfd[0]);
 	if (rc)
-		goto out;
-	/* A relay whose VMM did not start sees the pipe close (below) and ends. */
-	if (r.relay_err != 0) {
-		rc = bg_error_os(bg_code_from_errno(r.relay_err), r.relay_err, "spawn the console relay %s", relay);
-		goto out;
-	}
-	if (r.err != 0) {
-		rc = bg_error_os(bg_code_from_errno(r.err), r.err, "spawn %s (console log %s)", argv[0], log_path);
-		goto out;
-	}
+		return rc;
+	/* A relay whose VMM did not start sees the pipe close (in plan_free)
+	 * and ends. */
+	if (r.relay_err != 0)
+		return bg_error_os(bg_code_from_errno(r.relay_err), r.relay_err, "spawn the console relay %s",
+				   s->relay);
+	if (r.err != 0)
+		return bg_error_os(bg_code_from_errno(r.err), r.err, "spawn %s (console log %s)", s->argv[0],
+				   s->log_path);
 	*pid = r.pid;
-out:
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawn_file_actions_destroy(&rfa);
-	posix_spawnattr_destroy(&attr);
-out_early:
-	/* Only the VMM and the relay hold the console pipe now. */
-	if (con[0] >= 0)
-		close(con[0]);
-	if (con[1] >= 0)
-		close(con[1]);
-	bg_free(relay);
-	bg_free(max_arg);
+	return 0;
+}
+
+/* With a bound, the VMM's stdout and stderr are a pipe whose other end is
+ * the console relay (relay.c), spawned the same way just before it: the
+ * VMM never holds the log file, and the relay keeps it bounded. */
+int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_path, uint64_t log_max)
+{
+	*pid = 0;
+	int rc = check_program(argv, log_path);
+	if (rc)
+		return rc;
+	spawn_plan s;
+	memset(&s, 0, sizeof(s));
+	s.argv = argv;
+	s.log_path = log_path;
+	s.log_max = log_max;
+	s.con[0] = s.con[1] = -1;
+	if ((!log_max || (rc = plan_relay(&s)) == 0) && (rc = plan_actions(&s)) == 0)
+		rc = spawn_through_intermediate(&s, pid);
+	plan_free(&s);
 	return rc;
 }
 
