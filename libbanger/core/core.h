@@ -95,6 +95,23 @@ int bg_parse_size(uint64_t *out, const char *s);
 void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */
 int bg_random_bytes(void *buf, size_t n);
 
+/* ---- SHA-256 (sha256.c): the only one in the library ---- */
+#define BG_SHA256_LEN 32
+#define BG_SHA256_HEX_SIZE (2 * BG_SHA256_LEN + 1) /* lowercase hex + NUL */
+typedef struct bg_sha256 bg_sha256;
+int bg_sha256_new(bg_sha256 **out);
+/* A failed update is remembered: bg_sha256_final reports it too, so a
+ * streaming caller may ignore this return and check only the final. */
+int bg_sha256_update(bg_sha256 *h, const void *data, size_t len);
+/* The digest of everything since new or reset; reset before reusing. */
+int bg_sha256_final(bg_sha256 *h, unsigned char md[BG_SHA256_LEN]);
+int bg_sha256_final_hex(bg_sha256 *h, char hex[BG_SHA256_HEX_SIZE]);
+int bg_sha256_reset(bg_sha256 *h);
+void bg_sha256_free(bg_sha256 *h);
+/* One-shot. */
+int bg_sha256_of(unsigned char md[BG_SHA256_LEN], const void *data, size_t len);
+int bg_sha256_of_hex(char hex[BG_SHA256_HEX_SIZE], const void *data, size_t len);
+
 /* ---- untrusted text made visible (visible.c) ----
  * Printable UTF-8 is kept; C0/C1 controls, DEL, bidi overrides and
  * invalid UTF-8 are spelled out (\x1b, \u009b, \xff).  Used for every

@@ -474,12 +474,12 @@ bool bg_sshkey_equal(const bg_sshkey *a, const bg_sshkey *b)
 
 int bg_sshkey_fingerprint(char **out, const bg_sshkey *k)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[BG_SHA256_LEN];
 	*out = NULL;
-	if (EVP_Digest(k->blob, k->len, md, &mdlen, EVP_sha256(), NULL) != 1)
-		return bg_error_lib(BANGER_ERROR, "openssl", 0, "SHA-256 failed");
-	char *b64 = bg_base64_encode(md, mdlen, false);
+	int rc = bg_sha256_of(md, k->blob, k->len);
+	if (rc)
+		return rc;
+	char *b64 = bg_base64_encode(md, sizeof(md), false);
 	if (!b64)
 		return bg_error_oom();
 	*out = bg_sprintf("SHA256:%s", b64);

@@ -32,15 +32,10 @@ bool bg_digest_valid(const char *s);
  * BANGER_EUNSUPPORTED for another well-formed algorithm). */
 int bg_digest_check(const char *s, const char *what);
 
-typedef struct bg_sha256 bg_sha256;
-int bg_sha256_new(bg_sha256 **out);
-void bg_sha256_update(bg_sha256 *h, const void *data, size_t len);
-/* Writes "sha256:<hex>" into out; the context may be reused after
- * bg_sha256_reset. */
-void bg_sha256_final(bg_sha256 *h, char out[BG_DIGEST_SIZE]);
-void bg_sha256_reset(bg_sha256 *h);
-void bg_sha256_free(bg_sha256 *h);
-int bg_sha256_digest(char out[BG_DIGEST_SIZE], const void *data, size_t len);
+/* "sha256:<hex>" of core's SHA-256 (bg_sha256_*, core.h): of what a
+ * streaming context has seen (reset it before reuse), or of data. */
+int bg_digest_final(bg_sha256 *h, char out[BG_DIGEST_SIZE]);
+int bg_digest_of(char out[BG_DIGEST_SIZE], const void *data, size_t len);
 
 /* ---- references (reference.c) ---- */
 

@@ -531,8 +531,8 @@ int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *
 			goto out;
 		}
 	}
-	bg_sha256_final(src.sha, l->digest);
-	bg_sha256_final(mid.sha, l->diff_id);
+	if ((rc = bg_digest_final(src.sha, l->digest)) || (rc = bg_digest_final(mid.sha, l->diff_id)))
+		goto out;
 	l->bytes = mid.bytes;
 out:
 	if (tar)

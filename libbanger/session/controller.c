@@ -6,7 +6,6 @@
 #include "../vm/vm_internal.h"
 #include "../../guest/session/session_proto.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,15 +246,14 @@ static int helper_hash(char name[64], const char *path)
 	int rc = bg_read_file(&data, &len, path, 64u << 20);
 	if (rc)
 		return rc;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	int ok = EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	char hex[BG_SHA256_HEX_SIZE];
+	rc = bg_sha256_of_hex(hex, data, len);
 	bg_free(data);
-	if (!ok || mdlen < 8)
-		return bg_error_lib(BANGER_ERROR, "openssl", 0, "cannot hash %s", path);
-	char hex[17];
-	bg_hex(hex, md, 8);
-	snprintf(name, 64, "%s-p%u-%s", BG_SESSION_HELPER_NAME, SP_VERSION, hex);
+	if (rc) {
+		bg_error_prefix("hash %s", path);
+		return rc;
+	}
+	snprintf(name, 64, "%s-p%u-%.16s", BG_SESSION_HELPER_NAME, SP_VERSION, hex);
 	return 0;
 }
 

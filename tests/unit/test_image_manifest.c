@@ -221,7 +221,7 @@ static void test_blobcache(void **state)
 	(void)state;
 	char *dir = test_tmpdir();
 	char d[BG_DIGEST_SIZE];
-	bg_sha256_digest(d, "blob", 4);
+	bg_digest_of(d, "blob", 4);
 	assert_false(bg_blob_cached(dir, d));
 	assert_int_equal(bg_blob_put(dir, D1, "blob", 4), BANGER_EVERIFY); /* wrong digest: refused */
 	assert_false(bg_blob_cached(dir, D1));

@@ -133,17 +133,17 @@ static void test_digest(void **state)
 	assert_int_equal(bg_digest_check("sha256/" D64, "x"), BANGER_EINVALID);
 
 	char d[BG_DIGEST_SIZE];
-	assert_int_equal(bg_sha256_digest(d, "abc", 3), 0);
+	assert_int_equal(bg_digest_of(d, "abc", 3), 0);
 	assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	bg_sha256 *h;
 	assert_int_equal(bg_sha256_new(&h), 0);
 	bg_sha256_update(h, "a", 1);
 	bg_sha256_update(h, "bc", 2);
 	char d2[BG_DIGEST_SIZE];
-	bg_sha256_final(h, d2);
+	assert_int_equal(bg_digest_final(h, d2), 0);
 	assert_string_equal(d, d2);
-	bg_sha256_reset(h);
-	bg_sha256_final(h, d2);
+	assert_int_equal(bg_sha256_reset(h), 0);
+	assert_int_equal(bg_digest_final(h, d2), 0);
 	assert_string_equal(d2, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	bg_sha256_free(h);
 }
