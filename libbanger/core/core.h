@@ -95,6 +95,16 @@ int bg_parse_size(uint64_t *out, const char *s);
 void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */
 int bg_random_bytes(void *buf, size_t n);
 
+/* ---- base64 (base64.c: RFC 4648, as OpenSSH's b64_ntop/b64_pton) ---- */
+/* Encode n bytes; with pad=false the trailing '=' are dropped (as in
+ * SHA256 fingerprints).  Returns a bg_malloc'd string or NULL (OOM). */
+char *bg_base64_encode(const void *in, size_t n, bool pad);
+/* Decode like OpenSSH's b64_pton: whitespace is skipped, padding is
+ * required and must be exact, unused bits must be zero.  Returns 0 or
+ * BANGER_EINVALID / BANGER_ENOMEM (no error message recorded for
+ * EINVALID: callers decide how to report it). */
+int bg_base64_decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len);
+
 /* ---- SHA-256 (sha256.c): the only one in the library ---- */
 #define BG_SHA256_LEN 32
 #define BG_SHA256_HEX_SIZE (2 * BG_SHA256_LEN + 1) /* lowercase hex + NUL */

@@ -149,8 +149,6 @@ void bg_auth_challenge_free(bg_auth_challenge *c);
  * ($DOCKER_CONFIG/config.json, else ~/.docker/config.json); *out NULL when
  * none.  A malformed file is an error naming it. */
 int bg_docker_config_auth(char **out, const char *registry_domain);
-/* Base64 encode (for Basic). */
-char *bg_base64(const void *data, size_t len);
 
 /* ---- registry client (registry.c) ---- */
 

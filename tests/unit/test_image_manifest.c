@@ -208,7 +208,7 @@ static void test_docker_config(void **state)
 	assert_int_equal(bg_write_file_atomic(path, "{nope", 5, 0600), 0);
 	assert_int_equal(bg_docker_config_auth(&a, "docker.io"), BANGER_EINVALID);
 	unsetenv("DOCKER_CONFIG");
-	char *b64 = bg_base64("user:pass", 9);
+	char *b64 = bg_base64_encode("user:pass", 9, true);
 	assert_string_equal(b64, "dXNlcjpwYXNz");
 	bg_free(b64);
 	free(path);
