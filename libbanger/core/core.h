@@ -105,6 +105,17 @@ char *bg_base64_encode(const void *in, size_t n, bool pad);
  * EINVALID: callers decide how to report it). */
 int bg_base64_decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len);
 
+/* ---- POSIX shell words (shell.c) ---- */
+/* word in single quotes, for any POSIX shell.  NULL on allocation failure. */
+char *bg_shell_quote(const char *word);
+/* Leave words made only of characters no shell treats specially
+ * unquoted: easier to read, for commands shown to people.  Not for a
+ * command a shell runs: a bare first word could be an assignment or a
+ * reserved word there. */
+#define BG_SHELL_BARE 1u
+/* n words, each quoted (see BG_SHELL_BARE), separated by one blank. */
+char *bg_shell_join(const char *const *words, size_t n, unsigned flags);
+
 /* ---- SHA-256 (sha256.c): the only one in the library ---- */
 #define BG_SHA256_LEN 32
 #define BG_SHA256_HEX_SIZE (2 * BG_SHA256_LEN + 1) /* lowercase hex + NUL */

@@ -25,62 +25,6 @@
  * heard of it). */
 #define STARTING_GRACE_S 120
 
-/* ---- shell words ---- */
-
-char *bg_session_shell_quote(const char *s)
-{
-	bg_buf b = BG_BUF_INIT;
-	bg_buf_puts(&b, "'");
-	for (; *s; s++) {
-		if (*s == '\'')
-			bg_buf_puts(&b, "'\\''");
-		else
-			bg_buf_put(&b, s, 1);
-	}
-	bg_buf_puts(&b, "'");
-	if (b.oom) {
-		bg_buf_free(&b);
-		return NULL;
-	}
-	return bg_buf_detach(&b);
-}
-
-/* Words that need no quotes are shown as they are. */
-static bool plain_word(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%", *s))
-			return false;
-	return true;
-}
-
-char *bg_session_shell_join(const char *const *argv, size_t argc)
-{
-	bg_buf b = BG_BUF_INIT;
-	for (size_t i = 0; i < argc; i++) {
-		if (i)
-			bg_buf_puts(&b, " ");
-		if (plain_word(argv[i])) {
-			bg_buf_puts(&b, argv[i]);
-		} else {
-			char *q = bg_session_shell_quote(argv[i]);
-			if (!q) {
-				bg_buf_free(&b);
-				return NULL;
-			}
-			bg_buf_puts(&b, q);
-			bg_free(q);
-		}
-	}
-	if (b.oom) {
-		bg_buf_free(&b);
-		return NULL;
-	}
-	return bg_buf_detach(&b);
-}
-
 /* ---- targets ---- */
 
 void bg_session_target_clear(bg_session_target *t)
@@ -362,7 +306,7 @@ void bg_session_disconnect(bg_session_conn *c)
  * BG_SH_NO_HELPER. */
 static char *helper_prefix(const bg_session_target *t, const char *guest_name)
 {
-	char *dir = bg_session_shell_quote(t->helper_dir);
+	char *dir = bg_shell_quote(t->helper_dir);
 	if (!dir)
 		return NULL;
 	char *s;
@@ -381,7 +325,7 @@ static char *helper_prefix(const bg_session_target *t, const char *guest_name)
 static int upload_helper(bg_session_conn *c, const char *local, const char *guest_name)
 {
 	const bg_session_target *t = c->t;
-	char *dir = bg_session_shell_quote(t->helper_dir);
+	char *dir = bg_shell_quote(t->helper_dir);
 	char *mk = dir ? bg_sprintf("umask 022 && mkdir -p %s", dir) : NULL;
 	char *remote = bg_path_join(t->helper_dir, guest_name);
 	bg_free(dir);
@@ -425,7 +369,7 @@ int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const ch
 		bg_buf_printf(&cmd, "%s %s", prefix, verb);
 	bg_free(prefix);
 	for (size_t i = 0; i < nargs; i++) {
-		char *q = bg_session_shell_quote(args[i]);
+		char *q = bg_shell_quote(args[i]);
 		if (!q) {
 			cmd.oom = true;
 			break;

@@ -1,5 +1,5 @@
-/* Core: errors, buffers, sizes, SHA-256, atomic files, locks, running
- * programs. */
+/* Core: errors, buffers, sizes, SHA-256, shell words, atomic files,
+ * locks, running programs. */
 #include "helpers.h"
 #include "../../libbanger/core/core.h"
 
@@ -119,6 +119,59 @@ static void test_sha256(void **state)
 	bg_sha256_free(NULL);
 }
 
+/* The output of sh -c script (at most 255 bytes). */
+static void sh_output(const char *script, char out[256])
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	size_t have = 0;
+	ssize_t n;
+	while ((n = read(fds[0], out + have, 255 - have)) > 0)
+		have += (size_t)n;
+	out[have] = '\0';
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+}
+
+/* Quoted words come back unchanged through a real shell, bare or not. */
+static void test_shell_words(void **state)
+{
+	(void)state;
+	const char *words[] = { "printf", "%s|", "plain", "two words", "it's", "$HOME", "a\"b", "", "*", "x\ny" };
+	size_t n = sizeof(words) / sizeof(words[0]);
+	char *bare = bg_shell_join(words, n, BG_SHELL_BARE);
+	char *quoted = bg_shell_join(words, n, 0);
+	assert_non_null(bare);
+	assert_non_null(quoted);
+	assert_non_null(strstr(bare, "printf '%s|' plain 'two words' 'it'\\''s' '$HOME'"));
+	assert_non_null(strstr(quoted, "'printf' '%s|' 'plain' 'two words' 'it'\\''s' '$HOME'"));
+	char out[256];
+	sh_output(bare, out);
+	assert_string_equal(out, "plain|two words|it's|$HOME|a\"b||*|x\ny|");
+	sh_output(quoted, out);
+	assert_string_equal(out, "plain|two words|it's|$HOME|a\"b||*|x\ny|");
+	bg_free(bare);
+	bg_free(quoted);
+	/* a bare assignment would not be a command: quoted, it is one word */
+	const char *assign[] = { "X=1" };
+	char *q = bg_shell_join(assign, 1, 0);
+	assert_string_equal(q, "'X=1'");
+	bg_free(q);
+	q = bg_shell_quote("'");
+	assert_string_equal(q, "''\\'''");
+	bg_free(q);
+	q = bg_shell_join(NULL, 0, 0);
+	assert_string_equal(q, "");
+	bg_free(q);
+}
+
 static void test_atomic_write(void **state)
 {
 	(void)state;
@@ -224,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_buf_oom_sticky),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_shell_words),
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_remove_tree_no_follow),
 		cmocka_unit_test(test_lock_exclusive_and_cloexec),
