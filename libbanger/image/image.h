@@ -76,6 +76,15 @@ int bg_platform_parse(bg_platform *out, const char *s);
 /* linux/<GOARCH of this machine>[/variant] */
 void bg_platform_host(bg_platform *out);
 void bg_platform_format(const bg_platform *p, char *buf, size_t len);
+/* The one rule for an image's own platform, on pull and on import: have
+ * (the image config's, else what its index entry declared; NULL when
+ * neither says) must have want's os and arch, and want's variant too
+ * when the user named the platform (a variant missing on either side
+ * passes: registries often omit it).  BANGER_EUNSUPPORTED otherwise, the
+ * hint naming verb ("pull", "import").  recorded gets the platform the
+ * image record keeps: have's, or want's when the image does not say. */
+int bg_platform_check(char *recorded, size_t len, const bg_platform *have, const bg_platform *want,
+		      bool explicit_platform, const char *verb);
 
 /* ---- manifests and configs (manifest.c) ---- */
 

@@ -171,6 +171,35 @@ static void test_platform(void **state)
 	assert_true(p.arch[0] != '\0');
 }
 
+/* The one rule pull and import apply to an image's own platform. */
+static void test_platform_check(void **state)
+{
+	(void)state;
+	bg_platform want, have;
+	char rec[100];
+	bg_platform_parse(&want, "linux/arm/v7");
+	/* the image does not say: what was wanted is recorded */
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), NULL, &want, true, "pull"), 0);
+	assert_string_equal(rec, "linux/arm/v7");
+	bg_platform_parse(&have, "linux/arm/v6");
+	/* another variant: refused when named, tolerated otherwise */
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, true, "import"), BANGER_EUNSUPPORTED);
+	assert_string_equal(banger_error_last()->message, "the image is for linux/arm/v6, not linux/arm/v7");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, false, "import"), 0);
+	assert_string_equal(rec, "linux/arm/v6");
+	/* a variant missing on either side passes */
+	bg_platform_parse(&have, "linux/arm");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, true, "pull"), 0);
+	assert_string_equal(rec, "linux/arm");
+	/* another architecture never does; the hint names the verb */
+	bg_platform_parse(&have, "linux/amd64");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, false, "import"), BANGER_EUNSUPPORTED);
+	assert_string_equal(banger_error_last()->message,
+			    "the image is for linux/amd64, not linux/arm/v7 (use --platform to import it anyway)");
+	bg_platform_parse(&have, "windows/arm/v7");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, true, "pull"), BANGER_EUNSUPPORTED);
+}
+
 static void test_insecure(void **state)
 {
 	(void)state;
@@ -217,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_ref_invalid),
 		cmocka_unit_test(test_digest),
 		cmocka_unit_test(test_platform),
+		cmocka_unit_test(test_platform_check),
 		cmocka_unit_test(test_insecure),
 		cmocka_unit_test(test_names),
 	};
