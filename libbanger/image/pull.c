@@ -238,7 +238,7 @@ static int check_download_budget(const char *blobs, const bg_manifest *m, uint64
 int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const char *name,
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
 {
-	char *lock_path = bg_sprintf("%s/.lock-%s", ctx->layout.images_dir, name);
+	char *lock_path = bg_layout_image_lock(&ctx->layout, name);
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;

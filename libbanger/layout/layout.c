@@ -207,6 +207,11 @@ int bg_vm_id_generate(char out[BG_VM_ID_LEN + 1])
 	return rc;
 }
 
+char *bg_layout_image_lock(const bg_layout *l, const char *name)
+{
+	return bg_sprintf("%s/.lock-%s", l->images_dir, name);
+}
+
 void bg_layout_tap_prefix(const bg_layout *l, char out[8])
 {
 	memcpy(out, BG_OBJECT_PREFIX, 2);

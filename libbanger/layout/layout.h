@@ -63,6 +63,10 @@ int bg_vm_id_generate(char out[BG_VM_ID_LEN + 1]);
 int bg_layout_vm_paths(bg_vm_paths *out, const bg_layout *l, const char *vm_id);
 void bg_vm_paths_free(bg_vm_paths *p);
 
+/* <images>/.lock-<name>: the lock pull, import and remove of the image
+ * called name take (bg_malloc'd; NULL when out of memory). */
+char *bg_layout_image_lock(const bg_layout *l, const char *name);
+
 /* The tap-name prefix of this state root ("bg" + 4 hex). */
 void bg_layout_tap_prefix(const bg_layout *l, char out[8]);
 
