@@ -13,6 +13,16 @@
 #include <archive_entry.h>
 #include <errno.h>
 
+/* One header block per member, its data padded to whole blocks, and the
+ * two zero blocks that end the archive. */
+static size_t archive_size(const bg_identity_file *files, size_t n)
+{
+	size_t size = 1024;
+	for (size_t i = 0; i < n; i++)
+		size += 512 + (files[i].len + 511) / 512 * 512;
+	return size;
+}
+
 static la_ssize_t append(struct archive *a, void *payload, const void *data, size_t len)
 {
 	if (bg_buf_put(payload, data, len)) {
@@ -48,6 +58,12 @@ static int add_member(struct archive *a, struct archive_entry *e, const bg_ident
 
 int bg_identity_archive(bg_buf *out, const bg_identity_file *files, size_t n)
 {
+	/* All the room first, so appending never allocates: no realloc
+	 * leaves a copy of the key behind in freed memory, and the write
+	 * callback cannot fail (libarchive 3.6 leaks its output state when
+	 * one does). */
+	if (bg_buf_grow(out, archive_size(files, n)))
+		return bg_error_oom();
 	struct archive *a = archive_write_new();
 	struct archive_entry *e = archive_entry_new();
 	int rc = 0;
