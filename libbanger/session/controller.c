@@ -443,10 +443,15 @@ int bg_session_ensure_helper(bg_session_conn *c)
 
 int bg_session_helper_error(int code, const banger_ssh_result *r, const char *what, const char *id)
 {
-	const char *err = r ? banger_ssh_result_stderr(r, NULL) : "";
-	const char *p = err;
-	if (bg_startswith(p, "banger-session: "))
-		p += strlen("banger-session: ");
+	static const char prefix[] = "banger-session: ";
+	/* The prefix is only looked for in a real stderr: with "" on that
+	 * path too, gcc -O2 (12) follows the skip into the 1-byte literal and
+	 * fails -Werror=array-bounds. */
+	const char *p = r ? banger_ssh_result_stderr(r, NULL) : NULL;
+	if (!p)
+		p = "";
+	else if (bg_startswith(p, prefix))
+		p += sizeof(prefix) - 1;
 	int len = (int)strcspn(p, "\n");
 	int st = r ? banger_ssh_result_exit_status(r) : -1;
 	if (id)
