@@ -12,26 +12,27 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Single-quote for the shell ssh runs ProxyCommand with. */
-static void shell_quote(char *out, size_t n, const char *s)
+/* One word of the ProxyCommand: quoted (by the library) for the shell
+ * ssh runs it with, then every '%' doubled, as ssh_config expands
+ * %-tokens before that shell sees the line.  NULL on failure. */
+static char *proxy_word(const char *s)
 {
-	size_t o = 0;
-	if (o + 1 < n)
-		out[o++] = '\'';
-	for (; *s && o + 5 < n; s++) {
-		if (*s == '\'') {
-			memcpy(out + o, "'\\''", 4);
-			o += 4;
-		} else if (*s == '%') { /* ssh_config token escape */
-			out[o++] = '%';
-			out[o++] = '%';
-		} else {
-			out[o++] = *s;
-		}
+	char *q = NULL;
+	if (banger_text_shell_quote(&q, &s, 1))
+		return NULL;
+	size_t n = strlen(q) + 1;
+	for (const char *p = q; *p; p++)
+		n += *p == '%';
+	char *out = malloc(n), *o = out;
+	for (const char *p = q; out && *p; p++) {
+		if (*p == '%')
+			*o++ = '%';
+		*o++ = *p;
 	}
-	if (o + 1 < n)
-		out[o++] = '\'';
-	out[o] = '\0';
+	if (out)
+		*o = '\0';
+	banger_free(q);
+	return out;
 }
 
 /* "<this banger> --state-dir <state> ssh-proxy %h %p" */
@@ -44,18 +45,11 @@ static char *proxy_command(banger_ctx *ctx)
 		return NULL;
 	}
 	exe[n] = '\0';
-	const char *state = banger_ctx_state_dir(ctx);
-	size_t cap = 4 * (strlen(exe) + strlen(state)) + 64;
-	char *qe = malloc(cap), *qs = malloc(cap), *cmd = malloc(2 * cap + 64);
-	if (!qe || !qs || !cmd) {
-		free(qe);
-		free(qs);
-		free(cmd);
-		return NULL;
-	}
-	shell_quote(qe, cap, exe);
-	shell_quote(qs, cap, state);
-	snprintf(cmd, 2 * cap + 64, "%s --state-dir %s ssh-proxy %%h %%p", qe, qs);
+	char *qe = proxy_word(exe), *qs = proxy_word(banger_ctx_state_dir(ctx));
+	size_t cap = qe && qs ? strlen(qe) + strlen(qs) + 64 : 0;
+	char *cmd = cap ? malloc(cap) : NULL;
+	if (cmd)
+		snprintf(cmd, cap, "%s --state-dir %s ssh-proxy %%h %%p", qe, qs);
 	free(qe);
 	free(qs);
 	return cmd;

@@ -135,31 +135,6 @@ static void progress(const char *stage, const char *detail, void *payload)
 	fprintf(stderr, "%-9s %s\n", stage, detail);
 }
 
-/* Quote argv for the guest's shell: 'a b' 'c'"'"'d'. */
-static char *shell_join(char **argv, int argc)
-{
-	size_t cap = 1;
-	for (int i = 0; i < argc; i++)
-		cap += strlen(argv[i]) * 4 + 3;
-	char *out = malloc(cap), *p = out;
-	if (!out)
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		if (i)
-			*p++ = ' ';
-		*p++ = '\'';
-		for (const char *c = argv[i]; *c; c++) {
-			if (*c == '\'') {
-				memcpy(p, "'\\''", 4);
-				p += 4;
-			} else {
-				*p++ = *c;
-			}
-		}
-		*p++ = '\'';
-	}
-	*p = '\0';
-	return out;
 }
 
 static int write_stream(int stream, const char *data, size_t len, void *payload)
@@ -324,12 +299,14 @@ static const cli_opt exec_opts[] = {
 
 static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool with_stdin)
 {
-	char *command = shell_join(cmd, ncmd);
-	if (!command)
-		return EXIT_FAILURE_;
+	/* the guest's shell runs it: every word quoted by the library */
+	char *command = NULL;
+	int rc = banger_text_shell_quote(&command, (const char *const *)cmd, (size_t)ncmd);
+	if (rc)
+		return cli_fail(name, rc);
 	int32_t status = -1;
-	int rc = banger_vm_exec(&status, ctx, name, command, with_stdin ? 0 : -1, write_stream, NULL);
-	free(command);
+	rc = banger_vm_exec(&status, ctx, name, command, with_stdin ? 0 : -1, write_stream, NULL);
+	banger_free(command);
 	if (rc)
 		return cli_fail(name, rc);
 	return status < 0 ? 128 + 9 : status;

@@ -44,8 +44,14 @@ static int rotate(int fd, const char *path, const char *older, off_t *size)
 {
 	if (fd >= 0)
 		close(fd);
-	if (rename(path, older) != 0)
-		(void)truncate(path, 0); /* cannot keep the old part: drop it rather than grow */
+	if (rename(path, older) != 0) {
+		/* Cannot keep the old part: drop it rather than grow.  If that
+		 * fails too, the log grows until the next rotation; a relay has
+		 * no one to tell.  (A (void) cast does not silence glibc's
+		 * warn_unused_result under _FORTIFY_SOURCE.) */
+		int ignored = truncate(path, 0);
+		(void)ignored;
+	}
 	return open_log(path, size);
 }
 

@@ -1,5 +1,6 @@
 /*
- * libbanger — untrusted text made safe to print.
+ * libbanger — untrusted text made safe to print, and words made safe for
+ * a shell.
  *
  * Names from images, fields from registries and kernel catalogs, and
  * output from guests are written by someone else.  Printed raw, their
@@ -18,7 +19,7 @@
  * A backslash in the input is kept, so the result is for reading, not for
  * decoding back; applying the function twice changes nothing.
  *
- * Thread safety: the function is pure; call it from any thread.
+ * Thread safety: both functions are pure; call them from any thread.
  */
 #ifndef BANGER_TEXT_H
 #define BANGER_TEXT_H
@@ -49,6 +50,15 @@ BANGER_BEGIN_DECL
  * flags), BANGER_ENOMEM. */
 BANGER_EXTERN(int) banger_text_visible(char **out, size_t *out_len, size_t *consumed, const char *data,
 				       size_t len, uint32_t flags);
+
+/* count words as one command line for a POSIX shell (sh -c, a command
+ * sent over SSH, an ssh_config ProxyCommand): each word in single
+ * quotes, a single quote inside one written '\'', words separated by
+ * one blank.  Every word is quoted, so the first one stays a command
+ * name (never an assignment or a reserved word).  *out ("" for no words)
+ * is freed with banger_free.  Errors: BANGER_EINVALID (out NULL, words
+ * NULL with count > 0, a NULL word), BANGER_ENOMEM. */
+BANGER_EXTERN(int) banger_text_shell_quote(char **out, const char *const *words, size_t count);
 
 BANGER_END_DECL
 

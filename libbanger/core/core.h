@@ -96,6 +96,44 @@ int bg_parse_size(uint64_t *out, const char *s);
 void bg_hex(char *out, const unsigned char *in, size_t n); /* out: 2n+1 */
 int bg_random_bytes(void *buf, size_t n);
 
+/* ---- base64 (base64.c: RFC 4648, as OpenSSH's b64_ntop/b64_pton) ---- */
+/* Encode n bytes; with pad=false the trailing '=' are dropped (as in
+ * SHA256 fingerprints).  Returns a bg_malloc'd string or NULL (OOM). */
+char *bg_base64_encode(const void *in, size_t n, bool pad);
+/* Decode like OpenSSH's b64_pton: whitespace is skipped, padding is
+ * required and must be exact, unused bits must be zero.  Returns 0 or
+ * BANGER_EINVALID / BANGER_ENOMEM (no error message recorded for
+ * EINVALID: callers decide how to report it). */
+int bg_base64_decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len);
+
+/* ---- POSIX shell words (shell.c) ---- */
+/* word in single quotes, for any POSIX shell.  NULL on allocation failure. */
+char *bg_shell_quote(const char *word);
+/* Leave words made only of characters no shell treats specially
+ * unquoted: easier to read, for commands shown to people.  Not for a
+ * command a shell runs: a bare first word could be an assignment or a
+ * reserved word there. */
+#define BG_SHELL_BARE 1u
+/* n words, each quoted (see BG_SHELL_BARE), separated by one blank. */
+char *bg_shell_join(const char *const *words, size_t n, unsigned flags);
+
+/* ---- SHA-256 (sha256.c): the only one in the library ---- */
+#define BG_SHA256_LEN 32
+#define BG_SHA256_HEX_SIZE (2 * BG_SHA256_LEN + 1) /* lowercase hex + NUL */
+typedef struct bg_sha256 bg_sha256;
+int bg_sha256_new(bg_sha256 **out);
+/* A failed update is remembered: bg_sha256_final reports it too, so a
+ * streaming caller may ignore this return and check only the final. */
+int bg_sha256_update(bg_sha256 *h, const void *data, size_t len);
+/* The digest of everything since new or reset; reset before reusing. */
+int bg_sha256_final(bg_sha256 *h, unsigned char md[BG_SHA256_LEN]);
+int bg_sha256_final_hex(bg_sha256 *h, char hex[BG_SHA256_HEX_SIZE]);
+int bg_sha256_reset(bg_sha256 *h);
+void bg_sha256_free(bg_sha256 *h);
+/* One-shot. */
+int bg_sha256_of(unsigned char md[BG_SHA256_LEN], const void *data, size_t len);
+int bg_sha256_of_hex(char hex[BG_SHA256_HEX_SIZE], const void *data, size_t len);
+
 /* ---- untrusted text made visible (visible.c) ----
  * Printable UTF-8 is kept; C0/C1 controls, DEL, bidi overrides and
  * invalid UTF-8 are spelled out (\x1b, \u009b, \xff).  Used for every

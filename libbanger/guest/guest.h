@@ -18,16 +18,6 @@
 
 #include <banger/ssh.h>
 
-/* ---- base64 (RFC 4648, as OpenSSH's b64_ntop/b64_pton) ---- */
-/* Encode n bytes; with pad=false the trailing '=' are dropped (as in
- * SHA256 fingerprints).  Returns a bg_malloc'd string or NULL (OOM). */
-char *bg_base64_encode(const unsigned char *in, size_t n, bool pad);
-/* Decode like OpenSSH's b64_pton: whitespace is skipped, padding is
- * required and must be exact, unused bits must be zero.  Returns 0 or
- * BANGER_EINVALID / BANGER_ENOMEM (no error message recorded for
- * EINVALID: callers decide how to report it). */
-int bg_base64_decode(unsigned char **out, size_t *out_len, const char *in, size_t in_len);
-
 /* ---- SSH public keys ---- */
 typedef enum {
 	BG_KEY_UNKNOWN = 0,

@@ -759,21 +759,6 @@ out:
 	return 0;
 }
 
-/* Single-quote for a POSIX shell. */
-static char *shell_quote(const char *s)
-{
-	bg_buf b = BG_BUF_INIT;
-	bg_buf_puts(&b, "'");
-	for (; *s; s++) {
-		if (*s == '\'')
-			bg_buf_puts(&b, "'\\''");
-		else
-			bg_buf_put(&b, s, 1);
-	}
-	bg_buf_puts(&b, "'");
-	return bg_buf_detach(&b);
-}
-
 BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, const char *remote_path,
 				     uint32_t mode, uint32_t timeout_ms)
 {
@@ -789,7 +774,7 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 		close(fd);
 		return bg_error(BANGER_EINVALID, "%s is not a regular file", local_path);
 	}
-	char *q = shell_quote(remote_path);
+	char *q = bg_shell_quote(remote_path);
 	char *cmd = q ? bg_sprintf("t=%s.banger-upload.$$; umask 077; "
 				   "if cat > \"$t\" && chmod %o \"$t\" && mv -f \"$t\" %s; then exit 0; fi; "
 				   "rm -f \"$t\"; exit 1",

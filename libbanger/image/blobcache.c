@@ -68,7 +68,7 @@ int bg_blob_commit(const char *blobs_dir, const char *tmp_path, const char *dige
 int bg_blob_put(const char *blobs_dir, const char *digest, const void *data, size_t len)
 {
 	char got[BG_DIGEST_SIZE];
-	int rc = bg_sha256_digest(got, data, len);
+	int rc = bg_digest_of(got, data, len);
 	if (rc)
 		return rc;
 	if (strcmp(got, digest) != 0)
@@ -97,7 +97,7 @@ int bg_blob_read(const char *blobs_dir, const char *digest, size_t max, char **o
 		return rc;
 	}
 	char got[BG_DIGEST_SIZE];
-	if ((rc = bg_sha256_digest(got, data, n)) == 0 && strcmp(got, digest) != 0) {
+	if ((rc = bg_digest_of(got, data, n)) == 0 && strcmp(got, digest) != 0) {
 		/* Bit rot or tampering: drop the entry so the next pull fetches it. */
 		unlink(p);
 		rc = bg_error(BANGER_ENOTFOUND, "cached blob %s was corrupt (removed)", digest);

@@ -1,13 +1,8 @@
 /* Digests: strict parsing ("sha256:" + 64 lowercase hex, nothing else
- * goes near a path or URL) and streaming SHA-256 through libcrypto. */
+ * goes near a path or URL) and the "sha256:<hex>" form of core's SHA-256. */
 #include "image.h"
 
-#include <openssl/evp.h>
 #include <string.h>
-
-struct bg_sha256 {
-	EVP_MD_CTX *md;
-};
 
 static bool is_lower_hex(char c)
 {
@@ -47,58 +42,14 @@ int bg_digest_check(const char *s, const char *what)
 			"hex digits)", what, s);
 }
 
-int bg_sha256_new(bg_sha256 **out)
+int bg_digest_final(bg_sha256 *h, char out[BG_DIGEST_SIZE])
 {
-	*out = NULL;
-	bg_sha256 *h = bg_calloc(1, sizeof(*h));
-	if (!h)
-		return bg_error_oom();
-	h->md = EVP_MD_CTX_new();
-	if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(h->md);
-		bg_free(h);
-		return bg_error_lib(BANGER_ENOMEM, "openssl", 0, "cannot set up SHA-256");
-	}
-	*out = h;
-	return 0;
-}
-
-void bg_sha256_update(bg_sha256 *h, const void *data, size_t len)
-{
-	if (len)
-		EVP_DigestUpdate(h->md, data, len);
-}
-
-void bg_sha256_final(bg_sha256 *h, char out[BG_DIGEST_SIZE])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_DigestFinal_ex(h->md, md, &n);
 	memcpy(out, "sha256:", 7);
-	bg_hex(out + 7, md, 32);
+	return bg_sha256_final_hex(h, out + 7);
 }
 
-void bg_sha256_reset(bg_sha256 *h)
+int bg_digest_of(char out[BG_DIGEST_SIZE], const void *data, size_t len)
 {
-	EVP_DigestInit_ex(h->md, EVP_sha256(), NULL);
-}
-
-void bg_sha256_free(bg_sha256 *h)
-{
-	if (!h)
-		return;
-	EVP_MD_CTX_free(h->md);
-	bg_free(h);
-}
-
-int bg_sha256_digest(char out[BG_DIGEST_SIZE], const void *data, size_t len)
-{
-	bg_sha256 *h;
-	int rc = bg_sha256_new(&h);
-	if (rc)
-		return rc;
-	bg_sha256_update(h, data, len);
-	bg_sha256_final(h, out);
-	bg_sha256_free(h);
-	return 0;
+	memcpy(out, "sha256:", 7);
+	return bg_sha256_of_hex(out + 7, data, len);
 }

@@ -34,15 +34,10 @@ bool bg_digest_valid(const char *s);
  * BANGER_EUNSUPPORTED for another well-formed algorithm). */
 int bg_digest_check(const char *s, const char *what);
 
-typedef struct bg_sha256 bg_sha256;
-int bg_sha256_new(bg_sha256 **out);
-void bg_sha256_update(bg_sha256 *h, const void *data, size_t len);
-/* Writes "sha256:<hex>" into out; the context may be reused after
- * bg_sha256_reset. */
-void bg_sha256_final(bg_sha256 *h, char out[BG_DIGEST_SIZE]);
-void bg_sha256_reset(bg_sha256 *h);
-void bg_sha256_free(bg_sha256 *h);
-int bg_sha256_digest(char out[BG_DIGEST_SIZE], const void *data, size_t len);
+/* "sha256:<hex>" of core's SHA-256 (bg_sha256_*, core.h): of what a
+ * streaming context has seen (reset it before reuse), or of data. */
+int bg_digest_final(bg_sha256 *h, char out[BG_DIGEST_SIZE]);
+int bg_digest_of(char out[BG_DIGEST_SIZE], const void *data, size_t len);
 
 /* ---- references (reference.c) ---- */
 
@@ -83,6 +78,15 @@ int bg_platform_parse(bg_platform *out, const char *s);
 /* linux/<GOARCH of this machine>[/variant] */
 void bg_platform_host(bg_platform *out);
 void bg_platform_format(const bg_platform *p, char *buf, size_t len);
+/* The one rule for an image's own platform, on pull and on import: have
+ * (the image config's, else what its index entry declared; NULL when
+ * neither says) must have want's os and arch, and want's variant too
+ * when the user named the platform (a variant missing on either side
+ * passes: registries often omit it).  BANGER_EUNSUPPORTED otherwise, the
+ * hint naming verb ("pull", "import").  recorded gets the platform the
+ * image record keeps: have's, or want's when the image does not say. */
+int bg_platform_check(char *recorded, size_t len, const bg_platform *have, const bg_platform *want,
+		      bool explicit_platform, const char *verb);
 
 /* ---- manifests and configs (manifest.c) ---- */
 
@@ -156,8 +160,6 @@ void bg_auth_challenge_free(bg_auth_challenge *c);
  * ($DOCKER_CONFIG/config.json, else ~/.docker/config.json); *out NULL when
  * none.  A malformed file is an error naming it. */
 int bg_docker_config_auth(char **out, const char *registry_domain);
-/* Base64 encode (for Basic). */
-char *bg_base64(const void *data, size_t len);
 
 /* ---- registry client (registry.c) ---- */
 

@@ -79,7 +79,7 @@ BANGER_EXTERN(int) banger_image_remove(banger_ctx *ctx, const char *name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	if (!bg_image_name_valid(name))
 		return bg_error(BANGER_ENOTFOUND, "no image named '%.100s'", name);
-	char *lock_path = bg_sprintf("%s/.lock-%s", env->layout.images_dir, name);
+	char *lock_path = bg_layout_image_lock(&env->layout, name);
 	char *dir = bg_path_join(env->layout.images_dir, name);
 	bg_lock lock = BG_LOCK_INIT;
 	bg_image_record rec = { 0 };

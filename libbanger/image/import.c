@@ -458,15 +458,8 @@ static int resolve_legacy(bg_resolved *res, source *src, const char *tag, const 
 		goto out;
 	}
 	const bg_platform *have = res->config.platform.os[0] ? &res->config.platform : NULL;
-	if (have && (strcmp(have->os, want->os) != 0 || strcmp(have->arch, want->arch) != 0)) {
-		char h[100], w[100];
-		bg_platform_format(have, h, sizeof(h));
-		bg_platform_format(want, w, sizeof(w));
-		rc = bg_error(BANGER_EUNSUPPORTED, "the image is for %s, not %s%s", h, w,
-			      explicit_platform ? "" : " (use --platform to import it anyway)");
+	if ((rc = bg_platform_check(res->platform, sizeof(res->platform), have, want, explicit_platform, "import")))
 		goto out;
-	}
-	bg_platform_format(have ? have : want, res->platform, sizeof(res->platform));
 	if (pick.repo_tag) {
 		*repo_tag = pick.repo_tag;
 		pick.repo_tag = NULL;

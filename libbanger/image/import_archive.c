@@ -65,7 +65,9 @@ int bg_blob_writer_commit(bg_blob_writer *w, const char *blobs, const char *expe
 			  char got[BG_DIGEST_SIZE], bool *created)
 {
 	*created = false;
-	bg_sha256_final(w->sha, got);
+	int rc = bg_digest_final(w->sha, got);
+	if (rc)
+		return rc;
 	if (expected && strcmp(expected, got) != 0)
 		return bg_error(BANGER_EVERIFY, "%s: content has digest %s, not %s", w->what, got, expected);
 	/* Already there (a docker save member, whose digest we only learn
@@ -74,7 +76,7 @@ int bg_blob_writer_commit(bg_blob_writer *w, const char *blobs, const char *expe
 		return 0;
 	close(w->fd);
 	w->fd = -1;
-	int rc = bg_blob_commit(blobs, w->tmp, got);
+	rc = bg_blob_commit(blobs, w->tmp, got);
 	if (rc == 0) {
 		bg_free(w->tmp);
 		w->tmp = NULL;

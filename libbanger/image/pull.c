@@ -124,21 +124,8 @@ int bg_image_resolve(bg_resolved *out, bg_registry *reg, const char *blobs, cons
 	/* the platform: the config's, checked against what we want */
 	const bg_platform *have = out->config.platform.os[0] ? &out->config.platform
 				: pick && pick->has_platform ? &pick->platform : NULL;
-	if (have) {
-		bool arch_ok = strcmp(have->os, want->os) == 0 && strcmp(have->arch, want->arch) == 0;
-		bool var_ok = !want->variant[0] || !have->variant[0] || strcmp(have->variant, want->variant) == 0;
-		if (!arch_ok || (explicit_platform && !var_ok)) {
-			char h[100], w[100];
-			bg_platform_format(have, h, sizeof(h));
-			bg_platform_format(want, w, sizeof(w));
-			rc = bg_error(BANGER_EUNSUPPORTED, "the image is for %s, not %s%s", h, w,
-				      explicit_platform ? "" : " (use --platform to pull it anyway)");
-			goto out;
-		}
-		bg_platform_format(have, out->platform, sizeof(out->platform));
-	} else {
-		bg_platform_format(want, out->platform, sizeof(out->platform));
-	}
+	rc = bg_platform_check(out->platform, sizeof(out->platform), have, want, explicit_platform,
+			       reg ? "pull" : "import");
 out:
 	bg_manifest_free(&m);
 	bg_free(child);
@@ -279,7 +266,7 @@ static int check_layers_available(bg_env *env, const bg_resolved *res, const bg_
 int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const char *name,
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
 {
-	char *lock_path = bg_sprintf("%s/.lock-%s", env->layout.images_dir, name);
+	char *lock_path = bg_layout_image_lock(&env->layout, name);
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;

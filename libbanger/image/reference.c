@@ -413,6 +413,28 @@ void bg_platform_format(const bg_platform *p, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
 }
 
+int bg_platform_check(char *recorded, size_t len, const bg_platform *have, const bg_platform *want,
+		      bool explicit_platform, const char *verb)
+{
+	if (!have) {
+		bg_platform_format(want, recorded, len);
+		return 0;
+	}
+	bool arch_ok = strcmp(have->os, want->os) == 0 && strcmp(have->arch, want->arch) == 0;
+	bool var_ok = !want->variant[0] || !have->variant[0] || strcmp(have->variant, want->variant) == 0;
+	if (!arch_ok || (explicit_platform && !var_ok)) {
+		char h[100], w[100];
+		bg_platform_format(have, h, sizeof(h));
+		bg_platform_format(want, w, sizeof(w));
+		if (explicit_platform)
+			return bg_error(BANGER_EUNSUPPORTED, "the image is for %s, not %s", h, w);
+		return bg_error(BANGER_EUNSUPPORTED, "the image is for %s, not %s (use --platform to %s it anyway)",
+				h, w, verb);
+	}
+	bg_platform_format(have, recorded, len);
+	return 0;
+}
+
 BANGER_EXTERN(int) banger_image_ref_normalize(char **out, const char *ref)
 {
 	if (!out)

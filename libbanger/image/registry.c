@@ -677,7 +677,7 @@ int bg_registry_manifest(bg_registry *r, const char *object, char **body, size_t
 		if (x.code == 404)
 			bg_error_prefix("%s/%s", r->host, r->path);
 	}
-	if (rc == 0 && (rc = bg_sha256_digest(digest, x.body.data ? x.body.data : "", x.body.len)) == 0) {
+	if (rc == 0 && (rc = bg_digest_of(digest, x.body.data ? x.body.data : "", x.body.len)) == 0) {
 		if (by_digest && strcmp(digest, object) != 0)
 			rc = bg_error(BANGER_EVERIFY, "%s: the registry sent a manifest with digest %s",
 				      what, digest);
@@ -721,7 +721,7 @@ int bg_registry_blob_mem(bg_registry *r, const char *digest, size_t max, char **
 	if (rc == 0 && x.code != 200)
 		rc = http_status_error(x.code, what, x.body.data, x.body.len);
 	char got[BG_DIGEST_SIZE];
-	if (rc == 0 && (rc = bg_sha256_digest(got, x.body.data ? x.body.data : "", x.body.len)) == 0 &&
+	if (rc == 0 && (rc = bg_digest_of(got, x.body.data ? x.body.data : "", x.body.len)) == 0 &&
 	    strcmp(got, digest) != 0)
 		rc = bg_error(BANGER_EVERIFY, "%s: the registry sent content with digest %s", what, got);
 	if (rc == 0) {
@@ -757,7 +757,10 @@ static int job_start(bg_registry *r, job *j, const bg_descriptor *d, CURLM *m)
 		bg_free(authz);
 		return bg_error_os(BANGER_EIO, errno, "truncate %s", j->tmp);
 	}
-	bg_sha256_reset(j->x.sha);
+	if ((rc = bg_sha256_reset(j->x.sha))) {
+		bg_free(authz);
+		return rc;
+	}
 	j->x.got = 0;
 	j->x.expect = d->size;
 	j->x.to_file = true;
@@ -818,7 +821,9 @@ static int job_finish(bg_registry *r, job *j, const bg_descriptor *d, CURLcode c
 		return bg_error(BANGER_EVERIFY, "%s: got %llu bytes, the manifest declares %llu", what,
 				(unsigned long long)j->x.got, (unsigned long long)d->size);
 	char got[BG_DIGEST_SIZE];
-	bg_sha256_final(j->x.sha, got);
+	int frc = bg_digest_final(j->x.sha, got);
+	if (frc)
+		return frc;
 	if (strcmp(got, d->digest) != 0)
 		return bg_error(BANGER_EVERIFY, "%s from %s: content has digest %s (corrupt or tampered "
 				"blob; nothing was kept)", what, r->host, got);

@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,17 +138,6 @@ int bg_auth_challenge_parse(bg_auth_challenge *out, const char *header)
 	return 0;
 }
 
-char *bg_base64(const void *data, size_t len)
-{
-	if (len > (1u << 20))
-		return NULL;
-	char *out = bg_malloc(4 * ((len + 2) / 3) + 1);
-	if (!out)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
 /* "https://index.docker.io/v1/" -> "index.docker.io" */
 static void auth_key_host(const char *key, char *out, size_t cap)
 {
@@ -229,7 +217,7 @@ int bg_docker_config_auth(char **out, const char *domain)
 				rc = bg_error_oom();
 		} else if (u && pw) {
 			char *up = bg_sprintf("%s:%s", u, pw);
-			*out = up ? bg_base64(up, strlen(up)) : NULL;
+			*out = up ? bg_base64_encode(up, strlen(up), true) : NULL;
 			if (up) {
 				memset(up, 0, strlen(up));
 				bg_free(up);

@@ -1,12 +1,11 @@
 /* HTTP(S)/file downloads with libcurl: redirects followed (http/https
  * only), no signals, a connect timeout, a stall timeout and an overall
- * deadline; the body is hashed (sha256, libcrypto EVP) as it streams and
+ * deadline; the body is hashed (SHA-256, core/sha256.c) as it streams and
  * checked against the size and digest the caller expects. */
 #include "kernel.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,7 +16,7 @@
 
 typedef struct {
 	bg_download_req *d;
-	EVP_MD_CTX *md;
+	bg_sha256 *md;
 	bool too_big, cancelled, md_failed, refused, url_checked;
 	int write_errno;
 	CURL *h;
@@ -43,7 +42,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 		x->too_big = true;
 		return 0; /* CURLE_WRITE_ERROR */
 	}
-	if (EVP_DigestUpdate(x->md, ptr, n) != 1) {
+	if (bg_sha256_update(x->md, ptr, n)) {
 		x->md_failed = true;
 		return 0;
 	}
@@ -150,15 +149,11 @@ int bg_download(bg_env *env, const char *url, bg_download_req *d)
 	    (rc = bg_plain_http_check(url, d->insecure_list, "kernel catalog (it carries the kernels' sha256)")))
 		return rc; /* before any connection: nothing is sent */
 	xfer x = { .d = d };
-	if (!(x.md = EVP_MD_CTX_new()))
-		return bg_error_oom();
-	if (EVP_DigestInit_ex(x.md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(x.md);
-		return bg_error_lib(BANGER_ERROR, "openssl", 0, "sha256 init failed");
-	}
+	if ((rc = bg_sha256_new(&x.md)))
+		return rc;
 	CURL *h = curl_easy_init();
 	if (!h) {
-		EVP_MD_CTX_free(x.md);
+		bg_sha256_free(x.md);
 		return bg_error_oom();
 	}
 	x.h = h;
@@ -199,13 +194,10 @@ int bg_download(bg_env *env, const char *url, bg_download_req *d)
 		rc = map_curl_error(cc, h, &x, url, errbuf);
 		goto out;
 	}
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (EVP_DigestFinal_ex(x.md, md, &mdlen) != 1 || mdlen != 32) {
+	if (bg_sha256_final_hex(x.md, d->sha256)) {
 		rc = bg_error_lib(BANGER_ERROR, "openssl", 0, "sha256 of %s failed", url);
 		goto out;
 	}
-	bg_hex(d->sha256, md, 32);
 	if (d->expected_size && d->bytes != d->expected_size) {
 		if (d->bytes < d->expected_size)
 			rc = bg_error(BANGER_ENETWORK, "download of %s truncated: received %llu of the %llu bytes "
@@ -225,6 +217,6 @@ int bg_download(bg_env *env, const char *url, bg_download_req *d)
 		d->progress(d->bytes, d->expected_size ? d->expected_size : d->bytes, d->payload);
 out:
 	curl_easy_cleanup(h);
-	EVP_MD_CTX_free(x.md);
+	bg_sha256_free(x.md);
 	return rc;
 }

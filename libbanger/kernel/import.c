@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,7 +18,7 @@ static int copy_in(bg_kernel_staging *st, const char *src, const char *name, cha
 	if (in < 0)
 		return bg_error_os(bg_code_from_errno(errno), errno, "open %s", src);
 	int rc = 0, out = -1;
-	EVP_MD_CTX *md = NULL;
+	bg_sha256 *md = NULL;
 	char *buf = NULL;
 	struct stat s;
 	if (fstat(in, &s) != 0) {
@@ -35,12 +34,8 @@ static int copy_in(bg_kernel_staging *st, const char *src, const char *name, cha
 			      (unsigned long long)BG_MEMBER_MAX_BYTES);
 		goto done;
 	}
-	if (sha) {
-		if (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-			rc = bg_error_lib(BANGER_ENOMEM, "openssl", 0, "sha256 init failed");
-			goto done;
-		}
-	}
+	if (sha && (rc = bg_sha256_new(&md)))
+		goto done;
 	const size_t chunk = 1 << 20;
 	if (!(buf = bg_malloc(chunk))) {
 		rc = bg_error_oom();
@@ -61,10 +56,8 @@ static int copy_in(bg_kernel_staging *st, const char *src, const char *name, cha
 		}
 		if (n == 0)
 			break;
-		if (md && EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
-			rc = bg_error_lib(BANGER_ERROR, "openssl", 0, "sha256 failed");
+		if (md && (rc = bg_sha256_update(md, buf, (size_t)n)))
 			goto done;
-		}
 		for (ssize_t off = 0; off < n;) {
 			ssize_t w = write(out, buf + off, (size_t)(n - off));
 			if (w < 0) {
@@ -80,21 +73,14 @@ static int copy_in(bg_kernel_staging *st, const char *src, const char *name, cha
 		rc = bg_error_os(BANGER_EIO, errno, "fsync %s/%s", st->tree, name);
 		goto done;
 	}
-	if (md) {
-		unsigned char d[EVP_MAX_MD_SIZE];
-		unsigned int dl = 0;
-		if (EVP_DigestFinal_ex(md, d, &dl) != 1 || dl != 32) {
-			rc = bg_error_lib(BANGER_ERROR, "openssl", 0, "sha256 failed");
-			goto done;
-		}
-		bg_hex(sha, d, 32);
-	}
+	if (md && (rc = bg_sha256_final_hex(md, sha)))
+		goto done;
 done:
 	if (out >= 0)
 		close(out);
 	close(in);
 	bg_free(buf);
-	EVP_MD_CTX_free(md);
+	bg_sha256_free(md);
 	return rc;
 }
 

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +55,10 @@ static char *absolute(const char *p)
 
 static int compute_instance(bg_layout *l)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (!EVP_Digest(l->state_dir, strlen(l->state_dir), md, &mdlen, EVP_sha256(), NULL))
-		return bg_error_lib(BANGER_ERROR, "openssl", 0, "sha256 failed");
+	unsigned char md[BG_SHA256_LEN];
+	int rc = bg_sha256_of(md, l->state_dir, strlen(l->state_dir));
+	if (rc)
+		return rc;
 	bg_hex(l->instance, md, 4);
 	return 0;
 }
@@ -206,6 +205,11 @@ int bg_vm_id_generate(char out[BG_VM_ID_LEN + 1])
 	if (rc == 0)
 		bg_hex(out, r, sizeof(r));
 	return rc;
+}
+
+char *bg_layout_image_lock(const bg_layout *l, const char *name)
+{
+	return bg_sprintf("%s/.lock-%s", l->images_dir, name);
 }
 
 void bg_layout_tap_prefix(const bg_layout *l, char out[8])

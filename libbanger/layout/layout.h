@@ -1,6 +1,14 @@
 /*
- * Private declarations of the layout module: every path banger uses is
- * computed here, nowhere else.
+ * Private declarations of the layout module: where banger's files live.
+ * Computed here: the state root and what sits directly in it (database,
+ * vms/, images/, kernels/, ssh/ with banger's known_hosts and client key,
+ * the config), the cache and runtime directories, each VM's paths and
+ * kernel-object names, and an image's lock.  A name that only one module
+ * uses inside those directories is made by that module: kernels/.lock
+ * and its staging and trash directories (kernel/install.c), the blob
+ * cache's lock (image/blobcache_prune.c), an image's rootfs files
+ * (image/build.c), VM staging and trash directories (vm/), ssh/ssh_config
+ * (guest/ssh_config.c).
  */
 #ifndef BG_LAYOUT_H
 #define BG_LAYOUT_H
@@ -62,6 +70,10 @@ int bg_vm_id_generate(char out[BG_VM_ID_LEN + 1]);
 
 int bg_layout_vm_paths(bg_vm_paths *out, const bg_layout *l, const char *vm_id);
 void bg_vm_paths_free(bg_vm_paths *p);
+
+/* <images>/.lock-<name>: the lock pull, import and remove of the image
+ * called name take (bg_malloc'd; NULL when out of memory). */
+char *bg_layout_image_lock(const bg_layout *l, const char *name);
 
 /* The tap-name prefix of this state root ("bg" + 4 hex). */
 void bg_layout_tap_prefix(const bg_layout *l, char out[8]);

@@ -6,7 +6,6 @@
 #include "../vm/vm_internal.h"
 #include "../../guest/session/session_proto.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,62 +24,6 @@
  * guest before it counts as lost (its starter died before the guest
  * heard of it). */
 #define STARTING_GRACE_S 120
-
-/* ---- shell words ---- */
-
-char *bg_session_shell_quote(const char *s)
-{
-	bg_buf b = BG_BUF_INIT;
-	bg_buf_puts(&b, "'");
-	for (; *s; s++) {
-		if (*s == '\'')
-			bg_buf_puts(&b, "'\\''");
-		else
-			bg_buf_put(&b, s, 1);
-	}
-	bg_buf_puts(&b, "'");
-	if (b.oom) {
-		bg_buf_free(&b);
-		return NULL;
-	}
-	return bg_buf_detach(&b);
-}
-
-/* Words that need no quotes are shown as they are. */
-static bool plain_word(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%", *s))
-			return false;
-	return true;
-}
-
-char *bg_session_shell_join(const char *const *argv, size_t argc)
-{
-	bg_buf b = BG_BUF_INIT;
-	for (size_t i = 0; i < argc; i++) {
-		if (i)
-			bg_buf_puts(&b, " ");
-		if (plain_word(argv[i])) {
-			bg_buf_puts(&b, argv[i]);
-		} else {
-			char *q = bg_session_shell_quote(argv[i]);
-			if (!q) {
-				bg_buf_free(&b);
-				return NULL;
-			}
-			bg_buf_puts(&b, q);
-			bg_free(q);
-		}
-	}
-	if (b.oom) {
-		bg_buf_free(&b);
-		return NULL;
-	}
-	return bg_buf_detach(&b);
-}
 
 /* ---- targets ---- */
 
@@ -247,15 +190,14 @@ static int helper_hash(char name[64], const char *path)
 	int rc = bg_read_file(&data, &len, path, 64u << 20);
 	if (rc)
 		return rc;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	int ok = EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	char hex[BG_SHA256_HEX_SIZE];
+	rc = bg_sha256_of_hex(hex, data, len);
 	bg_free(data);
-	if (!ok || mdlen < 8)
-		return bg_error_lib(BANGER_ERROR, "openssl", 0, "cannot hash %s", path);
-	char hex[17];
-	bg_hex(hex, md, 8);
-	snprintf(name, 64, "%s-p%u-%s", BG_SESSION_HELPER_NAME, SP_VERSION, hex);
+	if (rc) {
+		bg_error_prefix("hash %s", path);
+		return rc;
+	}
+	snprintf(name, 64, "%s-p%u-%.16s", BG_SESSION_HELPER_NAME, SP_VERSION, hex);
 	return 0;
 }
 
@@ -364,7 +306,7 @@ void bg_session_disconnect(bg_session_conn *c)
  * BG_SH_NO_HELPER. */
 static char *helper_prefix(const bg_session_target *t, const char *guest_name)
 {
-	char *dir = bg_session_shell_quote(t->helper_dir);
+	char *dir = bg_shell_quote(t->helper_dir);
 	if (!dir)
 		return NULL;
 	char *s;
@@ -383,7 +325,7 @@ static char *helper_prefix(const bg_session_target *t, const char *guest_name)
 static int upload_helper(bg_session_conn *c, const char *local, const char *guest_name)
 {
 	const bg_session_target *t = c->t;
-	char *dir = bg_session_shell_quote(t->helper_dir);
+	char *dir = bg_shell_quote(t->helper_dir);
 	char *mk = dir ? bg_sprintf("umask 022 && mkdir -p %s", dir) : NULL;
 	char *remote = bg_path_join(t->helper_dir, guest_name);
 	bg_free(dir);
@@ -427,7 +369,7 @@ int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const ch
 		bg_buf_printf(&cmd, "%s %s", prefix, verb);
 	bg_free(prefix);
 	for (size_t i = 0; i < nargs; i++) {
-		char *q = bg_session_shell_quote(args[i]);
+		char *q = bg_shell_quote(args[i]);
 		if (!q) {
 			cmd.oom = true;
 			break;
@@ -501,10 +443,15 @@ int bg_session_ensure_helper(bg_session_conn *c)
 
 int bg_session_helper_error(int code, const banger_ssh_result *r, const char *what, const char *id)
 {
-	const char *err = r ? banger_ssh_result_stderr(r, NULL) : "";
-	const char *p = err;
-	if (bg_startswith(p, "banger-session: "))
-		p += strlen("banger-session: ");
+	static const char prefix[] = "banger-session: ";
+	/* The prefix is only looked for in a real stderr: with "" on that
+	 * path too, gcc -O2 (12) follows the skip into the 1-byte literal and
+	 * fails -Werror=array-bounds. */
+	const char *p = r ? banger_ssh_result_stderr(r, NULL) : NULL;
+	if (!p)
+		p = "";
+	else if (bg_startswith(p, prefix))
+		p += sizeof(prefix) - 1;
 	int len = (int)strcspn(p, "\n");
 	int st = r ? banger_ssh_result_exit_status(r) : -1;
 	if (id)

@@ -72,7 +72,7 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 	r.id = id;
 	r.vm_id = t->vm_id;
 	r.name = (char *)o->name;
-	r.command = bg_session_shell_join(argv, argc);
+	r.command = bg_shell_join(argv, argc, BG_SHELL_BARE);
 	r.state = (char *)BG_SESSION_STARTING;
 	r.tty = o->tty ? 1 : 0;
 	r.exit_code = -1;

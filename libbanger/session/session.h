@@ -133,10 +133,6 @@ int bg_session_record_end(banger_ctx *ctx, bg_session_record *r, int32_t exit_co
 /* Record a session lost. */
 int bg_session_record_lost(banger_ctx *ctx, bg_session_record *r);
 
-/* Single-quote for a POSIX shell (bg_free). */
-char *bg_session_shell_quote(const char *s);
-/* argv as shell words (bg_free). */
-char *bg_session_shell_join(const char *const *argv, size_t argc);
 
 /* Look a session up (and with BANGER_SESSION_REFRESH ask its guest). */
 int bg_session_get(bg_session_record *out, banger_ctx *ctx, const char *id_or_name, uint32_t flags);

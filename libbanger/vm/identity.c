@@ -1,11 +1,11 @@
 /* The per-VM identity: its SSH host key (generated here on the host and
  * pinned before first boot, so the first dial is already a verified
  * match), hostname, network settings and authorized keys, written as a
- * ustar disk the guest's first-boot reads (docs/guest-identity.md). */
+ * ustar disk the guest's first-boot reads (docs/guest-identity.md;
+ * identity_disk.c writes the archive). */
 #include "vm_internal.h"
 
 #include "../guest/guest.h"
-#include "ustar.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -63,13 +63,15 @@ int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *ho
 		rc = bg_error_oom();
 		goto out_auth;
 	}
-	if ((rc = bg_ustar_dir(&tar, "banger/")) ||
-	    (rc = bg_ustar_file(&tar, "banger/hostname", 0644, hostname, strlen(hostname))) ||
-	    (rc = bg_ustar_file(&tar, "banger/network.env", 0644, env.data, env.len)) ||
-	    (rc = bg_ustar_file(&tar, "banger/ssh_host_ed25519_key", 0600, private_key, strlen(private_key))) ||
-	    (rc = bg_ustar_file(&tar, "banger/ssh_host_ed25519_key.pub", 0644, public_line, strlen(public_line))) ||
-	    (rc = bg_ustar_file(&tar, "banger/authorized_keys", 0644, auth, strlen(auth))) ||
-	    (rc = bg_ustar_finish(&tar)))
+	const bg_identity_file files[] = {
+		{ "banger/", 0755, NULL, 0 },
+		{ "banger/hostname", 0644, hostname, strlen(hostname) },
+		{ "banger/network.env", 0644, env.data, env.len },
+		{ "banger/ssh_host_ed25519_key", 0600, private_key, strlen(private_key) },
+		{ "banger/ssh_host_ed25519_key.pub", 0644, public_line, strlen(public_line) },
+		{ "banger/authorized_keys", 0644, auth, strlen(auth) },
+	};
+	if ((rc = bg_identity_archive(&tar, files, BG_ARRAY_SIZE(files))))
 		goto out_auth;
 	rc = bg_write_file_atomic(p.identity_disk, tar.data, tar.len, 0600);
 out_auth:

@@ -51,6 +51,15 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s);
 int bg_vm_shutdown(bg_vm_op *op, bool force, const char *step_prefix);
 
 /* The identity disk (docs/guest-identity.md). */
+typedef struct {
+	const char *name; /* "banger/..." */
+	mode_t mode;
+	const char *data; /* NULL: a directory */
+	size_t len;
+} bg_identity_file;
+/* Append the identity disk's bytes, a ustar archive of files (in this
+ * order) as the guest's first-boot reads it, to out (identity_disk.c). */
+int bg_identity_archive(bg_buf *out, const bg_identity_file *files, size_t n);
 int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *host_ip,
 			 const char *private_key, const char *public_line);
 /* Names a VM is reached by: "<name>.vm" and its IP. */

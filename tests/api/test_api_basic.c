@@ -1,4 +1,5 @@
-/* Public API only: version, options, context, VM listing, errors. */
+/* Public API only: version, options, context, VM listing, errors, shell
+ * words. */
 #include <banger/banger.h>
 
 #include <stdio.h>
@@ -61,6 +62,17 @@ int main(int argc, char **argv)
 
 	uint32_t f = 0;
 	CHECK(banger_host_features(&f) == 0);
+
+	/* words for a shell: every one quoted, a quote closed and escaped */
+	const char *words[] = { "echo", "it's", "" };
+	char *q = NULL;
+	CHECK(banger_text_shell_quote(&q, words, 3) == 0 && strcmp(q, "'echo' 'it'\\''s' ''") == 0);
+	banger_free(q);
+	CHECK(banger_text_shell_quote(&q, NULL, 0) == 0 && strcmp(q, "") == 0);
+	banger_free(q);
+	const char *hole[] = { "a", NULL };
+	CHECK(banger_text_shell_quote(&q, hole, 2) == BANGER_EINVALID && q == NULL);
+	CHECK(banger_text_shell_quote(NULL, words, 1) == BANGER_EINVALID);
 
 	/* every free accepts NULL */
 	banger_vm_free(NULL);

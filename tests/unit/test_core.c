@@ -1,4 +1,5 @@
-/* Core: errors, buffers, sizes, atomic files, locks, running programs. */
+/* Core: errors, buffers, sizes, SHA-256, shell words, atomic files,
+ * locks, running programs. */
 #include "helpers.h"
 #include "../../libbanger/core/core.h"
 
@@ -79,6 +80,96 @@ static void test_parse_size(void **state)
 	assert_int_equal(bg_parse_size(&v, "12Q"), BANGER_EINVALID);
 	assert_int_equal(bg_parse_size(&v, "99999999999T"), BANGER_EINVALID);
 	assert_int_equal(bg_parse_size(&v, ""), BANGER_EINVALID);
+}
+
+/* FIPS 180-2 test vectors, one-shot and streamed in pieces. */
+static void test_sha256(void **state)
+{
+	(void)state;
+	static const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	static const char *empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	static const char *two = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+	const char *msg = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	char hex[BG_SHA256_HEX_SIZE];
+	unsigned char md[BG_SHA256_LEN];
+	assert_int_equal(bg_sha256_of_hex(hex, "abc", 3), 0);
+	assert_string_equal(hex, abc);
+	assert_int_equal(bg_sha256_of_hex(hex, "", 0), 0);
+	assert_string_equal(hex, empty);
+	assert_int_equal(bg_sha256_of(md, "abc", 3), 0);
+	assert_int_equal(md[0], 0xba);
+	assert_int_equal(md[31], 0xad);
+
+	bg_sha256 *h;
+	assert_int_equal(bg_sha256_new(&h), 0);
+	for (size_t i = 0, n = strlen(msg); i < n; i += 5)
+		assert_int_equal(bg_sha256_update(h, msg + i, n - i < 5 ? n - i : 5), 0);
+	assert_int_equal(bg_sha256_final_hex(h, hex), 0);
+	assert_string_equal(hex, two);
+	/* reset: a fresh digest, raw this time */
+	assert_int_equal(bg_sha256_reset(h), 0);
+	assert_int_equal(bg_sha256_update(h, "ab", 2), 0);
+	assert_int_equal(bg_sha256_update(h, "c", 1), 0);
+	assert_int_equal(bg_sha256_final(h, md), 0);
+	assert_int_equal(md[0], 0xba);
+	assert_int_equal(bg_sha256_reset(h), 0);
+	assert_int_equal(bg_sha256_final_hex(h, hex), 0);
+	assert_string_equal(hex, empty);
+	bg_sha256_free(h);
+	bg_sha256_free(NULL);
+}
+
+/* The output of sh -c script (at most 255 bytes). */
+static void sh_output(const char *script, char out[256])
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	size_t have = 0;
+	ssize_t n;
+	while ((n = read(fds[0], out + have, 255 - have)) > 0)
+		have += (size_t)n;
+	out[have] = '\0';
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+}
+
+/* Quoted words come back unchanged through a real shell, bare or not. */
+static void test_shell_words(void **state)
+{
+	(void)state;
+	const char *words[] = { "printf", "%s|", "plain", "two words", "it's", "$HOME", "a\"b", "", "*", "x\ny" };
+	size_t n = sizeof(words) / sizeof(words[0]);
+	char *bare = bg_shell_join(words, n, BG_SHELL_BARE);
+	char *quoted = bg_shell_join(words, n, 0);
+	assert_non_null(bare);
+	assert_non_null(quoted);
+	assert_non_null(strstr(bare, "printf '%s|' plain 'two words' 'it'\\''s' '$HOME'"));
+	assert_non_null(strstr(quoted, "'printf' '%s|' 'plain' 'two words' 'it'\\''s' '$HOME'"));
+	char out[256];
+	sh_output(bare, out);
+	assert_string_equal(out, "plain|two words|it's|$HOME|a\"b||*|x\ny|");
+	sh_output(quoted, out);
+	assert_string_equal(out, "plain|two words|it's|$HOME|a\"b||*|x\ny|");
+	bg_free(bare);
+	bg_free(quoted);
+	/* a bare assignment would not be a command: quoted, it is one word */
+	const char *assign[] = { "X=1" };
+	char *q = bg_shell_join(assign, 1, 0);
+	assert_string_equal(q, "'X=1'");
+	bg_free(q);
+	q = bg_shell_quote("'");
+	assert_string_equal(q, "''\\'''");
+	bg_free(q);
+	q = bg_shell_join(NULL, 0, 0);
+	assert_string_equal(q, "");
+	bg_free(q);
 }
 
 static void test_atomic_write(void **state)
@@ -185,6 +276,8 @@ int main(void)
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_buf_oom_sticky),
 		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_shell_words),
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_remove_tree_no_follow),
 		cmocka_unit_test(test_lock_exclusive_and_cloexec),

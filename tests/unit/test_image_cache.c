@@ -52,7 +52,7 @@ static int teardown(void **state)
  * epoch (the age prune goes by), 0 to leave it. */
 static void put(fixture *f, const char *data, char out[BG_DIGEST_SIZE], int64_t mtime)
 {
-	assert_int_equal(bg_sha256_digest(out, data, strlen(data)), 0);
+	assert_int_equal(bg_digest_of(out, data, strlen(data)), 0);
 	assert_int_equal(bg_blob_put(f->blobs, out, data, strlen(data)), 0);
 	if (mtime) {
 		char *p = bg_blob_path(f->blobs, out);

@@ -208,7 +208,7 @@ static void test_docker_config(void **state)
 	assert_int_equal(bg_write_file_atomic(path, "{nope", 5, 0600), 0);
 	assert_int_equal(bg_docker_config_auth(&a, "docker.io"), BANGER_EINVALID);
 	unsetenv("DOCKER_CONFIG");
-	char *b64 = bg_base64("user:pass", 9);
+	char *b64 = bg_base64_encode("user:pass", 9, true);
 	assert_string_equal(b64, "dXNlcjpwYXNz");
 	bg_free(b64);
 	free(path);
@@ -221,7 +221,7 @@ static void test_blobcache(void **state)
 	(void)state;
 	char *dir = test_tmpdir();
 	char d[BG_DIGEST_SIZE];
-	bg_sha256_digest(d, "blob", 4);
+	bg_digest_of(d, "blob", 4);
 	assert_false(bg_blob_cached(dir, d));
 	assert_int_equal(bg_blob_put(dir, D1, "blob", 4), BANGER_EVERIFY); /* wrong digest: refused */
 	assert_false(bg_blob_cached(dir, D1));

@@ -133,17 +133,17 @@ static void test_digest(void **state)
 	assert_int_equal(bg_digest_check("sha256/" D64, "x"), BANGER_EINVALID);
 
 	char d[BG_DIGEST_SIZE];
-	assert_int_equal(bg_sha256_digest(d, "abc", 3), 0);
+	assert_int_equal(bg_digest_of(d, "abc", 3), 0);
 	assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	bg_sha256 *h;
 	assert_int_equal(bg_sha256_new(&h), 0);
 	bg_sha256_update(h, "a", 1);
 	bg_sha256_update(h, "bc", 2);
 	char d2[BG_DIGEST_SIZE];
-	bg_sha256_final(h, d2);
+	assert_int_equal(bg_digest_final(h, d2), 0);
 	assert_string_equal(d, d2);
-	bg_sha256_reset(h);
-	bg_sha256_final(h, d2);
+	assert_int_equal(bg_sha256_reset(h), 0);
+	assert_int_equal(bg_digest_final(h, d2), 0);
 	assert_string_equal(d2, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	bg_sha256_free(h);
 }
@@ -169,6 +169,35 @@ static void test_platform(void **state)
 	bg_platform_host(&p);
 	assert_string_equal(p.os, "linux");
 	assert_true(p.arch[0] != '\0');
+}
+
+/* The one rule pull and import apply to an image's own platform. */
+static void test_platform_check(void **state)
+{
+	(void)state;
+	bg_platform want, have;
+	char rec[100];
+	bg_platform_parse(&want, "linux/arm/v7");
+	/* the image does not say: what was wanted is recorded */
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), NULL, &want, true, "pull"), 0);
+	assert_string_equal(rec, "linux/arm/v7");
+	bg_platform_parse(&have, "linux/arm/v6");
+	/* another variant: refused when named, tolerated otherwise */
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, true, "import"), BANGER_EUNSUPPORTED);
+	assert_string_equal(banger_error_last()->message, "the image is for linux/arm/v6, not linux/arm/v7");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, false, "import"), 0);
+	assert_string_equal(rec, "linux/arm/v6");
+	/* a variant missing on either side passes */
+	bg_platform_parse(&have, "linux/arm");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, true, "pull"), 0);
+	assert_string_equal(rec, "linux/arm");
+	/* another architecture never does; the hint names the verb */
+	bg_platform_parse(&have, "linux/amd64");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, false, "import"), BANGER_EUNSUPPORTED);
+	assert_string_equal(banger_error_last()->message,
+			    "the image is for linux/amd64, not linux/arm/v7 (use --platform to import it anyway)");
+	bg_platform_parse(&have, "windows/arm/v7");
+	assert_int_equal(bg_platform_check(rec, sizeof(rec), &have, &want, true, "pull"), BANGER_EUNSUPPORTED);
 }
 
 static void test_insecure(void **state)
@@ -217,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_ref_invalid),
 		cmocka_unit_test(test_digest),
 		cmocka_unit_test(test_platform),
+		cmocka_unit_test(test_platform_check),
 		cmocka_unit_test(test_insecure),
 		cmocka_unit_test(test_names),
 	};

@@ -18,6 +18,9 @@ static void test_banger_home_and_xdg(void **state)
 	assert_string_equal(l.config_path, "/srv/bh/config");
 	assert_string_equal(l.cache_dir, "/srv/bh/cache");
 	assert_string_equal(l.blobs_dir, "/srv/bh/cache/blobs/sha256");
+	char *lock = bg_layout_image_lock(&l, "debian");
+	assert_string_equal(lock, "/srv/bh/images/.lock-debian");
+	bg_free(lock);
 	bg_layout_free(&l);
 
 	unsetenv("BANGER_HOME");

@@ -152,37 +152,6 @@ static void test_status_parse(void **state)
 		assert_false(bg_session_parse_status_line(&l, bads[i], strlen(bads[i])));
 }
 
-/* Quoted words come back unchanged through a real shell. */
-static void test_shell_words(void **state)
-{
-	(void)state;
-	const char *words[] = { "printf", "%s|", "plain", "two words", "it's", "$HOME", "a\"b", "", "*", "x\ny" };
-	char *joined = bg_session_shell_join(words, sizeof(words) / sizeof(words[0]));
-	assert_non_null(joined);
-	assert_non_null(strstr(joined, "printf '%s|' plain 'two words' 'it'\\''s' '$HOME'"));
-	char *script = bg_sprintf("%s", joined);
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	char out[256] = "";
-	size_t have = 0;
-	ssize_t n;
-	while ((n = read(fds[0], out + have, sizeof(out) - 1 - have)) > 0)
-		have += (size_t)n;
-	out[have] = '\0';
-	close(fds[0]);
-	waitpid(pid, NULL, 0);
-	assert_string_equal(out, "plain|two words|it's|$HOME|a\"b||*|x\ny|");
-	bg_free(script);
-	bg_free(joined);
-}
-
 /* ---- the sessions table ---- */
 
 static bg_session_record rec(const char *id, const char *vm, const char *name, const char *state, int64_t created)
@@ -503,7 +472,9 @@ static int run_helper(const char *helper, char *const argv[], char *out, size_t 
 static int connect_sock(const char *dir)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	/* a cut path would name another socket (and gcc -O3 says so) */
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	assert_true(n > 0 && (size_t)n < sizeof(sa.sun_path));
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -686,7 +657,6 @@ int main(void)
 		cmocka_unit_test(test_frame_roundtrip),
 		cmocka_unit_test(test_frame_partial_and_bad),
 		cmocka_unit_test(test_status_parse),
-		cmocka_unit_test(test_shell_words),
 		cmocka_unit_test(test_store_sessions),
 		cmocka_unit_test_setup_teardown(test_not_running_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_stop_delete_reconcile, setup, teardown),

@@ -325,7 +325,8 @@ static void test_reconcile_respects_lock(void **state)
 		bg_lock l = BG_LOCK_INIT;
 		if (bg_lock_acquire(&l, p.lock, 1000))
 			_exit(1);
-		write(go[1], "x", 1);
+		if (write(go[1], "x", 1) != 1)
+			_exit(1);
 		sleep(30);
 		_exit(0);
 	}

@@ -127,7 +127,8 @@ static void *peer(void *arg)
 		return NULL;
 	if (strcmp(p->script, "stall-greeting") == 0) {
 		char c;
-		(void)read(fd, &c, 1); /* until the client gives up */
+		ssize_t ignored = read(fd, &c, 1); /* until the client gives up */
+		(void)ignored;
 		close(fd);
 		return NULL;
 	}
@@ -148,7 +149,8 @@ static void *peer(void *arg)
 		/* close without answering */
 	} else if (strcmp(p->script, "stall-reply") == 0) {
 		char c;
-		(void)read(fd, &c, 1);
+		ssize_t ignored = read(fd, &c, 1);
+		(void)ignored;
 	} else {
 		say(fd, "{\"return\": {}}\n");
 	}

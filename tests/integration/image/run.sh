@@ -255,6 +255,27 @@ check "import layout: same tree" tree_equal imp-layout "$FEATURES"
 skopeo copy --quiet "oci:$LAYOUT:features" "docker-archive:$WORK/features-docker.tar:test/features:1" >/dev/null
 check "import a docker save archive" b image import "$WORK/features-docker.tar" --name imp-docker --no-patch
 check "import docker-archive: same tree" tree_equal imp-docker "$FEATURES"
+# One platform rule for pull and import: a variant the user names must be
+# the image's (a docker save config that says v9, imported as v7).
+"$PY" - "$WORK/features-docker.tar" "$WORK/features-v9.tar" <<'PYEOF'
+import io, json, sys, tarfile
+src, dst = sys.argv[1], sys.argv[2]
+with tarfile.open(src) as t:
+    members = [(m, t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()]
+cfg = json.loads(dict((m.name, d) for m, d in members)["manifest.json"])[0]["Config"]
+with tarfile.open(dst, "w", format=tarfile.USTAR_FORMAT) as out:
+    for m, d in members:
+        if m.name == cfg:
+            c = json.loads(d)
+            c["variant"] = "v9"
+            d = json.dumps(c).encode()
+            m.size = len(d)
+        out.addfile(m, io.BytesIO(d) if d is not None else None)
+PYEOF
+check "import docker-archive: another variant named is refused" expect_fail any "is for linux/$arch/v9, not linux/$arch/v7" \
+	b image import "$WORK/features-v9.tar" --name imp-v9 --no-patch --platform "linux/$arch/v7"
+check "import docker-archive: the variant it has" b image import "$WORK/features-v9.tar" --name imp-v9 --no-patch \
+	--platform "linux/$arch/v9"
 skopeo copy --quiet "oci:$LAYOUT:features" "oci-archive:$WORK/features-oci.tar:features" >/dev/null
 check "import an OCI archive" b image import "$WORK/features-oci.tar" --name imp-oci --no-patch
 check "import oci-archive: same tree" tree_equal imp-oci "$FEATURES"
