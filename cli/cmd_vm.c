@@ -135,8 +135,6 @@ static void progress(const char *stage, const char *detail, void *payload)
 	fprintf(stderr, "%-9s %s\n", stage, detail);
 }
 
-}
-
 static int write_stream(int stream, const char *data, size_t len, void *payload)
 {
 	(void)payload;

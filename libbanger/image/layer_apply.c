@@ -622,11 +622,9 @@ int bg_layer_read(bg_layer *l, int fd, uint64_t size, const bg_layer_read_opts *
 	memset(&rd, 0, sizeof(rd));
 	int rc = reader_init(&rd, fd, size, o);
 	if (rc == 0 && (rc = reader_open(&rd, o)) == 0 && (rc = read_members(l, &rd, o)) == 0 &&
-	    (rc = read_rest(&rd, o)) == 0) {
-		bg_sha256_final(rd.src.sha, l->digest);
-		bg_sha256_final(rd.mid.sha, l->diff_id);
+	    (rc = read_rest(&rd, o)) == 0 && (rc = bg_digest_final(rd.src.sha, l->digest)) == 0 &&
+	    (rc = bg_digest_final(rd.mid.sha, l->diff_id)) == 0)
 		l->bytes = rd.mid.bytes;
-	}
 	reader_close(&rd);
 	if (rc)
 		bg_layer_free(l);
