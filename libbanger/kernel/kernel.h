@@ -150,12 +150,17 @@ int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
 		     const char *initrd_path, const char *config_path, bg_kernel_record *out);
 
 /* ---- vmm.c: checks for the VM code ---- */
-/* Can vmm ("firecracker" | "qemu") boot k on this host?  0, or
- * BANGER_EUNSUPPORTED with a message saying why (wrong architecture,
- * bzImage without an extractable ELF for Firecracker, ELF without a PVH
- * note for QEMU when no bzImage is installed beside it, missing files). */
+struct bg_vmm_driver;
+/* The file driver d boots for k (bg_malloc'd; out may be NULL to check
+ * only): the record's file when d boots it, else the alternative beside
+ * it.  0, or BANGER_EUNSUPPORTED with a message saying why (wrong
+ * architecture, bzImage without an extractable ELF where d boots only
+ * ELF, ELF without a PVH note where d needs it and no bzImage is beside
+ * it), BANGER_ENOTFOUND for missing files. */
+int bg_kernel_boot_file(char **out, const bg_kernel_record *k, const struct bg_vmm_driver *d);
+/* The same for a driver named vmm ("firecracker" | "qemu"; its
+ * declarations only, nothing probed): the public banger_kernel_*_vmm. */
 int bg_kernel_check_vmm(const bg_kernel_record *k, const char *vmm);
-/* The file vmm should be given (bg_malloc'd), after the same checks. */
 int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm);
 
 #endif
