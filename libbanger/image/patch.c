@@ -12,6 +12,10 @@
  * /etc/resolv.conf) is replaced, never written through. */
 #include "image.h"
 #include "../ctx/ctx.h"
+/* Names and paths the guest programs expect (one header per program). */
+#include "../../guest/include/banger-guest/agent.h"
+#include "../../guest/include/banger-guest/first_boot.h"
+#include "../../guest/include/banger-guest/session.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -20,16 +24,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define FIRST_BOOT_DIR "usr/local/libexec"
-#define FIRST_BOOT_NAME "banger-first-boot"
-#define AGENT_NAME "banger-vsock-agent"
+/* Tree paths are relative to the image's root: the guest paths without
+ * their leading '/'. */
+#define FIRST_BOOT_DIR (BG_FB_GUEST_DIR + 1)
+#define AGENT_DIR (BG_AGENT_GUEST_DIR + 1)
 #define UNIT_DIR "etc/systemd/system"
 #define WANTS_DIR "etc/systemd/system/multi-user.target.wants"
 /* Guest sessions look for "<dir>/banger-session-p<protocol>" first
  * (libbanger/session), so an image that carries it needs no upload. */
-#define SESSION_DIR "usr/local/libexec/banger"
-#define SESSION_NAME "banger-session-p1"
-#define FSTAB_LINE "/dev/vdb /root ext4 defaults,nofail 0 2"
+#define SESSION_DIR (BG_SESSION_GUEST_HELPER_DIR + 1)
+#define FSTAB_LINE BG_FB_WORK_DISK " " BG_FB_WORK_MOUNT " ext4 defaults,nofail 0 2"
 #define HOST_FILE_MAX (16u << 20)
 
 /* Where the guest files are (see guest/CMakeLists.txt): $BANGER_GUEST_DIR,
@@ -58,11 +62,11 @@ static const char *find_guest_file(char *buf, size_t len, const char *name)
 void bg_patch_inputs_default(bg_patch_inputs *in)
 {
 	memset(in, 0, sizeof(*in));
-	in->first_boot = find_guest_file(in->buf[0], sizeof(in->buf[0]), FIRST_BOOT_NAME);
-	in->first_boot_unit = find_guest_file(in->buf[1], sizeof(in->buf[1]), FIRST_BOOT_NAME ".service");
-	in->agent = find_guest_file(in->buf[2], sizeof(in->buf[2]), AGENT_NAME);
-	in->agent_unit = find_guest_file(in->buf[3], sizeof(in->buf[3]), AGENT_NAME ".service");
-	in->session_helper = find_guest_file(in->buf[4], sizeof(in->buf[4]), "banger-session");
+	in->first_boot = find_guest_file(in->buf[0], sizeof(in->buf[0]), BG_FB_NAME);
+	in->first_boot_unit = find_guest_file(in->buf[1], sizeof(in->buf[1]), BG_FB_UNIT_NAME);
+	in->agent = find_guest_file(in->buf[2], sizeof(in->buf[2]), BG_AGENT_NAME);
+	in->agent_unit = find_guest_file(in->buf[3], sizeof(in->buf[3]), BG_AGENT_UNIT_NAME);
+	in->session_helper = find_guest_file(in->buf[4], sizeof(in->buf[4]), BG_SESSION_HELPER_NAME);
 	in->resolv_conf = "/etc/resolv.conf";
 }
 
@@ -348,16 +352,16 @@ int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in)
 	if (!in->first_boot)
 		return bg_error(BANGER_ENOTFOUND, "patch: the first-boot init (banger-first-boot) was not "
 				"found next to banger; reinstall banger");
-	if ((rc = install_host_file(t, in->first_boot, FIRST_BOOT_DIR, FIRST_BOOT_NAME, 0755, now)))
+	if ((rc = install_host_file(t, in->first_boot, FIRST_BOOT_DIR, BG_FB_NAME, 0755, now)))
 		return rc;
 	if (in->first_boot_unit &&
-	    ((rc = install_host_file(t, in->first_boot_unit, UNIT_DIR, FIRST_BOOT_NAME ".service", 0644, now)) ||
-	     (rc = enable_unit(t, FIRST_BOOT_NAME ".service", now))))
+	    ((rc = install_host_file(t, in->first_boot_unit, UNIT_DIR, BG_FB_UNIT_NAME, 0644, now)) ||
+	     (rc = enable_unit(t, BG_FB_UNIT_NAME, now))))
 		return rc;
 	if (in->agent && in->agent_unit) {
-		if ((rc = install_host_file(t, in->agent, FIRST_BOOT_DIR, AGENT_NAME, 0755, now)) ||
-		    (rc = install_host_file(t, in->agent_unit, UNIT_DIR, AGENT_NAME ".service", 0644, now)) ||
-		    (rc = enable_unit(t, AGENT_NAME ".service", now)))
+		if ((rc = install_host_file(t, in->agent, AGENT_DIR, BG_AGENT_NAME, 0755, now)) ||
+		    (rc = install_host_file(t, in->agent_unit, UNIT_DIR, BG_AGENT_UNIT_NAME, 0644, now)) ||
+		    (rc = enable_unit(t, BG_AGENT_UNIT_NAME, now)))
 			return rc;
 	} else {
 		bg_debug(in->ctx, "patch: no vsock agent available; images get none");
@@ -365,7 +369,7 @@ int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in)
 	if (in->session_helper) {
 		bg_inode *sd;
 		if ((rc = strict_dir(t, SESSION_DIR, true, now, &sd)) ||
-		    (rc = install_host_file(t, in->session_helper, SESSION_DIR, SESSION_NAME, 0755, now)))
+		    (rc = install_host_file(t, in->session_helper, SESSION_DIR, BG_SESSION_PROTO_NAME, 0755, now)))
 			return rc;
 	}
 	if ((rc = patch_fstab(t, sink, now)) || (rc = patch_resolv(t, in->resolv_conf, now)) ||

@@ -4,7 +4,6 @@
  * and bringing recorded state in line with what the guest says. */
 #include "session.h"
 #include "../vm/vm_internal.h"
-#include "../../guest/session/session_proto.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -255,7 +254,7 @@ static int helper_hash(char name[64], const char *path)
 		return bg_error_lib(BANGER_ERROR, "openssl", 0, "cannot hash %s", path);
 	char hex[17];
 	bg_hex(hex, md, 8);
-	snprintf(name, 64, "%s-p%u-%s", BG_SESSION_HELPER_NAME, SP_VERSION, hex);
+	snprintf(name, 64, "%s-%s", BG_SESSION_PROTO_NAME, hex);
 	return 0;
 }
 
@@ -369,13 +368,13 @@ static char *helper_prefix(const bg_session_target *t, const char *guest_name)
 		return NULL;
 	char *s;
 	if (guest_name)
-		s = bg_sprintf("d=%s; h=\"$d\"/%s; [ -x \"$h\" ] || h=\"$d\"/%s-p%u; "
-			       "[ -x \"$h\" ] || { echo 'banger-session: not installed' >&2; exit %d; }; exec \"$h\"",
-			       dir, guest_name, BG_SESSION_HELPER_NAME, SP_VERSION, BG_SH_NO_HELPER);
+		s = bg_sprintf("d=%s; h=\"$d\"/%s; [ -x \"$h\" ] || h=\"$d\"/" BG_SESSION_PROTO_NAME "; "
+			       "[ -x \"$h\" ] || { echo '" BG_SH_NOT_INSTALLED "' >&2; exit %d; }; exec \"$h\"",
+			       dir, guest_name, BG_SH_NO_HELPER);
 	else
-		s = bg_sprintf("h=%s/%s-p%u; "
-			       "[ -x \"$h\" ] || { echo 'banger-session: not installed' >&2; exit %d; }; exec \"$h\"",
-			       dir, BG_SESSION_HELPER_NAME, SP_VERSION, BG_SH_NO_HELPER);
+		s = bg_sprintf("h=%s/" BG_SESSION_PROTO_NAME "; "
+			       "[ -x \"$h\" ] || { echo '" BG_SH_NOT_INSTALLED "' >&2; exit %d; }; exec \"$h\"",
+			       dir, BG_SH_NO_HELPER);
 	bg_free(dir);
 	return s;
 }
@@ -408,7 +407,7 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 static bool no_helper(const banger_ssh_result *r)
 {
 	const char *err = banger_ssh_result_stderr(r, NULL);
-	return banger_ssh_result_exit_status(r) == BG_SH_NO_HELPER && strstr(err, "banger-session: not installed");
+	return banger_ssh_result_exit_status(r) == BG_SH_NO_HELPER && strstr(err, BG_SH_NOT_INSTALLED);
 }
 
 int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const char *verb,
@@ -489,7 +488,7 @@ int bg_session_ensure_helper(bg_session_conn *c)
 		return rc;
 	const char *outs = banger_ssh_result_stdout(r, NULL);
 	char want[64];
-	snprintf(want, sizeof(want), "banger-session proto %u", SP_VERSION);
+	snprintf(want, sizeof(want), BG_SH_VERSION_FORMAT, SP_VERSION);
 	if (banger_ssh_result_exit_status(r) != 0 || strncmp(outs, want, strlen(want)) != 0)
 		rc = bg_error(BANGER_EUNSUPPORTED, "the session helper in %s does not speak protocol %u (it said: %.80s)",
 			      c->t->vm_name, SP_VERSION, outs);
@@ -537,7 +536,8 @@ int bg_session_parse_status_line(bg_session_status_line *out, const char *line, 
 	char extra;
 	if (sscanf(buf, "%63s %15s %23s %31s %c", out->id, out->state, code, size, &extra) != 4)
 		return 0;
-	static const char *const states[] = { "running", "exited", "signaled", "lost", "missing" };
+	static const char *const states[] = { BG_SH_STATE_RUNNING, BG_SH_STATE_EXITED, BG_SH_STATE_SIGNALED,
+					      BG_SH_STATE_LOST, BG_SH_STATE_MISSING };
 	bool ok = false;
 	for (size_t i = 0; i < BG_ARRAY_SIZE(states); i++)
 		ok = ok || strcmp(out->state, states[i]) == 0;
@@ -560,7 +560,8 @@ int bg_session_parse_status_line(bg_session_status_line *out, const char *line, 
 			return 0;
 		out->log_size = v;
 	}
-	if ((strcmp(out->state, "exited") == 0 || strcmp(out->state, "signaled") == 0) && out->code < 0)
+	if ((strcmp(out->state, BG_SH_STATE_EXITED) == 0 || strcmp(out->state, BG_SH_STATE_SIGNALED) == 0) &&
+	    out->code < 0)
 		return 0;
 	return 1;
 }
@@ -615,18 +616,18 @@ static bool active(const bg_session_record *r)
 static int apply_status(banger_ctx *ctx, bg_session_record *r, const bg_session_status_line *l)
 {
 	r->log_size = l->log_size;
-	if (strcmp(l->state, "running") == 0)
+	if (strcmp(l->state, BG_SH_STATE_RUNNING) == 0)
 		return bg_streq(r->state, BG_SESSION_RUNNING) ? 0 : set_state(ctx, r, BG_SESSION_RUNNING, -1, 0);
-	if (strcmp(l->state, "exited") == 0)
+	if (strcmp(l->state, BG_SH_STATE_EXITED) == 0)
 		return bg_streq(r->state, BG_SESSION_EXITED) && r->exit_code == l->code ? 0
 			: set_state(ctx, r, BG_SESSION_EXITED, l->code, 0);
-	if (strcmp(l->state, "signaled") == 0)
+	if (strcmp(l->state, BG_SH_STATE_SIGNALED) == 0)
 		return bg_streq(r->state, BG_SESSION_EXITED) && r->exit_signal == l->code ? 0
 			: set_state(ctx, r, BG_SESSION_EXITED, -1, l->code);
-	if (strcmp(l->state, "missing") == 0 && bg_streq(r->state, BG_SESSION_STARTING) &&
+	if (strcmp(l->state, BG_SH_STATE_MISSING) == 0 && bg_streq(r->state, BG_SESSION_STARTING) &&
 	    bg_wall_seconds() - r->created_at < STARTING_GRACE_S)
 		return 0; /* its starter may be talking to the guest right now */
-	if (strcmp(l->state, "missing") == 0 && bg_streq(r->state, BG_SESSION_EXITED))
+	if (strcmp(l->state, BG_SH_STATE_MISSING) == 0 && bg_streq(r->state, BG_SESSION_EXITED))
 		return 0; /* removed in the guest; what we know stays */
 	return active(r) ? bg_session_record_lost(ctx, r) : 0;
 }

@@ -6,6 +6,7 @@
 #include "vm_internal.h"
 
 #include "../guest/agent.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <banger/ssh.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 
 #define STOP_TIMEOUT_MS 20000
 #define CONSOLE_TAIL_BYTES 65536
-#define ERROR_MARK "BANGER-ERROR: "
+#define ERROR_MARK BG_FB_ERROR_MARK
 
 static int fault(const char *prefix, const char *step)
 {

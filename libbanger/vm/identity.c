@@ -5,6 +5,7 @@
 #include "vm_internal.h"
 
 #include "../guest/guest.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 #include "ustar.h"
 
 #include <arpa/inet.h>
@@ -53,8 +54,8 @@ int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *ho
 		goto out;
 	bg_buf_printf(&env,
 		      "# written by banger for VM %s\n"
-		      "BANGER_IP='%s'\nBANGER_PREFIX='%d'\nBANGER_GATEWAY='%s'\nBANGER_DNS='%s'\n"
-		      "BANGER_IFACE='eth0'\nBANGER_NAT='%d'\n",
+		      BG_FB_NET_IP "='%s'\n" BG_FB_NET_PREFIX "='%d'\n" BG_FB_NET_GATEWAY "='%s'\n"
+		      BG_FB_NET_DNS "='%s'\n" BG_FB_NET_IFACE "='eth0'\n" BG_FB_NET_NAT "='%d'\n",
 		      vm->id, vm->guest_ip, BG_SLOT_PREFIX, host_ip, vm->nat ? dns : "", vm->nat ? 1 : 0);
 	char hostname[80];
 	snprintf(hostname, sizeof(hostname), "%s\n", vm->name);
@@ -63,12 +64,12 @@ int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *ho
 		rc = bg_error_oom();
 		goto out_auth;
 	}
-	if ((rc = bg_ustar_dir(&tar, "banger/")) ||
-	    (rc = bg_ustar_file(&tar, "banger/hostname", 0644, hostname, strlen(hostname))) ||
-	    (rc = bg_ustar_file(&tar, "banger/network.env", 0644, env.data, env.len)) ||
-	    (rc = bg_ustar_file(&tar, "banger/ssh_host_ed25519_key", 0600, private_key, strlen(private_key))) ||
-	    (rc = bg_ustar_file(&tar, "banger/ssh_host_ed25519_key.pub", 0644, public_line, strlen(public_line))) ||
-	    (rc = bg_ustar_file(&tar, "banger/authorized_keys", 0644, auth, strlen(auth))) ||
+	if ((rc = bg_ustar_dir(&tar, BG_FB_ID_DIR)) ||
+	    (rc = bg_ustar_file(&tar, BG_FB_ID_HOSTNAME, 0644, hostname, strlen(hostname))) ||
+	    (rc = bg_ustar_file(&tar, BG_FB_ID_NETWORK, 0644, env.data, env.len)) ||
+	    (rc = bg_ustar_file(&tar, BG_FB_ID_HOST_KEY, 0600, private_key, strlen(private_key))) ||
+	    (rc = bg_ustar_file(&tar, BG_FB_ID_HOST_KEY_PUB, 0644, public_line, strlen(public_line))) ||
+	    (rc = bg_ustar_file(&tar, BG_FB_ID_AUTHORIZED_KEYS, 0644, auth, strlen(auth))) ||
 	    (rc = bg_ustar_finish(&tar)))
 		goto out_auth;
 	rc = bg_write_file_atomic(p.identity_disk, tar.data, tar.len, 0600);

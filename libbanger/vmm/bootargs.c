@@ -17,11 +17,10 @@
  * Nothing here ever masks dev-vdb.device (the work disk, mounted from
  * fstab) or the console's device unit (dev-ttyS0.device). */
 #include "vmm.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define FIRST_BOOT "/usr/local/libexec/banger-first-boot"
 
 /* Values inside ip= may not contain ':' or whitespace. */
 static bool ip_field_ok(const char *s)
@@ -52,7 +51,7 @@ static bool masks_needed_unit(const char *cmdline, const char *console)
 {
 	char console_unit[64];
 	snprintf(console_unit, sizeof(console_unit), "dev-%s.device", console);
-	const char *const units[] = { "dev-vdb.device", console_unit };
+	const char *const units[] = { BG_FB_WORK_DISK_UNIT, console_unit };
 	const char *p = cmdline;
 	while ((p = strstr(p, "systemd.mask="))) {
 		const char *v = p + strlen("systemd.mask=");
@@ -89,8 +88,8 @@ int bg_bootargs_build(char **out, const bg_bootargs *a)
 	}
 	if (a->extra && masks_needed_unit(a->extra, d->console))
 		return bg_error(BANGER_EINVALID,
-				"bootargs: refusing to mask dev-vdb.device or dev-%s.device (the work disk and the "
-				"serial console): \"%s\"", d->console, a->extra);
+				"bootargs: refusing to mask " BG_FB_WORK_DISK_UNIT " or dev-%s.device (the work disk and "
+				"the serial console): \"%s\"", d->console, a->extra);
 
 	bg_buf b = BG_BUF_INIT;
 	bg_buf_printf(&b, "console=%s reboot=k panic=1", d->console);
@@ -101,7 +100,7 @@ int bg_bootargs_build(char **out, const bg_bootargs *a)
 			      a->netmask ? a->netmask : "", a->hostname ? a->hostname : "",
 			      a->iface && *a->iface ? a->iface : "eth0");
 	if (!a->has_initrd)
-		bg_buf_puts(&b, " init=" FIRST_BOOT);
+		bg_buf_puts(&b, " init=" BG_FB_GUEST_PATH);
 	if (a->extra && *a->extra)
 		bg_buf_printf(&b, " %s", a->extra);
 	char *s = bg_buf_detach(&b);

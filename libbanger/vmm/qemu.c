@@ -3,6 +3,7 @@
  * socket path (liveness: the pid's command line names it), started paused
  * (-S) so that start() is QMP "cont". */
 #include "vmm.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <string.h>
 
@@ -273,7 +274,7 @@ void bg_vmm_qemu_init(bg_vmm_driver *d, bool kvm, bool vhost_vsock)
 	 * /dev/vhost-vsock on the host. */
 	d->caps = BG_VMM_CAP_KERNEL_PVH | BG_VMM_CAP_KERNEL_BZIMAGE | (vhost_vsock ? BG_VMM_CAP_VSOCK : 0);
 	d->console = "ttyS0";
-	d->kernel_args = "root=/dev/vda rw";
+	d->kernel_args = "root=" BG_FB_SYSTEM_DISK " rw";
 	d->kernel_advice = "QEMU cannot boot it with -kernel: rebuild it with CONFIG_PVH=y, or import its bzImage";
 	d->no_vsock = vhost_vsock ? NULL : "no /dev/vhost-vsock";
 	d->check = q_check;
