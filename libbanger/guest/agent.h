@@ -67,11 +67,9 @@ int bg_agent_poweroff(const bg_agent_addr *addr, int timeout_ms);
  * BG_AGENT_GUEST_BIN?  false for anything unreadable (not an error). */
 bool bg_agent_image_has(const char *rootfs_path);
 
-/* The agent binary and its unit on the host (bg_free each), from the
- * first directory holding both: $BANGER_GUEST_DIR, the installed
- * directory (BANGER_GUEST_DIR at build time), the build tree
- * (BANGER_GUEST_BUILD_DIR).  BANGER_ENOTFOUND naming the places looked at
- * when none does. */
+/* The agent binary and its unit on the host (bg_free each), both from
+ * one place, by the rule of bg_guest_files (layout.h).  BANGER_ENOTFOUND
+ * naming the places looked at when none has both. */
 int bg_agent_host_files(char **agent, char **unit);
 
 #endif

@@ -3,6 +3,7 @@
  * through Firecracker's hybrid vsock or AF_VSOCK (vmm/vsock.c). */
 #include "agent.h"
 
+#include "../layout/layout.h"
 #include "../vmm/vmm.h"
 
 #include <errno.h>
@@ -243,42 +244,17 @@ bool bg_agent_image_has(const char *rootfs_path)
 	return has && unit;
 }
 
-#ifndef BANGER_GUEST_DIR
-#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_BUILD_DIR
-#define BANGER_GUEST_BUILD_DIR ""
-#endif
-
 int bg_agent_host_files(char **agent, char **unit)
 {
+	const char *const names[] = { BG_AGENT_NAME, BG_AGENT_UNIT_NAME };
+	char *paths[2];
 	*agent = *unit = NULL;
-	const char *env = getenv("BANGER_GUEST_DIR");
-	const char *dirs[] = { env && *env ? env : NULL, BANGER_GUEST_DIR, BANGER_GUEST_BUILD_DIR };
-	bg_buf tried = BG_BUF_INIT;
-	for (size_t i = 0; i < BG_ARRAY_SIZE(dirs); i++) {
-		if (!dirs[i] || !*dirs[i])
-			continue;
-		char *a = bg_path_join(dirs[i], BG_AGENT_NAME);
-		char *u = bg_path_join(dirs[i], BG_AGENT_UNIT_NAME);
-		if (!a || !u) {
-			bg_free(a);
-			bg_free(u);
-			bg_buf_free(&tried);
-			return bg_error_oom();
-		}
-		if (access(a, R_OK) == 0 && access(u, R_OK) == 0) {
-			bg_buf_free(&tried);
-			*agent = a;
-			*unit = u;
-			return 0;
-		}
-		bg_free(a);
-		bg_free(u);
-		bg_buf_printf(&tried, "%s%s", tried.len ? ", " : "", dirs[i]);
+	int rc = bg_guest_files(paths, names, 2);
+	if (rc) {
+		bg_error_prefix("the vsock agent");
+		return rc;
 	}
-	int rc = bg_error(BANGER_ENOTFOUND, "the vsock agent (%s, %s) is in none of: %s", BG_AGENT_NAME,
-			  BG_AGENT_UNIT_NAME, tried.oom ? "(out of memory)" : tried.data ? tried.data : "");
-	bg_buf_free(&tried);
-	return rc;
+	*agent = paths[0];
+	*unit = paths[1];
+	return 0;
 }

@@ -36,37 +36,36 @@
 #define FSTAB_LINE BG_FB_WORK_DISK " " BG_FB_WORK_MOUNT " ext4 defaults,nofail 0 2"
 #define HOST_FILE_MAX (16u << 20)
 
-/* Where the guest files are (see guest/CMakeLists.txt): $BANGER_GUEST_DIR,
- * the installed libexec directory, then the build tree. */
-#ifndef BANGER_GUEST_DIR
-#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_BUILD_DIR
-#define BANGER_GUEST_BUILD_DIR ""
-#endif
-
-static const char *find_guest_file(char *buf, size_t len, const char *name)
+/* Guest files by the one rule (bg_guest_files, layout.h), copied into
+ * in->buf[first..]: all of names from one place, or none of them. */
+static void find_guest_files(bg_patch_inputs *in, const char **out[], const char *const *names, size_t n,
+			     size_t first)
 {
-	const char *env = getenv("BANGER_GUEST_DIR");
-	const char *dirs[] = { env && *env ? env : NULL, BANGER_GUEST_DIR, BANGER_GUEST_BUILD_DIR };
-	for (size_t i = 0; i < BG_ARRAY_SIZE(dirs); i++) {
-		if (!dirs[i] || dirs[i][0] != '/')
-			continue;
-		snprintf(buf, len, "%s/%s", dirs[i], name);
-		if (bg_path_exists(buf))
-			return buf;
+	char *paths[2] = { NULL, NULL };
+	if (bg_guest_files(paths, names, n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(in->buf[first + i], sizeof(in->buf[first + i]), "%s", paths[i]);
+		*out[i] = in->buf[first + i];
+		bg_free(paths[i]);
 	}
-	return NULL;
 }
 
 void bg_patch_inputs_default(bg_patch_inputs *in)
 {
 	memset(in, 0, sizeof(*in));
-	in->first_boot = find_guest_file(in->buf[0], sizeof(in->buf[0]), BG_FB_NAME);
-	in->first_boot_unit = find_guest_file(in->buf[1], sizeof(in->buf[1]), BG_FB_UNIT_NAME);
-	in->agent = find_guest_file(in->buf[2], sizeof(in->buf[2]), BG_AGENT_NAME);
-	in->agent_unit = find_guest_file(in->buf[3], sizeof(in->buf[3]), BG_AGENT_UNIT_NAME);
-	in->session_helper = find_guest_file(in->buf[4], sizeof(in->buf[4]), BG_SESSION_HELPER_NAME);
+	/* what is missing is left out (or refused by bg_image_patch), not an
+	 * error of its own */
+	bg_error_saved saved;
+	bg_error_save(&saved);
+	const char *const fb[] = { BG_FB_NAME }, *const fb_unit[] = { BG_FB_UNIT_NAME },
+			  *const agent[] = { BG_AGENT_NAME, BG_AGENT_UNIT_NAME },
+			  *const session[] = { BG_SESSION_HELPER_NAME };
+	find_guest_files(in, (const char **[]){ &in->first_boot }, fb, 1, 0);
+	find_guest_files(in, (const char **[]){ &in->first_boot_unit }, fb_unit, 1, 1);
+	find_guest_files(in, (const char **[]){ &in->agent, &in->agent_unit }, agent, 2, 2);
+	find_guest_files(in, (const char **[]){ &in->session_helper }, session, 1, 4);
+	bg_error_restore(&saved);
 	in->resolv_conf = "/etc/resolv.conf";
 }
 

@@ -5,6 +5,7 @@
 #include "session.h"
 #include "../vm/vm_internal.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,13 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifndef BANGER_GUEST_DIR
-#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_BUILD_DIR
-#define BANGER_GUEST_BUILD_DIR ""
-#endif
 
 /* How long a session may sit in "starting" with no directory in the
  * guest before it counts as lost (its starter died before the guest
@@ -263,29 +257,13 @@ int bg_session_local_helper(char **path, char **guest_name)
 	*path = NULL;
 	if (guest_name)
 		*guest_name = NULL;
-	const char *env = getenv("BANGER_SESSION_HELPER");
-	const char *genv = getenv("BANGER_GUEST_DIR");
-	char *cands[4] = { NULL, NULL, NULL, NULL };
-	int rc = 0;
-	if (env && *env && !(cands[0] = bg_strdup(env)))
-		rc = bg_error_oom();
-	if (!rc && genv && *genv && !(cands[1] = bg_path_join(genv, BG_SESSION_HELPER_NAME)))
-		rc = bg_error_oom();
-	if (!rc && !(cands[2] = bg_path_join(BANGER_GUEST_DIR, BG_SESSION_HELPER_NAME)))
-		rc = bg_error_oom();
-	if (!rc && *BANGER_GUEST_BUILD_DIR && !(cands[3] = bg_path_join(BANGER_GUEST_BUILD_DIR, BG_SESSION_HELPER_NAME)))
-		rc = bg_error_oom();
-	const char *found = NULL;
+	char *found = NULL;
 	struct stat st;
-	for (size_t i = 0; !rc && i < 4 && !found; i++)
-		if (cands[i] && stat(cands[i], &st) == 0 && S_ISREG(st.st_mode) && access(cands[i], R_OK) == 0)
-			found = cands[i];
-	if (!rc && !found)
-		rc = bg_error(BANGER_ENOTFOUND,
-			      "the guest session helper %s is in none of: %s%s%s%s%s%s (set BANGER_SESSION_HELPER)",
-			      BG_SESSION_HELPER_NAME, cands[0] ? cands[0] : "", cands[0] ? ", " : "",
-			      cands[1] ? cands[1] : "", cands[1] ? ", " : "", cands[2] ? cands[2] : "",
-			      cands[3] ? (cands[3][0] ? ", build tree" : "") : "");
+	int rc = bg_guest_file(&found, BG_SESSION_HELPER_NAME);
+	if (rc == BANGER_ENOTFOUND)
+		bg_error_prefix("the guest session helper (set BANGER_SESSION_HELPER)");
+	if (!rc && stat(found, &st) != 0)
+		rc = bg_error_os(bg_code_from_errno(errno), errno, "stat %s", found);
 	if (!rc) {
 		pthread_mutex_lock(&helper_mu);
 		bool fresh = helper_cache.path && strcmp(helper_cache.path, found) == 0 &&
@@ -308,17 +286,14 @@ int bg_session_local_helper(char **path, char **guest_name)
 			}
 		}
 		pthread_mutex_unlock(&helper_mu);
-		if (!rc && !(*path = bg_strdup(found)))
-			rc = bg_error_oom();
 		if (!rc && guest_name && !(*guest_name = bg_strdup(name)))
 			rc = bg_error_oom();
-		if (rc) {
-			bg_free(*path);
-			*path = NULL;
+		if (!rc) {
+			*path = found;
+			found = NULL;
 		}
 	}
-	for (size_t i = 0; i < 4; i++)
-		bg_free(cands[i]);
+	bg_free(found);
 	return rc;
 }
 

@@ -92,9 +92,9 @@ int bg_session_ensure_helper(bg_session_conn *c);
 int bg_session_helper_error(int code, const banger_ssh_result *r, const char *what, const char *id);
 
 /* The helper on the host and the name it gets in guests:
- * "banger-session-p<proto>-<16 hex of its sha256>".  Looked for at
- * $BANGER_SESSION_HELPER, then in $BANGER_GUEST_DIR, the installed
- * guest directory and the build tree.  BANGER_ENOTFOUND when absent. */
+ * "banger-session-p<proto>-<16 hex of its sha256>".  Found by the rule of
+ * bg_guest_file (layout.h: $BANGER_SESSION_HELPER first).
+ * BANGER_ENOTFOUND when absent. */
 int bg_session_local_helper(char **path, char **guest_name);
 
 /* Parse a status line "exit N" / "signal N": 1 when valid. */

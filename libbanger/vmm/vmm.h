@@ -169,8 +169,8 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_path, uint64_t log_max);
 
 /* ---- the console relay (relay.c) ---- */
-/* Where banger-console is: $BANGER_CONSOLE_RELAY, the installed libexec
- * directory, the build tree.  BANGER_EUNSUPPORTED when in none. */
+/* Where banger-console is, by the rule of bg_guest_file (layout.h:
+ * $BANGER_CONSOLE_RELAY first).  BANGER_EUNSUPPORTED when in none. */
 int bg_vmm_relay_program(char **out);
 /* Relays whose command line names exactly this log (*pids bg_malloc'ed). */
 int bg_vmm_relay_find(pid_t **pids, size_t *count, const char *log_path);
