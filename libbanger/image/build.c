@@ -496,7 +496,8 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		 * reads some files, waits for the rebuild) */
 		if (!over && !(o->flags & BANGER_IMAGE_NO_PATCH)) {
 			bg_patch_inputs in;
-			bg_patch_inputs_default(&in);
+			if ((rc = bg_patch_inputs_default(&in)))
+				goto out;
 			in.ctx = ctx;
 			if ((rc = bg_image_patch(tree, p.sink, &in)))
 				goto out;

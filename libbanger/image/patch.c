@@ -37,36 +37,43 @@
 #define HOST_FILE_MAX (16u << 20)
 
 /* Guest files by the one rule (bg_guest_files, layout.h), copied into
- * in->buf[first..]: all of names from one place, or none of them. */
-static void find_guest_files(bg_patch_inputs *in, const char **out[], const char *const *names, size_t n,
-			     size_t first)
+ * in->buf[first..]: all of names from one place, or none of them.  What
+ * is missing is left out (or refused by bg_image_patch), not an error of
+ * its own; only running out of memory is. */
+static int find_guest_files(bg_patch_inputs *in, const char **out[], const char *const *names, size_t n,
+			    size_t first)
 {
 	char *paths[2] = { NULL, NULL };
-	if (bg_guest_files(paths, names, n) != 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
+	bg_error_saved saved;
+	bg_error_save(&saved);
+	int rc = bg_guest_files(paths, names, n);
+	if (rc == BANGER_ENOMEM) {
+		free(saved.message); /* strdup'ed by bg_error_save */
+		return rc;
+	}
+	bg_error_restore(&saved);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		snprintf(in->buf[first + i], sizeof(in->buf[first + i]), "%s", paths[i]);
 		*out[i] = in->buf[first + i];
 		bg_free(paths[i]);
 	}
+	return 0;
 }
 
-void bg_patch_inputs_default(bg_patch_inputs *in)
+int bg_patch_inputs_default(bg_patch_inputs *in)
 {
 	memset(in, 0, sizeof(*in));
-	/* what is missing is left out (or refused by bg_image_patch), not an
-	 * error of its own */
-	bg_error_saved saved;
-	bg_error_save(&saved);
+	in->resolv_conf = "/etc/resolv.conf";
 	const char *const fb[] = { BG_FB_NAME }, *const fb_unit[] = { BG_FB_UNIT_NAME },
 			  *const agent[] = { BG_AGENT_NAME, BG_AGENT_UNIT_NAME },
 			  *const session[] = { BG_SESSION_HELPER_NAME };
-	find_guest_files(in, (const char **[]){ &in->first_boot }, fb, 1, 0);
-	find_guest_files(in, (const char **[]){ &in->first_boot_unit }, fb_unit, 1, 1);
-	find_guest_files(in, (const char **[]){ &in->agent, &in->agent_unit }, agent, 2, 2);
-	find_guest_files(in, (const char **[]){ &in->session_helper }, session, 1, 4);
-	bg_error_restore(&saved);
-	in->resolv_conf = "/etc/resolv.conf";
+	int rc;
+	if ((rc = find_guest_files(in, (const char **[]){ &in->first_boot }, fb, 1, 0)) ||
+	    (rc = find_guest_files(in, (const char **[]){ &in->first_boot_unit }, fb_unit, 1, 1)) ||
+	    (rc = find_guest_files(in, (const char **[]){ &in->agent, &in->agent_unit }, agent, 2, 2)) ||
+	    (rc = find_guest_files(in, (const char **[]){ &in->session_helper }, session, 1, 4)))
+		return rc;
+	return 0;
 }
 
 /* ---- text edits ---- */
