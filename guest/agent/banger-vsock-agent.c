@@ -3,7 +3,8 @@
  * banger-vsock-agent: the small agent banger installs in its guests.
  *
  * It listens on a vsock port (52 by default) and answers a line protocol
- * (docs/vsock-agent.md in the banger source tree):
+ * (docs/vsock-agent.md in the banger source tree; the constants are
+ * guest/include/banger-guest/agent.h, which the host library shares):
  *
  *   VERSION   ->  OK banger-vsock-agent 1
  *   PING      ->  PONG
@@ -40,10 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_NAME "banger-vsock-agent"
-#define PROTOCOL_VERSION 1
-#define DEFAULT_PORT 52
-#define LINE_MAX_BYTES 128        /* one request line, newline included */
+/* The contract with the host: port, protocol, commands, replies. */
+#include "../include/banger-guest/agent.h"
+
 #define MAX_CLIENTS 16
 #define DEFAULT_TIMEOUT_MS 10000  /* per connection: a full line within this */
 #define SYSTEMCTL_TIMEOUT_MS 3000 /* systemctl is-system-running */
@@ -56,7 +56,7 @@ typedef struct {
 	int fd;
 	size_t len;
 	int64_t deadline;
-	char buf[LINE_MAX_BYTES];
+	char buf[BG_AGENT_REQUEST_MAX];
 } client;
 
 static struct {
@@ -64,7 +64,7 @@ static struct {
 	const char *unix_path;
 	const char *sysroot; /* "" unless testing */
 	int timeout_ms;
-} opt = { DEFAULT_PORT, NULL, "", DEFAULT_TIMEOUT_MS };
+} opt = { BG_AGENT_PORT, NULL, "", DEFAULT_TIMEOUT_MS };
 
 static client clients[MAX_CLIENTS];
 
@@ -77,7 +77,7 @@ static void logmsg(const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	/* one write per line, so concurrent output never interleaves */
-	dprintf(STDERR_FILENO, "%s: %s\n", AGENT_NAME, line);
+	dprintf(STDERR_FILENO, "%s: %s\n", BG_AGENT_NAME, line);
 }
 
 static int64_t now_ms(void)
@@ -322,7 +322,7 @@ static void client_close(client *c)
  * reading, and is dropped rather than waited for.  false: dropped. */
 static bool reply(client *c, const char *text)
 {
-	char line[LINE_MAX_BYTES * 2];
+	char line[BG_AGENT_REQUEST_MAX * 2];
 	int len = snprintf(line, sizeof(line), "%s\n", text);
 	ssize_t n = send(c->fd, line, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != len) {
@@ -343,24 +343,25 @@ static bool handle_line(client *c, const char *line, size_t len)
 {
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	if (is_cmd(line, len, "VERSION")) {
+	if (is_cmd(line, len, BG_AGENT_CMD_VERSION)) {
 		char v[64];
-		snprintf(v, sizeof(v), "OK %s %d", AGENT_NAME, PROTOCOL_VERSION);
+		snprintf(v, sizeof(v), BG_AGENT_VERSION_PREFIX "%d", BG_AGENT_PROTOCOL);
 		reply(c, v);
-	} else if (is_cmd(line, len, "PING")) {
-		reply(c, "PONG");
-	} else if (is_cmd(line, len, "READY")) {
+	} else if (is_cmd(line, len, BG_AGENT_CMD_PING)) {
+		reply(c, BG_AGENT_PONG);
+	} else if (is_cmd(line, len, BG_AGENT_CMD_READY)) {
 		char sd[32], r[96];
 		systemd_state(sd, sizeof(sd));
-		snprintf(r, sizeof(r), "OK systemd=%s sshd=%s", sd, sshd_listening() ? "listening" : "not-listening");
+		snprintf(r, sizeof(r), BG_AGENT_OK " " BG_AGENT_KEY_SYSTEMD "=%s " BG_AGENT_KEY_SSHD "=%s", sd,
+			 sshd_listening() ? BG_AGENT_SSHD_LISTENING : BG_AGENT_SSHD_NOT_LISTENING);
 		reply(c, r);
-	} else if (is_cmd(line, len, "POWEROFF")) {
+	} else if (is_cmd(line, len, BG_AGENT_CMD_POWEROFF)) {
 		logmsg("POWEROFF requested");
-		reply(c, "OK");
+		reply(c, BG_AGENT_OK);
 		client_close(c);
 		return true;
 	} else {
-		reply(c, "ERR unknown command");
+		reply(c, BG_AGENT_ERR " unknown command");
 	}
 	return false;
 }
@@ -393,7 +394,7 @@ static bool client_readable(client *c)
 			c->deadline = now_ms() + opt.timeout_ms;
 		}
 		if (c->len == sizeof(c->buf)) {
-			reply(c, "ERR line too long");
+			reply(c, BG_AGENT_ERR " line too long");
 			client_close(c);
 			return false;
 		}
@@ -429,7 +430,7 @@ static void accept_one(int listener)
 			return;
 		}
 	}
-	(void)!send(fd, "ERR busy\n", 9, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)!send(fd, BG_AGENT_ERR " busy\n", 9, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 }
 
@@ -500,7 +501,7 @@ static void serve(int listener)
 			if (c->fd < 0)
 				continue;
 			if (now >= c->deadline) {
-				reply(c, "ERR timeout");
+				reply(c, BG_AGENT_ERR " timeout");
 				client_close(c);
 				continue;
 			}
@@ -541,7 +542,7 @@ static void usage(FILE *to)
 		"  --sysroot DIR   read /proc/net, /run/systemd and run systemctl/poweroff\n"
 		"                  under DIR, never call reboot(2) (for tests)\n"
 		"  --version       print the protocol version and exit\n",
-		AGENT_NAME, DEFAULT_PORT, DEFAULT_TIMEOUT_MS);
+		BG_AGENT_NAME, BG_AGENT_PORT, DEFAULT_TIMEOUT_MS);
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -574,13 +575,13 @@ int main(int argc, char **argv)
 			opt.sysroot = val;
 			i++;
 		} else if (strcmp(a, "--version") == 0) {
-			printf("%s %d\n", AGENT_NAME, PROTOCOL_VERSION);
+			printf("%s %d\n", BG_AGENT_NAME, BG_AGENT_PROTOCOL);
 			return 0;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "%s: bad argument: %s\n", AGENT_NAME, a);
+			fprintf(stderr, "%s: bad argument: %s\n", BG_AGENT_NAME, a);
 			usage(stderr);
 			return 2;
 		}

@@ -15,7 +15,7 @@
  *       group), D/helper.pid (the supervisor's pid and start time) and,
  *       when CMD ends and its output is drained, D/status ("exit N" or
  *       "signal N", written atomically).  It serves attachers on the Unix
- *       socket D/sock with the framing in session_proto.h.
+ *       socket D/sock with the framing in banger-guest/session.h.
  *   banger-session logs --dir D [--from OFFSET] [--follow]
  *       Copies D/log from OFFSET to stdout; with --follow, keeps going
  *       until the session has ended and all of its output was written.
@@ -36,8 +36,9 @@
  *       Deletes an ended session's directory (--force kills it first).
  *   banger-session version
  *
- * Exit codes: 0 done, 1 error, 2 usage, 3 the session is lost, 4 no such
- * session, 5 timed out, 6 still running (remove), 7 already ended (attach).
+ * Exit codes (BG_SH_* in banger-guest/session.h): 0 done, 1 error,
+ * 2 usage, 3 the session is lost, 4 no such session, 5 timed out, 6 still
+ * running (remove), 7 already ended (attach).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -65,16 +66,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "session_proto.h"
-
-#define EX_OK 0
-#define EX_ERR 1
-#define EX_USAGE 2
-#define EX_LOST 3
-#define EX_MISSING 4
-#define EX_TIMEOUT 5
-#define EX_RUNNING 6
-#define EX_ENDED 7
+/* The contract with the host: names, exit codes, status words, frames. */
+#include "../include/banger-guest/session.h"
 
 #define MAX_CLIENTS 64
 #define INPUT_QUEUE (256u * 1024u)
@@ -87,7 +80,7 @@
 #define FINISH_MS 5000
 #define CLIENT_OUT (SP_HEADER + SP_MAX_PAYLOAD + 512)
 
-static const char *prog = "banger-session";
+static const char *prog = BG_SESSION_HELPER_NAME;
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...)
@@ -286,10 +279,10 @@ static unsigned long long parse_num(const char *what, const char *s, unsigned lo
 	char *end;
 	errno = 0;
 	if (!s || !*s || *s == '-')
-		die(EX_USAGE, "%s: expected a number", what);
+		die(BG_SH_USAGE, "%s: expected a number", what);
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || *end || v > max)
-		die(EX_USAGE, "%s: invalid number '%s'", what, s);
+		die(BG_SH_USAGE, "%s: invalid number '%s'", what, s);
 	return v;
 }
 
@@ -303,7 +296,7 @@ static void parse_opts(opts *o, int argc, char **argv)
 #define NEEDV()                                                  \
 	do {                                                     \
 		if (!v)                                          \
-			die(EX_USAGE, "%s needs a value", a);    \
+			die(BG_SH_USAGE, "%s needs a value", a);    \
 		i++;                                             \
 	} while (0)
 		if (strcmp(a, "--") == 0) {
@@ -313,7 +306,7 @@ static void parse_opts(opts *o, int argc, char **argv)
 		} else if (strcmp(a, "--dir") == 0) {
 			NEEDV();
 			if (o->ndirs >= 256)
-				die(EX_USAGE, "too many --dir");
+				die(BG_SH_USAGE, "too many --dir");
 			o->dirs[o->ndirs++] = v;
 		} else if (strcmp(a, "--cwd") == 0) {
 			NEEDV();
@@ -321,9 +314,9 @@ static void parse_opts(opts *o, int argc, char **argv)
 		} else if (strcmp(a, "--env") == 0) {
 			NEEDV();
 			if (!strchr(v, '=') || v[0] == '=')
-				die(EX_USAGE, "--env wants KEY=VALUE, not '%s'", v);
+				die(BG_SH_USAGE, "--env wants KEY=VALUE, not '%s'", v);
 			if (o->nenv >= 256)
-				die(EX_USAGE, "too many --env");
+				die(BG_SH_USAGE, "too many --env");
 			o->env[o->nenv++] = v;
 		} else if (strcmp(a, "--tty") == 0) {
 			o->tty = true;
@@ -347,7 +340,7 @@ static void parse_opts(opts *o, int argc, char **argv)
 			NEEDV();
 			o->timeout_s = (long)parse_num(a, v, 86400u * 365);
 		} else {
-			die(EX_USAGE, "unknown option '%s'", a);
+			die(BG_SH_USAGE, "unknown option '%s'", a);
 		}
 #undef NEEDV
 	}
@@ -356,7 +349,7 @@ static void parse_opts(opts *o, int argc, char **argv)
 static const char *one_dir(const opts *o)
 {
 	if (o->ndirs != 1)
-		die(EX_USAGE, "exactly one --dir is needed");
+		die(BG_SH_USAGE, "exactly one --dir is needed");
 	return o->dirs[0];
 }
 
@@ -774,7 +767,7 @@ static void supervise(supervisor *s)
 		fill_pollset(s, p, &ix);
 		int r = poll(p, (nfds_t)ix.n, poll_timeout(s, &pm, now_ms()));
 		if (r < 0 && errno != EINTR)
-			_exit(EX_ERR);
+			_exit(BG_SH_ERR);
 		int64_t now = now_ms();
 
 		if (r > 0 && p[ix.sig].revents)
@@ -901,13 +894,13 @@ static void open_session_dir(supervisor *s, const char *dir, int ready)
 {
 	if (chdir(dir) != 0 || (s->dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		report(ready, "error cannot enter %s: %s\n", dir, strerror(errno));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 	s->log_fd = open("log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	s->log_rfd = open("log", O_RDONLY | O_CLOEXEC);
 	if (s->log_fd < 0 || s->log_rfd < 0) {
 		report(ready, "error cannot create %s/log: %s\n", dir, strerror(errno));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	strcpy(sa.sun_path, "sock");
@@ -915,7 +908,7 @@ static void open_session_dir(supervisor *s, const char *dir, int ready)
 	if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    chmod("sock", 0600) != 0 || listen(s->listen_fd, 16) != 0) {
 		report(ready, "error cannot listen on %s/sock: %s\n", dir, strerror(errno));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 }
 
@@ -928,7 +921,7 @@ static void open_terminal(supervisor *s, const opts *o, char slave[128], int *in
 		const char *name = m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0 ? ptsname(m) : NULL;
 		if (!name) {
 			report(ready, "error cannot allocate a pseudo-terminal: %s\n", strerror(errno));
-			_exit(EX_ERR);
+			_exit(BG_SH_ERR);
 		}
 		snprintf(slave, 128, "%s", name);
 		struct winsize ws = { 0 };
@@ -942,7 +935,7 @@ static void open_terminal(supervisor *s, const opts *o, char slave[128], int *in
 		int ip[2], op[2];
 		if (pipe2(ip, O_CLOEXEC) != 0 || pipe2(op, O_CLOEXEC) != 0) {
 			report(ready, "error pipe: %s\n", strerror(errno));
-			_exit(EX_ERR);
+			_exit(BG_SH_ERR);
 		}
 		*in_rd = ip[0];
 		s->in_fd = ip[1];
@@ -968,7 +961,7 @@ static void take_signals(supervisor *s, int ready)
 	signal(SIGPIPE, SIG_IGN);
 	if (s->sig_fd < 0) {
 		report(ready, "error signalfd: %s\n", strerror(errno));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 }
 
@@ -981,12 +974,12 @@ static void start_child(supervisor *s, const opts *o, const char *dir, const cha
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) != 0) {
 		report(ready, "error pipe: %s\n", strerror(errno));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 	pid_t child = fork();
 	if (child < 0) {
 		report(ready, "error fork: %s\n", strerror(errno));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 	if (child == 0) {
 		close(errp[0]);
@@ -1015,7 +1008,7 @@ static void start_child(supervisor *s, const opts *o, const char *dir, const cha
 		rmdir(dir);
 		report(ready, "error cannot %s%s%s: %s\n", stage, strcmp(stage, "run") == 0 ? " " : "",
 		       strcmp(stage, "run") == 0 ? o->cmd[0] : "", strerror(err));
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 }
 
@@ -1026,7 +1019,7 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 	supervisor *s = calloc(1, sizeof(*s));
 	if (!s) {
 		report(ready, "error out of memory\n");
-		_exit(EX_ERR);
+		_exit(BG_SH_ERR);
 	}
 	s->in_fd = s->out_fd = s->listen_fd = -1;
 	open_session_dir(s, dir, ready);
@@ -1044,16 +1037,16 @@ static void supervisor_main(const opts *o, const char *dir, const char *orig_cwd
 	supervise(s);
 	for (int i = 0; i < s->nclients; i++)
 		client_free(s->clients[i]);
-	_exit(EX_OK);
+	_exit(BG_SH_OK);
 }
 
 static int cmd_start(const opts *o)
 {
 	const char *dir = one_dir(o);
 	if (o->ncmd < 1)
-		die(EX_USAGE, "start: no command after --");
+		die(BG_SH_USAGE, "start: no command after --");
 	if (dir[0] != '/')
-		die(EX_USAGE, "start: --dir must be absolute");
+		die(BG_SH_USAGE, "start: --dir must be absolute");
 	char orig_cwd[PATH_MAX];
 	if (!getcwd(orig_cwd, sizeof(orig_cwd)))
 		snprintf(orig_cwd, sizeof(orig_cwd), "/");
@@ -1068,7 +1061,7 @@ static int cmd_start(const opts *o)
 				char c = *p;
 				*p = '\0';
 				if (mkdir(parent, 0700) != 0 && errno != EEXIST)
-					die(EX_ERR, "cannot create %s: %s", parent, strerror(errno));
+					die(BG_SH_ERR, "cannot create %s: %s", parent, strerror(errno));
 				*p = c;
 				if (!c)
 					break;
@@ -1076,21 +1069,21 @@ static int cmd_start(const opts *o)
 		}
 	}
 	if (mkdir(dir, 0700) != 0)
-		die(errno == EEXIST ? EX_RUNNING : EX_ERR, "cannot create %s: %s", dir, strerror(errno));
+		die(errno == EEXIST ? BG_SH_RUNNING : BG_SH_ERR, "cannot create %s: %s", dir, strerror(errno));
 
 	int rp[2];
 	if (pipe2(rp, O_CLOEXEC) != 0)
-		die(EX_ERR, "pipe: %s", strerror(errno));
+		die(BG_SH_ERR, "pipe: %s", strerror(errno));
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
-		die(EX_ERR, "fork: %s", strerror(errno));
+		die(BG_SH_ERR, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(rp[0]);
 		setsid();
 		pid_t p2 = fork();
 		if (p2 != 0)
-			_exit(p2 < 0 ? EX_ERR : EX_OK);
+			_exit(p2 < 0 ? BG_SH_ERR : BG_SH_OK);
 		/* the supervisor: no terminal, nothing of the SSH channel */
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
@@ -1133,13 +1126,13 @@ static int cmd_start(const opts *o)
 	close(rp[0]);
 	if (strncmp(msg, "ok ", 3) == 0) {
 		printf("pid %d\n", atoi(msg + 3));
-		return EX_OK;
+		return BG_SH_OK;
 	}
 	if (strncmp(msg, "error ", 6) == 0) {
 		msg[strcspn(msg, "\n")] = '\0';
-		die(EX_ERR, "%s", msg + 6);
+		die(BG_SH_ERR, "%s", msg + 6);
 	}
-	die(EX_ERR, "the session supervisor died while starting");
+	die(BG_SH_ERR, "the session supervisor died while starting");
 }
 
 /* ---- waiting on the session directory ---- */
@@ -1187,7 +1180,7 @@ static int watch_wait(watcher *w, int ms, int watch_fd)
 static void session_must_exist(const char *dir)
 {
 	if (!dir_exists(dir))
-		die(EX_MISSING, "no session at %s", dir);
+		die(BG_SH_MISSING, "no session at %s", dir);
 }
 
 /* ---- logs ---- */
@@ -1200,11 +1193,11 @@ static int cmd_logs(const opts *o)
 	snprintf(path, sizeof(path), "%s/log", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		die(errno == ENOENT ? EX_MISSING : EX_ERR, "cannot open %s: %s", path, strerror(errno));
+		die(errno == ENOENT ? BG_SH_MISSING : BG_SH_ERR, "cannot open %s: %s", path, strerror(errno));
 	uint64_t off = o->from;
 	struct stat st;
 	if (!o->follow && fstat(fd, &st) == 0 && off > (uint64_t)st.st_size)
-		die(EX_USAGE, "offset %llu is past the end of the log (%lld bytes)", (unsigned long long)off,
+		die(BG_SH_USAGE, "offset %llu is past the end of the log (%lld bytes)", (unsigned long long)off,
 		    (long long)st.st_size);
 	watcher w = { -1 };
 	if (o->follow)
@@ -1219,24 +1212,24 @@ static int cmd_logs(const opts *o)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				die(EX_ERR, "read %s: %s", path, strerror(errno));
+				die(BG_SH_ERR, "read %s: %s", path, strerror(errno));
 			if (n == 0)
 				break;
 			if (write_all(1, buf, (size_t)n) != 0)
-				return EX_ERR; /* the reader went away */
+				return BG_SH_ERR; /* the reader went away */
 			off += (uint64_t)n;
 		}
 		if (!o->follow || ended)
-			return EX_OK;
+			return BG_SH_OK;
 		if (!supervisor_alive(dir) && !read_status(dir, &kind, &code)) {
 			/* one more pass: output may have landed before it died */
 			struct stat s2;
 			if (fstat(fd, &s2) == 0 && (uint64_t)s2.st_size > off)
 				continue;
-			die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
+			die(BG_SH_LOST, "the session's supervisor is gone and it left no status: the session is lost");
 		}
 		if (watch_wait(&w, 1000, 1) < 0)
-			return EX_ERR;
+			return BG_SH_ERR;
 	}
 }
 
@@ -1248,8 +1241,8 @@ static void print_status(char kind, int code)
 	fflush(stdout);
 }
 
-/* Wait for the status up to timeout_ms (-1: forever).  Returns EX_OK
- * (kind/code set), EX_LOST or EX_TIMEOUT, or EX_ERR when watch_fd (if
+/* Wait for the status up to timeout_ms (-1: forever).  Returns BG_SH_OK
+ * (kind/code set), BG_SH_LOST or BG_SH_TIMEOUT, or BG_SH_ERR when watch_fd (if
  * >= 0: our stdout, the SSH channel) breaks: nobody waits any more. */
 static int wait_status(const char *dir, int64_t timeout_ms, char *kind, int *code, int watch_fd)
 {
@@ -1259,20 +1252,20 @@ static int wait_status(const char *dir, int64_t timeout_ms, char *kind, int *cod
 	int rc;
 	for (;;) {
 		if (read_status(dir, kind, code)) {
-			rc = EX_OK;
+			rc = BG_SH_OK;
 			break;
 		}
 		if (!supervisor_alive(dir)) {
-			rc = read_status(dir, kind, code) ? EX_OK : EX_LOST;
+			rc = read_status(dir, kind, code) ? BG_SH_OK : BG_SH_LOST;
 			break;
 		}
 		int64_t left = deadline - now_ms();
 		if (left <= 0) {
-			rc = EX_TIMEOUT;
+			rc = BG_SH_TIMEOUT;
 			break;
 		}
 		if (watch_wait(&w, left > 1000 ? 1000 : (int)left, watch_fd) < 0) {
-			rc = EX_ERR;
+			rc = BG_SH_ERR;
 			break;
 		}
 	}
@@ -1288,15 +1281,15 @@ static int cmd_wait(const opts *o)
 	char kind;
 	int code;
 	int rc = wait_status(dir, o->timeout_s < 0 ? -1 : o->timeout_s * 1000, &kind, &code, 1);
-	if (rc == EX_OK)
+	if (rc == BG_SH_OK)
 		print_status(kind, code);
-	else if (rc == EX_ERR)
-		return EX_ERR;
-	else if (rc == EX_LOST)
-		die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
+	else if (rc == BG_SH_ERR)
+		return BG_SH_ERR;
+	else if (rc == BG_SH_LOST)
+		die(BG_SH_LOST, "the session's supervisor is gone and it left no status: the session is lost");
 	else
-		die(EX_TIMEOUT, "timed out waiting for the session to end");
-	return EX_OK;
+		die(BG_SH_TIMEOUT, "timed out waiting for the session to end");
+	return BG_SH_OK;
 }
 
 /* ---- talking to the supervisor ---- */
@@ -1378,33 +1371,33 @@ static int cmd_stop(const opts *o)
 	session_must_exist(dir);
 	int sig = o->signal ? parse_signal(o->signal) : SIGTERM;
 	if (sig < 0)
-		die(EX_USAGE, "unknown signal '%s'", o->signal);
+		die(BG_SH_USAGE, "unknown signal '%s'", o->signal);
 	char kind;
 	int code;
 	if (read_status(dir, &kind, &code)) {
 		print_status(kind, code);
-		return EX_OK;
+		return BG_SH_OK;
 	}
 	if (send_signal(dir, sig) != 0 && !read_status(dir, &kind, &code)) {
 		if (!supervisor_alive(dir))
-			die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
+			die(BG_SH_LOST, "the session's supervisor is gone and it left no status: the session is lost");
 	}
 	long t = o->timeout_s < 0 ? 10 : o->timeout_s;
 	int rc = wait_status(dir, t * 1000, &kind, &code, -1);
 	bool escalated = false;
-	if (rc == EX_TIMEOUT && sig != SIGKILL) {
+	if (rc == BG_SH_TIMEOUT && sig != SIGKILL) {
 		escalated = true;
 		send_signal(dir, SIGKILL);
 		rc = wait_status(dir, 15000, &kind, &code, -1);
 	}
-	if (rc == EX_LOST)
-		die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
-	if (rc != EX_OK)
-		die(EX_TIMEOUT, "the session did not end after SIGKILL");
+	if (rc == BG_SH_LOST)
+		die(BG_SH_LOST, "the session's supervisor is gone and it left no status: the session is lost");
+	if (rc != BG_SH_OK)
+		die(BG_SH_TIMEOUT, "the session did not end after SIGKILL");
 	print_status(kind, code);
 	if (escalated)
 		printf("escalated\n");
-	return EX_OK;
+	return BG_SH_OK;
 }
 
 /* ---- attach: relay stdin <-> D/sock ---- */
@@ -1420,11 +1413,11 @@ static int cmd_attach(const opts *o)
 		int code;
 		if (read_status(dir, &kind, &code)) {
 			print_status(kind, code);
-			return EX_ENDED;
+			return BG_SH_ENDED;
 		}
 		if (!supervisor_alive(dir))
-			die(EX_LOST, "the session's supervisor is gone and it left no status: the session is lost");
-		die(EX_ERR, "cannot connect to %s/sock: %s", dir, strerror(errno));
+			die(BG_SH_LOST, "the session's supervisor is gone and it left no status: the session is lost");
+		die(BG_SH_ERR, "cannot connect to %s/sock: %s", dir, strerror(errno));
 	}
 	static char buf[65536];
 	bool in_open = true;
@@ -1433,7 +1426,7 @@ static int cmd_attach(const opts *o)
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return EX_ERR;
+			return BG_SH_ERR;
 		}
 		if (p[1].revents) {
 			ssize_t n = read(0, buf, sizeof(buf));
@@ -1444,7 +1437,7 @@ static int cmd_attach(const opts *o)
 					if (w < 0 && errno == EINTR)
 						continue;
 					if (w <= 0)
-						return EX_OK; /* the supervisor closed us */
+						return BG_SH_OK; /* the supervisor closed us */
 					q += w;
 					n -= w;
 				}
@@ -1456,9 +1449,9 @@ static int cmd_attach(const opts *o)
 		if (p[0].revents) {
 			ssize_t n = recv(fd, buf, sizeof(buf), 0);
 			if (n == 0 || (n < 0 && errno != EINTR))
-				return EX_OK;
+				return BG_SH_OK;
 			if (n > 0 && write_all(1, buf, (size_t)n) != 0)
-				return EX_ERR;
+				return BG_SH_ERR;
 		}
 	}
 }
@@ -1476,26 +1469,26 @@ static uint64_t log_size(const char *dir)
 static int cmd_status(const opts *o)
 {
 	if (o->ndirs < 1)
-		die(EX_USAGE, "status: at least one --dir is needed");
+		die(BG_SH_USAGE, "status: at least one --dir is needed");
 	for (int i = 0; i < o->ndirs; i++) {
 		const char *dir = o->dirs[i];
 		const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
 		char kind;
 		int code;
 		if (!dir_exists(dir))
-			printf("%s missing - -\n", id);
+			printf("%s " BG_SH_STATE_MISSING " - -\n", id);
 		else if (read_status(dir, &kind, &code))
-			printf("%s %s %d %llu\n", id, kind == 's' ? "signaled" : "exited", code,
+			printf("%s %s %d %llu\n", id, kind == 's' ? BG_SH_STATE_SIGNALED : BG_SH_STATE_EXITED, code,
 			       (unsigned long long)log_size(dir));
 		else if (supervisor_alive(dir))
-			printf("%s running - %llu\n", id, (unsigned long long)log_size(dir));
+			printf("%s " BG_SH_STATE_RUNNING " - %llu\n", id, (unsigned long long)log_size(dir));
 		else if (read_status(dir, &kind, &code)) /* ended just now */
-			printf("%s %s %d %llu\n", id, kind == 's' ? "signaled" : "exited", code,
+			printf("%s %s %d %llu\n", id, kind == 's' ? BG_SH_STATE_SIGNALED : BG_SH_STATE_EXITED, code,
 			       (unsigned long long)log_size(dir));
 		else
-			printf("%s lost - %llu\n", id, (unsigned long long)log_size(dir));
+			printf("%s " BG_SH_STATE_LOST " - %llu\n", id, (unsigned long long)log_size(dir));
 	}
-	return EX_OK;
+	return BG_SH_OK;
 }
 
 static void remove_session_files(const char *dir)
@@ -1515,37 +1508,37 @@ static int cmd_remove(const opts *o)
 {
 	const char *dir = one_dir(o);
 	if (!dir_exists(dir))
-		return EX_OK;
+		return BG_SH_OK;
 	char kind;
 	int code;
 	if (!read_status(dir, &kind, &code) && supervisor_alive(dir)) {
 		if (!o->force)
-			die(EX_RUNNING, "the session is still running (stop it first, or --force)");
+			die(BG_SH_RUNNING, "the session is still running (stop it first, or --force)");
 		send_signal(dir, SIGKILL);
-		if (wait_status(dir, 15000, &kind, &code, -1) == EX_TIMEOUT)
-			die(EX_TIMEOUT, "the session did not end after SIGKILL");
+		if (wait_status(dir, 15000, &kind, &code, -1) == BG_SH_TIMEOUT)
+			die(BG_SH_TIMEOUT, "the session did not end after SIGKILL");
 	}
 	remove_session_files(dir);
 	if (rmdir(dir) != 0 && errno != ENOENT)
-		die(EX_ERR, "cannot remove %s: %s", dir, strerror(errno));
-	return EX_OK;
+		die(BG_SH_ERR, "cannot remove %s: %s", dir, strerror(errno));
+	return BG_SH_OK;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die(EX_USAGE, "usage: %s start|logs|attach|stop|wait|status|remove|version --dir D ...", prog);
+		die(BG_SH_USAGE, "usage: %s start|logs|attach|stop|wait|status|remove|version --dir D ...", prog);
 	const char *verb = argv[1];
 	if (strcmp(verb, "version") == 0) {
-		printf("banger-session proto %u\n", SP_VERSION);
-		return EX_OK;
+		printf(BG_SH_VERSION_FORMAT "\n", SP_VERSION);
+		return BG_SH_OK;
 	}
 	opts o;
 	parse_opts(&o, argc - 2, argv + 2);
 	if (strcmp(verb, "start") == 0)
 		return cmd_start(&o);
 	if (o.ncmd)
-		die(EX_USAGE, "%s takes no command", verb);
+		die(BG_SH_USAGE, "%s takes no command", verb);
 	if (strcmp(verb, "logs") == 0)
 		return cmd_logs(&o);
 	if (strcmp(verb, "attach") == 0)
@@ -1558,5 +1551,5 @@ int main(int argc, char **argv)
 		return cmd_status(&o);
 	if (strcmp(verb, "remove") == 0)
 		return cmd_remove(&o);
-	die(EX_USAGE, "unknown command '%s'", verb);
+	die(BG_SH_USAGE, "unknown command '%s'", verb);
 }

@@ -1,7 +1,8 @@
 /*
  * Private declarations of the host side of the vsock agent
  * (agent_client.c).  The agent itself is guest/agent/banger-vsock-agent.c;
- * the protocol is docs/vsock-agent.md.
+ * the protocol is docs/vsock-agent.md, its constants
+ * guest/include/banger-guest/agent.h.
  *
  * What the VM lifecycle calls:
  *   - bg_agent_image_has()  does the image carry the agent?
@@ -14,17 +15,12 @@
 #define BG_GUEST_AGENT_H
 
 #include "../core/core.h"
+/* The agent's contract: port, protocol, commands, replies, where it is in
+ * images (BG_AGENT_GUEST_BIN, BG_AGENT_GUEST_UNIT) and its file names
+ * (BG_AGENT_NAME, BG_AGENT_UNIT_NAME: on the host too). */
+#include "../../guest/include/banger-guest/agent.h"
 
-#define BG_AGENT_PORT 52             /* the agent's vsock port */
-#define BG_AGENT_PROTOCOL 1          /* VERSION answers "OK banger-vsock-agent 1" */
 #define BG_AGENT_LINE_MAX 256        /* longest reply line we accept */
-
-/* Where the agent lives inside images (the unit's ExecStart names it). */
-#define BG_AGENT_GUEST_BIN "/usr/local/libexec/banger-vsock-agent"
-#define BG_AGENT_GUEST_UNIT "/etc/systemd/system/banger-vsock-agent.service"
-/* File names on the host, in the guest-files directory. */
-#define BG_AGENT_BIN_NAME "banger-vsock-agent"
-#define BG_AGENT_UNIT_NAME "banger-vsock-agent.service"
 
 /* How to reach a VM's agent: Firecracker's hybrid vsock (uds_path set)
  * or AF_VSOCK to a CID (QEMU with vhost-vsock; uds_path NULL). */
@@ -71,11 +67,9 @@ int bg_agent_poweroff(const bg_agent_addr *addr, int timeout_ms);
  * BG_AGENT_GUEST_BIN?  false for anything unreadable (not an error). */
 bool bg_agent_image_has(const char *rootfs_path);
 
-/* The agent binary and its unit on the host (bg_free each), from the
- * first directory holding both: $BANGER_GUEST_DIR, the installed
- * directory (BANGER_GUEST_DIR at build time), the build tree
- * (BANGER_GUEST_BUILD_DIR).  BANGER_ENOTFOUND naming the places looked at
- * when none does. */
+/* The agent binary and its unit on the host (bg_free each), both from
+ * one place, by the rule of bg_guest_files (layout.h).  BANGER_ENOTFOUND
+ * naming the places looked at when none has both. */
 int bg_agent_host_files(char **agent, char **unit);
 
 #endif

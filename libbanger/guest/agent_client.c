@@ -3,6 +3,7 @@
  * through Firecracker's hybrid vsock or AF_VSOCK (vmm/vsock.c). */
 #include "agent.h"
 
+#include "../layout/layout.h"
 #include "../vmm/vmm.h"
 
 #include <errno.h>
@@ -109,10 +110,11 @@ int bg_agent_connect(int *fd, const bg_agent_addr *addr, int timeout_ms)
 int bg_agent_parse_ready(bg_agent_report *out, const char *line)
 {
 	memset(out, 0, sizeof(*out));
-	if (!line || strncmp(line, "OK ", 3) != 0)
+	static const char ok[] = BG_AGENT_OK " ";
+	if (!line || strncmp(line, ok, strlen(ok)) != 0)
 		return bg_error(BANGER_EVMM, "agent: READY answered \"%.100s\"", line ? line : "");
 	bool have_systemd = false, have_sshd = false;
-	const char *p = line + 3;
+	const char *p = line + strlen(ok);
 	while (*p) {
 		p += strspn(p, " ");
 		size_t wl = strcspn(p, " ");
@@ -122,17 +124,18 @@ int bg_agent_parse_ready(bg_agent_report *out, const char *line)
 		if (eq) {
 			size_t kl = (size_t)(eq - p), vl = wl - kl - 1;
 			const char *v = eq + 1;
-			if (kl == 7 && memcmp(p, "systemd", 7) == 0) {
+			if (kl == strlen(BG_AGENT_KEY_SYSTEMD) && memcmp(p, BG_AGENT_KEY_SYSTEMD, kl) == 0) {
 				if (vl == 0 || vl >= sizeof(out->systemd) ||
 				    strspn(v, "abcdefghijklmnopqrstuvwxyz-") < vl)
 					return bg_error(BANGER_EVMM, "agent: bad systemd state in \"%.100s\"", line);
 				memcpy(out->systemd, v, vl);
 				out->systemd[vl] = '\0';
 				have_systemd = true;
-			} else if (kl == 4 && memcmp(p, "sshd", 4) == 0) {
-				if (vl == 9 && memcmp(v, "listening", 9) == 0)
+			} else if (kl == strlen(BG_AGENT_KEY_SSHD) && memcmp(p, BG_AGENT_KEY_SSHD, kl) == 0) {
+				if (vl == strlen(BG_AGENT_SSHD_LISTENING) && memcmp(v, BG_AGENT_SSHD_LISTENING, vl) == 0)
 					out->sshd_listening = true;
-				else if (vl == 13 && memcmp(v, "not-listening", 13) == 0)
+				else if (vl == strlen(BG_AGENT_SSHD_NOT_LISTENING) &&
+					 memcmp(v, BG_AGENT_SSHD_NOT_LISTENING, vl) == 0)
 					out->sshd_listening = false;
 				else
 					return bg_error(BANGER_EVMM, "agent: bad sshd state in \"%.100s\"", line);
@@ -143,14 +146,14 @@ int bg_agent_parse_ready(bg_agent_report *out, const char *line)
 	}
 	if (!have_systemd || !have_sshd)
 		return bg_error(BANGER_EVMM, "agent: READY answer lacks %s: \"%.100s\"",
-				have_systemd ? "sshd=" : "systemd=", line);
+				have_systemd ? BG_AGENT_KEY_SSHD "=" : BG_AGENT_KEY_SYSTEMD "=", line);
 	return 0;
 }
 
-/* "OK banger-vsock-agent <n>" with n >= 1 */
+/* "OK banger-vsock-agent <n>" with n >= BG_AGENT_PROTOCOL */
 static int check_version(const char *line)
 {
-	const char *pfx = "OK banger-vsock-agent ";
+	const char *pfx = BG_AGENT_VERSION_PREFIX;
 	size_t pl = strlen(pfx);
 	if (strncmp(line, pfx, pl) == 0) {
 		const char *v = line + pl;
@@ -178,7 +181,7 @@ static int session(char **last, const bg_agent_addr *addr, const char *const *cm
 			left = 200;
 		char *r = NULL;
 		rc = bg_agent_request(&r, fd, cmds[i], (int)left);
-		if (rc == 0 && i + 1 < n && bg_streq(cmds[i], "VERSION"))
+		if (rc == 0 && i + 1 < n && bg_streq(cmds[i], BG_AGENT_CMD_VERSION))
 			rc = check_version(r);
 		if (rc == 0 && i + 1 == n)
 			*last = r;
@@ -192,7 +195,7 @@ static int session(char **last, const bg_agent_addr *addr, const char *const *cm
 int bg_agent_ready(bg_agent_report *out, const bg_agent_addr *addr, int timeout_ms)
 {
 	memset(out, 0, sizeof(*out));
-	static const char *const cmds[] = { "VERSION", "READY" };
+	static const char *const cmds[] = { BG_AGENT_CMD_VERSION, BG_AGENT_CMD_READY };
 	char *r = NULL;
 	int rc = session(&r, addr, cmds, 2, timeout_ms);
 	if (rc == 0) {
@@ -204,10 +207,10 @@ int bg_agent_ready(bg_agent_report *out, const bg_agent_addr *addr, int timeout_
 
 int bg_agent_poweroff(const bg_agent_addr *addr, int timeout_ms)
 {
-	static const char *const cmds[] = { "VERSION", "POWEROFF" };
+	static const char *const cmds[] = { BG_AGENT_CMD_VERSION, BG_AGENT_CMD_POWEROFF };
 	char *r = NULL;
 	int rc = session(&r, addr, cmds, 2, timeout_ms);
-	if (rc == 0 && !bg_streq(r, "OK"))
+	if (rc == 0 && !bg_streq(r, BG_AGENT_OK))
 		rc = bg_error(BANGER_EVMM, "agent: POWEROFF answered \"%.100s\"", r);
 	bg_free(r);
 	return rc;
@@ -241,42 +244,17 @@ bool bg_agent_image_has(const char *rootfs_path)
 	return has && unit;
 }
 
-#ifndef BANGER_GUEST_DIR
-#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_BUILD_DIR
-#define BANGER_GUEST_BUILD_DIR ""
-#endif
-
 int bg_agent_host_files(char **agent, char **unit)
 {
+	const char *const names[] = { BG_AGENT_NAME, BG_AGENT_UNIT_NAME };
+	char *paths[2];
 	*agent = *unit = NULL;
-	const char *env = getenv("BANGER_GUEST_DIR");
-	const char *dirs[] = { env && *env ? env : NULL, BANGER_GUEST_DIR, BANGER_GUEST_BUILD_DIR };
-	bg_buf tried = BG_BUF_INIT;
-	for (size_t i = 0; i < BG_ARRAY_SIZE(dirs); i++) {
-		if (!dirs[i] || !*dirs[i])
-			continue;
-		char *a = bg_path_join(dirs[i], BG_AGENT_BIN_NAME);
-		char *u = bg_path_join(dirs[i], BG_AGENT_UNIT_NAME);
-		if (!a || !u) {
-			bg_free(a);
-			bg_free(u);
-			bg_buf_free(&tried);
-			return bg_error_oom();
-		}
-		if (access(a, R_OK) == 0 && access(u, R_OK) == 0) {
-			bg_buf_free(&tried);
-			*agent = a;
-			*unit = u;
-			return 0;
-		}
-		bg_free(a);
-		bg_free(u);
-		bg_buf_printf(&tried, "%s%s", tried.len ? ", " : "", dirs[i]);
+	int rc = bg_guest_files(paths, names, 2);
+	if (rc) {
+		bg_error_prefix("the vsock agent");
+		return rc;
 	}
-	int rc = bg_error(BANGER_ENOTFOUND, "the vsock agent (%s, %s) is in none of: %s", BG_AGENT_BIN_NAME,
-			  BG_AGENT_UNIT_NAME, tried.oom ? "(out of memory)" : tried.data ? tried.data : "");
-	bg_buf_free(&tried);
-	return rc;
+	*agent = paths[0];
+	*unit = paths[1];
+	return 0;
 }

@@ -573,7 +573,8 @@ static int apply_layers(build *b, uint64_t over)
 	 * reads some files, waits for the rebuild) */
 	if (!over && !(o->flags & BANGER_IMAGE_NO_PATCH)) {
 		bg_patch_inputs in;
-		bg_patch_inputs_default(&in);
+		if ((rc = bg_patch_inputs_default(&in)))
+			return rc;
 		in.env = b->env;
 		if ((rc = bg_image_patch(b->tree, b->p.sink, &in)))
 			return rc;

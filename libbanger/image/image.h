@@ -553,9 +553,10 @@ typedef struct {
 	char buf[5][4096];           /* storage for the defaults */
 } bg_patch_inputs;
 
-/* Fill in the default input paths: $BANGER_GUEST_DIR, the installed
- * libexec/banger, the build tree's (existing files only). */
-void bg_patch_inputs_default(bg_patch_inputs *in);
+/* Fill in the default input paths: the guest files found by the one
+ * rule of bg_guest_files (layout.h); the agent and its unit from one
+ * place; a file found nowhere stays NULL.  0, or BANGER_ENOMEM. */
+int bg_patch_inputs_default(bg_patch_inputs *in);
 /* Patch the tree in place; never follows the image's symlinks. */
 int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in);
 /* resolv.conf text from the host's, loopback nameservers dropped. */

@@ -12,6 +12,10 @@
  * /etc/resolv.conf) is replaced, never written through. */
 #include "image.h"
 #include "../env/env.h"
+/* Names and paths the guest programs expect (one header per program). */
+#include "../../guest/include/banger-guest/agent.h"
+#include "../../guest/include/banger-guest/first_boot.h"
+#include "../../guest/include/banger-guest/session.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -20,50 +24,56 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define FIRST_BOOT_DIR "usr/local/libexec"
-#define FIRST_BOOT_NAME "banger-first-boot"
-#define AGENT_NAME "banger-vsock-agent"
+/* Tree paths are relative to the image's root: the guest paths without
+ * their leading '/'. */
+#define FIRST_BOOT_DIR (BG_FB_GUEST_DIR + 1)
+#define AGENT_DIR (BG_AGENT_GUEST_DIR + 1)
 #define UNIT_DIR "etc/systemd/system"
 #define WANTS_DIR "etc/systemd/system/multi-user.target.wants"
 /* Guest sessions look for "<dir>/banger-session-p<protocol>" first
  * (libbanger/session), so an image that carries it needs no upload. */
-#define SESSION_DIR "usr/local/libexec/banger"
-#define SESSION_NAME "banger-session-p1"
-#define FSTAB_LINE "/dev/vdb /root ext4 defaults,nofail 0 2"
+#define SESSION_DIR (BG_SESSION_GUEST_HELPER_DIR + 1)
+#define FSTAB_LINE BG_FB_WORK_DISK " " BG_FB_WORK_MOUNT " ext4 defaults,nofail 0 2"
 #define HOST_FILE_MAX (16u << 20)
 
-/* Where the guest files are (see guest/CMakeLists.txt): $BANGER_GUEST_DIR,
- * the installed libexec directory, then the build tree. */
-#ifndef BANGER_GUEST_DIR
-#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_BUILD_DIR
-#define BANGER_GUEST_BUILD_DIR ""
-#endif
-
-static const char *find_guest_file(char *buf, size_t len, const char *name)
+/* Guest files by the one rule (bg_guest_files, layout.h), copied into
+ * in->buf[first..]: all of names from one place, or none of them.  What
+ * is missing is left out (or refused by bg_image_patch), not an error of
+ * its own; only running out of memory is. */
+static int find_guest_files(bg_patch_inputs *in, const char **out[], const char *const *names, size_t n,
+			    size_t first)
 {
-	const char *env = getenv("BANGER_GUEST_DIR");
-	const char *dirs[] = { env && *env ? env : NULL, BANGER_GUEST_DIR, BANGER_GUEST_BUILD_DIR };
-	for (size_t i = 0; i < BG_ARRAY_SIZE(dirs); i++) {
-		if (!dirs[i] || dirs[i][0] != '/')
-			continue;
-		snprintf(buf, len, "%s/%s", dirs[i], name);
-		if (bg_path_exists(buf))
-			return buf;
+	char *paths[2] = { NULL, NULL };
+	bg_error_saved saved;
+	bg_error_save(&saved);
+	int rc = bg_guest_files(paths, names, n);
+	if (rc == BANGER_ENOMEM) {
+		free(saved.message); /* strdup'ed by bg_error_save */
+		return rc;
 	}
-	return NULL;
+	bg_error_restore(&saved);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		snprintf(in->buf[first + i], sizeof(in->buf[first + i]), "%s", paths[i]);
+		*out[i] = in->buf[first + i];
+		bg_free(paths[i]);
+	}
+	return 0;
 }
 
-void bg_patch_inputs_default(bg_patch_inputs *in)
+int bg_patch_inputs_default(bg_patch_inputs *in)
 {
 	memset(in, 0, sizeof(*in));
-	in->first_boot = find_guest_file(in->buf[0], sizeof(in->buf[0]), FIRST_BOOT_NAME);
-	in->first_boot_unit = find_guest_file(in->buf[1], sizeof(in->buf[1]), FIRST_BOOT_NAME ".service");
-	in->agent = find_guest_file(in->buf[2], sizeof(in->buf[2]), AGENT_NAME);
-	in->agent_unit = find_guest_file(in->buf[3], sizeof(in->buf[3]), AGENT_NAME ".service");
-	in->session_helper = find_guest_file(in->buf[4], sizeof(in->buf[4]), "banger-session");
 	in->resolv_conf = "/etc/resolv.conf";
+	const char *const fb[] = { BG_FB_NAME }, *const fb_unit[] = { BG_FB_UNIT_NAME },
+			  *const agent[] = { BG_AGENT_NAME, BG_AGENT_UNIT_NAME },
+			  *const session[] = { BG_SESSION_HELPER_NAME };
+	int rc;
+	if ((rc = find_guest_files(in, (const char **[]){ &in->first_boot }, fb, 1, 0)) ||
+	    (rc = find_guest_files(in, (const char **[]){ &in->first_boot_unit }, fb_unit, 1, 1)) ||
+	    (rc = find_guest_files(in, (const char **[]){ &in->agent, &in->agent_unit }, agent, 2, 2)) ||
+	    (rc = find_guest_files(in, (const char **[]){ &in->session_helper }, session, 1, 4)))
+		return rc;
+	return 0;
 }
 
 /* ---- text edits ---- */
@@ -348,16 +358,16 @@ int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in)
 	if (!in->first_boot)
 		return bg_error(BANGER_ENOTFOUND, "patch: the first-boot init (banger-first-boot) was not "
 				"found next to banger; reinstall banger");
-	if ((rc = install_host_file(t, in->first_boot, FIRST_BOOT_DIR, FIRST_BOOT_NAME, 0755, now)))
+	if ((rc = install_host_file(t, in->first_boot, FIRST_BOOT_DIR, BG_FB_NAME, 0755, now)))
 		return rc;
 	if (in->first_boot_unit &&
-	    ((rc = install_host_file(t, in->first_boot_unit, UNIT_DIR, FIRST_BOOT_NAME ".service", 0644, now)) ||
-	     (rc = enable_unit(t, FIRST_BOOT_NAME ".service", now))))
+	    ((rc = install_host_file(t, in->first_boot_unit, UNIT_DIR, BG_FB_UNIT_NAME, 0644, now)) ||
+	     (rc = enable_unit(t, BG_FB_UNIT_NAME, now))))
 		return rc;
 	if (in->agent && in->agent_unit) {
-		if ((rc = install_host_file(t, in->agent, FIRST_BOOT_DIR, AGENT_NAME, 0755, now)) ||
-		    (rc = install_host_file(t, in->agent_unit, UNIT_DIR, AGENT_NAME ".service", 0644, now)) ||
-		    (rc = enable_unit(t, AGENT_NAME ".service", now)))
+		if ((rc = install_host_file(t, in->agent, AGENT_DIR, BG_AGENT_NAME, 0755, now)) ||
+		    (rc = install_host_file(t, in->agent_unit, UNIT_DIR, BG_AGENT_UNIT_NAME, 0644, now)) ||
+		    (rc = enable_unit(t, BG_AGENT_UNIT_NAME, now)))
 			return rc;
 	} else {
 		bg_debug(in->env, "patch: no vsock agent available; images get none");
@@ -365,7 +375,7 @@ int bg_image_patch(bg_tree *t, bg_sink *sink, const bg_patch_inputs *in)
 	if (in->session_helper) {
 		bg_inode *sd;
 		if ((rc = strict_dir(t, SESSION_DIR, true, now, &sd)) ||
-		    (rc = install_host_file(t, in->session_helper, SESSION_DIR, SESSION_NAME, 0755, now)))
+		    (rc = install_host_file(t, in->session_helper, SESSION_DIR, BG_SESSION_PROTO_NAME, 0755, now)))
 			return rc;
 	}
 	if ((rc = patch_fstab(t, sink, now)) || (rc = patch_resolv(t, in->resolv_conf, now)) ||

@@ -4,6 +4,7 @@
  * kernels lock.  Every failure before the INSERT removes the staging
  * directory, so nothing is left installed and nothing recorded. */
 #include "kernel.h"
+#include "../vmm/vmm.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -289,13 +290,17 @@ int bg_kernel_finish_tree(bg_env *env, bg_kernel_staging *st, bg_kernel_files *f
 		}
 	}
 	if (files->bzimage && !files->vmlinux) {
-		/* Firecracker ≤ 1.16 boots only ELF: extract the embedded one. */
+		/* A VMM that boots only ELF (Firecracker ≤ 1.16) needs the
+		 * embedded one: extract it now, whichever VMM boots it later. */
 		rc = bg_kernel_extract_file(bzimage, vmlinux);
 		if (rc == BANGER_ENOMEM)
 			goto out;
-		if (rc)
-			bg_warn(env, "kernel %s: %s; it will boot under QEMU only", name,
-				banger_error_last() ? banger_error_last()->message : "extraction failed");
+		if (rc) {
+			char vmms[64];
+			bg_vmm_driver_names(vmms, sizeof(vmms), BG_VMM_CAP_KERNEL_BZIMAGE);
+			bg_warn(env, "kernel %s: %s; it will boot under %s only", name,
+				banger_error_last() ? banger_error_last()->message : "extraction failed", vmms);
+		}
 		else
 			bg_info(env, "kernel %s: extracted the ELF vmlinux from the bzImage", name);
 		rc = 0;

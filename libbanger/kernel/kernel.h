@@ -1,8 +1,9 @@
 /*
  * Private declarations of the kernel module: catalog fetch and parse,
- * downloads, artifact unpacking and installation, format detection,
- * bzImage → vmlinux extraction, import, and the checks the VM code runs
- * before it creates anything.
+ * downloads, artifact unpacking and installation, bzImage → vmlinux
+ * extraction, import, and the checks the VM code runs before it creates
+ * anything.  Format detection is ../kformat (shared with the VMM
+ * drivers).
  *
  * On disk an installed kernel is <kernels_dir>/<name>/ holding some of
  *   vmlinux   ELF kernel (shipped, imported, or extracted from bzImage)
@@ -17,6 +18,7 @@
 #define BG_KERNEL_H
 
 #include "../env/env.h"
+#include "../kformat/kformat.h"
 
 #define BG_KERNEL_NAME_MAX 64
 /* The catalog schema this banger reads. */
@@ -29,8 +31,6 @@
 /* [A-Za-z0-9][A-Za-z0-9._-]*, at most BG_KERNEL_NAME_MAX: used as a
  * directory name, so never "..", never a slash. */
 bool bg_kernel_name_valid(const char *name);
-/* The host's architecture as banger names it ("x86_64", "aarch64"). */
-const char *bg_host_arch(void);
 
 /* ---- catalog.c ---- */
 typedef struct banger_kernel_catalog_entry {
@@ -96,32 +96,7 @@ typedef struct {
  * BANGER_EVERIFY. */
 int bg_download(bg_env *env, const char *url, bg_download_req *d);
 
-/* ---- format.c ---- */
-typedef enum {
-	BG_KFMT_UNKNOWN = 0,
-	BG_KFMT_ELF,
-	BG_KFMT_BZIMAGE
-} bg_kernel_format;
-
-typedef struct {
-	bg_kernel_format format;
-	const char *arch;       /* static: "x86_64", "aarch64", "i386", ... or "unknown" */
-	bool elf64;
-	bool pvh;               /* ELF carries XEN_ELFNOTE_PHYS32_ENTRY (PVH boot) */
-	uint16_t boot_protocol; /* bzImage: 0x020f for 2.15 */
-	char version[65];       /* kernel release when found, else "" */
-} bg_kernel_info;
-
-const char *bg_kernel_format_name(bg_kernel_format f); /* "elf", "bzimage", "unknown" */
-/* Detect from the first bytes of a file (and, for ELF notes, offsets
- * within buf).  BANGER_EINVALID when neither ELF nor bzImage. */
-int bg_kernel_detect_buf(bg_kernel_info *out, const unsigned char *buf, size_t len);
-/* Detect a file: ELF headers and notes are read where they lie.  The
- * release comes from the bzImage header, or with find_release from the
- * "Linux version" banner of an ELF (which reads the whole file). */
-int bg_kernel_detect_file(bg_kernel_info *out, const char *path, bool find_release);
-/* Bytes an ELF image needs according to its headers (0 if not ELF). */
-uint64_t bg_elf_extent(const unsigned char *buf, size_t len);
+/* ---- formats: ../kformat/kformat.h (bg_kernel_detect_file & co.) ---- */
 
 /* ---- extract.c ---- */
 /* Extract the ELF vmlinux embedded in a bzImage (the compressed payload,
@@ -175,12 +150,17 @@ int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
 		     const char *initrd_path, const char *config_path, bg_kernel_record *out);
 
 /* ---- vmm.c: checks for the VM code ---- */
-/* Can vmm ("firecracker" | "qemu") boot k on this host?  0, or
- * BANGER_EUNSUPPORTED with a message saying why (wrong architecture,
- * bzImage without an extractable ELF for Firecracker, ELF without a PVH
- * note for QEMU when no bzImage is installed beside it, missing files). */
+struct bg_vmm_driver;
+/* The file driver d boots for k (bg_malloc'd; out may be NULL to check
+ * only): the record's file when d boots it, else the alternative beside
+ * it.  0, or BANGER_EUNSUPPORTED with a message saying why (wrong
+ * architecture, bzImage without an extractable ELF where d boots only
+ * ELF, ELF without a PVH note where d needs it and no bzImage is beside
+ * it), BANGER_ENOTFOUND for missing files. */
+int bg_kernel_boot_file(char **out, const bg_kernel_record *k, const struct bg_vmm_driver *d);
+/* The same for a driver named vmm ("firecracker" | "qemu"; its
+ * declarations only, nothing probed): the public banger_kernel_*_vmm. */
 int bg_kernel_check_vmm(const bg_kernel_record *k, const char *vmm);
-/* The file vmm should be given (bg_malloc'd), after the same checks. */
 int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm);
 
 #endif

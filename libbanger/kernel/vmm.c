@@ -1,13 +1,16 @@
 /* Which file a VMM boots, and whether it can boot the kernel at all.  The
- * VM code calls bg_kernel_check_vmm() before it creates anything.
+ * VM code calls bg_kernel_boot_file() with its driver before it creates
+ * anything.
  *
- *   firecracker  needs an ELF vmlinux (released Firecracker ≤ 1.16 rejects
- *                bzImage on x86_64): the record's vmlinux, or the one
- *                extracted from a bzImage at install time.
- *   qemu         boots a bzImage, or an ELF vmlinux that has the PVH entry
- *                note (CONFIG_PVH); for an ELF without it, a bzImage
- *                installed beside it is used instead. */
+ * The kernel module knows the files of an installed kernel: the record's
+ * kernel_path, and the alternative beside it (the vmlinux extracted from
+ * a bzImage at install time, or a bzImage installed with a vmlinux).  The
+ * driver knows which formats it boots (bg_vmm_boots, from its
+ * capabilities).  The record's file is taken when the driver boots it,
+ * else the alternative; neither is an error saying why, with the
+ * driver's advice. */
 #include "kernel.h"
+#include "../vmm/vmm.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +46,31 @@ static int sibling(char **out, const char *kernel_path, const char *name)
 	return *out ? 0 : bg_error_oom();
 }
 
-int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm)
+/* Does the driver boot some kernels of format f at all? */
+static bool boots_kind(const bg_vmm_driver *d, bg_kernel_format f)
+{
+	return bg_vmm_boots(d, f, true);
+}
+
+/* Neither the record's file nor the alternative: say what the kernel is
+ * and what the driver's advice is. */
+static int unbootable(const bg_kernel_record *k, const bg_vmm_driver *d, bool elf)
+{
+	const char *advice = d->kernel_advice ? d->kernel_advice : "use another VMM";
+	if (!elf)
+		return bg_error(BANGER_EUNSUPPORTED,
+				"kernel '%s' is a bzImage and no ELF vmlinux could be extracted from it; %s", k->name,
+				advice);
+	return bg_error(BANGER_EUNSUPPORTED, "kernel '%s' is an ELF vmlinux%s and has no bzImage beside it; %s",
+			k->name, boots_kind(d, BG_KFMT_ELF) ? " without the PVH entry note" : "", advice);
+}
+
+int bg_kernel_boot_file(char **out, const bg_kernel_record *k, const bg_vmm_driver *d)
 {
 	if (out)
 		*out = NULL;
-	if (!k || !k->name || !k->kernel_path || !k->format || !vmm)
+	if (!k || !k->name || !k->kernel_path || !k->format || !d)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	bool fc = strcmp(vmm, "firecracker") == 0, qemu = strcmp(vmm, "qemu") == 0;
-	if (!fc && !qemu)
-		return bg_error(BANGER_EINVALID, "unknown VMM '%s' (firecracker or qemu)", vmm);
 	const char *host = bg_host_arch();
 	if (!k->arch || strcmp(k->arch, host) != 0)
 		return bg_error(BANGER_EUNSUPPORTED, "kernel '%s' is built for %s; this host is %s", k->name,
@@ -59,62 +78,52 @@ int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm)
 	if (!bg_path_exists(k->kernel_path))
 		return missing(k, k->kernel_path);
 	bool elf = strcmp(k->format, "elf") == 0;
-	char *alt = NULL, *chosen = NULL;
+	bg_kernel_format own = elf ? BG_KFMT_ELF : BG_KFMT_BZIMAGE;
+	bg_kernel_format other = elf ? BG_KFMT_BZIMAGE : BG_KFMT_ELF;
 	bg_kernel_info info;
-	int rc = 0, oom = 0;
-	if (fc) {
-		if (elf) {
-			if (!is_format(k->kernel_path, BG_KFMT_ELF, &info, &oom))
-				return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not an ELF vmlinux",
-						k->name, k->kernel_path);
-			chosen = bg_strdup(k->kernel_path);
-		} else {
-			if ((rc = sibling(&alt, k->kernel_path, "vmlinux")))
-				return rc;
-			if (!is_format(alt, BG_KFMT_ELF, &info, &oom)) {
-				bg_free(alt);
-				return oom ? oom : bg_error(BANGER_EUNSUPPORTED,
-						"kernel '%s' is a bzImage and no ELF vmlinux could be extracted from it; "
-						"Firecracker (up to 1.16) boots only an ELF vmlinux on x86_64: use the qemu "
-						"VMM, or import the kernel's vmlinux", k->name);
-			}
-			chosen = alt;
-			alt = NULL;
-		}
-	} else {
-		if (!elf) {
-			if (!is_format(k->kernel_path, BG_KFMT_BZIMAGE, &info, &oom))
-				return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not a bzImage", k->name,
-						k->kernel_path);
-			chosen = bg_strdup(k->kernel_path);
-		} else {
-			if (!is_format(k->kernel_path, BG_KFMT_ELF, &info, &oom))
-				return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not an ELF vmlinux",
-						k->name, k->kernel_path);
-			if (info.pvh) {
-				chosen = bg_strdup(k->kernel_path);
-			} else {
-				if ((rc = sibling(&alt, k->kernel_path, "bzImage")))
-					return rc;
-				if (!is_format(alt, BG_KFMT_BZIMAGE, &info, &oom)) {
-					bg_free(alt);
-					return oom ? oom : bg_error(BANGER_EUNSUPPORTED,
-							"kernel '%s' is an ELF vmlinux without the PVH entry note and has no "
-							"bzImage beside it; QEMU cannot boot it with -kernel: rebuild it with "
-							"CONFIG_PVH=y, or import its bzImage", k->name);
-				}
-				chosen = alt;
-				alt = NULL;
-			}
-		}
+	int oom = 0;
+	char *chosen = NULL;
+	/* The record's own file, when the driver boots that kind at all: it
+	 * must be what the record says. */
+	if (boots_kind(d, own)) {
+		if (!is_format(k->kernel_path, own, &info, &oom))
+			return oom ? oom : bg_error(BANGER_EUNSUPPORTED, "kernel '%s': %s is not %s", k->name,
+						    k->kernel_path, elf ? "an ELF vmlinux" : "a bzImage");
+		if (bg_vmm_boots(d, info.format, info.pvh) && !(chosen = bg_strdup(k->kernel_path)))
+			return bg_error_oom();
 	}
-	if (!chosen)
-		return bg_error_oom();
+	if (!chosen) {
+		char *alt = NULL;
+		int rc = sibling(&alt, k->kernel_path, elf ? "bzImage" : "vmlinux");
+		if (rc)
+			return rc;
+		if (!is_format(alt, other, &info, &oom) || !bg_vmm_boots(d, info.format, info.pvh)) {
+			bg_free(alt);
+			return oom ? oom : unbootable(k, d, elf);
+		}
+		chosen = alt;
+	}
 	if (out)
 		*out = chosen;
 	else
 		bg_free(chosen);
 	return 0;
+}
+
+int bg_kernel_boot_path(char **out, const bg_kernel_record *k, const char *vmm)
+{
+	if (out)
+		*out = NULL;
+	if (!k || !vmm)
+		return bg_error(BANGER_EINVALID, "invalid argument");
+	/* The driver's declarations only: nothing is probed or started. */
+	bg_vmm_driver d;
+	int rc = bg_vmm_driver_init(&d, vmm, NULL, false, false);
+	if (rc)
+		return rc;
+	rc = bg_kernel_boot_file(out, k, &d);
+	bg_vmm_driver_free(&d);
+	return rc;
 }
 
 int bg_kernel_check_vmm(const bg_kernel_record *k, const char *vmm)

@@ -78,4 +78,25 @@ char *bg_layout_image_lock(const bg_layout *l, const char *name);
 /* The tap-name prefix of this state root ("bg" + 4 hex). */
 void bg_layout_tap_prefix(const bg_layout *l, char out[8]);
 
+/* ---- banger's own files (guest_files.c) ----
+ * The guest programs and units banger copies into images or uploads into
+ * guests (guest/), and its host helper banger-console (helpers/), by file
+ * name.  One rule finds every one of them:
+ *   1. the file's own variable, for the two that have one, when it names
+ *      an absolute path: $BANGER_SESSION_HELPER (banger-session) and
+ *      $BANGER_CONSOLE_RELAY (banger-console);
+ *   2. $BANGER_GUEST_DIR, when absolute (the test harness sets it);
+ *   3. <the directory of the file holding this code>/../libexec/banger:
+ *      the build tree (libbanger.so in <build>/libbanger/, a program
+ *      linking the static library in <build>/<dir>/) or an installation
+ *      moved as a whole;
+ *   4. the installed directory, <libexecdir>/banger, fixed at build time.
+ * A file counts when it is a regular file this process can read.  Files
+ * asked for together come from one place (the first directory holding
+ * all of those without a variable of their own).  BANGER_ENOTFOUND
+ * naming the files and the places looked at. */
+#define BG_GUEST_FILES_MAX 8
+int bg_guest_files(char **paths, const char *const *names, size_t n);
+int bg_guest_file(char **path, const char *name);
+
 #endif

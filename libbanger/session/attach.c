@@ -1,7 +1,7 @@
 /* Interactive attach.  `banger-session attach` in the guest relays the SSH
  * channel to the session's Unix socket unchanged, so the frames of
- * guest/session/session_proto.h run end to end between this file and the
- * session's supervisor.
+ * guest/include/banger-guest/session.h run end to end between this file
+ * and the session's supervisor.
  *
  * banger_ssh_exec drives the channel and reads the command's stdin from
  * one descriptor; a small thread turns the caller's input (in_fd, detach
@@ -11,7 +11,6 @@
  * supervisor forgets the attacher, and the command ends.  Nothing here
  * raises SIGPIPE: socket writes use MSG_NOSIGNAL. */
 #include "session.h"
-#include "../../guest/session/session_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,21 +4,14 @@
  * and bringing recorded state in line with what the guest says. */
 #include "session.h"
 #include "../vm/vm_internal.h"
-#include "../../guest/session/session_proto.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifndef BANGER_GUEST_DIR
-#define BANGER_GUEST_DIR "/usr/local/libexec/banger"
-#endif
-#ifndef BANGER_GUEST_BUILD_DIR
-#define BANGER_GUEST_BUILD_DIR ""
-#endif
 
 /* How long a session may sit in "starting" with no directory in the
  * guest before it counts as lost (its starter died before the guest
@@ -197,7 +190,7 @@ static int helper_hash(char name[64], const char *path)
 		bg_error_prefix("hash %s", path);
 		return rc;
 	}
-	snprintf(name, 64, "%s-p%u-%.16s", BG_SESSION_HELPER_NAME, SP_VERSION, hex);
+	snprintf(name, 64, "%s-%.16s", BG_SESSION_PROTO_NAME, hex);
 	return 0;
 }
 
@@ -206,29 +199,13 @@ int bg_session_local_helper(char **path, char **guest_name)
 	*path = NULL;
 	if (guest_name)
 		*guest_name = NULL;
-	const char *env = getenv("BANGER_SESSION_HELPER");
-	const char *genv = getenv("BANGER_GUEST_DIR");
-	char *cands[4] = { NULL, NULL, NULL, NULL };
-	int rc = 0;
-	if (env && *env && !(cands[0] = bg_strdup(env)))
-		rc = bg_error_oom();
-	if (!rc && genv && *genv && !(cands[1] = bg_path_join(genv, BG_SESSION_HELPER_NAME)))
-		rc = bg_error_oom();
-	if (!rc && !(cands[2] = bg_path_join(BANGER_GUEST_DIR, BG_SESSION_HELPER_NAME)))
-		rc = bg_error_oom();
-	if (!rc && *BANGER_GUEST_BUILD_DIR && !(cands[3] = bg_path_join(BANGER_GUEST_BUILD_DIR, BG_SESSION_HELPER_NAME)))
-		rc = bg_error_oom();
-	const char *found = NULL;
+	char *found = NULL;
 	struct stat st;
-	for (size_t i = 0; !rc && i < 4 && !found; i++)
-		if (cands[i] && stat(cands[i], &st) == 0 && S_ISREG(st.st_mode) && access(cands[i], R_OK) == 0)
-			found = cands[i];
-	if (!rc && !found)
-		rc = bg_error(BANGER_ENOTFOUND,
-			      "the guest session helper %s is in none of: %s%s%s%s%s%s (set BANGER_SESSION_HELPER)",
-			      BG_SESSION_HELPER_NAME, cands[0] ? cands[0] : "", cands[0] ? ", " : "",
-			      cands[1] ? cands[1] : "", cands[1] ? ", " : "", cands[2] ? cands[2] : "",
-			      cands[3] ? (cands[3][0] ? ", build tree" : "") : "");
+	int rc = bg_guest_file(&found, BG_SESSION_HELPER_NAME);
+	if (rc == BANGER_ENOTFOUND)
+		bg_error_prefix("the guest session helper (set BANGER_SESSION_HELPER)");
+	if (!rc && stat(found, &st) != 0)
+		rc = bg_error_os(bg_code_from_errno(errno), errno, "stat %s", found);
 	if (!rc) {
 		pthread_mutex_lock(&helper_mu);
 		bool fresh = helper_cache.path && strcmp(helper_cache.path, found) == 0 &&
@@ -251,17 +228,14 @@ int bg_session_local_helper(char **path, char **guest_name)
 			}
 		}
 		pthread_mutex_unlock(&helper_mu);
-		if (!rc && !(*path = bg_strdup(found)))
-			rc = bg_error_oom();
 		if (!rc && guest_name && !(*guest_name = bg_strdup(name)))
 			rc = bg_error_oom();
-		if (rc) {
-			bg_free(*path);
-			*path = NULL;
+		if (!rc) {
+			*path = found;
+			found = NULL;
 		}
 	}
-	for (size_t i = 0; i < 4; i++)
-		bg_free(cands[i]);
+	bg_free(found);
 	return rc;
 }
 
@@ -311,13 +285,13 @@ static char *helper_prefix(const bg_session_target *t, const char *guest_name)
 		return NULL;
 	char *s;
 	if (guest_name)
-		s = bg_sprintf("d=%s; h=\"$d\"/%s; [ -x \"$h\" ] || h=\"$d\"/%s-p%u; "
-			       "[ -x \"$h\" ] || { echo 'banger-session: not installed' >&2; exit %d; }; exec \"$h\"",
-			       dir, guest_name, BG_SESSION_HELPER_NAME, SP_VERSION, BG_SH_NO_HELPER);
+		s = bg_sprintf("d=%s; h=\"$d\"/%s; [ -x \"$h\" ] || h=\"$d\"/" BG_SESSION_PROTO_NAME "; "
+			       "[ -x \"$h\" ] || { echo '" BG_SH_NOT_INSTALLED "' >&2; exit %d; }; exec \"$h\"",
+			       dir, guest_name, BG_SH_NO_HELPER);
 	else
-		s = bg_sprintf("h=%s/%s-p%u; "
-			       "[ -x \"$h\" ] || { echo 'banger-session: not installed' >&2; exit %d; }; exec \"$h\"",
-			       dir, BG_SESSION_HELPER_NAME, SP_VERSION, BG_SH_NO_HELPER);
+		s = bg_sprintf("h=%s/" BG_SESSION_PROTO_NAME "; "
+			       "[ -x \"$h\" ] || { echo '" BG_SH_NOT_INSTALLED "' >&2; exit %d; }; exec \"$h\"",
+			       dir, BG_SH_NO_HELPER);
 	bg_free(dir);
 	return s;
 }
@@ -350,7 +324,7 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 static bool no_helper(const banger_ssh_result *r)
 {
 	const char *err = banger_ssh_result_stderr(r, NULL);
-	return banger_ssh_result_exit_status(r) == BG_SH_NO_HELPER && strstr(err, "banger-session: not installed");
+	return banger_ssh_result_exit_status(r) == BG_SH_NO_HELPER && strstr(err, BG_SH_NOT_INSTALLED);
 }
 
 int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const char *verb,
@@ -431,7 +405,7 @@ int bg_session_ensure_helper(bg_session_conn *c)
 		return rc;
 	const char *outs = banger_ssh_result_stdout(r, NULL);
 	char want[64];
-	snprintf(want, sizeof(want), "banger-session proto %u", SP_VERSION);
+	snprintf(want, sizeof(want), BG_SH_VERSION_FORMAT, SP_VERSION);
 	if (banger_ssh_result_exit_status(r) != 0 || strncmp(outs, want, strlen(want)) != 0)
 		rc = bg_error(BANGER_EUNSUPPORTED, "the session helper in %s does not speak protocol %u (it said: %.80s)",
 			      c->t->vm_name, SP_VERSION, outs);
@@ -484,7 +458,8 @@ int bg_session_parse_status_line(bg_session_status_line *out, const char *line, 
 	char extra;
 	if (sscanf(buf, "%63s %15s %23s %31s %c", out->id, out->state, code, size, &extra) != 4)
 		return 0;
-	static const char *const states[] = { "running", "exited", "signaled", "lost", "missing" };
+	static const char *const states[] = { BG_SH_STATE_RUNNING, BG_SH_STATE_EXITED, BG_SH_STATE_SIGNALED,
+					      BG_SH_STATE_LOST, BG_SH_STATE_MISSING };
 	bool ok = false;
 	for (size_t i = 0; i < BG_ARRAY_SIZE(states); i++)
 		ok = ok || strcmp(out->state, states[i]) == 0;
@@ -507,7 +482,8 @@ int bg_session_parse_status_line(bg_session_status_line *out, const char *line, 
 			return 0;
 		out->log_size = v;
 	}
-	if ((strcmp(out->state, "exited") == 0 || strcmp(out->state, "signaled") == 0) && out->code < 0)
+	if ((strcmp(out->state, BG_SH_STATE_EXITED) == 0 || strcmp(out->state, BG_SH_STATE_SIGNALED) == 0) &&
+	    out->code < 0)
 		return 0;
 	return 1;
 }
@@ -551,18 +527,18 @@ static bool active(const bg_session_record *r)
 static int apply_status(banger_ctx *ctx, bg_session_record *r, const bg_session_status_line *l)
 {
 	r->log_size = l->log_size;
-	if (strcmp(l->state, "running") == 0)
+	if (strcmp(l->state, BG_SH_STATE_RUNNING) == 0)
 		return bg_streq(r->state, BG_SESSION_RUNNING) ? 0 : set_state(ctx, r, BG_SESSION_RUNNING, -1, 0);
-	if (strcmp(l->state, "exited") == 0)
+	if (strcmp(l->state, BG_SH_STATE_EXITED) == 0)
 		return bg_streq(r->state, BG_SESSION_EXITED) && r->exit_code == l->code ? 0
 			: set_state(ctx, r, BG_SESSION_EXITED, l->code, 0);
-	if (strcmp(l->state, "signaled") == 0)
+	if (strcmp(l->state, BG_SH_STATE_SIGNALED) == 0)
 		return bg_streq(r->state, BG_SESSION_EXITED) && r->exit_signal == l->code ? 0
 			: set_state(ctx, r, BG_SESSION_EXITED, -1, l->code);
-	if (strcmp(l->state, "missing") == 0 && bg_streq(r->state, BG_SESSION_STARTING) &&
+	if (strcmp(l->state, BG_SH_STATE_MISSING) == 0 && bg_streq(r->state, BG_SESSION_STARTING) &&
 	    bg_wall_seconds() - r->created_at < STARTING_GRACE_S)
 		return 0; /* its starter may be talking to the guest right now */
-	if (strcmp(l->state, "missing") == 0 && bg_streq(r->state, BG_SESSION_EXITED))
+	if (strcmp(l->state, BG_SH_STATE_MISSING) == 0 && bg_streq(r->state, BG_SESSION_EXITED))
 		return 0; /* removed in the guest; what we know stays */
 	return active(r) ? bg_session_record_lost(ctx, r) : 0;
 }

@@ -9,9 +9,9 @@
  *                 recorded state from the guest; the VM lifecycle hook
  *   lifecycle.c   start, list, lookup, stop, wait, remove
  *   stream.c      logs, with resumption after a dropped connection
- *   attach.c      interactive attach: the framing of guest/session/
- *                 session_proto.h over the SSH channel, detach keys,
- *                 window sizes
+ *   attach.c      interactive attach: the framing of guest/include/
+ *                 banger-guest/session.h over the SSH channel, detach
+ *                 keys, window sizes
  *
  * The guest side is guest/session/banger-session.c.
  */
@@ -19,28 +19,16 @@
 #define BG_SESSION_H
 
 #include "../env/env.h"
+/* The helper's contract: names, exit codes, status words, attach frames. */
+#include "../../guest/include/banger-guest/session.h"
 
 #include <banger/session.h>
 #include <banger/ssh.h>
-
-/* Where sessions live in a VM, and where the helper is put. */
-#define BG_SESSION_GUEST_ROOT "/var/lib/banger/sessions"
-#define BG_SESSION_GUEST_HELPER_DIR "/usr/local/libexec/banger"
-#define BG_SESSION_HELPER_NAME "banger-session"
 
 #define BG_SESSION_STARTING "starting"
 #define BG_SESSION_RUNNING "running"
 #define BG_SESSION_EXITED "exited"
 #define BG_SESSION_LOST "lost"
-
-/* Exit codes of the helper (see banger-session.c). */
-#define BG_SH_LOST 3
-#define BG_SH_MISSING 4
-#define BG_SH_TIMEOUT 5
-#define BG_SH_RUNNING 6
-#define BG_SH_ENDED 7
-/* The command prefix exits with this when no helper is in the guest. */
-#define BG_SH_NO_HELPER 121
 
 /* Where a session's guest side is reached. */
 typedef struct {
@@ -104,9 +92,9 @@ int bg_session_ensure_helper(bg_session_conn *c);
 int bg_session_helper_error(int code, const banger_ssh_result *r, const char *what, const char *id);
 
 /* The helper on the host and the name it gets in guests:
- * "banger-session-p<proto>-<16 hex of its sha256>".  Looked for at
- * $BANGER_SESSION_HELPER, then in $BANGER_GUEST_DIR, the installed
- * guest directory and the build tree.  BANGER_ENOTFOUND when absent. */
+ * "banger-session-p<proto>-<16 hex of its sha256>".  Found by the rule of
+ * bg_guest_file (layout.h: $BANGER_SESSION_HELPER first).
+ * BANGER_ENOTFOUND when absent. */
 int bg_session_local_helper(char **path, char **guest_name);
 
 /* Parse a status line "exit N" / "signal N": 1 when valid. */

@@ -6,6 +6,7 @@
 #include "vm_internal.h"
 
 #include "../guest/agent.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <banger/ssh.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 
 #define STOP_TIMEOUT_MS 20000
 #define CONSOLE_TAIL_BYTES 65536
-#define ERROR_MARK "BANGER-ERROR: "
+#define ERROR_MARK BG_FB_ERROR_MARK
 
 static int fault(const char *prefix, const char *step)
 {
@@ -196,8 +197,9 @@ static bool agent_addr(bg_vm_op *op, bg_agent_addr *a)
 	memset(a, 0, sizeof(*a));
 	a->port = BG_AGENT_PORT;
 	if (!(op->driver.caps & BG_VMM_CAP_VSOCK) || !op->spec.vsock_cid) {
-		bg_debug(op->ctx, "%s: readiness is SSH only: %s gives this VM no vsock device%s", op->vm.name,
-			 op->driver.name, bg_streq(op->driver.name, "qemu") ? " (no /dev/vhost-vsock)" : "");
+		const char *why = op->driver.no_vsock;
+		bg_debug(op->ctx, "%s: readiness is SSH only: %s gives this VM no vsock device%s%s%s", op->vm.name,
+			 op->driver.name, why ? " (" : "", why ? why : "", why ? ")" : "");
 		return false;
 	}
 	if (!bg_agent_image_has(op->image.rootfs_path)) {
@@ -205,7 +207,7 @@ static bool agent_addr(bg_vm_op *op, bg_agent_addr *a)
 			 op->vm.name, op->image.name ? op->image.name : "?", BG_AGENT_GUEST_BIN);
 		return false;
 	}
-	if (bg_streq(op->driver.name, "firecracker"))
+	if (op->driver.caps & BG_VMM_CAP_VSOCK_UDS)
 		a->uds_path = op->spec.vsock_path; /* hybrid vsock */
 	a->cid = op->spec.vsock_cid;
 	return a->uds_path != NULL || a->cid >= 3;
@@ -372,10 +374,11 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 		/* Graceful needs the driver; if the VM cannot be described any
 		 * more (binary gone), the teardown's kill still stops it. */
 		if (!force && (op->driver_ok || bg_vm_op_prepare_boot(op) == 0)) {
-			/* Firecracker's Ctrl-Alt-Del reaches the guest kernel through
-			 * the i8042; QEMU's ACPI power button needs guest userland
-			 * help, so ask the guest first there. */
-			if (strcmp(op->driver.name, "firecracker") != 0) {
+			/* A driver whose graceful stop needs guest userland (QEMU's
+			 * ACPI power button) gets the guest asked first; one whose
+			 * stop reaches the guest kernel itself (Firecracker's
+			 * Ctrl-Alt-Del) does not. */
+			if (!(op->driver.caps & BG_VMM_CAP_CTRL_ALT_DEL)) {
 				bg_agent_addr aa;
 				/* the vsock agent when the VM has one, else sshd */
 				if (agent_addr(op, &aa) && bg_agent_poweroff(&aa, 3000) == 0) {

@@ -6,6 +6,7 @@
 #include "vm_internal.h"
 
 #include "../guest/guest.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -53,8 +54,8 @@ int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *ho
 		goto out;
 	bg_buf_printf(&env,
 		      "# written by banger for VM %s\n"
-		      "BANGER_IP='%s'\nBANGER_PREFIX='%d'\nBANGER_GATEWAY='%s'\nBANGER_DNS='%s'\n"
-		      "BANGER_IFACE='eth0'\nBANGER_NAT='%d'\n",
+		      BG_FB_NET_IP "='%s'\n" BG_FB_NET_PREFIX "='%d'\n" BG_FB_NET_GATEWAY "='%s'\n"
+		      BG_FB_NET_DNS "='%s'\n" BG_FB_NET_IFACE "='eth0'\n" BG_FB_NET_NAT "='%d'\n",
 		      vm->id, vm->guest_ip, BG_SLOT_PREFIX, host_ip, vm->nat ? dns : "", vm->nat ? 1 : 0);
 	char hostname[80];
 	snprintf(hostname, sizeof(hostname), "%s\n", vm->name);
@@ -64,12 +65,12 @@ int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *ho
 		goto out_auth;
 	}
 	const bg_identity_file files[] = {
-		{ "banger/", 0755, NULL, 0 },
-		{ "banger/hostname", 0644, hostname, strlen(hostname) },
-		{ "banger/network.env", 0644, env.data, env.len },
-		{ "banger/ssh_host_ed25519_key", 0600, private_key, strlen(private_key) },
-		{ "banger/ssh_host_ed25519_key.pub", 0644, public_line, strlen(public_line) },
-		{ "banger/authorized_keys", 0644, auth, strlen(auth) },
+		{ BG_FB_ID_DIR, 0755, NULL, 0 },
+		{ BG_FB_ID_HOSTNAME, 0644, hostname, strlen(hostname) },
+		{ BG_FB_ID_NETWORK, 0644, env.data, env.len },
+		{ BG_FB_ID_HOST_KEY, 0600, private_key, strlen(private_key) },
+		{ BG_FB_ID_HOST_KEY_PUB, 0644, public_line, strlen(public_line) },
+		{ BG_FB_ID_AUTHORIZED_KEYS, 0644, auth, strlen(auth) },
 	};
 	if ((rc = bg_identity_archive(&tar, files, BG_ARRAY_SIZE(files))))
 		goto out_auth;

@@ -8,6 +8,10 @@
 int bg_vm_rediscover(banger_ctx *ctx, const bg_vm_record *vm, bg_vm_handles *h,
 		     char *note, size_t note_len)
 {
+	/* Callers tear down from *h even when this fails: never leave it
+	 * uninitialised (a stale tap name there would be "deleted" instead
+	 * of the VM's). */
+	memset(h, 0, sizeof(*h));
 	bg_vm_paths p;
 	int rc = bg_layout_vm_paths(&p, &ctx->env.layout, vm->id);
 	if (rc)

@@ -105,8 +105,7 @@ int bg_vm_op_prepare_boot(bg_vm_op *op)
 		return rc;
 	op->driver_ok = true;
 	/* A kernel the VMM cannot boot fails here, before anything exists. */
-	if ((rc = bg_kernel_check_vmm(&op->kernel, op->driver.name)) ||
-	    (rc = bg_kernel_boot_path(&op->kernel_path, &op->kernel, op->driver.name)))
+	if ((rc = bg_kernel_boot_file(&op->kernel_path, &op->kernel, &op->driver)))
 		return rc;
 
 	bg_subnet sn;
@@ -119,7 +118,7 @@ int bg_vm_op_prepare_boot(bg_vm_op *op)
 	if ((rc = bg_subnet_slot(&sn, (uint32_t)slot, op->host_ip, NULL)))
 		return rc;
 	bg_bootargs ba = {
-		.vmm = op->driver.name,
+		.driver = &op->driver,
 		.guest_ip = vm->guest_ip,
 		.gateway = op->host_ip,
 		.netmask = BG_SLOT_NETMASK,

@@ -1,11 +1,12 @@
 /* The guest kernel command line: the one place it is composed.
  *
- *   console=ttyS0 reboot=k panic=1      serial console; reboot and panic
- *                                        leave the VMM (Firecracker exits
- *                                        on reset, QEMU runs -no-reboot)
- *   pci=off                              Firecracker only (virtio-mmio)
- *   root=/dev/vda rw                     QEMU only: Firecracker appends
- *                                        root= itself for the root drive
+ *   console=<driver's> reboot=k panic=1 the driver's serial console
+ *                                        (ttyS0); reboot and panic leave
+ *                                        the VMM (Firecracker exits on
+ *                                        reset, QEMU runs -no-reboot)
+ *   <the driver's kernel_args>           Firecracker: pci=off (virtio-mmio);
+ *                                        QEMU: root=/dev/vda rw (Firecracker
+ *                                        appends root= itself)
  *   ip=<guest>::<gw>:<mask>:<host>:<if>:off
  *                                        the kernel configures eth0 before
  *                                        init: container images have no
@@ -14,12 +15,12 @@
  *                                        images without an initrd
  *
  * Nothing here ever masks dev-vdb.device (the work disk, mounted from
- * fstab) or dev-ttyS0.device (the real serial console). */
+ * fstab) or the console's device unit (dev-ttyS0.device). */
 #include "vmm.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
+#include <stdio.h>
 #include <string.h>
-
-#define FIRST_BOOT "/usr/local/libexec/banger-first-boot"
 
 /* Values inside ip= may not contain ':' or whitespace. */
 static bool ip_field_ok(const char *s)
@@ -46,9 +47,11 @@ static bool hostname_ok(const char *s)
 }
 
 /* Does a command line mask a unit banger depends on? */
-static bool masks_needed_unit(const char *cmdline)
+static bool masks_needed_unit(const char *cmdline, const char *console)
 {
-	static const char *const units[] = { "dev-vdb.device", "dev-ttyS0.device" };
+	char console_unit[64];
+	snprintf(console_unit, sizeof(console_unit), "dev-%s.device", console);
+	const char *const units[] = { BG_FB_WORK_DISK_UNIT, console_unit };
 	const char *p = cmdline;
 	while ((p = strstr(p, "systemd.mask="))) {
 		const char *v = p + strlen("systemd.mask=");
@@ -70,10 +73,9 @@ int bg_bootargs_build(char **out, const bg_bootargs *a)
 	*out = NULL;
 	if (!a)
 		return bg_error(BANGER_EINVALID, "bootargs: no arguments");
-	bool fc = bg_streq(a->vmm, "firecracker");
-	bool qemu = bg_streq(a->vmm, "qemu");
-	if (!fc && !qemu)
-		return bg_error(BANGER_EINVALID, "bootargs: unknown vmm \"%s\"", a->vmm ? a->vmm : "");
+	const bg_vmm_driver *d = a->driver;
+	if (!d || !d->console || !*d->console)
+		return bg_error(BANGER_EINVALID, "bootargs: no VMM driver (or one without a console)");
 	if (a->guest_ip) {
 		const char *f[] = { a->guest_ip, a->gateway, a->netmask, a->hostname, a->iface };
 		for (size_t i = 0; i < BG_ARRAY_SIZE(f); i++)
@@ -84,23 +86,21 @@ int bg_bootargs_build(char **out, const bg_bootargs *a)
 		if (a->hostname && *a->hostname && !hostname_ok(a->hostname))
 			return bg_error(BANGER_EINVALID, "bootargs: invalid hostname \"%s\"", a->hostname);
 	}
-	if (a->extra && masks_needed_unit(a->extra))
+	if (a->extra && masks_needed_unit(a->extra, d->console))
 		return bg_error(BANGER_EINVALID,
-				"bootargs: refusing to mask dev-vdb.device or dev-ttyS0.device (the work disk and the "
-				"serial console): \"%s\"", a->extra);
+				"bootargs: refusing to mask " BG_FB_WORK_DISK_UNIT " or dev-%s.device (the work disk and "
+				"the serial console): \"%s\"", d->console, a->extra);
 
 	bg_buf b = BG_BUF_INIT;
-	bg_buf_puts(&b, "console=ttyS0 reboot=k panic=1");
-	if (fc)
-		bg_buf_puts(&b, " pci=off");
-	else
-		bg_buf_puts(&b, " root=/dev/vda rw");
+	bg_buf_printf(&b, "console=%s reboot=k panic=1", d->console);
+	if (d->kernel_args && *d->kernel_args)
+		bg_buf_printf(&b, " %s", d->kernel_args);
 	if (a->guest_ip)
 		bg_buf_printf(&b, " ip=%s::%s:%s:%s:%s:off", a->guest_ip, a->gateway ? a->gateway : "",
 			      a->netmask ? a->netmask : "", a->hostname ? a->hostname : "",
 			      a->iface && *a->iface ? a->iface : "eth0");
 	if (!a->has_initrd)
-		bg_buf_puts(&b, " init=" FIRST_BOOT);
+		bg_buf_puts(&b, " init=" BG_FB_GUEST_PATH);
 	if (a->extra && *a->extra)
 		bg_buf_printf(&b, " %s", a->extra);
 	char *s = bg_buf_detach(&b);

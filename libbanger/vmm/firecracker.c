@@ -99,11 +99,6 @@ static int fresh_file(const char *path, bool keep_old)
 	return 0;
 }
 
-static bool is_elf_format(const char *fmt)
-{
-	return fmt && strcmp(fmt, "elf") == 0;
-}
-
 static int fc_check(const bg_vmm_driver *d, const bg_vm_spec *s)
 {
 	if (!d->binary)
@@ -116,18 +111,9 @@ static int fc_check(const bg_vmm_driver *d, const bg_vm_spec *s)
 		return bg_error(BANGER_EINVALID, "firecracker: vcpus must be 1 to 32 (got %u)", s->vcpus);
 	if (s->memory_mib < 1)
 		return bg_error(BANGER_EINVALID, "firecracker: memory must be at least 1 MiB");
-	const char *fmt = s->kernel_format;
-	const char *sniffed = NULL;
-	int rc = bg_vmm_kernel_format(&sniffed, NULL, s->kernel_path);
+	int rc = bg_vmm_check_kernel(d, s->kernel_path, s->kernel_format);
 	if (rc)
 		return rc;
-	if (sniffed)
-		fmt = sniffed;
-	if (!is_elf_format(fmt))
-		return bg_error(BANGER_EUNSUPPORTED,
-				"firecracker: kernel %s is a %s; Firecracker (up to 1.16) boots only an uncompressed "
-				"ELF vmlinux on x86_64 — use a vmlinux kernel or the qemu driver",
-				s->kernel_path, fmt ? fmt : "file of unknown format");
 	if (s->cmdline && strlen(s->cmdline) > FC_CMDLINE_MAX - 64)
 		return bg_error(BANGER_EINVALID, "firecracker: kernel command line longer than %d bytes",
 				FC_CMDLINE_MAX - 64);
@@ -328,7 +314,17 @@ static int fc_metrics(const bg_vmm_driver *d, const bg_vm_spec *s, char **out_js
 void bg_vmm_firecracker_init(bg_vmm_driver *d)
 {
 	d->name = "firecracker";
-	d->caps = BG_VMM_CAP_VSOCK | BG_VMM_CAP_KERNEL_ELF | BG_VMM_CAP_METRICS | BG_VMM_CAP_CTRL_ALT_DEL;
+	/* Released Firecracker (up to 1.16) boots only an ELF vmlinux on
+	 * x86_64; its vsock is hybrid (a Unix socket per VM), needing no host
+	 * module; Ctrl-Alt-Del reaches the guest kernel through the i8042. */
+	d->caps = BG_VMM_CAP_VSOCK | BG_VMM_CAP_VSOCK_UDS | BG_VMM_CAP_KERNEL_ELF | BG_VMM_CAP_METRICS |
+		  BG_VMM_CAP_CTRL_ALT_DEL;
+	d->console = "ttyS0";
+	/* virtio-mmio only; Firecracker appends root= itself for the root drive */
+	d->kernel_args = "pci=off";
+	d->kernel_advice = "Firecracker (up to 1.16) boots only an ELF vmlinux on x86_64: use the qemu VMM, or "
+			   "import the kernel's vmlinux";
+	d->no_vsock = NULL;
 	d->check = fc_check;
 	d->spawn = fc_spawn;
 	d->configure = fc_configure;

@@ -3,6 +3,7 @@
  * socket path (liveness: the pid's command line names it), started paused
  * (-S) so that start() is QMP "cont". */
 #include "vmm.h"
+#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <string.h>
 
@@ -176,17 +177,9 @@ static int q_check(const bg_vmm_driver *d, const bg_vm_spec *s)
 	if (s->vcpus < 1 || s->vcpus > 255 || s->memory_mib < 16)
 		return bg_error(BANGER_EINVALID, "qemu: need 1..255 vcpus and at least 16 MiB (got %u, %u MiB)",
 				s->vcpus, s->memory_mib);
-	const char *fmt = NULL;
-	bool pvh = false;
-	int rc = bg_vmm_kernel_format(&fmt, &pvh, s->kernel_path);
+	int rc = bg_vmm_check_kernel(d, s->kernel_path, s->kernel_format);
 	if (rc)
 		return rc;
-	if (!fmt)
-		return bg_error(BANGER_EINVALID, "qemu: %s is neither an ELF vmlinux nor a bzImage", s->kernel_path);
-	if (strcmp(fmt, "elf") == 0 && !pvh)
-		return bg_error(BANGER_EUNSUPPORTED,
-				"qemu: %s is an ELF vmlinux without a PVH entry note (CONFIG_PVH); QEMU boots such "
-				"kernels only as a bzImage", s->kernel_path);
 	if (s->vsock_cid && !(d->caps & BG_VMM_CAP_VSOCK))
 		return bg_error(BANGER_EUNSUPPORTED,
 				"qemu: vsock needs /dev/vhost-vsock on the host (modprobe vhost_vsock), which is absent");
@@ -275,8 +268,15 @@ static int q_metrics(const bg_vmm_driver *d, const bg_vm_spec *s, char **out_jso
 void bg_vmm_qemu_init(bg_vmm_driver *d, bool kvm, bool vhost_vsock)
 {
 	d->name = "qemu";
-	d->caps = BG_VMM_CAP_KERNEL_ELF | BG_VMM_CAP_KERNEL_BZIMAGE | BG_VMM_CAP_CTRL_ALT_DEL |
-		  (vhost_vsock ? BG_VMM_CAP_VSOCK : 0);
+	/* -kernel takes a bzImage, or an ELF only through its PVH entry.
+	 * Its graceful stop is the ACPI power button, which needs guest
+	 * userland (so no BG_VMM_CAP_CTRL_ALT_DEL); vsock needs
+	 * /dev/vhost-vsock on the host. */
+	d->caps = BG_VMM_CAP_KERNEL_PVH | BG_VMM_CAP_KERNEL_BZIMAGE | (vhost_vsock ? BG_VMM_CAP_VSOCK : 0);
+	d->console = "ttyS0";
+	d->kernel_args = "root=" BG_FB_SYSTEM_DISK " rw";
+	d->kernel_advice = "QEMU cannot boot it with -kernel: rebuild it with CONFIG_PVH=y, or import its bzImage";
+	d->no_vsock = vhost_vsock ? NULL : "no /dev/vhost-vsock";
 	d->check = q_check;
 	d->spawn = q_spawn;
 	d->configure = q_configure;

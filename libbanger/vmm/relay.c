@@ -9,6 +9,7 @@
  * stopped, and readers of the log (boot errors, `vm logs`) read the tail
  * across the rotation. */
 #include "vmm.h"
+#include "../layout/layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,30 +24,14 @@
 
 int bg_vmm_relay_program(char **out)
 {
-	*out = NULL;
-	const char *env = getenv("BANGER_CONSOLE_RELAY");
-	char *cands[3] = { NULL, NULL, NULL };
-	int rc = 0;
-	if (env && *env && !(cands[0] = bg_strdup(env)))
-		rc = bg_error_oom();
-	if (!rc && !(cands[1] = bg_path_join(BANGER_GUEST_DIR, RELAY_NAME)))
-		rc = bg_error_oom();
-	if (!rc && *BANGER_GUEST_BUILD_DIR && !(cands[2] = bg_path_join(BANGER_GUEST_BUILD_DIR, RELAY_NAME)))
-		rc = bg_error_oom();
-	for (size_t i = 0; !rc && i < 3 && !*out; i++) {
-		struct stat st;
-		if (cands[i] && cands[i][0] == '/' && stat(cands[i], &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(cands[i], X_OK) == 0) {
-			*out = cands[i];
-			cands[i] = NULL;
-		}
+	int rc = bg_guest_file(out, RELAY_NAME);
+	if (rc == BANGER_ENOTFOUND) {
+		/* without it no console bound can be kept: "unsupported here" */
+		char why[512];
+		snprintf(why, sizeof(why), "%s", banger_error_last()->message);
+		rc = bg_error(BANGER_EUNSUPPORTED, "the console relay %s (set BANGER_CONSOLE_RELAY to its absolute path)",
+			      why);
 	}
-	if (!rc && !*out)
-		rc = bg_error(BANGER_EUNSUPPORTED,
-			      "the console relay %s is in none of: %s%s%s (set BANGER_CONSOLE_RELAY to its absolute path)",
-			      RELAY_NAME, cands[0] ? cands[0] : "", cands[0] ? ", " : "", cands[1] ? cands[1] : "");
-	for (size_t i = 0; i < 3; i++)
-		bg_free(cands[i]);
 	return rc;
 }
 

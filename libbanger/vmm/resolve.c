@@ -1,123 +1,59 @@
-/* Choosing a driver (auto | firecracker | qemu) from what the host offers,
- * and recognising kernel image formats. */
+/* The drivers banger has, and choosing one (auto | firecracker | qemu)
+ * from what the host offers. */
 #include "vmm.h"
 #include "../host/probe.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---- kernel formats ---- */
+/* ---- the drivers ---- */
 
-static uint64_t le(const unsigned char *p, int n)
+static void fc_init(bg_vmm_driver *d, bool kvm, bool vhost_vsock)
 {
-	uint64_t v = 0;
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	bg_vmm_firecracker_init(d); /* always KVM; its vsock needs no host module */
 }
 
-static bool read_at(int fd, void *buf, size_t n, uint64_t off)
+static const struct {
+	const char *name;
+	void (*init)(bg_vmm_driver *d, bool kvm, bool vhost_vsock);
+} drivers[] = {
+	{ "firecracker", fc_init },
+	{ "qemu", bg_vmm_qemu_init },
+};
+
+static int driver_index(const char *name)
 {
-	size_t got = 0;
-	while (got < n) {
-		ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
+	for (size_t i = 0; name && i < BG_ARRAY_SIZE(drivers); i++)
+		if (strcmp(drivers[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+void bg_vmm_driver_names(char *buf, size_t len, uint32_t caps)
+{
+	size_t used = 0;
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < BG_ARRAY_SIZE(drivers) && used < len; i++) {
+		bg_vmm_driver d;
+		memset(&d, 0, sizeof(d));
+		drivers[i].init(&d, true, true); /* every capability it can have */
+		if ((d.caps & caps) != caps)
 			continue;
-		if (k <= 0)
-			return false;
-		got += (size_t)k;
-	}
-	return true;
-}
-
-#define NOTES_MAX 65536
-
-/* Does an ELF64 image carry XEN_ELFNOTE_PHYS32_ENTRY (the PVH entry)? */
-static int elf_has_pvh_note(int fd, bool *found)
-{
-	*found = false;
-	unsigned char eh[64];
-	if (!read_at(fd, eh, sizeof(eh), 0) || eh[4] != 2 /* ELFCLASS64 */ || eh[5] != 1 /* LSB */)
-		return 0;
-	uint64_t phoff = le(eh + 32, 8);
-	uint64_t phentsize = le(eh + 54, 2), phnum = le(eh + 56, 2);
-	if (phentsize < 56 || phnum > 256)
-		return 0;
-	/* heap, not stack: a host program's threads may have small stacks */
-	unsigned char *notes = bg_malloc(NOTES_MAX);
-	if (!notes)
-		return bg_error_oom();
-	for (uint64_t i = 0; i < phnum && !*found; i++) {
-		unsigned char ph[56];
-		if (!read_at(fd, ph, sizeof(ph), phoff + i * phentsize))
+		int n = snprintf(buf + used, len - used, "%s%s", used ? " or " : "", drivers[i].name);
+		if (n < 0)
 			break;
-		if (le(ph, 4) != 4 /* PT_NOTE */)
-			continue;
-		uint64_t off = le(ph + 8, 8), size = le(ph + 32, 8);
-		if (size > NOTES_MAX)
-			size = NOTES_MAX;
-		if (!read_at(fd, notes, (size_t)size, off))
-			continue;
-		uint64_t p = 0;
-		while (p + 12 <= size) {
-			uint64_t namesz = le(notes + p, 4), descsz = le(notes + p + 4, 4), type = le(notes + p + 8, 4);
-			uint64_t name = p + 12;
-			uint64_t desc = name + ((namesz + 3) & ~3ull);
-			if (namesz > size || descsz > size || desc > size)
-				break;
-			if (namesz == 4 && memcmp(notes + name, "Xen", 4) == 0 && type == 18) {
-				*found = true;
-				break;
-			}
-			p = desc + ((descsz + 3) & ~3ull);
-		}
+		used += (size_t)n;
 	}
-	bg_free(notes);
-	return 0;
 }
-
-int bg_vmm_kernel_format(const char **fmt, bool *pvh, const char *path)
-{
-	*fmt = NULL;
-	if (pvh)
-		*pvh = false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return bg_error_os(bg_code_from_errno(errno), errno, "kernel %s", path);
-	unsigned char head[0x210];
-	ssize_t n = pread(fd, head, sizeof(head), 0);
-	if (n >= 4 && memcmp(head, "\x7f" "ELF", 4) == 0) {
-		*fmt = "elf";
-		bool has = false;
-		int rc = pvh ? elf_has_pvh_note(fd, &has) : 0;
-		if (rc) {
-			close(fd);
-			*fmt = NULL;
-			return rc;
-		}
-		if (pvh)
-			*pvh = has;
-	} else if (n >= 0x206 && head[0x1fe] == 0x55 && head[0x1ff] == 0xaa && memcmp(head + 0x202, "HdrS", 4) == 0) {
-		*fmt = "bzimage";
-	}
-	close(fd);
-	return 0;
-}
-
-/* ---- drivers ---- */
 
 int bg_vmm_driver_init(bg_vmm_driver *out, const char *name, const char *binary, bool kvm, bool vhost_vsock)
 {
 	memset(out, 0, sizeof(*out));
-	if (bg_streq(name, "firecracker"))
-		bg_vmm_firecracker_init(out);
-	else if (bg_streq(name, "qemu"))
-		bg_vmm_qemu_init(out, kvm, vhost_vsock);
-	else
+	int i = driver_index(name);
+	if (i < 0)
 		return bg_error(BANGER_EINVALID, "unknown VMM driver \"%s\" (firecracker or qemu)", name ? name : "");
+	drivers[i].init(out, kvm, vhost_vsock);
 	if (binary && !(out->binary = bg_strdup(binary))) {
 		memset(out, 0, sizeof(*out));
 		return bg_error_oom();
@@ -141,7 +77,7 @@ int bg_vmm_resolve(bg_vmm_driver *out, const char *name, const char *firecracker
 		*notice = NULL;
 	if (!name || !*name)
 		name = "auto";
-	if (!bg_streq(name, "auto") && !bg_streq(name, "firecracker") && !bg_streq(name, "qemu"))
+	if (!bg_streq(name, "auto") && driver_index(name) < 0)
 		return bg_error(BANGER_EINVALID, "unknown vmm \"%s\" (auto, firecracker or qemu)", name);
 
 	bg_host_probe p;

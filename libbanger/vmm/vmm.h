@@ -13,14 +13,25 @@
 #include <sys/types.h>
 
 #include "../core/core.h"
+#include "../kformat/kformat.h"
 
-/* Capabilities a driver declares; a request needing a missing one fails
- * before anything is created. */
+/* Capabilities a driver declares.  Code outside the driver files decides
+ * from these and the driver's strings (console, kernel_args, ...), never
+ * from its name; a request needing a missing one fails before anything
+ * is created. */
 #define BG_VMM_CAP_VSOCK        (1u << 0) /* a vsock device for the guest */
-#define BG_VMM_CAP_KERNEL_ELF   (1u << 1) /* boots an ELF vmlinux */
+#define BG_VMM_CAP_KERNEL_ELF   (1u << 1) /* boots any ELF vmlinux */
 #define BG_VMM_CAP_KERNEL_BZIMAGE (1u << 2) /* boots a bzImage */
 #define BG_VMM_CAP_METRICS      (1u << 3) /* VMM metrics (Firecracker) */
-#define BG_VMM_CAP_CTRL_ALT_DEL (1u << 4) /* graceful stop via the VMM */
+#define BG_VMM_CAP_CTRL_ALT_DEL (1u << 4) /* its graceful stop reaches the guest
+                                           * kernel itself (i8042 Ctrl-Alt-Del),
+                                           * no guest userland needed */
+#define BG_VMM_CAP_KERNEL_PVH   (1u << 5) /* boots an ELF vmlinux that carries
+                                           * the PVH entry note (CONFIG_PVH) */
+#define BG_VMM_CAP_VSOCK_UDS    (1u << 6) /* guest vsock ports are reached through
+                                           * spec->vsock_path ("CONNECT <port>",
+                                           * Firecracker's hybrid vsock), not
+                                           * AF_VSOCK to the CID */
 
 /* Deadlines the drivers use (milliseconds). */
 #define BG_VMM_SPAWN_TIMEOUT_MS 10000 /* API/QMP socket must appear */
@@ -37,7 +48,8 @@ typedef struct {
 	uint32_t vcpus;
 	uint32_t memory_mib;
 	const char *kernel_path;
-	const char *kernel_format; /* "elf" or "bzimage"; NULL: sniffed from the file */
+	const char *kernel_format; /* "elf" or "bzimage": stands in when the file's
+	                           * format cannot be told; NULL: the file's */
 	const char *initrd_path;  /* NULL when none */
 	const char *cmdline;      /* complete kernel command line (see bootargs) */
 	const char *system_disk;  /* copy-on-write system disk: file or block device
@@ -62,8 +74,15 @@ typedef struct {
 typedef struct bg_vmm_driver bg_vmm_driver;
 
 struct bg_vmm_driver {
-	const char *name;     /* "firecracker" or "qemu" */
+	const char *name;     /* "firecracker" or "qemu": printed and stored only */
 	uint32_t caps;        /* BG_VMM_CAP_* */
+	/* What the guest kernel's command line needs (bootargs.c): */
+	const char *console;  /* the serial console device, "ttyS0" */
+	const char *kernel_args; /* the driver's own arguments, or NULL */
+	/* For messages: what to do about a kernel it cannot boot, and why it
+	 * gives guests no vsock device here (NULL when it does). */
+	const char *kernel_advice;
+	const char *no_vsock;
 	/* Validate the spec against the driver's capabilities (kernel format,
 	 * vsock, binary present).  Called before anything is created. */
 	int (*check)(const bg_vmm_driver *d, const bg_vm_spec *spec);
@@ -121,9 +140,17 @@ bool bg_vmm_alive(const char *api_sock, pid_t pid);
  * BANGER_EBUSY when more than one claims the socket. */
 int bg_vmm_find(pid_t *pid, const char *api_sock);
 
-/* Recognise a kernel image: *fmt = "elf", "bzimage" or NULL (unknown);
- * *pvh (may be NULL): an ELF carries the PVH entry note QEMU needs. */
-int bg_vmm_kernel_format(const char **fmt, bool *pvh, const char *path);
+/* Which kernels a driver boots (boots.c), from its BG_VMM_CAP_KERNEL_*
+ * bits.  bg_vmm_boots: a kernel of format f (with or without the PVH
+ * note).  bg_vmm_check_kernel: the file at path, as ../kformat reads it
+ * (declared, "elf" or "bzimage", stands in when it cannot tell); 0,
+ * BANGER_EUNSUPPORTED naming the file's format and the driver's advice,
+ * BANGER_EINVALID for neither format, or the error of reading it. */
+bool bg_vmm_boots(const bg_vmm_driver *d, bg_kernel_format f, bool pvh);
+int bg_vmm_check_kernel(const bg_vmm_driver *d, const char *path, const char *declared);
+/* The names of the drivers that declare every bit of caps, joined by
+ * " or " into buf (messages that say which VMM can do something). */
+void bg_vmm_driver_names(char *buf, size_t len, uint32_t caps);
 
 /* Fill in the driver tables (used by resolve). */
 void bg_vmm_firecracker_init(bg_vmm_driver *d);
@@ -142,8 +169,8 @@ int bg_vmm_spawn_detached(pid_t *pid, const char *const argv[], const char *log_
 int bg_vmm_spawn_relayed(pid_t *pid, const char *const argv[], const char *log_path, uint64_t log_max);
 
 /* ---- the console relay (relay.c) ---- */
-/* Where banger-console is: $BANGER_CONSOLE_RELAY, the installed libexec
- * directory, the build tree.  BANGER_EUNSUPPORTED when in none. */
+/* Where banger-console is, by the rule of bg_guest_file (layout.h:
+ * $BANGER_CONSOLE_RELAY first).  BANGER_EUNSUPPORTED when in none. */
 int bg_vmm_relay_program(char **out);
 /* Relays whose command line names exactly this log (*pids bg_malloc'ed). */
 int bg_vmm_relay_find(pid_t **pids, size_t *count, const char *log_path);
@@ -236,9 +263,7 @@ int bg_vsock_connect_cid(int *fd, uint32_t cid, uint32_t port, int timeout_ms);
 
 /* ---- the kernel command line for a VM (bootargs.c) ---- */
 typedef struct {
-	const char *vmm;        /* "firecracker" adds pci=off; "qemu" adds
-	                         * root=/dev/vda rw (Firecracker appends root=
-	                         * itself for the root drive) */
+	const bg_vmm_driver *driver; /* its console and kernel_args */
 	const char *guest_ip, *gateway, *netmask, *hostname, *iface;
 	                        /* guest_ip NULL: no ip=; iface NULL: eth0 */
 	bool has_initrd;        /* without one: init=/usr/local/libexec/banger-first-boot */

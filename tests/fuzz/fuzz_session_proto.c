@@ -1,4 +1,4 @@
-/* The session attach protocol (guest/session/session_proto.h): frames of
+/* The session attach protocol (guest/include/banger-guest/session.h): frames of
  * type + 32-bit length + payload, read by the guest helper from the host
  * and by libbanger from the guest, and the helper's status file.
  *
@@ -9,7 +9,7 @@
  * frame, never past its end; a status that parses is "exit N" or
  * "signal N" with N <= 255 and prints back the same. */
 #include "fuzz.h"
-#include "../../guest/session/session_proto.h"
+#include "../../guest/include/banger-guest/session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

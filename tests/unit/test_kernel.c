@@ -376,6 +376,30 @@ static void test_detect_elf(void **state)
 	assert_string_equal(info.arch, "aarch64");
 	free(elf);
 
+	/* the parser's bounds (libbanger/kformat/kformat.h) */
+	elf = make_elf(&len, EM_X86_64, false, 16);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
+	eh->e_phnum = KFORMAT_PHNUM_MAX + 1;
+	assert_int_equal(bg_kernel_detect_buf(&info, elf, len), BANGER_EINVALID);
+	eh->e_phnum = 5; /* the fourth and fifth lie outside the file */
+	assert_int_equal(bg_kernel_detect_buf(&info, elf, len), BANGER_EINVALID);
+	assert_non_null(strstr(banger_error_last()->message, "outside the file"));
+	free(elf);
+	/* a notes segment larger than KFORMAT_NOTES_MAX is not read: no PVH */
+	size_t big = KFORMAT_NOTES_MAX + 64;
+	elf = make_elf(&len, EM_X86_64, true, big);
+	Elf64_Phdr *note = (Elf64_Phdr *)(elf + sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr));
+	assert_int_equal(bg_kernel_detect_buf(&info, elf, len), 0);
+	assert_true(info.pvh);
+	note->p_filesz = KFORMAT_NOTES_MAX + 1;
+	assert_int_equal(bg_kernel_detect_buf(&info, elf, len), 0);
+	assert_false(info.pvh);
+	/* a note running past its segment ends the walk */
+	note->p_filesz = 20 + 12; /* the first note and the second's header only */
+	assert_int_equal(bg_kernel_detect_buf(&info, elf, len), 0);
+	assert_false(info.pvh);
+	free(elf);
+
 	/* a file on disk: the release comes from the "Linux version" banner */
 	char *dir = test_tmpdir();
 	char *path = bg_path_join(dir, "vmlinux");

@@ -2,6 +2,7 @@
 #include "helpers.h"
 #include "../../libbanger/layout/layout.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +140,96 @@ static void test_vm_ids(void **state)
 	assert_false(bg_vm_id_valid(NULL));
 }
 
+/* The one rule for banger's own files (layout.h, bg_guest_files). */
+static void touch(const char *dir, const char *name)
+{
+	char *p = bg_path_join(dir, name);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fclose(f);
+	bg_free(p);
+}
+
+static void test_guest_files(void **state)
+{
+	const char *build = getenv("BANGER_BUILD_DIR");
+	assert_non_null(build);
+	char want_dir[PATH_MAX], got[PATH_MAX];
+	char *staged = bg_sprintf("%s/libexec/banger", build);
+	assert_non_null(realpath(staged, want_dir));
+	bg_free(staged);
+	char *saved = getenv("BANGER_GUEST_DIR") ? strdup(getenv("BANGER_GUEST_DIR")) : NULL;
+	char *dir = test_tmpdir();
+	char *path = NULL;
+
+	/* without $BANGER_GUEST_DIR: the build tree, found beside this
+	 * program (it links the static library), no path compiled in */
+	unsetenv("BANGER_GUEST_DIR");
+	assert_int_equal(bg_guest_file(&path, "banger-vsock-agent"), 0);
+	assert_non_null(realpath(path, got));
+	assert_true(bg_startswith(got, want_dir));
+	bg_free(path);
+
+	/* $BANGER_GUEST_DIR first; a relative one is not used */
+	touch(dir, "banger-vsock-agent");
+	setenv("BANGER_GUEST_DIR", dir, 1);
+	assert_int_equal(bg_guest_file(&path, "banger-vsock-agent"), 0);
+	assert_true(bg_startswith(path, dir));
+	bg_free(path);
+	setenv("BANGER_GUEST_DIR", "relative/dir", 1);
+	assert_int_equal(bg_guest_file(&path, "banger-vsock-agent"), 0);
+	assert_false(bg_startswith(path, "relative"));
+	bg_free(path);
+	setenv("BANGER_GUEST_DIR", dir, 1);
+
+	/* files asked for together come from one place: the unit is not in
+	 * dir, so both come from the build tree */
+	const char *pair[] = { "banger-vsock-agent", "banger-vsock-agent.service" };
+	char *two[2];
+	assert_int_equal(bg_guest_files(two, pair, 2), 0);
+	assert_false(bg_startswith(two[0], dir));
+	assert_non_null(realpath(two[0], got));
+	assert_true(bg_startswith(got, want_dir));
+	assert_true(bg_endswith(two[1], "/banger-vsock-agent.service"));
+	bg_free(two[0]);
+	bg_free(two[1]);
+
+	/* a file's own variable wins when it names a usable file */
+	touch(dir, "relay");
+	char *relay = bg_path_join(dir, "relay");
+	setenv("BANGER_CONSOLE_RELAY", relay, 1);
+	assert_int_equal(bg_guest_file(&path, "banger-console"), 0);
+	assert_string_equal(path, relay);
+	bg_free(path);
+	setenv("BANGER_CONSOLE_RELAY", "/nonexistent/banger-console", 1);
+	assert_int_equal(bg_guest_file(&path, "banger-console"), 0);
+	assert_true(bg_endswith(path, "/banger-console"));
+	assert_false(bg_startswith(path, "/nonexistent"));
+	bg_free(path);
+	unsetenv("BANGER_CONSOLE_RELAY");
+	bg_free(relay);
+
+	/* nowhere: the files and the places are named; nothing is returned */
+	const char *missing[] = { "banger-vsock-agent", "no-such-file" };
+	two[0] = two[1] = (char *)1;
+	assert_int_equal(bg_guest_files(two, missing, 2), BANGER_ENOTFOUND);
+	assert_null(two[0]);
+	assert_null(two[1]);
+	const char *msg = banger_error_last()->message;
+	assert_non_null(strstr(msg, "no-such-file"));
+	assert_non_null(strstr(msg, dir));
+	assert_non_null(strstr(msg, want_dir));
+	assert_int_equal(bg_guest_files(two, missing, 0), BANGER_EINVALID);
+
+	if (saved)
+		setenv("BANGER_GUEST_DIR", saved, 1);
+	else
+		unsetenv("BANGER_GUEST_DIR");
+	free(saved);
+	test_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_instances_differ),
 		cmocka_unit_test(test_ensure_modes),
 		cmocka_unit_test(test_vm_ids),
+		cmocka_unit_test(test_guest_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Sessions: the attach framing (guest/session/session_proto.h), the
+/* Sessions: the attach framing (guest/include/banger-guest/session.h), the
  * helper's status lines, shell quoting of commands, the sessions table,
  * VMs that stop, die or are deleted marking their sessions lost, and the
  * helper's protocol spoken directly to a session it supervises on this
@@ -10,7 +10,7 @@
 #include "fake_host.h"
 #include "../../libbanger/session/session.h"
 #include "../../libbanger/vm/vm.h"
-#include "../../guest/session/session_proto.h"
+#include "../../guest/include/banger-guest/session.h"
 
 #include <errno.h>
 #include <poll.h>

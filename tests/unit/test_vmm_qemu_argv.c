@@ -201,6 +201,12 @@ static void test_check(void **st)
 	snprintf(junk, sizeof(junk), "%s/junk", dir);
 	unsigned char buf[0x300] = { 0 };
 	memcpy(buf, "\x7f" "ELF\x02\x01\x01", 7);
+	/* one program header (a PT_LOAD, no notes): the kernel parser needs
+	 * at least one to call the file an ELF kernel */
+	buf[32] = 64; /* e_phoff */
+	buf[54] = 56; /* e_phentsize */
+	buf[56] = 1;  /* e_phnum */
+	buf[64] = 1;  /* p_type PT_LOAD */
 	FILE *f = fopen(elf, "wb");
 	assert_non_null(f);
 	fwrite(buf, 1, sizeof(buf), f);
@@ -221,6 +227,12 @@ static void test_check(void **st)
 	assert_string_equal(d.name, "qemu");
 	assert_true(d.caps & BG_VMM_CAP_KERNEL_BZIMAGE);
 	assert_false(d.caps & BG_VMM_CAP_VSOCK);
+	/* an ELF only with the PVH note; its ACPI stop needs guest userland */
+	assert_true(d.caps & BG_VMM_CAP_KERNEL_PVH);
+	assert_false(d.caps & BG_VMM_CAP_KERNEL_ELF);
+	assert_false(d.caps & (BG_VMM_CAP_CTRL_ALT_DEL | BG_VMM_CAP_VSOCK_UDS));
+	assert_string_equal(d.kernel_args, "root=/dev/vda rw");
+	assert_non_null(strstr(d.no_vsock, "vhost-vsock"));
 	bg_vm_spec s = { .vcpus = 1, .memory_mib = 256, .kernel_path = bz, .api_sock = "/tmp/q.sock",
 			 .console_log = "/tmp/c.log" };
 	assert_int_equal(d.check(&d, &s), 0);

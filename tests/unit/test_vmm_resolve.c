@@ -1,4 +1,4 @@
-/* Driver resolution, kernel format recognition, the Firecracker driver's
+/* Driver resolution, the kernels each driver boots, the Firecracker driver's
  * early checks and its request bodies / metrics parsing (pure parts). */
 #include "helpers.h"
 
@@ -90,28 +90,62 @@ static void write_bzimage(const char *path)
 	fclose(f);
 }
 
+/* The one kernel parser (libbanger/kformat) as the drivers use it: the
+ * file's format and PVH note decide, through each driver's capabilities;
+ * a declared format stands in only for a file the parser cannot read as
+ * a kernel. */
 static void test_kernel_format(void **st)
 {
-	const char *fmt = NULL;
-	bool pvh = true;
+	bg_kernel_info k;
 	write_elf(path_in("plain.elf"), false);
-	assert_int_equal(bg_vmm_kernel_format(&fmt, &pvh, path_in("plain.elf")), 0);
-	assert_string_equal(fmt, "elf");
-	assert_false(pvh);
+	assert_int_equal(bg_kernel_detect_file(&k, path_in("plain.elf"), false), 0);
+	assert_int_equal(k.format, BG_KFMT_ELF);
+	assert_false(k.pvh);
 	write_elf(path_in("pvh.elf"), true);
-	assert_int_equal(bg_vmm_kernel_format(&fmt, &pvh, path_in("pvh.elf")), 0);
-	assert_string_equal(fmt, "elf");
-	assert_true(pvh);
+	assert_int_equal(bg_kernel_detect_file(&k, path_in("pvh.elf"), false), 0);
+	assert_int_equal(k.format, BG_KFMT_ELF);
+	assert_true(k.pvh);
 	write_bzimage(path_in("bz"));
-	assert_int_equal(bg_vmm_kernel_format(&fmt, &pvh, path_in("bz")), 0);
-	assert_string_equal(fmt, "bzimage");
-	assert_false(pvh);
+	assert_int_equal(bg_kernel_detect_file(&k, path_in("bz"), false), 0);
+	assert_int_equal(k.format, BG_KFMT_BZIMAGE);
+	assert_false(k.pvh);
 	FILE *f = fopen(path_in("junk"), "w");
 	fputs("#!/bin/sh\n", f);
 	fclose(f);
-	assert_int_equal(bg_vmm_kernel_format(&fmt, NULL, path_in("junk")), 0);
-	assert_null(fmt);
-	assert_int_equal(bg_vmm_kernel_format(&fmt, NULL, path_in("missing")), BANGER_ENOTFOUND);
+	assert_int_equal(bg_kernel_detect_file(&k, path_in("junk"), false), BANGER_EINVALID);
+	assert_int_equal(bg_kernel_detect_file(&k, path_in("missing"), false), BANGER_ENOTFOUND);
+
+	bg_vmm_driver fc, q;
+	assert_int_equal(bg_vmm_driver_init(&fc, "firecracker", NULL, true, false), 0);
+	assert_int_equal(bg_vmm_driver_init(&q, "qemu", NULL, true, false), 0);
+	assert_true(bg_vmm_boots(&fc, BG_KFMT_ELF, false));
+	assert_false(bg_vmm_boots(&fc, BG_KFMT_BZIMAGE, false));
+	assert_false(bg_vmm_boots(&q, BG_KFMT_ELF, false));
+	assert_true(bg_vmm_boots(&q, BG_KFMT_ELF, true));
+	assert_true(bg_vmm_boots(&q, BG_KFMT_BZIMAGE, false));
+	assert_false(bg_vmm_boots(&q, BG_KFMT_UNKNOWN, true));
+	assert_int_equal(bg_vmm_check_kernel(&fc, path_in("plain.elf"), NULL), 0);
+	assert_int_equal(bg_vmm_check_kernel(&q, path_in("plain.elf"), "elf"), BANGER_EUNSUPPORTED);
+	assert_non_null(strstr(banger_error_last()->message, "PVH"));
+	assert_int_equal(bg_vmm_check_kernel(&q, path_in("pvh.elf"), NULL), 0);
+	assert_int_equal(bg_vmm_check_kernel(&q, path_in("bz"), NULL), 0);
+	assert_int_equal(bg_vmm_check_kernel(&fc, path_in("bz"), "elf"), BANGER_EUNSUPPORTED);
+	assert_non_null(strstr(banger_error_last()->message, "a bzImage"));
+	assert_int_equal(bg_vmm_check_kernel(&fc, path_in("junk"), NULL), BANGER_EINVALID);
+	assert_int_equal(bg_vmm_check_kernel(&fc, path_in("junk"), "elf"), 0); /* the fakes' stub kernels */
+	assert_int_equal(bg_vmm_check_kernel(&q, path_in("junk"), "elf"), BANGER_EUNSUPPORTED);
+	assert_int_equal(bg_vmm_check_kernel(&q, path_in("missing"), "bzimage"), BANGER_ENOTFOUND);
+
+	/* which drivers declare a capability, for messages */
+	char names[64];
+	bg_vmm_driver_names(names, sizeof(names), BG_VMM_CAP_KERNEL_BZIMAGE);
+	assert_string_equal(names, "qemu");
+	bg_vmm_driver_names(names, sizeof(names), BG_VMM_CAP_VSOCK);
+	assert_string_equal(names, "firecracker or qemu");
+	bg_vmm_driver_names(names, sizeof(names), BG_VMM_CAP_METRICS | BG_VMM_CAP_KERNEL_BZIMAGE);
+	assert_string_equal(names, "");
+	bg_vmm_driver_free(&fc);
+	bg_vmm_driver_free(&q);
 }
 
 static bg_vm_spec fc_spec(void)
@@ -134,6 +168,10 @@ static void test_firecracker_check(void **st)
 	assert_false(d.caps & BG_VMM_CAP_KERNEL_BZIMAGE);
 	assert_true(d.caps & BG_VMM_CAP_METRICS);
 	assert_true(d.caps & BG_VMM_CAP_CTRL_ALT_DEL);
+	assert_true(d.caps & BG_VMM_CAP_VSOCK_UDS);
+	assert_string_equal(d.console, "ttyS0");
+	assert_string_equal(d.kernel_args, "pci=off");
+	assert_null(d.no_vsock);
 	bg_vm_spec s = fc_spec();
 	assert_int_equal(d.check(&d, &s), 0);
 

@@ -141,8 +141,11 @@ static int setup(void **st)
 	sized_file(f->sys, 1 << 20);
 	sized_file(f->work, 1 << 20);
 	sized_file(f->ident, 1 << 20);
-	bg_bootargs ba = { .vmm = "qemu", .has_initrd = true };
+	bg_vmm_driver qd;
+	assert_int_equal(bg_vmm_driver_init(&qd, "qemu", NULL, false, false), 0);
+	bg_bootargs ba = { .driver = &qd, .has_initrd = true };
 	assert_int_equal(bg_bootargs_build(&f->cmdline, &ba), 0);
+	bg_vmm_driver_free(&qd);
 	f->spec = (bg_vm_spec){
 		.id = "0a1b2c3d", .name = "qemu-test", .vcpus = 1, .memory_mib = 256, .kernel_path = kernel,
 		.initrd_path = initrd, .cmdline = f->cmdline, .system_disk = f->sys, .work_disk = f->work,

@@ -2,7 +2,7 @@
  * an x86 bzImage ("HdrS" at 0x202, Linux boot protocol).  Detection reads
  * headers through a small positional reader, so the same code looks at a
  * file on disk and at a buffer (the ELF extracted from a bzImage). */
-#include "kernel.h"
+#include "kformat.h"
 
 #include <ctype.h>
 #include <elf.h>
@@ -23,18 +23,6 @@
 #define XLF_KERNEL_64 (1u << 0)
 /* XEN_ELFNOTE_PHYS32_ENTRY: the PVH entry point (include/xen/interface/elfnote.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-/* The notes segment of a vmlinux is a few KiB; refuse to read absurd ones. */
-#define NOTE_MAX (1u << 20)
-
-bool bg_kernel_name_valid(const char *name)
-{
-	if (!name || !*name || strlen(name) > BG_KERNEL_NAME_MAX || !isalnum((unsigned char)name[0]))
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
-			return false;
-	return true;
-}
 
 const char *bg_host_arch(void)
 {
@@ -216,13 +204,13 @@ static int detect_elf(bg_kernel_info *out, reader *r, const unsigned char *head,
 	out->format = BG_KFMT_ELF;
 	out->elf64 = h.is64;
 	out->arch = elf_arch(h.machine);
-	if (h.phnum == 0 || h.phnum > 4096)
+	if (h.phnum == 0 || h.phnum > KFORMAT_PHNUM_MAX)
 		return bg_error(BANGER_EINVALID, "ELF file has no usable program headers: not a kernel image");
 	for (unsigned i = 0; i < h.phnum; i++) {
 		elf_phdr p;
 		if (!read_phdr(r, &h, i, &p))
 			return bg_error(BANGER_EINVALID, "ELF program header %u lies outside the file", i);
-		if (p.type != PT_NOTE || p.filesz == 0 || p.filesz > NOTE_MAX)
+		if (p.type != PT_NOTE || p.filesz == 0 || p.filesz > KFORMAT_NOTES_MAX)
 			continue;
 		unsigned char *notes = bg_malloc((size_t)p.filesz);
 		if (!notes)

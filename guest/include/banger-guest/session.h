@@ -1,14 +1,26 @@
 /*
- * The attach protocol of banger-session, shared by the guest helper
- * (guest/session/banger-session.c), the host library
- * (libbanger/session/attach.c) and the unit tests.  libc only.
+ * The contract of banger-session, the guest side of sessions: shared by
+ * the helper (guest/session/banger-session.c), the host library
+ * (libbanger/session) and the tests.  libc only, so the helper still
+ * links statically.
  *
- * Every message is a frame: one type byte, a 32-bit big-endian payload
- * length, the payload.  The same byte stream runs end to end: the host
- * writes frames into the SSH channel, `banger-session attach` in the
- * guest copies the channel to the session's Unix socket and back without
- * looking at it, and the supervisor that holds the session's terminal
- * reads and writes the frames.
+ * 1. Names.  The helper is built and installed as BG_SESSION_HELPER_NAME.
+ *    In a guest it lives in BG_SESSION_GUEST_HELPER_DIR as
+ *    BG_SESSION_PROTO_NAME ("banger-session-p<protocol>"; images carry
+ *    it there) or as "<that>-<16 hex digits of its sha256>" (the host
+ *    uploads its own build on first use).  Sessions live under
+ *    BG_SESSION_GUEST_ROOT/<id>.
+ *
+ * 2. Exit codes of the helper (BG_SH_*), and the words of its `status`
+ *    lines ("ID STATE CODE LOG_SIZE", BG_SH_STATE_*).  `version` prints
+ *    BG_SH_VERSION_FORMAT: "banger-session proto <SP_VERSION>".
+ *
+ * 3. The attach protocol: every message is a frame: one type byte, a
+ * 32-bit big-endian payload length, the payload.  The same byte stream
+ * runs end to end: the host writes frames into the SSH channel, `banger-
+ * session attach` in the guest copies the channel to the session's Unix
+ * socket and back without looking at it, and the supervisor that holds
+ * the session's terminal reads and writes the frames.
  *
  * client -> supervisor
  *   'H' hello   u32 protocol version, i64 replay offset: the log from
@@ -26,14 +38,49 @@
  * Frames longer than SP_MAX_PAYLOAD, unknown types and a missing hello
  * are protocol errors: the peer is disconnected.
  */
-#ifndef BANGER_SESSION_PROTO_H
-#define BANGER_SESSION_PROTO_H
+#ifndef BANGER_GUEST_SESSION_H
+#define BANGER_GUEST_SESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#define SP_VERSION 1u
+/* ---- 1. names ---- */
+/* The protocol number, bare: it is spelled into the helper's guest name. */
+#define BG_SESSION_PROTOCOL 1
+#define BG_SESSION_HELPER_NAME "banger-session"
+#define BG_SESSION_GUEST_HELPER_DIR "/usr/local/libexec/banger"
+#define BG_SESSION_GUEST_ROOT "/var/lib/banger/sessions"
+#define BG_SESSION_STR_(x) #x
+#define BG_SESSION_STR(x) BG_SESSION_STR_(x)
+#define BG_SESSION_PROTO_NAME BG_SESSION_HELPER_NAME "-p" BG_SESSION_STR(BG_SESSION_PROTOCOL)
+
+/* ---- 2. exit codes and status words ---- */
+#define BG_SH_OK 0
+#define BG_SH_ERR 1
+#define BG_SH_USAGE 2
+#define BG_SH_LOST 3      /* the session's supervisor died without a status */
+#define BG_SH_MISSING 4   /* no such session */
+#define BG_SH_TIMEOUT 5
+#define BG_SH_RUNNING 6   /* still running (remove without --force) */
+#define BG_SH_ENDED 7     /* already ended (attach) */
+/* Not the helper's: the host's shell prefix that looks for the helper
+ * exits with this (and BG_SH_NOT_INSTALLED on stderr) when the guest has
+ * none, so the host uploads it and tries again. */
+#define BG_SH_NO_HELPER 121
+#define BG_SH_NOT_INSTALLED "banger-session: not installed"
+
+/* What `version` prints (with SP_VERSION). */
+#define BG_SH_VERSION_FORMAT BG_SESSION_HELPER_NAME " proto %u"
+
+#define BG_SH_STATE_RUNNING "running"
+#define BG_SH_STATE_EXITED "exited"
+#define BG_SH_STATE_SIGNALED "signaled"
+#define BG_SH_STATE_LOST "lost"     /* the supervisor died without a status */
+#define BG_SH_STATE_MISSING "missing"
+
+/* ---- 3. the attach protocol ---- */
+#define SP_VERSION ((unsigned)BG_SESSION_PROTOCOL)
 #define SP_HEADER 5u
 #define SP_MAX_PAYLOAD 65536u
 /* Output is sent in pieces of at most this many bytes (+8 for the offset). */
