@@ -60,6 +60,23 @@ int bg_code_from_errno(int err);
 #define bg_error_oom() (bg_error_oom(), BANGER_ENOMEM)
 #endif
 
+/* ---- options structs (options.c) ----
+ * Every entry point that takes an options struct checks it with
+ * BG_OPTIONS_CHECK and every *_options_init() is bg_options_init, so NULL
+ * and unknown versions are refused alike everywhere (BANGER_EINVALID
+ * naming the struct): an old library never misreads a newer struct. */
+int bg_options_check(const char *type, bool present, unsigned int version, unsigned int oldest,
+		     unsigned int newest);
+/* Copy size bytes of defaults into opts and set its version. */
+int bg_options_init(void *opts, const void *defaults, size_t size, const char *type, unsigned int version,
+		    unsigned int oldest, unsigned int newest);
+/* opts is the entry point's parameter (a pointer variable): NULL becomes
+ * defaults, or is refused when defaults is NULL (the struct has a
+ * required field).  Versions oldest..newest are accepted. */
+#define BG_OPTIONS_CHECK(opts, defaults, type, oldest, newest)                                      \
+	((opts) = (opts) ? (opts) : (defaults),                                                      \
+	 bg_options_check(#type, (opts) != NULL, (opts) ? (opts)->version : 0, (oldest), (newest)))
+
 /* ---- logging ---- */
 struct banger_ctx;
 void bg_log(struct banger_ctx *ctx, int level, const char *fmt, ...) BG_PRINTF(3, 4);

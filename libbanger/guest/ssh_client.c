@@ -320,13 +320,8 @@ out:
 
 BANGER_EXTERN(int) banger_ssh_options_init(banger_ssh_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_SSH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_options version %u", version);
-	banger_ssh_options def = BANGER_SSH_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_ssh_options def = BANGER_SSH_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_ssh_options", version, BANGER_SSH_OPTIONS_VERSION, BANGER_SSH_OPTIONS_VERSION);
 }
 
 /* Bytes of a version 1 banger_ssh_exec_options: everything before
@@ -336,14 +331,9 @@ BANGER_EXTERN(int) banger_ssh_options_init(banger_ssh_options *opts, unsigned in
 
 BANGER_EXTERN(int) banger_ssh_exec_options_init(banger_ssh_exec_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != 1 && version != BANGER_SSH_EXEC_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", version);
-	banger_ssh_exec_options def = BANGER_SSH_EXEC_OPTIONS_INIT;
-	def.version = version;
-	memcpy(opts, &def, version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(def));
-	return 0;
+	static const banger_ssh_exec_options def = BANGER_SSH_EXEC_OPTIONS_INIT;
+	return bg_options_init(opts, &def, version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(def),
+			       "banger_ssh_exec_options", version, 1, BANGER_SSH_EXEC_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(void) banger_ssh_close(banger_ssh *s)
@@ -381,10 +371,10 @@ BANGER_EXTERN(void) banger_ssh_close(banger_ssh *s)
 
 static int check_options(const banger_ssh_options *o, banger_ctx *ctx)
 {
-	if (!o)
-		return bg_error(BANGER_EINVALID, "SSH options are required (at least the host)");
-	if (o->version != BANGER_SSH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_options version %u", o->version);
+	int rc = BG_OPTIONS_CHECK(o, NULL, banger_ssh_options, BANGER_SSH_OPTIONS_VERSION,
+				  BANGER_SSH_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	if (!o->host || !*o->host)
 		return bg_error(BANGER_EINVALID, "SSH options: host is required");
 	if (o->hostkey_policy != BANGER_SSH_HOSTKEY_TOFU && o->hostkey_policy != BANGER_SSH_HOSTKEY_PINNED &&
@@ -609,12 +599,12 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	*out = NULL;
 	if (!s || !command)
 		return bg_error(BANGER_EINVALID, "a connection and a command are required");
-	if (opts && opts->version == 1)
-		memcpy(&o, opts, EXEC_OPTIONS_V1_SIZE); /* max_output stays the default */
-	else if (opts && opts->version == BANGER_SSH_EXEC_OPTIONS_VERSION)
-		o = *opts;
-	else if (opts)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &o, banger_ssh_exec_options, 1, BANGER_SSH_EXEC_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	/* a version 1 struct ends before max_output, which keeps the default */
+	if (opts != &o)
+		memcpy(&o, opts, opts->version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(o));
 	opts = &o;
 	/* Collected output never grows past this, whatever the guest sends. */
 	const uint64_t max_output = o.max_output ? o.max_output : BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT;
@@ -623,7 +613,7 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	if (!r)
 		return bg_error_oom();
 	r->exit_status = -1;
-	int rc = 0, lr, werr;
+	int lr, werr;
 	LIBSSH2_CHANNEL *ch = open_channel(s, deadline, &rc);
 	if (!ch)
 		goto out;

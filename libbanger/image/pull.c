@@ -10,22 +10,17 @@
 
 BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_IMAGE_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_image_pull_options version %u", version);
-	banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_image_pull_options", version, BANGER_IMAGE_PULL_OPTIONS_VERSION, BANGER_IMAGE_PULL_OPTIONS_VERSION);
 }
 
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in)
 {
 	banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
-	if (!in)
-		in = &def;
-	if (in->version != BANGER_IMAGE_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_image_pull_options version %u", in->version);
+	int rc = BG_OPTIONS_CHECK(in, &def, banger_image_pull_options, BANGER_IMAGE_PULL_OPTIONS_VERSION,
+				  BANGER_IMAGE_PULL_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	*o = *in;
 	if (o->flags & ~(uint32_t)(BANGER_IMAGE_INSECURE | BANGER_IMAGE_FORCE | BANGER_IMAGE_NO_PATCH))
 		return bg_error(BANGER_EINVALID, "unknown image flags 0x%x", o->flags);

@@ -76,24 +76,14 @@ BANGER_EXTERN(uint64_t) banger_kernel_catalog_entry_size(const banger_kernel_cat
 
 BANGER_EXTERN(int) banger_kernel_pull_options_init(banger_kernel_pull_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_KERNEL_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_pull_options version %u", version);
-	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_pull_options", version, BANGER_KERNEL_PULL_OPTIONS_VERSION, BANGER_KERNEL_PULL_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_kernel_import_options_init(banger_kernel_import_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_KERNEL_IMPORT_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u", version);
-	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_import_options", version, BANGER_KERNEL_IMPORT_OPTIONS_VERSION, BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
 }
 
 /* Hand a finished record to the caller (or drop it when out is NULL). */
@@ -124,10 +114,10 @@ BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, cons
 	if (!ctx || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_KERNEL_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_pull_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_kernel_pull_options, BANGER_KERNEL_PULL_OPTIONS_VERSION,
+				  BANGER_KERNEL_PULL_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_pull_opts o = {
 		.catalog_url = opts->catalog_url,
 		.progress = opts->progress,
@@ -135,7 +125,7 @@ BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, cons
 		.timeout_ms = (int64_t)opts->timeout_seconds * 1000,
 	};
 	bg_kernel_record rec;
-	int rc = bg_kernel_pull(ctx, name, &o, &rec);
+	rc = bg_kernel_pull(ctx, name, &o, &rec);
 	return rc ? rc : give(out, &rec);
 }
 
@@ -147,13 +137,12 @@ BANGER_EXTERN(int) banger_kernel_import(banger_kernel **out, banger_ctx *ctx, co
 	if (!ctx || !name || !kernel_path)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_KERNEL_IMPORT_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u",
-				opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_kernel_import_options, BANGER_KERNEL_IMPORT_OPTIONS_VERSION,
+				  BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_kernel_record rec;
-	int rc = bg_kernel_import(ctx, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
+	rc = bg_kernel_import(ctx, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
 	return rc ? rc : give(out, &rec);
 }
 

@@ -7,13 +7,8 @@
 
 BANGER_EXTERN(int) banger_session_start_options_init(banger_session_start_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_SESSION_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_session_start_options version %u", version);
-	banger_session_start_options def = BANGER_SESSION_START_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_session_start_options def = BANGER_SESSION_START_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_start_options", version, BANGER_SESSION_START_OPTIONS_VERSION, BANGER_SESSION_START_OPTIONS_VERSION);
 }
 
 static int check_start(const char *vm, const char *const *argv, size_t argc, const banger_session_start_options *o)
@@ -25,8 +20,6 @@ static int check_start(const char *vm, const char *const *argv, size_t argc, con
 	for (size_t i = 0; i < argc; i++)
 		if (!argv[i])
 			return bg_error(BANGER_EINVALID, "command word %zu is NULL", i);
-	if (o->version != BANGER_SESSION_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_session_start_options version %u", o->version);
 	if (o->name) {
 		size_t n = strlen(o->name);
 		if (n == 0 || n > 64 || strspn(o->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n ||
@@ -168,10 +161,9 @@ BANGER_EXTERN(int) banger_session_start(char **out, banger_ctx *ctx, const char 
 	*out = NULL;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "no context");
-	if (!opts)
-		opts = &def;
-	int rc = check_start(vm, argv, argc, opts);
-	if (rc)
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_session_start_options, BANGER_SESSION_START_OPTIONS_VERSION,
+				  BANGER_SESSION_START_OPTIONS_VERSION);
+	if (rc || (rc = check_start(vm, argv, argc, opts)))
 		return rc;
 	bg_session_target t;
 	if ((rc = bg_session_target_for_vm(&t, ctx, vm)))

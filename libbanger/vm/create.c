@@ -17,13 +17,8 @@
 
 BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_VM_CREATE_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_create_options version %u", version);
-	banger_vm_create_options def = BANGER_VM_CREATE_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_vm_create_options def = BANGER_VM_CREATE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_create_options", version, BANGER_VM_CREATE_OPTIONS_VERSION, BANGER_VM_CREATE_OPTIONS_VERSION);
 }
 
 /* Names become hostnames and DNS labels ("<name>.vm"). */
@@ -265,10 +260,12 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 {
 	if (out)
 		*out = NULL;
-	if (!ctx || !opts)
+	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (opts->version != BANGER_VM_CREATE_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_create_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, NULL, banger_vm_create_options, BANGER_VM_CREATE_OPTIONS_VERSION,
+				  BANGER_VM_CREATE_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	if (!opts->image)
 		return bg_error(BANGER_EINVALID, "an image is required (--image)");
 	if (opts->name && check_name(opts->name))
@@ -282,7 +279,6 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	op.progress_payload = opts->progress_payload;
 	bg_vm_record *vm = &op.vm;
 	bool recorded = false, dir_made = false;
-	int rc;
 
 	/* ---- what the VM will be, checked before anything is created ---- */
 	bg_image_record img;

@@ -9,13 +9,8 @@
 
 BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_VM_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_start_options version %u", version);
-	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_start_options", version, BANGER_VM_START_OPTIONS_VERSION, BANGER_VM_START_OPTIONS_VERSION);
 }
 
 static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
@@ -59,12 +54,12 @@ BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const bang
 	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_VM_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_start_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_start_options, BANGER_VM_START_OPTIONS_VERSION,
+				  BANGER_VM_START_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0) {
 		op.progress = opts->progress;
 		op.progress_payload = opts->progress_payload;
@@ -105,10 +100,12 @@ BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const ba
 	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (!opts)
-		opts = &def;
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_start_options, BANGER_VM_START_OPTIONS_VERSION,
+				  BANGER_VM_START_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0)
 		rc = stop_locked(&op, false);
 	if (rc == 0) {
