@@ -386,11 +386,15 @@ static int simple(cli_env *env, int argc, char **argv, const char *path, const c
 	banger_vm_start_options_init(&so, BANGER_VM_START_OPTIONS_VERSION);
 	so.no_wait = no_wait_flag;
 	so.progress = progress;
+	banger_vm_stop_options to = BANGER_VM_STOP_OPTIONS_INIT;
+	to.force = force_flag;
+	banger_vm_delete_options dop = BANGER_VM_DELETE_OPTIONS_INIT;
+	dop.force = force_flag;
 	switch (which) {
 	case 0: rc = banger_vm_start(ctx, name, &so); break;
-	case 1: rc = banger_vm_stop(ctx, name, force_flag); break;
+	case 1: rc = banger_vm_stop(ctx, name, &to); break;
 	case 2: rc = banger_vm_restart(ctx, name, &so); break;
-	default: rc = banger_vm_delete(ctx, name, force_flag); break;
+	default: rc = banger_vm_delete(ctx, name, &dop); break;
 	}
 	if (rc)
 		return cli_fail(path, rc);
@@ -415,7 +419,10 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	if (!command)
 		return EXIT_FAILURE_;
 	int32_t status = -1;
-	int rc = banger_vm_exec(&status, ctx, name, command, with_stdin ? 0 : -1, write_stream, NULL);
+	banger_vm_exec_options eo = BANGER_VM_EXEC_OPTIONS_INIT;
+	eo.stdin_fd = with_stdin ? 0 : -1;
+	eo.output_cb = write_stream;
+	int rc = banger_vm_exec(&status, ctx, name, command, &eo);
 	free(command);
 	if (rc)
 		return cli_fail(name, rc);
@@ -575,7 +582,9 @@ static int vm_run(cli_env *env, int argc, char **argv)
 	snprintf(name, sizeof(name), "%s", banger_vm_name(vm));
 	banger_vm_free(vm);
 	int status = run_in(ctx, name, rest, nrest, exec_stdin);
-	if (run_o.rm && (rc = banger_vm_delete(ctx, name, 1)))
+	banger_vm_delete_options dop = BANGER_VM_DELETE_OPTIONS_INIT;
+	dop.force = 1;
+	if (run_o.rm && (rc = banger_vm_delete(ctx, name, &dop)))
 		cli_fail("vm run --rm", rc);
 	return status;
 }
@@ -687,7 +696,12 @@ static int vm_set(cli_env *env, int argc, char **argv)
 	if ((setv.vcpus && parse_u32("vcpus", setv.vcpus, &vcpus)) ||
 	    (setv.memory && parse_u32("memory", setv.memory, &mem)) || (setv.disk && parse_size(setv.disk, &disk)))
 		return EXIT_USAGE;
-	if ((rc = banger_vm_set(ctx, name, vcpus, mem, disk, setv.nat ? 1 : setv.no_nat ? 0 : -1)))
+	banger_vm_set_options so = BANGER_VM_SET_OPTIONS_INIT;
+	so.vcpus = vcpus;
+	so.memory_mib = mem;
+	so.disk_bytes = disk;
+	so.nat = setv.nat ? 1 : setv.no_nat ? 0 : -1;
+	if ((rc = banger_vm_set(ctx, name, &so)))
 		return cli_fail("vm set", rc);
 	return EXIT_OK;
 }
@@ -731,7 +745,9 @@ static int vm_disk(cli_env *env, int argc, char **argv)
 	uint64_t bytes = 0;
 	if (grow_to && parse_size(grow_to, &bytes))
 		return EXIT_USAGE;
-	if (grow_to && (rc = banger_vm_set(ctx, name, 0, 0, bytes, -1)))
+	banger_vm_set_options so = BANGER_VM_SET_OPTIONS_INIT;
+	so.disk_bytes = bytes;
+	if (grow_to && (rc = banger_vm_set(ctx, name, &so)))
 		return cli_fail("vm disk --grow", rc);
 	/* The figures come from the stats call: one source for disk usage. */
 	char *json = NULL;

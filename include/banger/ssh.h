@@ -212,11 +212,23 @@ BANGER_EXTERN(const char *) banger_ssh_result_stdout(const banger_ssh_result *re
 BANGER_EXTERN(const char *) banger_ssh_result_stderr(const banger_ssh_result *result, size_t *len);
 BANGER_EXTERN(void) banger_ssh_result_free(banger_ssh_result *result);
 
-/* Copy a local file to remote_path with the given mode (e.g. 0644): it
- * is written to a temporary name beside it and renamed, through the
- * remote shell, so a guest needs neither scp nor sftp. */
+#define BANGER_SSH_UPLOAD_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version; /* BANGER_SSH_UPLOAD_OPTIONS_VERSION */
+	uint32_t mode;        /* the remote file's mode; default 0644 */
+	uint32_t timeout_ms;  /* the whole upload; 0: 300000 */
+} banger_ssh_upload_options;
+
+#define BANGER_SSH_UPLOAD_OPTIONS_INIT { BANGER_SSH_UPLOAD_OPTIONS_VERSION, 0644, 0 }
+
+BANGER_EXTERN(int) banger_ssh_upload_options_init(banger_ssh_upload_options *opts, unsigned int version);
+
+/* Copy a local file to remote_path: it is written to a temporary name
+ * beside it, given its mode and renamed, through the remote shell, so a
+ * guest needs neither scp nor sftp.  opts may be NULL. */
 BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *ssh, const char *local_path, const char *remote_path,
-				     uint32_t mode, uint32_t timeout_ms);
+				     const banger_ssh_upload_options *opts);
 
 /* ---- plain ssh into guests ---- */
 

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "context.h"
+#include "ssh.h"
 
 BANGER_BEGIN_DECL
 
@@ -119,27 +120,66 @@ BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, u
 
 /* Boot a stopped VM (opts may be NULL). */
 BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
-/* Stop a running VM: graceful shutdown with a deadline, then SIGTERM and
- * SIGKILL; with force, kill at once.  Every kernel object is torn down. */
-BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force);
+/* Stop it as banger_vm_stop() does without force, then start it. */
 BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
+
+#define BANGER_VM_STOP_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version; /* BANGER_VM_STOP_OPTIONS_VERSION */
+	int force;            /* kill the VMM at once: no graceful shutdown */
+} banger_vm_stop_options;
+#define BANGER_VM_STOP_OPTIONS_INIT { BANGER_VM_STOP_OPTIONS_VERSION, 0 }
+BANGER_EXTERN(int) banger_vm_stop_options_init(banger_vm_stop_options *opts, unsigned int version);
+
+/* Stop a running VM: graceful shutdown with a deadline, then SIGTERM and
+ * SIGKILL; with force, kill at once.  Every kernel object is torn down.
+ * opts may be NULL (graceful). */
+BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, const banger_vm_stop_options *opts);
+
+#define BANGER_VM_DELETE_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version; /* BANGER_VM_DELETE_OPTIONS_VERSION */
+	int force;            /* delete a running VM too (its VMM is killed) */
+} banger_vm_delete_options;
+#define BANGER_VM_DELETE_OPTIONS_INIT { BANGER_VM_DELETE_OPTIONS_VERSION, 0 }
+BANGER_EXTERN(int) banger_vm_delete_options_init(banger_vm_delete_options *opts, unsigned int version);
+
 /* Delete a VM: stop it (refused while running unless force), tear down
- * every handle, remove its directory, its known_hosts pins and its record. */
-BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force);
+ * every handle, remove its directory, its known_hosts pins and its
+ * record.  opts may be NULL (no force). */
+BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, const banger_vm_delete_options *opts);
 
-/* Run command in the guest over SSH (verified host key).  Output goes to
- * cb (stream 1 stdout, 2 stderr) or is dropped when cb is NULL; stdin_fd
- * (-1: none) is sent to the command.  *exit_status gets its exit status
- * (-1 when killed by a signal). */
+#define BANGER_VM_EXEC_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;           /* BANGER_VM_EXEC_OPTIONS_VERSION */
+	int stdin_fd;                   /* read until EOF and sent to the command; -1: none */
+	banger_ssh_output_cb output_cb; /* stream 1 stdout, 2 stderr; NULL: output is dropped */
+	void *output_payload;
+	uint32_t timeout_ms;            /* the whole command; 0: 24 hours */
+} banger_vm_exec_options;
+#define BANGER_VM_EXEC_OPTIONS_INIT { BANGER_VM_EXEC_OPTIONS_VERSION, -1, NULL, NULL, 0 }
+BANGER_EXTERN(int) banger_vm_exec_options_init(banger_vm_exec_options *opts, unsigned int version);
+
+/* Run command (through the guest user's shell) in a running VM over SSH,
+ * with the host key banger pinned for it.  A command that ran and failed
+ * is not an error: *exit_status gets its exit status (-1 when killed by
+ * a signal).  opts may be NULL (no stdin, output dropped). */
 BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
-				  const char *command, int stdin_fd,
-				  int (*cb)(int stream, const char *data, size_t len, void *payload),
-				  void *payload);
+				  const char *command, const banger_vm_exec_options *opts);
 
-/* Change a stopped VM: vcpus/memory (0: unchanged), grow the work disk
- * (0: unchanged; shrinking is refused), nat (-1: unchanged). */
-BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcpus,
-				 uint32_t memory_mib, uint64_t disk_bytes, int nat);
+#define BANGER_VM_SET_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version; /* BANGER_VM_SET_OPTIONS_VERSION */
+	uint32_t vcpus;       /* 0: unchanged */
+	uint32_t memory_mib;  /* 0: unchanged */
+	uint64_t disk_bytes;  /* grow the work disk to this; 0: unchanged; shrinking is refused */
+	int nat;              /* 1 on, 0 off, -1: unchanged */
+} banger_vm_set_options;
+#define BANGER_VM_SET_OPTIONS_INIT { BANGER_VM_SET_OPTIONS_VERSION, 0, 0, 0, -1 }
+BANGER_EXTERN(int) banger_vm_set_options_init(banger_vm_set_options *opts, unsigned int version);
+
+/* Change a stopped VM as opts says (required). */
+BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, const banger_vm_set_options *opts);
 
 /* Resource use of a VM as a JSON object (banger_free): VMM CPU time and
  * RSS from /proc, disk usage, and the VMM's own metrics when it has any. */

@@ -762,11 +762,24 @@ static char *shell_quote(const char *s)
 	return bg_buf_detach(&b);
 }
 
-BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, const char *remote_path,
-				     uint32_t mode, uint32_t timeout_ms)
+BANGER_EXTERN(int) banger_ssh_upload_options_init(banger_ssh_upload_options *opts, unsigned int version)
 {
+	static const banger_ssh_upload_options def = BANGER_SSH_UPLOAD_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_ssh_upload_options", version,
+			       BANGER_SSH_UPLOAD_OPTIONS_VERSION, BANGER_SSH_UPLOAD_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, const char *remote_path,
+				     const banger_ssh_upload_options *opts)
+{
+	banger_ssh_upload_options def = BANGER_SSH_UPLOAD_OPTIONS_INIT;
 	if (!s || !local_path || !remote_path || !*remote_path)
 		return bg_error(BANGER_EINVALID, "a connection, a local and a remote path are required");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_ssh_upload_options, BANGER_SSH_UPLOAD_OPTIONS_VERSION,
+				  BANGER_SSH_UPLOAD_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const uint32_t mode = opts->mode;
 	if (mode > 07777)
 		return bg_error(BANGER_EINVALID, "invalid file mode %o", (unsigned)mode);
 	int fd = open(local_path, O_RDONLY | O_CLOEXEC);
@@ -790,9 +803,9 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 	}
 	banger_ssh_exec_options o = BANGER_SSH_EXEC_OPTIONS_INIT;
 	o.stdin_fd = fd;
-	o.timeout_ms = timeout_ms;
+	o.timeout_ms = opts->timeout_ms;
 	banger_ssh_result *r = NULL;
-	int rc = banger_ssh_exec(&r, s, cmd, &o);
+	rc = banger_ssh_exec(&r, s, cmd, &o);
 	close(fd);
 	bg_free(cmd);
 	if (rc == 0 && banger_ssh_result_exit_status(r) != 0) {

@@ -396,7 +396,10 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 	banger_ssh_result_free(r);
 	if (!rc) {
 		bg_info(c->ctx, "session: uploading %s to %s:%s", local, t->vm_name, remote);
-		rc = banger_ssh_upload(c->ssh, local, remote, 0755, 120000);
+		banger_ssh_upload_options uo = BANGER_SSH_UPLOAD_OPTIONS_INIT;
+		uo.mode = 0755;
+		uo.timeout_ms = 120000;
+		rc = banger_ssh_upload(c->ssh, local, remote, &uo);
 		if (rc)
 			bg_error_prefix("upload the session helper to %s", t->vm_name);
 	}

@@ -26,38 +26,45 @@ static int vm_connect(banger_ssh **ssh, banger_ctx *ctx, const bg_vm_record *vm)
 	return banger_ssh_connect(ssh, ctx, &so);
 }
 
-typedef struct {
-	int (*cb)(int, const char *, size_t, void *);
-	void *payload;
-} relay;
-
-static int relay_output(int stream, const char *data, size_t len, void *payload)
+/* The output is the caller's to keep or drop, never collected here. */
+static int drop_output(int stream, const char *data, size_t len, void *payload)
 {
-	relay *r = payload;
-	return r->cb ? r->cb(stream, data, len, r->payload) : 0;
+	(void)stream;
+	(void)data;
+	(void)len;
+	(void)payload;
+	return 0;
+}
+
+BANGER_EXTERN(int) banger_vm_exec_options_init(banger_vm_exec_options *opts, unsigned int version)
+{
+	static const banger_vm_exec_options def = BANGER_VM_EXEC_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_exec_options", version,
+			       BANGER_VM_EXEC_OPTIONS_VERSION, BANGER_VM_EXEC_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
-				  const char *command, int stdin_fd,
-				  int (*cb)(int stream, const char *data, size_t len, void *payload),
-				  void *payload)
+				  const char *command, const banger_vm_exec_options *opts)
 {
+	banger_vm_exec_options def = BANGER_VM_EXEC_OPTIONS_INIT;
 	if (!exit_status || !ctx || !name || !command)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*exit_status = -1;
-	bg_vm_record vm;
-	int rc = bg_store_vm_get(&ctx->store, &vm, name);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_exec_options, BANGER_VM_EXEC_OPTIONS_VERSION,
+				  BANGER_VM_EXEC_OPTIONS_VERSION);
 	if (rc)
+		return rc;
+	bg_vm_record vm;
+	if ((rc = bg_store_vm_get(&ctx->store, &vm, name)))
 		return rc;
 	banger_ssh *ssh = NULL;
 	if ((rc = vm_connect(&ssh, ctx, &vm)))
 		goto out;
-	relay r = { cb, payload };
 	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
-	eo.stdin_fd = stdin_fd;
-	eo.output_cb = relay_output;
-	eo.output_payload = &r;
-	eo.timeout_ms = 24u * 3600 * 1000;
+	eo.stdin_fd = opts->stdin_fd;
+	eo.output_cb = opts->output_cb ? opts->output_cb : drop_output;
+	eo.output_payload = opts->output_payload;
+	eo.timeout_ms = opts->timeout_ms ? opts->timeout_ms : 24u * 3600 * 1000;
 	banger_ssh_result *res = NULL;
 	if ((rc = banger_ssh_exec(&res, ssh, command, &eo)) == 0)
 		*exit_status = banger_ssh_result_exit_status(res);

@@ -83,14 +83,26 @@ static int stop_locked(bg_vm_op *op, bool force)
 	return rc ? rc : bg_session_mark_vm_lost(op->ctx, op->vm.id);
 }
 
-BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force)
+BANGER_EXTERN(int) banger_vm_stop_options_init(banger_vm_stop_options *opts, unsigned int version)
 {
+	static const banger_vm_stop_options def = BANGER_VM_STOP_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_stop_options", version,
+			       BANGER_VM_STOP_OPTIONS_VERSION, BANGER_VM_STOP_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, const banger_vm_stop_options *opts)
+{
+	banger_vm_stop_options def = BANGER_VM_STOP_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_stop_options, BANGER_VM_STOP_OPTIONS_VERSION,
+				  BANGER_VM_STOP_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0)
-		rc = stop_locked(&op, force != 0);
+		rc = stop_locked(&op, opts->force != 0);
 	bg_vm_op_end(&op);
 	return rc;
 }
@@ -117,12 +129,25 @@ BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const ba
 	return rc;
 }
 
-BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force)
+BANGER_EXTERN(int) banger_vm_delete_options_init(banger_vm_delete_options *opts, unsigned int version)
 {
+	static const banger_vm_delete_options def = BANGER_VM_DELETE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_delete_options", version,
+			       BANGER_VM_DELETE_OPTIONS_VERSION, BANGER_VM_DELETE_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, const banger_vm_delete_options *opts)
+{
+	banger_vm_delete_options def = BANGER_VM_DELETE_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_delete_options, BANGER_VM_DELETE_OPTIONS_VERSION,
+				  BANGER_VM_DELETE_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const bool force = opts->force != 0;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc)
 		goto out;
 	if (!force && bg_vm_alive(ctx, &op.vm, NULL)) {

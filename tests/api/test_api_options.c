@@ -51,6 +51,32 @@ int main(int argc, char **argv)
 	/* create has a required field: NULL options are refused too */
 	refused(banger_vm_create(NULL, ctx, NULL), "banger_vm_create_options");
 
+	/* stop, delete, exec and set take options too; set's are required */
+	banger_vm_stop_options st;
+	CHECK(banger_vm_stop_options_init(&st, BANGER_VM_STOP_OPTIONS_VERSION) == 0 && st.force == 0);
+	st.version = 99;
+	refused(banger_vm_stop(ctx, "missing", &st), "banger_vm_stop_options");
+	banger_vm_delete_options de;
+	CHECK(banger_vm_delete_options_init(&de, BANGER_VM_DELETE_OPTIONS_VERSION) == 0 && de.force == 0);
+	de.version = 99;
+	refused(banger_vm_delete(ctx, "missing", &de), "banger_vm_delete_options");
+	banger_vm_exec_options ex;
+	CHECK(banger_vm_exec_options_init(&ex, BANGER_VM_EXEC_OPTIONS_VERSION) == 0 && ex.stdin_fd == -1);
+	ex.version = 99;
+	int32_t status = 0;
+	refused(banger_vm_exec(&status, ctx, "missing", "true", &ex), "banger_vm_exec_options");
+	banger_vm_set_options se;
+	CHECK(banger_vm_set_options_init(&se, BANGER_VM_SET_OPTIONS_VERSION) == 0 && se.nat == -1 && se.vcpus == 0);
+	se.version = 99;
+	refused(banger_vm_set(ctx, "missing", &se), "banger_vm_set_options");
+	refused(banger_vm_set(ctx, "missing", NULL), "banger_vm_set_options");
+	/* with a good version, the VM is looked up */
+	CHECK(banger_vm_stop(ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	CHECK(banger_vm_delete(ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	banger_ssh_upload_options up;
+	CHECK(banger_ssh_upload_options_init(&up, BANGER_SSH_UPLOAD_OPTIONS_VERSION) == 0 && up.mode == 0644);
+	refused(banger_ssh_upload_options_init(&up, 2), "banger_ssh_upload_options");
+
 	banger_store_recover_options ro = BANGER_STORE_RECOVER_OPTIONS_INIT;
 	ro.version = 99;
 	refused(banger_store_recover(ctx, &ro), "banger_store_recover_options");

@@ -19,6 +19,8 @@
 
 #include <sqlite3.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 static vm_fixture F;
 
 typedef struct {
@@ -94,7 +96,7 @@ static void scrub(void)
 {
 	banger_ctx *ctx = child_open();
 	if (ctx) {
-		banger_vm_delete(ctx, "af", 1);
+		banger_vm_delete(ctx, "af", &FORCE_DELETE);
 		unsigned fixed = 0;
 		bg_vm_reconcile(ctx, true, NULL, NULL, &fixed);
 		banger_ctx_close(ctx);
@@ -163,7 +165,7 @@ static int create_verify(void *arg, int rc)
 		bg_free(hj);
 	}
 	banger_vm_free(vm);
-	if (banger_vm_delete(C.ctx, "af", 1) != 0) {
+	if (banger_vm_delete(C.ctx, "af", &FORCE_DELETE) != 0) {
 		fprintf(stderr, "delete after create: %s\n", banger_error_last()->message);
 		bad = 1;
 	}
@@ -190,7 +192,7 @@ static int delete_setup(void *arg)
 static int delete_op(void *arg)
 {
 	(void)arg;
-	return banger_vm_delete(C.ctx, "af", 1);
+	return banger_vm_delete(C.ctx, "af", &FORCE_DELETE);
 }
 
 static int delete_verify(void *arg, int rc)
@@ -200,7 +202,7 @@ static int delete_verify(void *arg, int rc)
 		return nothing_left("after delete");
 	/* a failed delete leaves the VM deletable: the next attempt (without
 	 * failures) finishes the job */
-	if (banger_vm_delete(C.ctx, "af", 1) != 0) {
+	if (banger_vm_delete(C.ctx, "af", &FORCE_DELETE) != 0) {
 		fprintf(stderr, "delete after a failed delete: %s\n", banger_error_last()->message);
 		scrub();
 		return -1;

@@ -21,6 +21,8 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 #define PROCS 20
 #define ROUNDS 5
 #define KEY_A "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqJeE9zBxWgE7nveVEKZGojDXDJcEnn3GdrEoY+GMcv"
@@ -121,7 +123,7 @@ static int worker(int id, int gun)
 		if ((rc = banger_known_hosts_pin(banger_ctx_known_hosts_path(ctx), names, 2, 22, KEY_A)))
 			bad = report(id, "pin", rc);
 
-		if ((rc = banger_vm_delete(ctx, name, 1)))
+		if ((rc = banger_vm_delete(ctx, name, &FORCE_DELETE)))
 			bad = report(id, "delete", rc);
 	}
 	banger_ctx_close(ctx);

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 /* ---- framing ---- */
 
 static void test_frame_roundtrip(void **state)
@@ -397,13 +399,13 @@ static void test_vm_stop_delete_reconcile(void **state)
 	add_vm(f, "0000000b", "stopme", BG_VM_STOPPED);
 	add_session(f, "0000000000b1", "0000000b", "running");
 	add_session(f, "0000000000b2", "0000000b", "starting");
-	assert_int_equal(banger_vm_stop(f->ctx, "stopme", 0), 0);
+	assert_int_equal(banger_vm_stop(f->ctx, "stopme", NULL), 0);
 	assert_state(f, "0000000000b1", "lost");
 	assert_state(f, "0000000000b2", "lost");
 
 	add_vm(f, "0000000c", "deleteme", BG_VM_STOPPED);
 	add_session(f, "0000000000c1", "0000000c", "running");
-	assert_int_equal(banger_vm_delete(f->ctx, "deleteme", 1), 0);
+	assert_int_equal(banger_vm_delete(f->ctx, "deleteme", &FORCE_DELETE), 0);
 	assert_state(f, "0000000000c1", "lost");
 	banger_session *s;
 	assert_int_equal(banger_session_lookup(&s, f->ctx, "0000000000c1", 0), 0);

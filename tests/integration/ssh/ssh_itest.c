@@ -371,7 +371,12 @@ static void test_exec_and_upload(void **state)
 	fwrite(data, 1, big, f);
 	fclose(f);
 	assert_int_equal(sh("mkdir -p '%s/uploaded dir'", T), 0);
-	assert_int_equal(banger_ssh_upload(s, local, remote, 0640, 30000), 0);
+	banger_ssh_upload_options uo;
+	assert_int_equal(banger_ssh_upload_options_init(&uo, BANGER_SSH_UPLOAD_OPTIONS_VERSION), 0);
+	assert_int_equal(uo.mode, 0644);
+	uo.mode = 0640;
+	uo.timeout_ms = 30000;
+	assert_int_equal(banger_ssh_upload(s, local, remote, &uo), 0);
 	size_t ul;
 	char *up = slurp(remote, &ul);
 	assert_non_null(up);
@@ -382,7 +387,7 @@ static void test_exec_and_upload(void **state)
 	assert_int_equal(st.st_mode & 0777, 0640);
 	free(up);
 	snprintf(remote, sizeof(remote), "%s/no/such/dir/x", T);
-	assert_int_equal(banger_ssh_upload(s, local, remote, 0644, 30000), BANGER_EIO);
+	assert_int_equal(banger_ssh_upload(s, local, remote, NULL), BANGER_EIO);
 	banger_ssh_close(s);
 	free(data);
 }

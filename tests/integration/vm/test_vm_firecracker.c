@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <signal.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 static vm_fixture F;
 
 static int setup(void **state)
@@ -125,7 +127,7 @@ static void test_lifecycle(void **state)
 	banger_free(stats);
 
 	/* stop: graceful (SendCtrlAltDel), then nothing left */
-	assert_int_equal(banger_vm_stop(F.ctx, "box", 0), 0);
+	assert_int_equal(banger_vm_stop(F.ctx, "box", NULL), 0);
 	seq = requests(vm->api_sock, NULL);
 	assert_non_null(strstr(seq, "PUT /actions\nPUT /actions\n")); /* InstanceStart, SendCtrlAltDel */
 	free(seq);
@@ -141,8 +143,8 @@ static void test_lifecycle(void **state)
 	so.no_wait = 1;
 	assert_int_equal(banger_vm_start(F.ctx, "box", &so), 0);
 	assert_int_equal(fx_procs(&F), 1);
-	assert_int_equal(banger_vm_delete(F.ctx, "box", 0), BANGER_ESTATE);
-	assert_int_equal(banger_vm_delete(F.ctx, "box", 1), 0);
+	assert_int_equal(banger_vm_delete(F.ctx, "box", NULL), BANGER_ESTATE);
+	assert_int_equal(banger_vm_delete(F.ctx, "box", &FORCE_DELETE), 0);
 	fx_assert_clean(&F);
 	assert_false(bg_path_exists(vm->vm_dir));
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), BANGER_ENOTFOUND);
@@ -229,7 +231,7 @@ static void test_vmm_killed_is_reconciled(void **state)
 	assert_non_null(strstr(banger_vm_last_error(again), "exited unexpectedly"));
 	banger_vm_free(again);
 	fx_assert_clean(&F);
-	assert_int_equal(banger_vm_delete(F.ctx, "victim", 0), 0);
+	assert_int_equal(banger_vm_delete(F.ctx, "victim", NULL), 0);
 	banger_vm_free(vm);
 }
 
