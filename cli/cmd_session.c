@@ -604,11 +604,11 @@ static int session_wait(cli_env *env, int argc, char **argv)
 	banger_ctx *ctx = cli_ctx(env);
 	if (!ctx)
 		return EXIT_FAILURE_;
-	int32_t status = -1;
+	banger_exit_status status;
 	if ((rc = banger_session_wait(&status, ctx, id, timeout_ms)))
 		return cli_fail("session wait", rc);
 	/* the command's own status, as a shell would report it */
-	return status < 0 ? EXIT_FAILURE_ : status;
+	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
 }
 
 static bool rm_force;

@@ -418,7 +418,7 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	char *command = shell_join(cmd, ncmd);
 	if (!command)
 		return EXIT_FAILURE_;
-	int32_t status = -1;
+	banger_exit_status status;
 	banger_vm_exec_options eo = BANGER_VM_EXEC_OPTIONS_INIT;
 	eo.stdin_fd = with_stdin ? 0 : -1;
 	eo.output_cb = write_stream;
@@ -426,7 +426,8 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	free(command);
 	if (rc)
 		return cli_fail(name, rc);
-	return status < 0 ? 128 + 9 : status;
+	/* the command's own status, as a shell would report it */
+	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
 }
 
 static int vm_exec(cli_env *env, int argc, char **argv)

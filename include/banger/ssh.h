@@ -196,16 +196,17 @@ BANGER_EXTERN(int) banger_ssh_exec_options_init(banger_ssh_exec_options *opts, u
 typedef struct banger_ssh_result banger_ssh_result;
 
 /* Run command (through the remote user's shell).  A command that ran and
- * failed is not an error: read its exit status from the result.  opts may
+ * failed is not an error: read how it ended from the result.  opts may
  * be NULL (no stdin, output collected up to the default bound).  Errors:
  * those of the connection, BANGER_ETIMEOUT, BANGER_EIO when collected
  * output passed max_output (the command is stopped, no result). */
 BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *ssh, const char *command,
 				   const banger_ssh_exec_options *opts);
-/* Exit status 0..255, or -1 when the command was killed by a signal. */
-BANGER_EXTERN(int32_t) banger_ssh_result_exit_status(const banger_ssh_result *result);
-/* Signal name without "SIG" ("KILL"), or NULL. */
-BANGER_EXTERN(const char *) banger_ssh_result_exit_signal(const banger_ssh_result *result);
+/* How the command ended, as banger_exit_status (common.h) says: its exit
+ * code 0..255, or -1 when a signal ended it; the signal's number, or 0
+ * (-1 when the server named a signal this library does not know). */
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_code(const banger_ssh_result *result);
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_signal(const banger_ssh_result *result);
 /* Collected output (empty when an output callback was given); *len may
  * be NULL.  NUL-terminated; may contain NULs. */
 BANGER_EXTERN(const char *) banger_ssh_result_stdout(const banger_ssh_result *result, size_t *len);

@@ -162,9 +162,9 @@ BANGER_EXTERN(int) banger_vm_exec_options_init(banger_vm_exec_options *opts, uns
 
 /* Run command (through the guest user's shell) in a running VM over SSH,
  * with the host key banger pinned for it.  A command that ran and failed
- * is not an error: *exit_status gets its exit status (-1 when killed by
- * a signal).  opts may be NULL (no stdin, output dropped). */
-BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
+ * is not an error: *out gets how it ended (banger_exit_status, common.h).
+ * opts may be NULL (no stdin, output dropped). */
+BANGER_EXTERN(int) banger_vm_exec(banger_exit_status *out, banger_ctx *ctx, const char *name,
 				  const char *command, const banger_vm_exec_options *opts);
 
 #define BANGER_VM_SET_OPTIONS_VERSION 1

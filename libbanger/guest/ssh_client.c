@@ -40,8 +40,7 @@ struct banger_ssh {
 };
 
 struct banger_ssh_result {
-	int32_t exit_status;
-	char *exit_signal;
+	banger_exit_status exit;
 	bg_buf out, err;
 };
 
@@ -536,20 +535,42 @@ BANGER_EXTERN(void) banger_ssh_result_free(banger_ssh_result *r)
 {
 	if (!r)
 		return;
-	bg_free(r->exit_signal);
 	bg_buf_free(&r->out);
 	bg_buf_free(&r->err);
 	bg_free(r);
 }
 
-BANGER_EXTERN(int32_t) banger_ssh_result_exit_status(const banger_ssh_result *r)
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_code(const banger_ssh_result *r)
 {
-	return r ? r->exit_status : -1;
+	return r ? r->exit.code : -1;
 }
 
-BANGER_EXTERN(const char *) banger_ssh_result_exit_signal(const banger_ssh_result *r)
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_signal(const banger_ssh_result *r)
 {
-	return r ? r->exit_signal : NULL;
+	return r ? r->exit.signal : 0;
+}
+
+/* An exit-signal name as SSH servers send it ("KILL", no "SIG") as a
+ * number.  Guests are Linux on this host's architecture, so this host's
+ * numbering is theirs.  -1 for a name not in the list (OpenSSH sends
+ * "SIG@openssh.com" for signals RFC 4254 does not name). */
+static int32_t signal_number(const char *name, size_t len)
+{
+	static const struct {
+		const char *name;
+		int number;
+	} known[] = {
+		{ "ABRT", SIGABRT }, { "ALRM", SIGALRM }, { "BUS", SIGBUS }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },
+		{ "FPE", SIGFPE }, { "HUP", SIGHUP }, { "ILL", SIGILL }, { "INT", SIGINT }, { "IO", SIGIO },
+		{ "KILL", SIGKILL }, { "PIPE", SIGPIPE }, { "PROF", SIGPROF }, { "PWR", SIGPWR }, { "QUIT", SIGQUIT },
+		{ "SEGV", SIGSEGV }, { "STOP", SIGSTOP }, { "SYS", SIGSYS }, { "TERM", SIGTERM }, { "TRAP", SIGTRAP },
+		{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "USR1", SIGUSR1 },
+		{ "USR2", SIGUSR2 }, { "VTALRM", SIGVTALRM }, { "WINCH", SIGWINCH }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+	};
+	for (size_t i = 0; i < BG_ARRAY_SIZE(known); i++)
+		if (strlen(known[i].name) == len && memcmp(known[i].name, name, len) == 0)
+			return known[i].number;
+	return -1;
 }
 
 BANGER_EXTERN(const char *) banger_ssh_result_stdout(const banger_ssh_result *r, size_t *len)
@@ -612,7 +633,7 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	banger_ssh_result *r = bg_calloc(1, sizeof(*r));
 	if (!r)
 		return bg_error_oom();
-	r->exit_status = -1;
+	r->exit.code = -1;
 	int lr, werr;
 	LIBSSH2_CHANNEL *ch = open_channel(s, deadline, &rc);
 	if (!ch)
@@ -720,13 +741,11 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	char *sig = NULL;
 	size_t siglen = 0;
 	if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL) == 0 && sig) {
-		r->exit_signal = bg_strndup(sig, siglen);
+		r->exit.signal = signal_number(sig, siglen);
 		libssh2_free(s->session, sig);
-		r->exit_status = -1;
-		if (!r->exit_signal)
-			rc = bg_error_oom();
+		r->exit.code = -1;
 	} else {
-		r->exit_status = libssh2_channel_get_exit_status(ch);
+		r->exit.code = libssh2_channel_get_exit_status(ch);
 	}
 	libssh2_channel_free(ch);
 	goto out;
@@ -808,10 +827,10 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 	rc = banger_ssh_exec(&r, s, cmd, &o);
 	close(fd);
 	bg_free(cmd);
-	if (rc == 0 && banger_ssh_result_exit_status(r) != 0) {
+	if (rc == 0 && banger_ssh_result_exit_code(r) != 0) {
 		const char *err = banger_ssh_result_stderr(r, NULL);
 		rc = bg_error(BANGER_EIO, "upload of %s to %s:%s failed (exit %d)%s%.*s", local_path, s->host,
-			      remote_path, (int)banger_ssh_result_exit_status(r), *err ? ": " : "",
+			      remote_path, (int)banger_ssh_result_exit_code(r), *err ? ": " : "",
 			      (int)strcspn(err, "\n"), err);
 	}
 	banger_ssh_result_free(r);

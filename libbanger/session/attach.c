@@ -338,7 +338,7 @@ BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *
 	}
 	if (rc)
 		goto out;
-	int st = banger_ssh_result_exit_status(res);
+	int st = banger_ssh_result_exit_code(res);
 	if (os.refused) {
 		rc = bg_error(BANGER_ESTATE, "session %s refused the attach: %s", r.id, os.refusal);
 	} else if (os.ended) {

@@ -391,7 +391,7 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 	banger_ssh_result *r = NULL;
 	if (!mk || !remote)
 		rc = bg_error_oom();
-	if (!rc && (rc = banger_ssh_exec(&r, c->ssh, mk, NULL)) == 0 && banger_ssh_result_exit_status(r) != 0)
+	if (!rc && (rc = banger_ssh_exec(&r, c->ssh, mk, NULL)) == 0 && banger_ssh_result_exit_code(r) != 0)
 		rc = bg_session_helper_error(BANGER_EIO, r, "create the helper directory", NULL);
 	banger_ssh_result_free(r);
 	if (!rc) {
@@ -411,7 +411,7 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 static bool no_helper(const banger_ssh_result *r)
 {
 	const char *err = banger_ssh_result_stderr(r, NULL);
-	return banger_ssh_result_exit_status(r) == BG_SH_NO_HELPER && strstr(err, "banger-session: not installed");
+	return banger_ssh_result_exit_code(r) == BG_SH_NO_HELPER && strstr(err, "banger-session: not installed");
 }
 
 int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const char *verb,
@@ -493,7 +493,7 @@ int bg_session_ensure_helper(bg_session_conn *c)
 	const char *outs = banger_ssh_result_stdout(r, NULL);
 	char want[64];
 	snprintf(want, sizeof(want), "banger-session proto %u", SP_VERSION);
-	if (banger_ssh_result_exit_status(r) != 0 || strncmp(outs, want, strlen(want)) != 0)
+	if (banger_ssh_result_exit_code(r) != 0 || strncmp(outs, want, strlen(want)) != 0)
 		rc = bg_error(BANGER_EUNSUPPORTED, "the session helper in %s does not speak protocol %u (it said: %.80s)",
 			      c->t->vm_name, SP_VERSION, outs);
 	else
@@ -509,7 +509,7 @@ int bg_session_helper_error(int code, const banger_ssh_result *r, const char *wh
 	if (bg_startswith(p, "banger-session: "))
 		p += strlen("banger-session: ");
 	int len = (int)strcspn(p, "\n");
-	int st = r ? banger_ssh_result_exit_status(r) : -1;
+	int st = r ? banger_ssh_result_exit_code(r) : -1;
 	if (id)
 		return bg_error(code, "%s session %s: %.*s%s(exit %d)", what, id, len, p, len ? " " : "", (int)st);
 	return bg_error(code, "%s: %.*s%s(exit %d)", what, len, p, len ? " " : "", (int)st);
@@ -673,7 +673,7 @@ static int refresh_vm(banger_ctx *ctx, bg_session_record *recs, const size_t *id
 	}
 	if (!(rc = bg_session_connect(&c, ctx, &t)) &&
 	    !(rc = bg_session_helper_exec(&res, &c, "status", args, 2 * n, NULL)) &&
-	    banger_ssh_result_exit_status(res) != 0)
+	    banger_ssh_result_exit_code(res) != 0)
 		rc = bg_session_helper_error(BANGER_EIO, res, "ask about sessions", NULL);
 	if (rc) {
 		/* Unreachable now: what we knew stays. */

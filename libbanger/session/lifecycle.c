@@ -124,8 +124,8 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 		}
 		goto fail;
 	}
-	if (banger_ssh_result_exit_status(res) != 0) {
-		rc = bg_session_helper_error(banger_ssh_result_exit_status(res) == 2 ? BANGER_EINVALID : BANGER_ERROR, res,
+	if (banger_ssh_result_exit_code(res) != 0) {
+		rc = bg_session_helper_error(banger_ssh_result_exit_code(res) == 2 ? BANGER_EINVALID : BANGER_ERROR, res,
 					     "start", id);
 		goto fail;
 	}
@@ -398,7 +398,7 @@ static int take_status(banger_ctx *ctx, bg_session_record *r, const banger_ssh_r
 /* Map the helper's "lost"/"missing" exits. */
 static int helper_gone(banger_ctx *ctx, op *o, const banger_ssh_result *res, const char *what)
 {
-	int st = banger_ssh_result_exit_status(res);
+	int st = banger_ssh_result_exit_code(res);
 	if (st == BG_SH_LOST || st == BG_SH_MISSING) {
 		int rc = bg_session_record_lost(ctx, &o->r);
 		return rc ? rc : lost_error(&o->r);
@@ -433,7 +433,7 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 	eo.timeout_ms = ms + 60000;
 	banger_ssh_result *res = NULL;
 	if ((rc = bg_session_helper_exec(&res, &o.c, "stop", args, BG_ARRAY_SIZE(args), &eo)) == 0) {
-		if (banger_ssh_result_exit_status(res) != 0) {
+		if (banger_ssh_result_exit_code(res) != 0) {
 			rc = helper_gone(ctx, &o, res, "stop");
 		} else if ((rc = take_status(ctx, &o.r, res)) == 0) {
 			bool esc = strstr(banger_ssh_result_stdout(res, NULL), "\nescalated") != NULL;
@@ -447,16 +447,19 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 	return rc;
 }
 
-static int32_t shell_status(const bg_session_record *r)
+static banger_exit_status exit_of(const bg_session_record *r)
 {
-	return r->exit_signal > 0 ? 128 + r->exit_signal : r->exit_code;
+	banger_exit_status e = { r->exit_code, r->exit_signal };
+	return e;
 }
 
-BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char *id, uint32_t timeout_ms)
+BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
+				       uint32_t timeout_ms)
 {
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
-	*out = -1;
+	out->code = -1;
+	out->signal = 0;
 	if (!ctx || !id)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	int64_t deadline = timeout_ms ? bg_now_ms() + timeout_ms : INT64_MAX;
@@ -469,7 +472,7 @@ BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char
 			if (bg_streq(o.r.state, BG_SESSION_LOST))
 				rc = lost_error(&o.r);
 			else
-				*out = shell_status(&o.r);
+				*out = exit_of(&o.r);
 			op_end(&o);
 			return rc;
 		}
@@ -485,9 +488,9 @@ BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char
 			banger_ssh_result *res = NULL;
 			rc = bg_session_helper_exec(&res, &o.c, "wait", args, timeout_ms ? 4 : 2, &eo);
 			if (rc == 0) {
-				int st = banger_ssh_result_exit_status(res);
+				int st = banger_ssh_result_exit_code(res);
 				if (st == 0 && (rc = take_status(ctx, &o.r, res)) == 0)
-					*out = shell_status(&o.r);
+					*out = exit_of(&o.r);
 				else if (st == BG_SH_TIMEOUT)
 					rc = bg_error(BANGER_ETIMEOUT, "session %s is still running after %u ms", o.r.id,
 						      (unsigned)timeout_ms);
@@ -536,8 +539,8 @@ BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id, int fo
 		} else if ((rc = bg_session_connect(&c, ctx, &t)) == 0) {
 			const char *args[] = { "--dir", dir, "--force" };
 			rc = bg_session_helper_exec(&res, &c, "remove", args, force ? 3 : 2, NULL);
-			if (rc == 0 && banger_ssh_result_exit_status(res) != 0)
-				rc = bg_session_helper_error(banger_ssh_result_exit_status(res) == BG_SH_RUNNING ? BANGER_ESTATE
+			if (rc == 0 && banger_ssh_result_exit_code(res) != 0)
+				rc = bg_session_helper_error(banger_ssh_result_exit_code(res) == BG_SH_RUNNING ? BANGER_ESTATE
 											       : BANGER_ERROR,
 							     res, "remove", r.id);
 			banger_ssh_result_free(res);

@@ -97,8 +97,8 @@ BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const cha
 			last_progress = bg_now_ms();
 			delay = 100;
 		}
-		int st = res ? banger_ssh_result_exit_status(res) : -1;
-		const char *sig = res ? banger_ssh_result_exit_signal(res) : NULL;
+		int st = res ? banger_ssh_result_exit_code(res) : -1;
+		int32_t sig = res ? banger_ssh_result_exit_signal(res) : 0;
 		bg_session_disconnect(&c);
 		banger_ssh_result_free(res);
 		if (s.cb_rc) {
@@ -130,7 +130,7 @@ BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const cha
 		}
 		if (rc == 0 && sig)
 			/* the guest side was killed mid-stream */
-			rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (signal %s)", r.id, sig);
+			rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (signal %d)", r.id, (int)sig);
 		else if (rc == 0)
 			rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (exit %d)", r.id, st);
 		if (!follow || !retryable(rc) || bg_now_ms() - last_progress > RECONNECT_BUDGET_MS)

@@ -43,13 +43,14 @@ BANGER_EXTERN(int) banger_vm_exec_options_init(banger_vm_exec_options *opts, uns
 			       BANGER_VM_EXEC_OPTIONS_VERSION, BANGER_VM_EXEC_OPTIONS_VERSION);
 }
 
-BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
+BANGER_EXTERN(int) banger_vm_exec(banger_exit_status *out, banger_ctx *ctx, const char *name,
 				  const char *command, const banger_vm_exec_options *opts)
 {
 	banger_vm_exec_options def = BANGER_VM_EXEC_OPTIONS_INIT;
-	if (!exit_status || !ctx || !name || !command)
+	if (!out || !ctx || !name || !command)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	*exit_status = -1;
+	out->code = -1;
+	out->signal = 0;
 	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_exec_options, BANGER_VM_EXEC_OPTIONS_VERSION,
 				  BANGER_VM_EXEC_OPTIONS_VERSION);
 	if (rc)
@@ -66,8 +67,10 @@ BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const c
 	eo.output_payload = opts->output_payload;
 	eo.timeout_ms = opts->timeout_ms ? opts->timeout_ms : 24u * 3600 * 1000;
 	banger_ssh_result *res = NULL;
-	if ((rc = banger_ssh_exec(&res, ssh, command, &eo)) == 0)
-		*exit_status = banger_ssh_result_exit_status(res);
+	if ((rc = banger_ssh_exec(&res, ssh, command, &eo)) == 0) {
+		out->code = banger_ssh_result_exit_code(res);
+		out->signal = banger_ssh_result_exit_signal(res);
+	}
 	banger_ssh_result_free(res);
 out:
 	banger_ssh_close(ssh);
@@ -129,7 +132,7 @@ BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name)
 			     "chmod 644 /etc/banger/authorized_keys.tmp && "
 			     "mv /etc/banger/authorized_keys.tmp /etc/banger/authorized_keys",
 			     &eo);
-	if (rc == 0 && banger_ssh_result_exit_status(res) != 0)
+	if (rc == 0 && banger_ssh_result_exit_code(res) != 0)
 		rc = bg_error(BANGER_ERROR, "writing authorized_keys in %s failed: %s", vm.name,
 			      banger_ssh_result_stderr(res, NULL));
 out:

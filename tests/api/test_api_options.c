@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 	banger_vm_exec_options ex;
 	CHECK(banger_vm_exec_options_init(&ex, BANGER_VM_EXEC_OPTIONS_VERSION) == 0 && ex.stdin_fd == -1);
 	ex.version = 99;
-	int32_t status = 0;
+	banger_exit_status status;
 	refused(banger_vm_exec(&status, ctx, "missing", "true", &ex), "banger_vm_exec_options");
 	banger_vm_set_options se;
 	CHECK(banger_vm_set_options_init(&se, BANGER_VM_SET_OPTIONS_VERSION) == 0 && se.nat == -1 && se.vcpus == 0);

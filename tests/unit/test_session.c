@@ -380,8 +380,10 @@ static void test_not_running_vm(void **state)
 	const char *argv[] = { "true" };
 	assert_int_equal(banger_session_start(&id, f->ctx, "idle", argv, 1, NULL), BANGER_ESTATE);
 	assert_null(id);
-	int32_t st;
+	banger_exit_status st;
 	assert_int_equal(banger_session_wait(&st, f->ctx, "00000000000a", 0), BANGER_ESTATE);
+	assert_int_equal(st.code, -1);
+	assert_int_equal(st.signal, 0);
 	assert_int_equal(banger_session_stop(NULL, f->ctx, "00000000000a", 0, 0), BANGER_ESTATE);
 	banger_session_attach_options ao = BANGER_SESSION_ATTACH_OPTIONS_INIT;
 	ao.out_fd = 1;
