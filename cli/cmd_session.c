@@ -62,8 +62,8 @@ static void signal_name(char *buf, size_t len, int sig)
 /* "running", "exited(3)", "exited(SIGTERM)", "lost" */
 static void state_text(char *buf, size_t len, const banger_session *s)
 {
-	const char *st = banger_session_state(s);
-	if (strcmp(st, "exited") == 0) {
+	int st = banger_session_state(s);
+	if (st == BANGER_SESSION_STATE_EXITED) {
 		char sig[32];
 		if (banger_session_exit_signal(s) > 0) {
 			signal_name(sig, sizeof(sig), banger_session_exit_signal(s));
@@ -72,7 +72,7 @@ static void state_text(char *buf, size_t len, const banger_session *s)
 			snprintf(buf, len, "exited(%d)", (int)banger_session_exit_code(s));
 		}
 	} else {
-		snprintf(buf, len, "%s", st);
+		snprintf(buf, len, "%s", banger_session_state_name(st));
 	}
 }
 
@@ -89,7 +89,7 @@ static void session_json(FILE *f, const banger_session *s)
 	fprintf(f, ", \"command\": ");
 	json_str(f, banger_session_command(s));
 	fprintf(f, ", \"state\": ");
-	json_str(f, banger_session_state(s));
+	json_str(f, banger_session_state_name(banger_session_state(s)));
 	fprintf(f, ", \"exit_code\": ");
 	if (banger_session_exit_code(s) >= 0)
 		fprintf(f, "%d", (int)banger_session_exit_code(s));

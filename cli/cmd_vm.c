@@ -15,7 +15,7 @@ static void vm_json(FILE *f, const banger_vm *vm)
 	fprintf(f, ", \"name\": ");
 	json_str(f, banger_vm_name(vm));
 	fprintf(f, ", \"state\": ");
-	json_str(f, banger_vm_state(vm));
+	json_str(f, banger_vm_state_name(banger_vm_state(vm)));
 	fprintf(f, ", \"image\": ");
 	json_str(f, banger_vm_image(vm));
 	fprintf(f, ", \"kernel\": ");
@@ -39,7 +39,7 @@ static void vm_json(FILE *f, const banger_vm *vm)
 
 static void uptime(char *buf, size_t len, const banger_vm *vm)
 {
-	if (strcmp(banger_vm_state(vm), "running") != 0 || banger_vm_started_at(vm) == 0) {
+	if (banger_vm_state(vm) != BANGER_VM_STATE_RUNNING || banger_vm_started_at(vm) == 0) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -98,8 +98,8 @@ static int vm_list(cli_env *env, int argc, char **argv)
 			snprintf(vcpus, sizeof(vcpus), "%u", banger_vm_vcpus(vm));
 			snprintf(mem, sizeof(mem), "%u MiB", banger_vm_memory_mib(vm));
 			uptime(up, sizeof(up), vm);
-			const char *row[] = { banger_vm_name(vm), banger_vm_state(vm), banger_vm_guest_ip(vm),
-					      banger_vm_image(vm), vcpus, mem, up };
+			const char *row[] = { banger_vm_name(vm), banger_vm_state_name(banger_vm_state(vm)),
+					      banger_vm_guest_ip(vm), banger_vm_image(vm), vcpus, mem, up };
 			table_row(t, row);
 		}
 		table_print(t, stdout);
@@ -147,7 +147,7 @@ static int vm_show(cli_env *env, int argc, char **argv)
 		printf("name:       %s\nid:         %s\nstate:      %s\nimage:      %s\nkernel:     %s\n"
 		       "vmm:        %s\nip:         %s\nmac:        %s\ndns name:   %s\nvcpus:      %u\n"
 		       "memory:     %u MiB\nvsock cid:  %u\nnat:        %s\nuptime:     %s\n",
-		       banger_vm_name(vm), banger_vm_id(vm), banger_vm_state(vm),
+		       banger_vm_name(vm), banger_vm_id(vm), banger_vm_state_name(banger_vm_state(vm)),
 		       banger_vm_image(vm) ? vis(banger_vm_image(vm)) : "-",
 		       banger_vm_kernel(vm) ? vis(banger_vm_kernel(vm)) : "-", banger_vm_vmm(vm),
 		       banger_vm_guest_ip(vm) ? banger_vm_guest_ip(vm) : "-",
@@ -344,7 +344,7 @@ static int vm_create(cli_env *env, int argc, char **argv)
 		vm_json(stdout, vm);
 		printf("\n");
 	} else {
-		printf("VM %s is %s at %s (%s)\n", banger_vm_name(vm), banger_vm_state(vm),
+		printf("VM %s is %s at %s (%s)\n", banger_vm_name(vm), banger_vm_state_name(banger_vm_state(vm)),
 		       banger_vm_guest_ip(vm), banger_vm_dns_name(vm));
 		printf("  banger vm ssh %s\n", banger_vm_name(vm));
 	}

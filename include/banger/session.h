@@ -11,8 +11,8 @@
  * last state seen and the exit status); what runs now is asked of the
  * guest, over SSH with the VM's pinned host key.
  *
- * States: "starting" (being started), "running", "exited" (see
- * banger_session_exit_code / banger_session_exit_signal), "lost" (the VM
+ * States: starting (being started), running, exited (see
+ * banger_session_exit_code / banger_session_exit_signal), lost (the VM
  * was stopped or deleted, or the guest lost track of it).
  */
 #ifndef BANGER_SESSION_H
@@ -22,6 +22,23 @@
 #include "context.h"
 
 BANGER_BEGIN_DECL
+
+/* A session's state as last seen.  (The type has the _t suffix because
+ * its plain name is the accessor's.) */
+typedef enum {
+	/* A state this library does not know: a newer library wrote it.
+	 * Treat any value not listed here as this one. */
+	BANGER_SESSION_STATE_UNKNOWN = 0,
+	BANGER_SESSION_STATE_STARTING = 1,
+	BANGER_SESSION_STATE_RUNNING = 2,
+	BANGER_SESSION_STATE_EXITED = 3,
+	BANGER_SESSION_STATE_LOST = 4
+} banger_session_state_t;
+
+/* The state's name as the CLI prints it ("running"); "unknown" for
+ * BANGER_SESSION_STATE_UNKNOWN and any value not listed.  Static, never
+ * NULL. */
+BANGER_EXTERN(const char *) banger_session_state_name(int state);
 
 /* A snapshot of one session.  Opaque; read with accessors.  Strings live
  * as long as the object. */
@@ -78,7 +95,8 @@ BANGER_EXTERN(const char *) banger_session_vm_id(const banger_session *session);
 BANGER_EXTERN(const char *) banger_session_vm_name(const banger_session *session); /* NULL once the VM is gone */
 /* The command as shell words ('a b' c). */
 BANGER_EXTERN(const char *) banger_session_command(const banger_session *session);
-BANGER_EXTERN(const char *) banger_session_state(const banger_session *session);
+/* A banger_session_state_t. */
+BANGER_EXTERN(int) banger_session_state(const banger_session *session);
 /* How the command ended, as banger_exit_status (common.h) says: the exit
  * code 0..255, else -1; the number of the signal that killed it, else 0.
  * Both are -1/0 while it runs and once it is lost. */

@@ -27,10 +27,27 @@ BANGER_EXTERN(void) banger_vm_list_free(banger_vm_list *list);
 BANGER_EXTERN(int) banger_vm_lookup(banger_vm **out, banger_ctx *ctx, const char *name_or_id);
 BANGER_EXTERN(void) banger_vm_free(banger_vm *vm);
 
+/* A VM's recorded state.  (The type has the _t suffix because its plain
+ * name is the accessor's.) */
+typedef enum {
+	/* A state this library does not know: a newer library wrote it.
+	 * Treat any value not listed here as this one. */
+	BANGER_VM_STATE_UNKNOWN = 0,
+	BANGER_VM_STATE_CREATING = 1, /* being created (reconcile finishes a killed create as a removal) */
+	BANGER_VM_STATE_STOPPED = 2,
+	BANGER_VM_STATE_STARTING = 3, /* booting: host objects and the VMM are being set up */
+	BANGER_VM_STATE_RUNNING = 4,  /* the VMM was started (banger_vm_is_alive says whether it still runs) */
+	BANGER_VM_STATE_STOPPING = 5,
+	BANGER_VM_STATE_DELETING = 6  /* being deleted (reconcile finishes a killed delete) */
+} banger_vm_state_t;
+
 BANGER_EXTERN(const char *) banger_vm_id(const banger_vm *vm);
 BANGER_EXTERN(const char *) banger_vm_name(const banger_vm *vm);
-/* "creating", "stopped", "starting", "running", "stopping", "deleting", "error" */
-BANGER_EXTERN(const char *) banger_vm_state(const banger_vm *vm);
+/* A banger_vm_state_t. */
+BANGER_EXTERN(int) banger_vm_state(const banger_vm *vm);
+/* The state's name as the CLI prints it ("running"); "unknown" for
+ * BANGER_VM_STATE_UNKNOWN and any value not listed.  Static, never NULL. */
+BANGER_EXTERN(const char *) banger_vm_state_name(int state);
 BANGER_EXTERN(const char *) banger_vm_image(const banger_vm *vm);
 BANGER_EXTERN(const char *) banger_vm_kernel(const banger_vm *vm);
 BANGER_EXTERN(const char *) banger_vm_guest_ip(const banger_vm *vm);

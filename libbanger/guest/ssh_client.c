@@ -890,7 +890,8 @@ BANGER_EXTERN(int) banger_ssh_proxy(banger_ctx *ctx, const char *host, uint16_t 
 		return rc;
 	}
 	if (!banger_vm_guest_ip(vm) || !*banger_vm_guest_ip(vm)) {
-		rc = bg_error(BANGER_ESTATE, "VM %s has no guest IP (state %s)", banger_vm_name(vm), banger_vm_state(vm));
+		rc = bg_error(BANGER_ESTATE, "VM %s has no guest IP (state %s)", banger_vm_name(vm),
+			      banger_vm_state_name(banger_vm_state(vm)));
 		banger_vm_free(vm);
 		return rc;
 	}

@@ -303,9 +303,24 @@ BANGER_EXTERN(const char *) banger_session_command(const banger_session *s)
 	return s ? s->command : NULL;
 }
 
-BANGER_EXTERN(const char *) banger_session_state(const banger_session *s)
+/* The record keeps the state as text (the store's column); the API gives
+ * numbers, in banger_session_state_t's order. */
+static const char *const state_names[] = {
+	[BANGER_SESSION_STATE_STARTING] = BG_SESSION_STARTING, [BANGER_SESSION_STATE_RUNNING] = BG_SESSION_RUNNING,
+	[BANGER_SESSION_STATE_EXITED] = BG_SESSION_EXITED, [BANGER_SESSION_STATE_LOST] = BG_SESSION_LOST,
+};
+
+BANGER_EXTERN(int) banger_session_state(const banger_session *s)
 {
-	return s ? s->state : NULL;
+	for (size_t i = 1; s && i < BG_ARRAY_SIZE(state_names); i++)
+		if (bg_streq(s->state, state_names[i]))
+			return (int)i;
+	return BANGER_SESSION_STATE_UNKNOWN;
+}
+
+BANGER_EXTERN(const char *) banger_session_state_name(int state)
+{
+	return state > 0 && (size_t)state < BG_ARRAY_SIZE(state_names) ? state_names[state] : "unknown";
 }
 
 BANGER_EXTERN(int32_t) banger_session_exit_code(const banger_session *s)

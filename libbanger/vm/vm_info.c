@@ -1,5 +1,5 @@
 /* Public read access to VM records: lists, lookup and accessors. */
-#include "../ctx/ctx.h"
+#include "vm.h"
 
 struct banger_vm_list {
 	bg_vm_record *vms;
@@ -72,7 +72,6 @@ BANGER_EXTERN(void) banger_vm_free(banger_vm *vm)
 	BANGER_EXTERN(uint32_t) fn(const banger_vm *vm) { return vm ? vm->field : 0; }
 
 STR_ACCESSOR(banger_vm_name, name)
-STR_ACCESSOR(banger_vm_state, state)
 STR_ACCESSOR(banger_vm_image, image)
 STR_ACCESSOR(banger_vm_kernel, kernel)
 STR_ACCESSOR(banger_vm_guest_ip, guest_ip)
@@ -83,6 +82,27 @@ STR_ACCESSOR(banger_vm_last_error, last_error)
 U32_ACCESSOR(banger_vm_vcpus, vcpus)
 U32_ACCESSOR(banger_vm_memory_mib, memory_mib)
 U32_ACCESSOR(banger_vm_vsock_cid, vsock_cid)
+
+/* The record keeps the state as text (the store's column); the API gives
+ * numbers, in banger_vm_state_t's order. */
+static const char *const state_names[] = {
+	[BANGER_VM_STATE_CREATING] = BG_VM_CREATING, [BANGER_VM_STATE_STOPPED] = BG_VM_STOPPED,
+	[BANGER_VM_STATE_STARTING] = BG_VM_STARTING, [BANGER_VM_STATE_RUNNING] = BG_VM_RUNNING,
+	[BANGER_VM_STATE_STOPPING] = BG_VM_STOPPING, [BANGER_VM_STATE_DELETING] = BG_VM_DELETING,
+};
+
+BANGER_EXTERN(int) banger_vm_state(const banger_vm *vm)
+{
+	for (size_t i = 1; vm && i < BG_ARRAY_SIZE(state_names); i++)
+		if (bg_streq(vm->state, state_names[i]))
+			return (int)i;
+	return BANGER_VM_STATE_UNKNOWN;
+}
+
+BANGER_EXTERN(const char *) banger_vm_state_name(int state)
+{
+	return state > 0 && (size_t)state < BG_ARRAY_SIZE(state_names) ? state_names[state] : "unknown";
+}
 
 BANGER_EXTERN(const char *) banger_vm_id(const banger_vm *vm)
 {

@@ -139,7 +139,7 @@ static int create_verify(void *arg, int rc)
 	}
 	banger_vm *vm = NULL;
 	int bad = 0;
-	if (banger_vm_lookup(&vm, C.ctx, "af") != 0 || strcmp(banger_vm_state(vm), "running") != 0 ||
+	if (banger_vm_lookup(&vm, C.ctx, "af") != 0 || banger_vm_state(vm) != BANGER_VM_STATE_RUNNING ||
 	    banger_vm_is_alive(C.ctx, vm) != 1 || fx_taps() != 1 || fx_procs(&F) != 1 || fx_nat_rules() != 3) {
 		fprintf(stderr, "create succeeded but the VM is not running with its objects\n");
 		bad = 1;

@@ -91,8 +91,9 @@ static int worker(int id, int gun)
 			bad = report(id, "create", rc);
 			break;
 		}
-		if (strcmp(banger_vm_state(vm), "running") != 0 || banger_vm_is_alive(ctx, vm) != 1) {
-			fprintf(stderr, "proc %d: %s is %s after create\n", id, name, banger_vm_state(vm));
+		if (banger_vm_state(vm) != BANGER_VM_STATE_RUNNING || banger_vm_is_alive(ctx, vm) != 1) {
+			fprintf(stderr, "proc %d: %s is %s after create\n", id, name,
+				banger_vm_state_name(banger_vm_state(vm)));
 			bad = 1;
 		}
 		banger_vm_free(vm);
@@ -104,7 +105,7 @@ static int worker(int id, int gun)
 		banger_vm *again = NULL;
 		if (banger_vm_lookup(&again, ctx, name) != 0 || banger_vm_is_alive(ctx, again) != 1) {
 			fprintf(stderr, "proc %d: %s is no longer alive after gc (%s)\n", id, name,
-				again ? banger_vm_state(again) : "gone");
+				again ? banger_vm_state_name(banger_vm_state(again)) : "gone");
 			bad = 1;
 		}
 		banger_vm_free(again);

@@ -80,16 +80,16 @@ static void assert_consistent(const char *step)
 			fail_msg("%s: the VM is gone but its host key pin is not", step);
 	} else {
 		assert_int_equal(rc, 0);
-		const char *st = banger_vm_state(vm);
-		if (strcmp(st, "running") == 0) {
+		int st = banger_vm_state(vm);
+		if (st == BANGER_VM_STATE_RUNNING) {
 			assert_int_equal(banger_vm_is_alive(F.ctx, vm), 1);
 			assert_int_equal(fx_procs(&F), 1);
 			assert_int_equal(fx_taps(), 1);
 			assert_int_equal(fx_nat_rules(), 3);
-		} else if (strcmp(st, "stopped") == 0) {
+		} else if (st == BANGER_VM_STATE_STOPPED) {
 			fx_assert_clean(&F);
 		} else {
-			fail_msg("%s: VM left in state %s", step, st);
+			fail_msg("%s: VM left in state %s", step, banger_vm_state_name(st));
 		}
 		assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 1);
 		if (pins() != 1)

@@ -70,7 +70,8 @@ static void test_lifecycle(void **state)
 	int rc = banger_vm_create(&vm, F.ctx, &o);
 	if (rc)
 		fail_msg("create: %s", banger_error_last()->message);
-	assert_string_equal(banger_vm_state(vm), "running");
+	assert_int_equal(banger_vm_state(vm), BANGER_VM_STATE_RUNNING);
+	assert_string_equal(banger_vm_state_name(banger_vm_state(vm)), "running");
 	assert_string_equal(banger_vm_vmm(vm), "firecracker");
 	assert_string_equal(banger_vm_dns_name(vm), "box.vm");
 	assert_string_equal(banger_vm_guest_ip(vm), "172.29.0.2");
@@ -134,7 +135,7 @@ static void test_lifecycle(void **state)
 	fx_assert_clean(&F);
 	banger_vm *again;
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), 0);
-	assert_string_equal(banger_vm_state(again), "stopped");
+	assert_int_equal(banger_vm_state(again), BANGER_VM_STATE_STOPPED);
 	assert_int_equal(banger_vm_is_alive(F.ctx, again), 0);
 	banger_vm_free(again);
 
@@ -227,7 +228,7 @@ static void test_vmm_killed_is_reconciled(void **state)
 	F.ctx = fx_open(&F, 0); /* reconcile on open */
 	banger_vm *again;
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "victim"), 0);
-	assert_string_equal(banger_vm_state(again), "stopped");
+	assert_int_equal(banger_vm_state(again), BANGER_VM_STATE_STOPPED);
 	assert_non_null(strstr(banger_vm_last_error(again), "exited unexpectedly"));
 	banger_vm_free(again);
 	fx_assert_clean(&F);
