@@ -163,10 +163,13 @@ static int vm_show(cli_env *env, int argc, char **argv)
 
 
 /* ---- shared helpers ---- */
-static void progress(const char *stage, const char *detail, void *payload)
+static int progress(const banger_progress *p, void *payload)
 {
 	(void)payload;
-	fprintf(stderr, "%-9s %s\n", stage, detail);
+	/* the steps; waiting and the final report add nothing to read */
+	if (p->event == BANGER_PROGRESS_STEP)
+		fprintf(stderr, "%-9s %s\n", p->stage, p->detail ? p->detail : "");
+	return 0;
 }
 
 static int one_name(const char *cmd, const char **pos, int npos, const char **name)

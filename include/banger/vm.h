@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "context.h"
+#include "progress.h"
 #include "ssh.h"
 
 BANGER_BEGIN_DECL
@@ -90,11 +91,9 @@ BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_r
 
 /* ---- lifecycle ---- */
 
-/* Progress of a long operation: stage ("image", "disks", "network",
- * "vmm", "boot", "ssh", ...) and a human-readable detail. */
-typedef void (*banger_progress_cb)(const char *stage, const char *detail, void *payload);
-
-#define BANGER_VM_CREATE_OPTIONS_VERSION 1
+/* Version 2: progress is a banger_progress_cb (progress.h), which can
+ * cancel. */
+#define BANGER_VM_CREATE_OPTIONS_VERSION 2
 
 typedef struct {
 	unsigned int version;     /* BANGER_VM_CREATE_OPTIONS_VERSION */
@@ -110,7 +109,7 @@ typedef struct {
 	int no_wait;              /* start, but do not wait for SSH */
 	int keep_on_failure;      /* keep the record (with last_error) when boot fails */
 	uint32_t ready_timeout_s; /* 0: config "ready_timeout" */
-	banger_progress_cb progress;
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
 } banger_vm_create_options;
 
@@ -119,23 +118,27 @@ typedef struct {
 BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version);
 
 /* Create a VM and (unless no_start) boot it and wait until SSH answers
- * with the host key banger pinned for it.  Any failure rolls back
+ * with the host key banger pinned for it.  Any failure, and a
+ * cancellation through progress (BANGER_ECANCELLED), rolls back
  * everything created so far and says which step failed.  *out (may be
  * NULL) receives the VM's record. */
 BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const banger_vm_create_options *opts);
 
-#define BANGER_VM_START_OPTIONS_VERSION 1
+/* Version 2: progress is a banger_progress_cb (progress.h). */
+#define BANGER_VM_START_OPTIONS_VERSION 2
 typedef struct {
-	unsigned int version;
-	int no_wait;
-	uint32_t ready_timeout_s;
-	banger_progress_cb progress;
+	unsigned int version;        /* BANGER_VM_START_OPTIONS_VERSION */
+	int no_wait;                 /* do not wait for SSH */
+	uint32_t ready_timeout_s;    /* 0: config "ready_timeout" */
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
 } banger_vm_start_options;
 #define BANGER_VM_START_OPTIONS_INIT { BANGER_VM_START_OPTIONS_VERSION, 0, 0, NULL, NULL }
 BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version);
 
-/* Boot a stopped VM (opts may be NULL). */
+/* Boot a stopped VM (opts may be NULL).  A boot that fails or is
+ * cancelled (BANGER_ECANCELLED) is torn down: the VM is stopped again,
+ * with the reason as its last error. */
 BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
 /* Stop it as banger_vm_stop() does without force, then start it. */
 BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);

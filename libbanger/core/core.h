@@ -77,6 +77,26 @@ int bg_options_init(void *opts, const void *defaults, size_t size, const char *t
 	((opts) = (opts) ? (opts) : (defaults),                                                      \
 	 bg_options_check(#type, (opts) != NULL, (opts) ? (opts)->version : 0, (oldest), (newest)))
 
+/* ---- progress reports (progress.c; include/banger/progress.h) ---- */
+typedef struct {
+	banger_progress_cb cb; /* NULL: no reports */
+	void *payload;
+	int operation;         /* a banger_progress_op */
+	const char *subject;   /* default subject of reports (a name), or NULL */
+} bg_progress;
+/* Send r (version, operation and a missing subject are filled in).  0 to
+ * go on; BANGER_ECANCELLED, with the error set, when the callback asked
+ * to stop (never for DONE and UP_TO_DATE): the caller fails as on any
+ * error, undoing what it did. */
+int bg_progress_report(const bg_progress *p, banger_progress *r);
+/* Send r where stopping is not possible (rolling back, stopping a VM):
+ * the callback's answer is ignored. */
+void bg_progress_tell(const bg_progress *p, banger_progress *r);
+/* A STEP report (bg_progress_report). */
+int bg_progress_step(const bg_progress *p, const char *stage, const char *detail);
+/* The DONE report: the operation succeeded (total: bytes, or 0). */
+void bg_progress_done(const bg_progress *p, const char *subject, uint64_t total);
+
 /* ---- logging ---- */
 struct banger_ctx;
 void bg_log(struct banger_ctx *ctx, int level, const char *fmt, ...) BG_PRINTF(3, 4);

@@ -189,9 +189,8 @@ static uint64_t estimate(int fd, uint64_t size)
 static int report(const bg_build_opts *o, int event, uint32_t layer, uint64_t done, uint64_t total,
 		  const char *detail)
 {
-	if (o->progress && o->progress(event, layer, done, total, detail, o->payload))
-		return bg_error(BANGER_ERROR, "cancelled");
-	return 0;
+	/* its answer is an error code, with the error set (a cancellation) */
+	return o->progress ? o->progress(event, layer, done, total, detail, o->payload) : 0;
 }
 
 static int start_threads(pool *p, pthread_t *th, uint32_t nthreads, uint32_t *started)
@@ -241,11 +240,11 @@ static int wait_threads(const bg_build_opts *o, pool *p, pthread_t *th, uint32_t
 		pthread_mutex_unlock(&p->lock);
 		for (size_t i = 0; i < n && !rc && !atomic_load(&p->cancel); i++) {
 			if (st[i] == 1)
-				rc = report(o, BANGER_IMAGE_EVENT_UNPACK, (uint32_t)i, atomic_load(&p->progress[i]),
+				rc = report(o, BANGER_PROGRESS_UNPACK, (uint32_t)i, atomic_load(&p->progress[i]),
 					    o->layers[i].size, NULL);
 			else if (st[i] == 2 && !announced[i]) {
 				announced[i] = true;
-				rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
+				rc = report(o, BANGER_PROGRESS_UNPACKED, (uint32_t)i, o->layers[i].size,
 					    o->layers[i].size, NULL);
 			}
 		}
@@ -260,7 +259,7 @@ static int wait_threads(const bg_build_opts *o, pool *p, pthread_t *th, uint32_t
 		pthread_join(th[i], NULL);
 	for (size_t i = 0; i < n && !rc && announced; i++)
 		if (p->state[i] == 2 && !announced[i])
-			rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
+			rc = report(o, BANGER_PROGRESS_UNPACKED, (uint32_t)i, o->layers[i].size,
 				    o->layers[i].size, NULL);
 	bg_free(announced);
 	bg_free(st);
@@ -454,14 +453,14 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 
 	uint64_t want_inodes = 0; /* 0: what the size gives */
 	for (int attempt = 0;; attempt++) {
-		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
+		if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, size, "creating the filesystem")))
 			goto out;
 		int64_t tm = bg_now_ms();
 		if ((rc = bg_ext4_create(&e4, tmp, size, want_inodes)))
 			goto out;
 		bg_debug(ctx, "image %s: %llu byte filesystem made in %lld ms", o->name,
 			 (unsigned long long)size, (long long)(bg_now_ms() - tm));
-		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0,
+		if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0,
 				 attempt == 0 && o->fetch ? "downloading and unpacking layers" : "unpacking layers")))
 			goto out;
 		p.sink = bg_ext4_sink(e4);
@@ -485,7 +484,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		if ((rc = check_digests(o, &p)))
 			goto out;
 
-		if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
+		if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0, "applying layers")))
 			goto out;
 		if ((rc = bg_tree_new(&tree)))
 			goto out;
@@ -529,7 +528,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		want_inodes = inodes + inodes / 8 + 1024;
 	}
 
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "writing the filesystem")))
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0, "writing the filesystem")))
 		goto out;
 	int64_t t1 = bg_now_ms();
 	if ((rc = bg_ext4_write_tree(e4, tree)))
@@ -546,7 +545,7 @@ int bg_image_build(const bg_build_opts *o, bg_image_record *out)
 		}
 	}
 	uint64_t bytes = 0;
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "sizing the filesystem")) ||
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0, "sizing the filesystem")) ||
 	    (rc = bg_ext4_finish(e4, o->size_bytes, headroom, &bytes)))
 		goto out;
 	bg_debug(ctx, "image %s: resized, journal added, synced in %lld ms", o->name,

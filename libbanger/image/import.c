@@ -621,7 +621,7 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 		rc = bg_error_oom();
 		goto out;
 	}
-	rc = bg_image_finish(out, ctx, &res, name, ref, NULL, &o);
+	rc = bg_image_finish(out, ctx, &res, name, ref, NULL, &o, BANGER_PROGRESS_OP_IMAGE_IMPORT);
 out:
 	if (rc)
 		source_discard_unverified(&from);

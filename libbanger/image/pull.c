@@ -146,7 +146,7 @@ out:
 /* ---- progress adapters ---- */
 
 typedef struct {
-	const banger_image_pull_options *o;
+	bg_progress rep;
 	const bg_resolved *res;
 	/* pipelining: tell the build when a blob is in the cache */
 	int (*ready)(void *rp, size_t index);
@@ -155,31 +155,47 @@ typedef struct {
 	bg_error_saved ready_err;
 } prog;
 
+static const char *stage_of(int event)
+{
+	switch (event) {
+	case BANGER_PROGRESS_RESOLVED: return "resolve";
+	case BANGER_PROGRESS_DOWNLOAD:
+	case BANGER_PROGRESS_DOWNLOADED:
+	case BANGER_PROGRESS_CACHED: return "download";
+	case BANGER_PROGRESS_UNPACK:
+	case BANGER_PROGRESS_UNPACKED: return "unpack";
+	case BANGER_PROGRESS_STEP: return "build";
+	default: return "done";
+	}
+}
+
+/* 0, or BANGER_ECANCELLED with the error set. */
 static int emit(const prog *p, int event, uint32_t layer, const char *digest, uint64_t done,
 		uint64_t total, const char *detail)
 {
-	if (!p->o->progress_cb)
-		return 0;
-	banger_image_progress ev = {
+	banger_progress ev = {
 		.event = event,
-		.layer = layer,
-		.layers = (uint32_t)p->res->manifest.count,
+		.stage = stage_of(event),
+		.item = layer,
+		.items = (uint32_t)p->res->manifest.count,
 		.digest = digest,
 		.done = done,
 		.total = total,
 		.detail = detail,
 	};
-	return p->o->progress_cb(&ev, p->o->progress_payload);
+	return bg_progress_report(&p->rep, &ev);
 }
 
 static int fetch_cb(size_t index, int event, uint64_t done, uint64_t total, void *payload)
 {
 	prog *p = payload;
-	if (emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total, NULL))
-		return 1;
-	if (p->ready && (event == BANGER_IMAGE_EVENT_DOWNLOADED || event == BANGER_IMAGE_EVENT_CACHED) &&
-	    (p->ready_rc = p->ready(p->rp, index)) != 0) {
-		/* the fetch reports "cancelled"; this error is the real one */
+	/* The fetch reports "cancelled" when this says stop; the error kept
+	 * here (the caller's cancellation, or ready's failure) is the real
+	 * one and replaces it (fetch_now). */
+	if ((p->ready_rc = emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total,
+				NULL)) != 0 ||
+	    (p->ready && (event == BANGER_PROGRESS_DOWNLOADED || event == BANGER_PROGRESS_CACHED) &&
+	     (p->ready_rc = p->ready(p->rp, index)) != 0)) {
 		bg_error_save(&p->ready_err);
 		return 1;
 	}
@@ -219,7 +235,7 @@ static int build_cb(int event, uint32_t layer, uint64_t done, uint64_t total, co
 		    void *payload)
 {
 	prog *p = payload;
-	const char *digest = event == BANGER_IMAGE_EVENT_BUILD ? NULL : p->res->manifest.layers[layer].digest;
+	const char *digest = event == BANGER_PROGRESS_STEP ? NULL : p->res->manifest.layers[layer].digest;
 	return emit(p, event, layer, digest, done, total, detail);
 }
 
@@ -244,13 +260,13 @@ static int check_download_budget(const char *blobs, const bg_manifest *m, uint64
 }
 
 int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const char *name,
-		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
+		    const char *ref, bg_registry *reg, const banger_image_pull_options *o, int operation)
 {
 	char *lock_path = bg_sprintf("%s/.lock-%s", ctx->layout.images_dir, name);
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;
-	prog pg = { o, res, NULL, NULL, 0, { 0 } };
+	prog pg = { { o->progress, o->progress_payload, operation, name }, res, NULL, NULL, 0, { 0 } };
 	int rc = 0;
 	if (!lock_path) {
 		rc = bg_error_oom();
@@ -269,10 +285,8 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 	uint64_t total = 0;
 	for (size_t i = 0; i < res->manifest.count; i++)
 		total += res->manifest.layers[i].size;
-	if (emit(&pg, BANGER_IMAGE_EVENT_RESOLVED, 0, res->top_digest, 0, total, res->platform)) {
-		rc = bg_error(BANGER_ERROR, "cancelled");
+	if ((rc = emit(&pg, BANGER_PROGRESS_RESOLVED, 0, res->top_digest, 0, total, res->platform)))
 		goto out;
-	}
 	img = bg_calloc(1, sizeof(*img));
 	if (!img) {
 		rc = bg_error_oom();
@@ -294,9 +308,9 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 			if (rc)
 				goto out;
 		}
-		if (emit(&pg, BANGER_IMAGE_EVENT_UP_TO_DATE, 0, res->top_digest, img->rootfs_bytes,
-			 img->rootfs_bytes, name))
-			rc = bg_error(BANGER_ERROR, "cancelled");
+		/* settled: the callback's answer is not asked for */
+		emit(&pg, BANGER_PROGRESS_UP_TO_DATE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes,
+		     name);
 		goto out;
 	}
 	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
@@ -336,9 +350,8 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 	};
 	if ((rc = bg_image_build(&bo, img)))
 		goto out;
-	if (emit(&pg, BANGER_IMAGE_EVENT_DONE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes,
-		 name))
-		rc = bg_error(BANGER_ERROR, "cancelled (the image was recorded)");
+	/* recorded: the callback's answer is not asked for */
+	emit(&pg, BANGER_PROGRESS_DONE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes, name);
 out:
 	bg_lock_release(&lock);
 	bg_free(lock_path);
@@ -425,7 +438,7 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 	if ((rc = bg_image_resolve(&res, reg, ctx->layout.blobs_dir, body, len, ct, digest, &want,
 				   o.platform != NULL)))
 		goto out;
-	rc = bg_image_finish(out, ctx, &res, name, full, reg, &o);
+	rc = bg_image_finish(out, ctx, &res, name, full, reg, &o, BANGER_PROGRESS_OP_IMAGE_PULL);
 out:
 	if (cache_lock.fd >= 0) {
 		bg_lock_release(&cache_lock);

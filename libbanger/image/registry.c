@@ -856,8 +856,8 @@ int bg_registry_fetch_blobs(bg_registry *r, const char *blobs, const bg_descript
 			break;
 		if (dup || bg_blob_cached(blobs, d[i].digest)) {
 			jobs[i].done = true;
-			if (cb && cb(i, BANGER_IMAGE_EVENT_CACHED, d[i].size, d[i].size, payload))
-				rc = bg_error(BANGER_ERROR, "cancelled");
+			if (cb && cb(i, BANGER_PROGRESS_CACHED, d[i].size, d[i].size, payload))
+				rc = bg_error(BANGER_ECANCELLED, "cancelled");
 		}
 	}
 	while (!rc) {
@@ -906,8 +906,8 @@ int bg_registry_fetch_blobs(bg_registry *r, const char *blobs, const bg_descript
 				if ((rc = job_start(r, &jobs[idx], &d[idx], m)) == 0)
 					running++;
 			} else if (!rc && cb &&
-				   cb(idx, BANGER_IMAGE_EVENT_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
-				rc = bg_error(BANGER_ERROR, "cancelled");
+				   cb(idx, BANGER_PROGRESS_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
+				rc = bg_error(BANGER_ECANCELLED, "cancelled");
 			}
 		}
 		/* throttled progress */
@@ -916,8 +916,8 @@ int bg_registry_fetch_blobs(bg_registry *r, const char *blobs, const bg_descript
 			job *j = &jobs[i];
 			if (j->active && now - j->last_report >= 100) {
 				j->last_report = now;
-				if (cb(i, BANGER_IMAGE_EVENT_DOWNLOAD, j->x.got, d[i].size, payload))
-					rc = bg_error(BANGER_ERROR, "cancelled");
+				if (cb(i, BANGER_PROGRESS_DOWNLOAD, j->x.got, d[i].size, payload))
+					rc = bg_error(BANGER_ECANCELLED, "cancelled");
 			}
 		}
 	}

@@ -165,14 +165,14 @@ int bg_kernel_remove(banger_ctx *ctx, const char *name);
 /* ---- pull.c and import.c ---- */
 typedef struct {
 	const char *catalog_url;
-	bg_progress_fn progress;
-	void *payload;
+	bg_progress progress; /* the caller's reports; may cancel */
 	int64_t timeout_ms;
 } bg_pull_opts;
 
 int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_kernel_record *out);
-int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path,
-		     const char *initrd_path, const char *config_path, bg_kernel_record *out);
+/* progress may be NULL. */
+int bg_kernel_import(banger_ctx *ctx, const char *name, const char *kernel_path, const char *initrd_path,
+		     const char *config_path, const bg_progress *progress, bg_kernel_record *out);
 
 /* ---- vmm.c: checks for the VM code ---- */
 /* Can vmm ("firecracker" | "qemu") boot k on this host?  0, or

@@ -120,8 +120,7 @@ BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, cons
 		return rc;
 	bg_pull_opts o = {
 		.catalog_url = opts->catalog_url,
-		.progress = opts->progress,
-		.payload = opts->progress_payload,
+		.progress = { opts->progress, opts->progress_payload, BANGER_PROGRESS_OP_KERNEL_PULL, name },
 		.timeout_ms = (int64_t)opts->timeout_seconds * 1000,
 	};
 	bg_kernel_record rec;
@@ -142,7 +141,8 @@ BANGER_EXTERN(int) banger_kernel_import(banger_kernel **out, banger_ctx *ctx, co
 	if (rc)
 		return rc;
 	bg_kernel_record rec;
-	rc = bg_kernel_import(ctx, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
+	bg_progress p = { opts->progress, opts->progress_payload, BANGER_PROGRESS_OP_KERNEL_IMPORT, name };
+	rc = bg_kernel_import(ctx, name, kernel_path, opts->initrd_path, opts->config_path, &p, &rec);
 	return rc ? rc : give(out, &rec);
 }
 

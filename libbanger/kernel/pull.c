@@ -21,6 +21,24 @@ static int not_in_catalog(const bg_catalog *c, const char *name)
 	return rc;
 }
 
+/* The download's byte counts as the caller's reports; a "stop" is kept
+ * (the download only says it was cancelled). */
+typedef struct {
+	const bg_progress *progress;
+	const char *url;
+	int rc;
+} download_report;
+
+static int on_download(uint64_t done, uint64_t total, void *payload)
+{
+	download_report *d = payload;
+	banger_progress r = { .event = BANGER_PROGRESS_DOWNLOAD, .stage = "download", .detail = d->url,
+			      .items = 1, .done = done, .total = total };
+	if (!d->rc)
+		d->rc = bg_progress_report(d->progress, &r);
+	return d->rc;
+}
+
 int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -43,9 +61,8 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 	memset(&st, 0, sizeof(st));
 	st.tree_fd = -1;
 	int fd = -1;
-	if ((rc = bg_catalog_url_for(&url, ctx, o->catalog_url)))
-		goto fail;
-	if ((rc = bg_catalog_fetch(&cat, ctx, url)))
+	if ((rc = bg_catalog_url_for(&url, ctx, o->catalog_url)) ||
+	    (rc = bg_progress_step(&o->progress, "catalog", url)) || (rc = bg_catalog_fetch(&cat, ctx, url)))
 		goto fail;
 	const bg_catalog_entry *e = bg_catalog_find(&cat, name);
 	if (!e) {
@@ -70,16 +87,21 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 		rc = bg_error_os(BANGER_EIO, errno, "create %s", artifact);
 		goto fail;
 	}
+	download_report dr = { &o->progress, e->url, 0 };
 	bg_download_req d = {
 		.fd = fd,
 		.expected_size = e->size,
 		.expected_sha256 = e->sha256,
 		.timeout_ms = o->timeout_ms,
-		.progress = o->progress,
-		.payload = o->payload,
+		.progress = o->progress.cb ? on_download : NULL,
+		.payload = &dr,
 	};
 	bg_info(ctx, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
-	if ((rc = bg_download(ctx, e->url, &d)))
+	if ((rc = bg_download(ctx, e->url, &d)) || (rc = dr.rc))
+		goto fail;
+	banger_progress downloaded = { .event = BANGER_PROGRESS_DOWNLOADED, .stage = "download", .detail = e->url,
+				       .items = 1, .done = d.bytes, .total = d.bytes };
+	if ((rc = bg_progress_report(&o->progress, &downloaded)))
 		goto fail;
 	if (fsync(fd) != 0) {
 		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", artifact);
@@ -90,7 +112,8 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 
 	bg_kernel_files files;
 	bg_kernel_info info;
-	if ((rc = bg_kernel_unpack(&st, artifact, &files)) ||
+	if ((rc = bg_progress_step(&o->progress, "unpack", artifact)) ||
+	    (rc = bg_kernel_unpack(&st, artifact, &files)) ||
 	    (rc = bg_kernel_finish_tree(ctx, &st, &files, name, e->format, out, &info)))
 		goto fail;
 	if (strcmp(info.arch, e->arch) != 0) {
@@ -108,8 +131,9 @@ int bg_kernel_pull(banger_ctx *ctx, const char *name, const bg_pull_opts *o, bg_
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_kernel_commit(ctx, &st, out)))
+	if ((rc = bg_progress_step(&o->progress, "install", name)) || (rc = bg_kernel_commit(ctx, &st, out)))
 		goto fail;
+	bg_progress_done(&o->progress, name, 0);
 	bg_kernel_staging_drop(&st);
 	bg_free(artifact);
 	bg_free(url);

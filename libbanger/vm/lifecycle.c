@@ -32,8 +32,10 @@ static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
 		return rc;
 	if ((rc = bg_vm_boot(op, "start")))
 		return rc;
-	if (o->no_wait)
+	if (o->no_wait) {
+		bg_progress_done(&op->progress, op->vm.name, 0);
 		return 0;
+	}
 	uint32_t timeout = o->ready_timeout_s;
 	if (!timeout && bg_config_get_u32(&op->ctx->config, "ready_timeout", &timeout))
 		timeout = 180;
@@ -45,6 +47,8 @@ static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
 		bg_vm_shutdown(op, true, "start");
 		bg_vm_op_set_state(op, BG_VM_STOPPED, saved.message);
 		bg_error_restore(&saved);
+	} else {
+		bg_progress_done(&op->progress, op->vm.name, 0);
 	}
 	return rc;
 }
@@ -61,8 +65,7 @@ BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const bang
 	bg_vm_op op;
 	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0) {
-		op.progress = opts->progress;
-		op.progress_payload = opts->progress_payload;
+		bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_START, opts->progress, opts->progress_payload);
 		rc = start_locked(&op, opts);
 	}
 	bg_vm_op_end(&op);
@@ -121,8 +124,7 @@ BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const ba
 	if (rc == 0)
 		rc = stop_locked(&op, false);
 	if (rc == 0) {
-		op.progress = opts->progress;
-		op.progress_payload = opts->progress_payload;
+		bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_RESTART, opts->progress, opts->progress_payload);
 		rc = start_locked(&op, opts);
 	}
 	bg_vm_op_end(&op);
