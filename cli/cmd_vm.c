@@ -508,7 +508,7 @@ static int vm_ssh(cli_env *env, int argc, char **argv)
 	cli_ssh_target t = { 0 };
 	t.vm_name = banger_vm_name(vm);
 	t.ip = banger_vm_guest_ip(vm);
-	t.identity = banger_ctx_client_key_path(ctx);
+	t.identity = banger_ssh_client_key_path(ctx);
 	t.known_hosts = banger_ctx_known_hosts_path(ctx);
 	t.command = rest;
 	t.ncommand = nrest;

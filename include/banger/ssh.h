@@ -88,7 +88,7 @@ BANGER_EXTERN(uint32_t) banger_known_host_line(const banger_known_host *entry);
 
 /* Path of banger's ed25519 client key (<state>/ssh/id_ed25519), owned by
  * the context. */
-BANGER_EXTERN(const char *) banger_ctx_client_key_path(const banger_ctx *ctx);
+BANGER_EXTERN(const char *) banger_ssh_client_key_path(const banger_ctx *ctx);
 
 /* Make sure banger's client key exists (generated once: OpenSSH private
  * key format, mode 0600, plus id_ed25519.pub) and give its public line

@@ -839,7 +839,7 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 
 /* ---- client key, paths ---- */
 
-BANGER_EXTERN(const char *) banger_ctx_client_key_path(const banger_ctx *ctx)
+BANGER_EXTERN(const char *) banger_ssh_client_key_path(const banger_ctx *ctx)
 {
 	return ctx ? ctx->layout.client_key : NULL;
 }

@@ -210,7 +210,7 @@ static int group_setup(void **state)
 	o.flags = BANGER_CTX_NO_RECONCILE;
 	assert_int_equal(banger_ctx_open(&ctx, &o), 0);
 	snprintf(KH, sizeof(KH), "%s/kh", T);
-	snprintf(KEY, sizeof(KEY), "%s", banger_ctx_client_key_path(ctx));
+	snprintf(KEY, sizeof(KEY), "%s", banger_ssh_client_key_path(ctx));
 	snprintf(SSHD_LOG, sizeof(SSHD_LOG), "%s/sshd.log", T);
 
 	char *pub;
