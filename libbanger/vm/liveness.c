@@ -8,6 +8,9 @@
 int bg_vm_rediscover(banger_ctx *ctx, const bg_vm_record *vm, bg_vm_handles *h,
 		     char *note, size_t note_len)
 {
+	/* Callers tear down from *h even when this fails (out of memory):
+	 * empty handles then mean the deterministic names, never garbage. */
+	memset(h, 0, sizeof(*h));
 	bg_vm_paths p;
 	int rc = bg_layout_vm_paths(&p, &ctx->layout, vm->id);
 	if (rc)
@@ -61,5 +64,5 @@ BANGER_EXTERN(int) banger_vm_is_alive(banger_ctx *ctx, const banger_vm *vm)
 {
 	if (!ctx || !vm)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	return bg_vm_alive(ctx, vm, NULL) ? 1 : 0;
+	return bg_vm_alive(ctx, bg_vm_public_record(vm), NULL) ? 1 : 0;
 }
