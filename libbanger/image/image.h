@@ -20,6 +20,12 @@
 
 struct banger_ctx;
 
+/* The public image object (image_api.c): a snapshot of a record that the
+ * caller owns, not the store's row, so either can change alone. */
+struct banger_image {
+	bg_image_record rec;
+};
+
 /* ---- digests (digest.c) ---- */
 
 /* "sha256:" + 64 lowercase hex + NUL */

@@ -293,24 +293,24 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		goto out;
 	}
 	if (up_to_date) {
-		if ((rc = bg_store_image_get(&ctx->store, img, name)))
+		if ((rc = bg_store_image_get(&ctx->store, &img->rec, name)))
 			goto out;
-		if (o->kernel_ref && !bg_streq(img->kernel_name, o->kernel_ref)) {
+		if (o->kernel_ref && !bg_streq(img->rec.kernel_name, o->kernel_ref)) {
 			/* only the kernel changes: no rebuild */
-			bg_free(img->kernel_name);
-			if (!(img->kernel_name = bg_strdup(o->kernel_ref))) {
+			bg_free(img->rec.kernel_name);
+			if (!(img->rec.kernel_name = bg_strdup(o->kernel_ref))) {
 				rc = bg_error_oom();
 				goto out;
 			}
 			if ((rc = bg_store_begin(&ctx->store)) == 0 &&
-			    ((rc = bg_store_image_upsert(&ctx->store, img)) || (rc = bg_store_commit(&ctx->store))))
+			    ((rc = bg_store_image_upsert(&ctx->store, &img->rec)) || (rc = bg_store_commit(&ctx->store))))
 				bg_store_rollback(&ctx->store);
 			if (rc)
 				goto out;
 		}
 		/* settled: the callback's answer is not asked for */
-		emit(&pg, BANGER_PROGRESS_UP_TO_DATE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes,
-		     name);
+		emit(&pg, BANGER_PROGRESS_UP_TO_DATE, 0, res->top_digest, img->rec.rootfs_bytes,
+		     img->rec.rootfs_bytes, name);
 		goto out;
 	}
 	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
@@ -348,10 +348,11 @@ int bg_image_finish(banger_image **out, banger_ctx *ctx, bg_resolved *res, const
 		.fetch = reg ? fetch_now : NULL,
 		.fetch_payload = &fj,
 	};
-	if ((rc = bg_image_build(&bo, img)))
+	if ((rc = bg_image_build(&bo, &img->rec)))
 		goto out;
 	/* recorded: the callback's answer is not asked for */
-	emit(&pg, BANGER_PROGRESS_DONE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes, name);
+	emit(&pg, BANGER_PROGRESS_DONE, 0, res->top_digest, img->rec.rootfs_bytes, img->rec.rootfs_bytes,
+	     name);
 out:
 	bg_lock_release(&lock);
 	bg_free(lock_path);

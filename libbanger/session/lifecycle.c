@@ -215,20 +215,29 @@ BANGER_EXTERN(int) banger_session_list_all(banger_session_list **out, banger_ctx
 		}
 		rc = 0;
 	}
-	banger_session_list *l = bg_calloc(1, sizeof(*l));
-	if (!l)
-		rc = bg_error_oom();
-	if (!rc)
-		rc = bg_store_session_list(&ctx->store, vm_id, &l->v, &l->n);
-	if (!rc && deleted_vm && l->n == 0)
+	bg_session_record *recs = NULL;
+	size_t n = 0;
+	rc = bg_store_session_list(&ctx->store, vm_id, &recs, &n);
+	if (!rc && deleted_vm && n == 0)
 		rc = bg_error(BANGER_ENOTFOUND, "no VM named '%s'", vm);
 	if (!rc && (flags & BANGER_SESSION_REFRESH))
-		rc = bg_session_refresh(ctx, l->v, l->n, false);
+		rc = bg_session_refresh(ctx, recs, n, false);
 	bg_free(vm_id);
+	banger_session_list *l = rc ? NULL : bg_calloc(1, sizeof(*l));
+	banger_session *v = rc ? NULL : bg_calloc(n ? n : 1, sizeof(*v));
+	if (!rc && (!l || !v))
+		rc = bg_error_oom();
 	if (rc) {
-		banger_session_list_free(l);
+		bg_free(l);
+		bg_free(v);
+		bg_session_records_free(recs, n);
 		return rc;
 	}
+	for (size_t i = 0; i < n; i++)
+		v[i].rec = recs[i];
+	bg_free(recs); /* the strings moved */
+	l->v = v;
+	l->n = n;
 	*out = l;
 	return 0;
 }
@@ -247,7 +256,9 @@ BANGER_EXTERN(void) banger_session_list_free(banger_session_list *l)
 {
 	if (!l)
 		return;
-	bg_session_records_free(l->v, l->n);
+	for (size_t i = 0; i < l->n; i++)
+		bg_session_record_clear(&l->v[i].rec);
+	bg_free(l->v);
 	bg_free(l);
 }
 
@@ -258,15 +269,15 @@ BANGER_EXTERN(int) banger_session_lookup(banger_session **out, banger_ctx *ctx, 
 	*out = NULL;
 	if (!ctx || !key)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	bg_session_record *r = bg_calloc(1, sizeof(*r));
-	if (!r)
+	banger_session *s = bg_calloc(1, sizeof(*s));
+	if (!s)
 		return bg_error_oom();
-	int rc = bg_session_get(r, ctx, key, flags);
+	int rc = bg_session_get(&s->rec, ctx, key, flags);
 	if (rc) {
-		bg_free(r);
+		bg_free(s);
 		return rc;
 	}
-	*out = r;
+	*out = s;
 	return 0;
 }
 
@@ -274,33 +285,33 @@ BANGER_EXTERN(void) banger_session_free(banger_session *s)
 {
 	if (!s)
 		return;
-	bg_session_record_clear(s);
+	bg_session_record_clear(&s->rec);
 	bg_free(s);
 }
 
 BANGER_EXTERN(const char *) banger_session_id(const banger_session *s)
 {
-	return s ? s->id : NULL;
+	return s ? s->rec.id : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_name(const banger_session *s)
 {
-	return s ? s->name : NULL;
+	return s ? s->rec.name : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_vm_id(const banger_session *s)
 {
-	return s ? s->vm_id : NULL;
+	return s ? s->rec.vm_id : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_vm_name(const banger_session *s)
 {
-	return s ? s->vm_name : NULL;
+	return s ? s->rec.vm_name : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_command(const banger_session *s)
 {
-	return s ? s->command : NULL;
+	return s ? s->rec.command : NULL;
 }
 
 /* The record keeps the state as text (the store's column); the API gives
@@ -313,7 +324,7 @@ static const char *const state_names[] = {
 BANGER_EXTERN(int) banger_session_state(const banger_session *s)
 {
 	for (size_t i = 1; s && i < BG_ARRAY_SIZE(state_names); i++)
-		if (bg_streq(s->state, state_names[i]))
+		if (bg_streq(s->rec.state, state_names[i]))
 			return (int)i;
 	return BANGER_SESSION_STATE_UNKNOWN;
 }
@@ -325,27 +336,27 @@ BANGER_EXTERN(const char *) banger_session_state_name(int state)
 
 BANGER_EXTERN(int32_t) banger_session_exit_code(const banger_session *s)
 {
-	return s ? s->exit_code : -1;
+	return s ? s->rec.exit_code : -1;
 }
 
 BANGER_EXTERN(int32_t) banger_session_exit_signal(const banger_session *s)
 {
-	return s ? s->exit_signal : 0;
+	return s ? s->rec.exit_signal : 0;
 }
 
 BANGER_EXTERN(int) banger_session_tty(const banger_session *s)
 {
-	return s ? s->tty : 0;
+	return s ? s->rec.tty : 0;
 }
 
 BANGER_EXTERN(int64_t) banger_session_created_at(const banger_session *s)
 {
-	return s ? s->created_at : 0;
+	return s ? s->rec.created_at : 0;
 }
 
 BANGER_EXTERN(int64_t) banger_session_log_size(const banger_session *s)
 {
-	return s ? s->log_size : -1;
+	return s ? s->rec.log_size : -1;
 }
 
 /* ---- stop, wait, remove ---- */

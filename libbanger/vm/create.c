@@ -446,11 +446,9 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	}
 	bg_progress_done(&op.progress, vm->name, 0);
 	if (out) {
-		banger_vm *copy = bg_calloc(1, sizeof(*copy));
-		if (copy && bg_store_vm_get(&ctx->store, copy, vm->id) == 0)
-			*out = copy;
-		else
-			bg_free(copy);
+		bg_vm_record copy;
+		if (bg_store_vm_get(&ctx->store, &copy, vm->id) == 0)
+			bg_vm_public_new(out, &copy);
 	}
 	bg_image_record_clear(&img);
 	bg_vm_op_end(&op);

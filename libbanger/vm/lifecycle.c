@@ -190,8 +190,3 @@ out:
 	bg_vm_op_end(&op);
 	return rc;
 }
-
-BANGER_EXTERN(const char *) banger_vm_console_log(const banger_vm *vm)
-{
-	return vm ? vm->log_path : NULL;
-}

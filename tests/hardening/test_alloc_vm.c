@@ -156,7 +156,7 @@ static int create_verify(void *arg, int rc)
 	bg_free(text);
 	bg_free(kh);
 	if (vm) {
-		char *hj = bg_path_join(vm->vm_dir, "handles.json");
+		char *hj = bg_path_join(bg_vm_public_record(vm)->vm_dir, "handles.json");
 		bg_vm_handles h;
 		if (bg_handles_read(hj, &h) != 0 || !h.tap[0] || !h.nat) {
 			fprintf(stderr, "create succeeded but handles.json does not record the tap and NAT\n");

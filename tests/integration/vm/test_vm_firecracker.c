@@ -84,7 +84,7 @@ static void test_lifecycle(void **state)
 
 	/* the exact sequence, in Firecracker's order */
 	json_t *bodies;
-	char *seq = requests(vm->api_sock, &bodies);
+	char *seq = requests(bg_vm_public_record(vm)->api_sock, &bodies);
 	assert_string_equal(seq,
 		"PUT /metrics\nPUT /machine-config\nPUT /boot-source\nPUT /drives/rootfs\n"
 		"PUT /drives/work\nPUT /drives/identity\nPUT /network-interfaces/eth0\nPUT /vsock\n"
@@ -129,7 +129,7 @@ static void test_lifecycle(void **state)
 
 	/* stop: graceful (SendCtrlAltDel), then nothing left */
 	assert_int_equal(banger_vm_stop(F.ctx, "box", NULL), 0);
-	seq = requests(vm->api_sock, NULL);
+	seq = requests(bg_vm_public_record(vm)->api_sock, NULL);
 	assert_non_null(strstr(seq, "PUT /actions\nPUT /actions\n")); /* InstanceStart, SendCtrlAltDel */
 	free(seq);
 	fx_assert_clean(&F);
@@ -147,7 +147,7 @@ static void test_lifecycle(void **state)
 	assert_int_equal(banger_vm_delete(F.ctx, "box", NULL), BANGER_ESTATE);
 	assert_int_equal(banger_vm_delete(F.ctx, "box", &FORCE_DELETE), 0);
 	fx_assert_clean(&F);
-	assert_false(bg_path_exists(vm->vm_dir));
+	assert_false(bg_path_exists(bg_vm_public_record(vm)->vm_dir));
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), BANGER_ENOTFOUND);
 	assert_int_equal(bg_read_file(&pins, NULL, kh, 1 << 20), 0);
 	assert_null(strstr(pins, "box.vm"));
@@ -218,7 +218,7 @@ static void test_vmm_killed_is_reconciled(void **state)
 	assert_int_equal(banger_vm_create(&vm, F.ctx, &o), 0);
 	pid_t *pids = NULL;
 	size_t n = 0;
-	assert_int_equal(bg_proc_find(&pids, &n, vm->api_sock), 0);
+	assert_int_equal(bg_proc_find(&pids, &n, bg_vm_public_record(vm)->api_sock), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(kill(pids[0], SIGKILL), 0);
 	free(pids);
