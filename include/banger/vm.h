@@ -1,5 +1,53 @@
 /*
  * libbanger — virtual machines.
+ *
+ * A VM is a Firecracker or QEMU process (the "VMM", chosen per VM and kept)
+ * booting a guest kernel (<banger/kernel.h>) with three disks:
+ *   - the system disk: a copy-on-write view of an image (<banger/image.h>),
+ *     a device-mapper snapshot over it where the host has one, else a
+ *     reflink or sparse copy;
+ *   - the work disk: ext4, mounted at /root in the guest, grown with
+ *     banger_vm_set();
+ *   - the identity disk: small and read-only, with the hostname, the
+ *     network settings, the guest's SSH host key and the keys allowed to
+ *     log in (docs/guest-identity.md).
+ * Each VM gets a /30 of the configured subnet through a tap device (and
+ * outbound NAT when asked), a vsock CID, and the DNS name "<name>.vm".
+ *
+ * What a VM *is* lives in the store, one record per VM; banger_vm_lookup()
+ * and banger_vm_list_all() hand out snapshots of it (banger_vm, read with
+ * the accessors below).  What runs *now* (the VMM process, the tap, loop
+ * and device-mapper devices) is never recorded: it is found again from the
+ * OS, and banger_vm_is_alive() is the one answer to "does it run".
+ *
+ * The calls, in the order a VM meets them:
+ *   banger_vm_create()     image + kernel -> disks, identity, record; then
+ *                          boots it and waits until SSH answers with the
+ *                          host key banger generated and pinned before the
+ *                          first boot (no trust on first use; an image
+ *                          banger did not prepare has no identity disk and
+ *                          is trusted on first use)
+ *   banger_vm_exec()       a command over that verified SSH connection
+ *                          (interactive use: <banger/ssh.h>, sessions:
+ *                          <banger/session.h>)
+ *   banger_vm_stop(), banger_vm_start(), banger_vm_restart()
+ *   banger_vm_set()        vCPUs, memory, NAT, a larger work disk (stopped)
+ *   banger_vm_delete()     every host object, the files, the pins, the record
+ *   banger_vm_reconcile()  records brought in line with the host after a
+ *                          crash or a kill
+ * Calls that take a VM take its name or its id.
+ *
+ * States (banger_vm_state_t): a create goes creating -> starting ->
+ * running (or creating -> stopped without booting); stop goes stopping ->
+ * stopped, start starting -> running, delete deleting -> gone.  A process
+ * killed in the middle leaves one of the -ing states behind: opening a
+ * context settles VMs whose VMM is gone, banger_vm_reconcile() the rest.
+ *
+ * Every call on a VM holds that VM's lock, so two processes never
+ * interleave on one VM.  A call that fails, or is cancelled through its
+ * progress callback (<banger/progress.h>), undoes what it made: a failed
+ * create leaves no VM (unless keep_on_failure), a failed start a stopped
+ * one.
  */
 #ifndef BANGER_VM_H
 #define BANGER_VM_H
