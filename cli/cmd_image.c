@@ -185,7 +185,8 @@ static int on_progress(const banger_progress *ev, void *payload)
 	case BANGER_PROGRESS_DONE:
 	case BANGER_PROGRESS_UP_TO_DATE:
 		if (p->tty && p->drawn) {
-			snprintf(p->step, sizeof(p->step), "%s", ev->event == BANGER_PROGRESS_DONE ? "done" : "up to date");
+			snprintf(p->step, sizeof(p->step), "%s",
+				 ev->event == BANGER_PROGRESS_DONE ? "done" : "up to date");
 			draw(p, true);
 		}
 		return 0;

@@ -38,6 +38,7 @@ int bg_progress_step(const bg_progress *p, const char *stage, const char *detail
 
 void bg_progress_done(const bg_progress *p, const char *subject, uint64_t total)
 {
-	banger_progress r = { .event = BANGER_PROGRESS_DONE, .stage = "done", .subject = subject, .total = total };
+	banger_progress r = { .event = BANGER_PROGRESS_DONE, .stage = "done", .subject = subject,
+			      .total = total };
 	bg_progress_tell(p, &r);
 }

@@ -10,7 +10,8 @@
 BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned int version)
 {
 	static const banger_ctx_options def = BANGER_CTX_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_ctx_options", version, BANGER_CTX_OPTIONS_VERSION, BANGER_CTX_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_ctx_options", version, BANGER_CTX_OPTIONS_VERSION,
+			       BANGER_CTX_OPTIONS_VERSION);
 }
 
 /* Keep a damaged database (and its -wal and -shm) under a new name. */

@@ -320,7 +320,8 @@ out:
 BANGER_EXTERN(int) banger_ssh_options_init(banger_ssh_options *opts, unsigned int version)
 {
 	static const banger_ssh_options def = BANGER_SSH_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_ssh_options", version, BANGER_SSH_OPTIONS_VERSION, BANGER_SSH_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_ssh_options", version, BANGER_SSH_OPTIONS_VERSION,
+			       BANGER_SSH_OPTIONS_VERSION);
 }
 
 /* Bytes of a version 1 banger_ssh_exec_options: everything before
@@ -560,12 +561,14 @@ static int32_t signal_number(const char *name, size_t len)
 		const char *name;
 		int number;
 	} known[] = {
-		{ "ABRT", SIGABRT }, { "ALRM", SIGALRM }, { "BUS", SIGBUS }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },
-		{ "FPE", SIGFPE }, { "HUP", SIGHUP }, { "ILL", SIGILL }, { "INT", SIGINT }, { "IO", SIGIO },
-		{ "KILL", SIGKILL }, { "PIPE", SIGPIPE }, { "PROF", SIGPROF }, { "PWR", SIGPWR }, { "QUIT", SIGQUIT },
-		{ "SEGV", SIGSEGV }, { "STOP", SIGSTOP }, { "SYS", SIGSYS }, { "TERM", SIGTERM }, { "TRAP", SIGTRAP },
-		{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "USR1", SIGUSR1 },
-		{ "USR2", SIGUSR2 }, { "VTALRM", SIGVTALRM }, { "WINCH", SIGWINCH }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+		{ "ABRT", SIGABRT }, { "ALRM", SIGALRM }, { "BUS", SIGBUS }, { "CHLD", SIGCHLD },
+		{ "CONT", SIGCONT }, { "FPE", SIGFPE }, { "HUP", SIGHUP }, { "ILL", SIGILL },
+		{ "INT", SIGINT }, { "IO", SIGIO }, { "KILL", SIGKILL }, { "PIPE", SIGPIPE },
+		{ "PROF", SIGPROF }, { "PWR", SIGPWR }, { "QUIT", SIGQUIT }, { "SEGV", SIGSEGV },
+		{ "STOP", SIGSTOP }, { "SYS", SIGSYS }, { "TERM", SIGTERM }, { "TRAP", SIGTRAP },
+		{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "VTALRM", SIGVTALRM }, { "WINCH", SIGWINCH },
+		{ "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
 	};
 	for (size_t i = 0; i < BG_ARRAY_SIZE(known); i++)
 		if (strlen(known[i].name) == len && memcmp(known[i].name, name, len) == 0)

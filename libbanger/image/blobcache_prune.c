@@ -324,7 +324,8 @@ out:
 BANGER_EXTERN(int) banger_image_prune_options_init(banger_image_prune_options *opts, unsigned int version)
 {
 	static const banger_image_prune_options def = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_image_prune_options", version, BANGER_IMAGE_PRUNE_OPTIONS_VERSION, BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_image_prune_options", version, BANGER_IMAGE_PRUNE_OPTIONS_VERSION,
+			       BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_image_prune(banger_image_prune_report *out, banger_ctx *ctx,

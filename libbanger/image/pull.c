@@ -11,7 +11,8 @@
 BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version)
 {
 	static const banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_image_pull_options", version, BANGER_IMAGE_PULL_OPTIONS_VERSION, BANGER_IMAGE_PULL_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_image_pull_options", version, BANGER_IMAGE_PULL_OPTIONS_VERSION,
+			       BANGER_IMAGE_PULL_OPTIONS_VERSION);
 }
 
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in)

@@ -77,13 +77,15 @@ BANGER_EXTERN(uint64_t) banger_kernel_catalog_entry_size(const banger_kernel_cat
 BANGER_EXTERN(int) banger_kernel_pull_options_init(banger_kernel_pull_options *opts, unsigned int version)
 {
 	static const banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_pull_options", version, BANGER_KERNEL_PULL_OPTIONS_VERSION, BANGER_KERNEL_PULL_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_pull_options", version, BANGER_KERNEL_PULL_OPTIONS_VERSION,
+			       BANGER_KERNEL_PULL_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_kernel_import_options_init(banger_kernel_import_options *opts, unsigned int version)
 {
 	static const banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_import_options", version, BANGER_KERNEL_IMPORT_OPTIONS_VERSION, BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_import_options", version, BANGER_KERNEL_IMPORT_OPTIONS_VERSION,
+			       BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
 }
 
 /* The public object is a snapshot the caller owns, not the store's row:

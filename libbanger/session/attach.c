@@ -27,7 +27,8 @@
 BANGER_EXTERN(int) banger_session_attach_options_init(banger_session_attach_options *opts, unsigned int version)
 {
 	static const banger_session_attach_options def = BANGER_SESSION_ATTACH_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_session_attach_options", version, BANGER_SESSION_ATTACH_OPTIONS_VERSION, BANGER_SESSION_ATTACH_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_attach_options", version, BANGER_SESSION_ATTACH_OPTIONS_VERSION,
+			       BANGER_SESSION_ATTACH_OPTIONS_VERSION);
 }
 
 typedef struct {

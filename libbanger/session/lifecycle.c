@@ -8,7 +8,8 @@
 BANGER_EXTERN(int) banger_session_start_options_init(banger_session_start_options *opts, unsigned int version)
 {
 	static const banger_session_start_options def = BANGER_SESSION_START_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_session_start_options", version, BANGER_SESSION_START_OPTIONS_VERSION, BANGER_SESSION_START_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_start_options", version, BANGER_SESSION_START_OPTIONS_VERSION,
+			       BANGER_SESSION_START_OPTIONS_VERSION);
 }
 
 static int check_start(const char *vm, const char *const *argv, size_t argc, const banger_session_start_options *o)

@@ -18,7 +18,8 @@
 BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version)
 {
 	static const banger_vm_create_options def = BANGER_VM_CREATE_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_vm_create_options", version, BANGER_VM_CREATE_OPTIONS_VERSION, BANGER_VM_CREATE_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_create_options", version, BANGER_VM_CREATE_OPTIONS_VERSION,
+			       BANGER_VM_CREATE_OPTIONS_VERSION);
 }
 
 /* Names become hostnames and DNS labels ("<name>.vm"). */

@@ -10,7 +10,8 @@
 BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version)
 {
 	static const banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_vm_start_options", version, BANGER_VM_START_OPTIONS_VERSION, BANGER_VM_START_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_start_options", version, BANGER_VM_START_OPTIONS_VERSION,
+			       BANGER_VM_START_OPTIONS_VERSION);
 }
 
 static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)

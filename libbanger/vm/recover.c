@@ -393,7 +393,8 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 BANGER_EXTERN(int) banger_store_recover_options_init(banger_store_recover_options *opts, unsigned int version)
 {
 	static const banger_store_recover_options def = BANGER_STORE_RECOVER_OPTIONS_INIT;
-	return bg_options_init(opts, &def, sizeof(def), "banger_store_recover_options", version, BANGER_STORE_RECOVER_OPTIONS_VERSION, BANGER_STORE_RECOVER_OPTIONS_VERSION);
+	return bg_options_init(opts, &def, sizeof(def), "banger_store_recover_options", version, BANGER_STORE_RECOVER_OPTIONS_VERSION,
+			       BANGER_STORE_RECOVER_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_recover_options *opts)
