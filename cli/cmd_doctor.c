@@ -14,12 +14,12 @@ typedef struct {
 	int missing;
 } doctor_state;
 
-static int print_check(const banger_check *c, void *payload)
+static int print_check(const banger_host_finding *c, void *payload)
 {
 	doctor_state *s = payload;
 	static const char *tags[] = { "ok", "warn", "missing" };
 	const char *tag = c->status >= 0 && c->status < 3 ? tags[c->status] : "?";
-	if (c->status == BANGER_CHECK_MISSING)
+	if (c->status == BANGER_HOST_CHECK_MISSING)
 		s->missing++;
 	if (json) {
 		printf("%s\n  {\"name\": ", s->first ? "" : ",");
@@ -47,7 +47,7 @@ static int run(cli_env *env, const cli_call *call)
 	doctor_state s = { true, 0 };
 	if (json)
 		printf("[");
-	rc = banger_doctor(ctx, print_check, &s);
+	rc = banger_host_check(ctx, print_check, &s);
 	if (json)
 		printf("\n]\n");
 	if (rc)

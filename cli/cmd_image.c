@@ -86,15 +86,15 @@ static double now_s(void)
 static const char *event_name(int e)
 {
 	switch (e) {
-	case BANGER_IMAGE_EVENT_RESOLVED: return "resolved";
-	case BANGER_IMAGE_EVENT_DOWNLOAD: return "download";
-	case BANGER_IMAGE_EVENT_DOWNLOADED: return "downloaded";
-	case BANGER_IMAGE_EVENT_CACHED: return "cached";
-	case BANGER_IMAGE_EVENT_UNPACK: return "unpack";
-	case BANGER_IMAGE_EVENT_UNPACKED: return "unpacked";
-	case BANGER_IMAGE_EVENT_BUILD: return "build";
-	case BANGER_IMAGE_EVENT_DONE: return "done";
-	case BANGER_IMAGE_EVENT_UP_TO_DATE: return "up-to-date";
+	case BANGER_PROGRESS_RESOLVED: return "resolved";
+	case BANGER_PROGRESS_DOWNLOAD: return "download";
+	case BANGER_PROGRESS_DOWNLOADED: return "downloaded";
+	case BANGER_PROGRESS_CACHED: return "cached";
+	case BANGER_PROGRESS_UNPACK: return "unpack";
+	case BANGER_PROGRESS_UNPACKED: return "unpacked";
+	case BANGER_PROGRESS_STEP: return "build";
+	case BANGER_PROGRESS_DONE: return "done";
+	case BANGER_PROGRESS_UP_TO_DATE: return "up-to-date";
 	default: return "unknown";
 	}
 }
@@ -144,12 +144,12 @@ static void draw(progress *p, bool force)
 	fflush(stderr);
 }
 
-static int on_progress(const banger_image_progress *ev, void *payload)
+static int on_progress(const banger_progress *ev, void *payload)
 {
 	progress *p = payload;
 	if (p->json) {
 		printf("{\"event\": \"%s\", \"layer\": %u, \"layers\": %u, \"digest\": ", event_name(ev->event),
-		       ev->layer, ev->layers);
+		       ev->item, ev->items);
 		json_str(stdout, ev->digest);
 		printf(", \"done\": %llu, \"total\": %llu, \"detail\": ", (unsigned long long)ev->done,
 		       (unsigned long long)ev->total);
@@ -158,34 +158,35 @@ static int on_progress(const banger_image_progress *ev, void *payload)
 		fflush(stdout);
 		return 0;
 	}
-	p->layers = ev->layers;
-	row *r = ev->layer < MAX_ROWS ? &p->rows[ev->layer] : NULL;
+	p->layers = ev->items;
+	row *r = ev->item < MAX_ROWS ? &p->rows[ev->item] : NULL;
 	char d[20], sz[32];
 	short_digest(d, sizeof(d), ev->digest);
 	double t = now_s();
 	int phase = -1;
 	switch (ev->event) {
-	case BANGER_IMAGE_EVENT_RESOLVED:
+	case BANGER_PROGRESS_RESOLVED:
 		fmt_bytes(sz, sizeof(sz), ev->total);
 		fprintf(stderr, "resolved %s (%s), %u layers, %s\n", dash(ev->digest),
-			dash(ev->detail), ev->layers, sz);
+			dash(ev->detail), ev->items, sz);
 		return 0;
-	case BANGER_IMAGE_EVENT_DOWNLOAD: phase = 1; break;
-	case BANGER_IMAGE_EVENT_DOWNLOADED:
-	case BANGER_IMAGE_EVENT_CACHED: phase = 2; break;
-	case BANGER_IMAGE_EVENT_UNPACK: phase = 3; break;
-	case BANGER_IMAGE_EVENT_UNPACKED: phase = 4; break;
-	case BANGER_IMAGE_EVENT_BUILD:
+	case BANGER_PROGRESS_DOWNLOAD: phase = 1; break;
+	case BANGER_PROGRESS_DOWNLOADED:
+	case BANGER_PROGRESS_CACHED: phase = 2; break;
+	case BANGER_PROGRESS_UNPACK: phase = 3; break;
+	case BANGER_PROGRESS_UNPACKED: phase = 4; break;
+	case BANGER_PROGRESS_STEP:
 		snprintf(p->step, sizeof(p->step), "%s", dash(ev->detail));
 		if (p->tty)
 			draw(p, true);
 		else
 			fprintf(stderr, "%s\n", dash(ev->detail));
 		return 0;
-	case BANGER_IMAGE_EVENT_DONE:
-	case BANGER_IMAGE_EVENT_UP_TO_DATE:
+	case BANGER_PROGRESS_DONE:
+	case BANGER_PROGRESS_UP_TO_DATE:
 		if (p->tty && p->drawn) {
-			snprintf(p->step, sizeof(p->step), "%s", ev->event == BANGER_IMAGE_EVENT_DONE ? "done" : "up to date");
+			snprintf(p->step, sizeof(p->step), "%s",
+				 ev->event == BANGER_PROGRESS_DONE ? "done" : "up to date");
 			draw(p, true);
 		}
 		return 0;
@@ -199,8 +200,8 @@ static int on_progress(const banger_image_progress *ev, void *payload)
 			/* plain lines: state changes only */
 			fmt_bytes(sz, sizeof(sz), ev->total);
 			if (phase == 2 || phase == 4)
-				fprintf(stderr, "layer %u/%u %s %s (%s)\n", ev->layer + 1, ev->layers, d,
-					ev->event == BANGER_IMAGE_EVENT_CACHED ? "cached"
+				fprintf(stderr, "layer %u/%u %s %s (%s)\n", ev->item + 1, ev->items, d,
+					ev->event == BANGER_PROGRESS_CACHED ? "cached"
 					: phase == 2 ? "downloaded" : "unpacked", sz);
 		}
 		r->phase = phase;
@@ -314,7 +315,7 @@ static int run_get(cli_env *env, const cli_call *call, bool import)
 	ps.json = o_json;
 	ps.tty = !o_json && isatty(STDERR_FILENO) == 1;
 	snprintf(ps.step, sizeof(ps.step), "resolving");
-	o.progress_cb = on_progress;
+	o.progress = on_progress;
 	o.progress_payload = &ps;
 	banger_ctx *ctx = cli_ctx(env);
 	if (!ctx)

@@ -109,9 +109,13 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int on_progress(uint64_t done, uint64_t total, void *payload)
+static int on_progress(const banger_progress *ev, void *payload)
 {
 	progress_state *p = payload;
+	/* the download's bytes are what there is to see */
+	if (ev->event != BANGER_PROGRESS_DOWNLOAD)
+		return 0;
+	const uint64_t done = ev->done, total = ev->total;
 	char d[32], t[32];
 	fmt_bytes(d, sizeof(d), done);
 	fmt_bytes(t, sizeof(t), total);

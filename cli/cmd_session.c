@@ -51,8 +51,8 @@ static void signal_name(char *buf, size_t len, int sig)
 /* "running", "exited(3)", "exited(SIGTERM)", "lost" */
 static void state_text(char *buf, size_t len, const banger_session *s)
 {
-	const char *st = banger_session_state(s);
-	if (strcmp(st, "exited") == 0) {
+	int st = banger_session_state(s);
+	if (st == BANGER_SESSION_STATE_EXITED) {
 		char sig[32];
 		if (banger_session_exit_signal(s) > 0) {
 			signal_name(sig, sizeof(sig), banger_session_exit_signal(s));
@@ -61,7 +61,7 @@ static void state_text(char *buf, size_t len, const banger_session *s)
 			snprintf(buf, len, "exited(%d)", (int)banger_session_exit_code(s));
 		}
 	} else {
-		snprintf(buf, len, "%s", st);
+		snprintf(buf, len, "%s", banger_session_state_name(st));
 	}
 }
 
@@ -78,7 +78,7 @@ static void session_json(FILE *f, const banger_session *s)
 	fprintf(f, ", \"command\": ");
 	json_str(f, banger_session_command(s));
 	fprintf(f, ", \"state\": ");
-	json_str(f, banger_session_state(s));
+	json_str(f, banger_session_state_name(banger_session_state(s)));
 	fprintf(f, ", \"exit_code\": ");
 	if (banger_session_exit_code(s) >= 0)
 		fprintf(f, "%d", (int)banger_session_exit_code(s));
@@ -518,11 +518,11 @@ static int session_wait(cli_env *env, const cli_call *call)
 	banger_ctx *ctx = cli_ctx(env);
 	if (!ctx)
 		return EXIT_FAILURE_;
-	int32_t status = -1;
+	banger_exit_status status;
 	if ((rc = banger_session_wait(&status, ctx, id, timeout_ms)))
 		return cli_fail("session wait", rc);
 	/* the command's own status, as a shell would report it */
-	return status < 0 ? EXIT_FAILURE_ : status;
+	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
 }
 
 static bool rm_force;

@@ -15,7 +15,7 @@ static void vm_json(FILE *f, const banger_vm *vm)
 	fprintf(f, ", \"name\": ");
 	json_str(f, banger_vm_name(vm));
 	fprintf(f, ", \"state\": ");
-	json_str(f, banger_vm_state(vm));
+	json_str(f, banger_vm_state_name(banger_vm_state(vm)));
 	fprintf(f, ", \"image\": ");
 	json_str(f, banger_vm_image(vm));
 	fprintf(f, ", \"kernel\": ");
@@ -39,7 +39,7 @@ static void vm_json(FILE *f, const banger_vm *vm)
 
 static void uptime(char *buf, size_t len, const banger_vm *vm)
 {
-	if (strcmp(banger_vm_state(vm), "running") != 0 || banger_vm_started_at(vm) == 0) {
+	if (banger_vm_state(vm) != BANGER_VM_STATE_RUNNING || banger_vm_started_at(vm) == 0) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -78,8 +78,8 @@ static int vm_list(cli_env *env, const cli_call *call)
 			snprintf(vcpus, sizeof(vcpus), "%u", banger_vm_vcpus(vm));
 			snprintf(mem, sizeof(mem), "%u MiB", banger_vm_memory_mib(vm));
 			uptime(up, sizeof(up), vm);
-			const char *row[] = { banger_vm_name(vm), banger_vm_state(vm), banger_vm_guest_ip(vm),
-					      banger_vm_image(vm), vcpus, mem, up };
+			const char *row[] = { banger_vm_name(vm), banger_vm_state_name(banger_vm_state(vm)),
+					      banger_vm_guest_ip(vm), banger_vm_image(vm), vcpus, mem, up };
 			table_row(t, row);
 		}
 		table_print(t, stdout);
@@ -113,7 +113,7 @@ static int vm_show(cli_env *env, const cli_call *call)
 		printf("name:       %s\nid:         %s\nstate:      %s\nimage:      %s\nkernel:     %s\n"
 		       "vmm:        %s\nip:         %s\nmac:        %s\ndns name:   %s\nvcpus:      %u\n"
 		       "memory:     %u MiB\nvsock cid:  %u\nnat:        %s\nuptime:     %s\n",
-		       banger_vm_name(vm), banger_vm_id(vm), banger_vm_state(vm),
+		       banger_vm_name(vm), banger_vm_id(vm), banger_vm_state_name(banger_vm_state(vm)),
 		       banger_vm_image(vm) ? vis(banger_vm_image(vm)) : "-",
 		       banger_vm_kernel(vm) ? vis(banger_vm_kernel(vm)) : "-", banger_vm_vmm(vm),
 		       banger_vm_guest_ip(vm) ? banger_vm_guest_ip(vm) : "-",
@@ -129,10 +129,13 @@ static int vm_show(cli_env *env, const cli_call *call)
 
 
 /* ---- shared helpers ---- */
-static void progress(const char *stage, const char *detail, void *payload)
+static int progress(const banger_progress *p, void *payload)
 {
 	(void)payload;
-	fprintf(stderr, "%-9s %s\n", stage, detail);
+	/* the steps; waiting and the final report add nothing to read */
+	if (p->event == BANGER_PROGRESS_STEP)
+		fprintf(stderr, "%-9s %s\n", p->stage, p->detail ? p->detail : "");
+	return 0;
 }
 
 static int write_stream(int stream, const char *data, size_t len, void *payload)
@@ -240,7 +243,7 @@ static int vm_create(cli_env *env, const cli_call *call)
 		vm_json(stdout, vm);
 		printf("\n");
 	} else {
-		printf("VM %s is %s at %s (%s)\n", banger_vm_name(vm), banger_vm_state(vm),
+		printf("VM %s is %s at %s (%s)\n", banger_vm_name(vm), banger_vm_state_name(banger_vm_state(vm)),
 		       banger_vm_guest_ip(vm), banger_vm_dns_name(vm));
 		printf("  banger vm ssh %s\n", banger_vm_name(vm));
 	}
@@ -272,11 +275,15 @@ static int simple(const cli_call *call, int which)
 	banger_vm_start_options_init(&so, BANGER_VM_START_OPTIONS_VERSION);
 	so.no_wait = no_wait_flag;
 	so.progress = progress;
+	banger_vm_stop_options to = BANGER_VM_STOP_OPTIONS_INIT;
+	to.force = force_flag;
+	banger_vm_delete_options dop = BANGER_VM_DELETE_OPTIONS_INIT;
+	dop.force = force_flag;
 	switch (which) {
 	case 0: rc = banger_vm_start(ctx, name, &so); break;
-	case 1: rc = banger_vm_stop(ctx, name, force_flag); break;
+	case 1: rc = banger_vm_stop(ctx, name, &to); break;
 	case 2: rc = banger_vm_restart(ctx, name, &so); break;
-	default: rc = banger_vm_delete(ctx, name, force_flag); break;
+	default: rc = banger_vm_delete(ctx, name, &dop); break;
 	}
 	if (rc)
 		return cli_fail(path, rc);
@@ -302,12 +309,16 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	int rc = banger_text_shell_quote(&command, (const char *const *)cmd, (size_t)ncmd);
 	if (rc)
 		return cli_fail(name, rc);
-	int32_t status = -1;
-	rc = banger_vm_exec(&status, ctx, name, command, with_stdin ? 0 : -1, write_stream, NULL);
+	banger_exit_status status;
+	banger_vm_exec_options eo = BANGER_VM_EXEC_OPTIONS_INIT;
+	eo.stdin_fd = with_stdin ? 0 : -1;
+	eo.output_cb = write_stream;
+	rc = banger_vm_exec(&status, ctx, name, command, &eo);
 	banger_free(command);
 	if (rc)
 		return cli_fail(name, rc);
-	return status < 0 ? 128 + 9 : status;
+	/* the command's own status, as a shell would report it */
+	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
 }
 
 static int vm_exec(cli_env *env, const cli_call *call)
@@ -415,7 +426,9 @@ static int vm_run(cli_env *env, const cli_call *call)
 	snprintf(name, sizeof(name), "%s", banger_vm_name(vm));
 	banger_vm_free(vm);
 	int status = run_in(ctx, name, rest, nrest, exec_stdin);
-	if (run_o.rm && (rc = banger_vm_delete(ctx, name, 1)))
+	banger_vm_delete_options dop = BANGER_VM_DELETE_OPTIONS_INIT;
+	dop.force = 1;
+	if (run_o.rm && (rc = banger_vm_delete(ctx, name, &dop)))
 		cli_fail("vm run --rm", rc);
 	return status;
 }
@@ -523,7 +536,12 @@ static int vm_set(cli_env *env, const cli_call *call)
 	if ((setv.vcpus && parse_u32("vcpus", setv.vcpus, &vcpus)) ||
 	    (setv.memory && parse_u32("memory", setv.memory, &mem)) || (setv.disk && parse_size(setv.disk, &disk)))
 		return EXIT_USAGE;
-	if ((rc = banger_vm_set(ctx, name, vcpus, mem, disk, setv.nat ? 1 : setv.no_nat ? 0 : -1)))
+	banger_vm_set_options so = BANGER_VM_SET_OPTIONS_INIT;
+	so.vcpus = vcpus;
+	so.memory_mib = mem;
+	so.disk_bytes = disk;
+	so.nat = setv.nat ? 1 : setv.no_nat ? 0 : -1;
+	if ((rc = banger_vm_set(ctx, name, &so)))
 		return cli_fail("vm set", rc);
 	return EXIT_OK;
 }
@@ -563,7 +581,9 @@ static int vm_disk(cli_env *env, const cli_call *call)
 	uint64_t bytes = 0;
 	if (grow_to && parse_size(grow_to, &bytes))
 		return EXIT_USAGE;
-	if (grow_to && (rc = banger_vm_set(ctx, name, 0, 0, bytes, -1)))
+	banger_vm_set_options so = BANGER_VM_SET_OPTIONS_INIT;
+	so.disk_bytes = bytes;
+	if (grow_to && (rc = banger_vm_set(ctx, name, &so)))
 		return cli_fail("vm disk --grow", rc);
 	/* The figures come from the stats call: one source for disk usage. */
 	char *json = NULL;

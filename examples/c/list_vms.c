@@ -16,7 +16,7 @@ int main(void)
 		printf("libbanger %s: %zu VM(s)\n", banger_version(), banger_vm_list_count(list));
 		for (size_t i = 0; i < banger_vm_list_count(list); i++) {
 			const banger_vm *vm = banger_vm_list_get(list, i);
-			printf("%s\t%s\t%s\n", banger_vm_name(vm), banger_vm_state(vm),
+			printf("%s\t%s\t%s\n", banger_vm_name(vm), banger_vm_state_name(banger_vm_state(vm)),
 			       banger_vm_guest_ip(vm) ? banger_vm_guest_ip(vm) : "-");
 		}
 		banger_vm_list_free(list);

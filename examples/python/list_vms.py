@@ -25,10 +25,15 @@ def load(path):
     lib.banger_vm_list_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.banger_vm_list_get.restype = ctypes.c_void_p
     lib.banger_vm_list_free.argtypes = [ctypes.c_void_p]
-    for name in ("banger_vm_name", "banger_vm_state", "banger_vm_guest_ip"):
+    for name in ("banger_vm_name", "banger_vm_guest_ip"):
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p]
         fn.restype = ctypes.c_char_p
+    # states are numbers (banger_vm_state_t); the library names them
+    lib.banger_vm_state.argtypes = [ctypes.c_void_p]
+    lib.banger_vm_state.restype = ctypes.c_int
+    lib.banger_vm_state_name.argtypes = [ctypes.c_int]
+    lib.banger_vm_state_name.restype = ctypes.c_char_p
     return lib
 
 
@@ -51,7 +56,8 @@ def main():
         for i in range(n):
             vm = lib.banger_vm_list_get(vms, i)
             ip = lib.banger_vm_guest_ip(vm)
-            print(f"{lib.banger_vm_name(vm).decode()}\t{lib.banger_vm_state(vm).decode()}\t"
+            state = lib.banger_vm_state_name(lib.banger_vm_state(vm)).decode()
+            print(f"{lib.banger_vm_name(vm).decode()}\t{state}\t"
                   f"{ip.decode() if ip else '-'}")
         lib.banger_vm_list_free(vms)
     finally:

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "errors.h"
 #include "context.h"
+#include "progress.h"
 #include "host.h"
 #include "vm.h"
 #include "ssh.h"

@@ -39,6 +39,20 @@
 
 BANGER_BEGIN_DECL
 
+/* How a command ended.  One convention wherever a command runs in a guest:
+ * banger_vm_exec() and banger_session_wait() fill one in, and
+ * banger_ssh_result_exit_code()/_exit_signal() and
+ * banger_session_exit_code()/_exit_signal() read the same two numbers.
+ *   exited:              code 0..255, signal 0
+ *   killed by a signal:  code -1, signal its number (Linux numbering; -1
+ *                        when the guest did not say which signal)
+ *   not ended (yet):     code -1, signal 0
+ * A shell reports the first two as code, or 128 + signal. */
+typedef struct {
+	int32_t code;
+	int32_t signal;
+} banger_exit_status;
+
 /* The runtime library version as "MAJOR.MINOR.PATCH"; never NULL, static. */
 BANGER_EXTERN(const char *) banger_version(void);
 

@@ -31,9 +31,11 @@ typedef enum {
 	BANGER_EVERIFY = -14,     /* checksum or digest mismatch */
 	BANGER_ESTATE = -15,      /* object is in the wrong state for this */
 	BANGER_EVMM = -16,        /* the VMM refused or failed a request */
-	BANGER_ESTORE = -17       /* the database is lost, emptied or corrupt while
+	BANGER_ESTORE = -17,      /* the database is lost, emptied or corrupt while
 	                           * VM directories exist: nothing was touched;
 	                           * run `banger store recover` */
+	BANGER_ECANCELLED = -18   /* a progress callback asked to stop; what the
+	                           * operation had done was undone (progress.h) */
 } banger_error_code;
 
 typedef struct {

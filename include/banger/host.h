@@ -24,25 +24,26 @@ BANGER_BEGIN_DECL
 BANGER_EXTERN(int) banger_host_features(uint32_t *out);
 
 typedef enum {
-	BANGER_CHECK_OK = 0,
-	BANGER_CHECK_WARN = 1,
-	BANGER_CHECK_MISSING = 2
-} banger_check_status;
+	BANGER_HOST_CHECK_OK = 0,
+	BANGER_HOST_CHECK_WARN = 1,
+	BANGER_HOST_CHECK_MISSING = 2
+} banger_host_check_status;
 
-/* One finding of banger_doctor(); strings valid during the callback. */
+/* One finding of banger_host_check(); strings valid during the callback. */
 typedef struct {
 	const char *name;   /* short id, e.g. "kvm" */
-	int status;         /* a banger_check_status */
+	int status;         /* a banger_host_check_status */
 	const char *detail; /* what was found */
 	const char *fix;    /* one-line fix, or NULL when status is OK */
-} banger_check;
+} banger_host_finding;
 
-typedef int (*banger_check_cb)(const banger_check *check, void *payload);
+typedef int (*banger_host_finding_cb)(const banger_host_finding *finding, void *payload);
 
-/* Run every host check and report each through cb (a non-zero return
- * from cb stops the walk and is returned).  ctx may be NULL; with a
- * context, the state directory's permissions are checked too. */
-BANGER_EXTERN(int) banger_doctor(banger_ctx *ctx, banger_check_cb cb, void *payload);
+/* Run every host check (what `banger doctor` prints) and report each
+ * finding through cb (a non-zero return from cb stops the walk and is
+ * returned).  ctx may be NULL; with a context, the state directory's
+ * permissions are checked too. */
+BANGER_EXTERN(int) banger_host_check(banger_ctx *ctx, banger_host_finding_cb cb, void *payload);
 
 BANGER_END_DECL
 

@@ -20,12 +20,18 @@
  * banger_image_prune(), and after each pull or import unreferenced blobs
  * are evicted, oldest first, while the cache is larger than the config
  * key blob_cache_max (default 20G).
+ *
+ * Progress (progress.h): a pull or import reports RESOLVED, then per
+ * layer (item) DOWNLOAD / DOWNLOADED or CACHED and UNPACK / UNPACKED,
+ * STEP for each step of writing the filesystem (stage "build"), and DONE
+ * or UP_TO_DATE.  Cancelling records nothing.
  */
 #ifndef BANGER_IMAGE_H
 #define BANGER_IMAGE_H
 
 #include "common.h"
 #include "context.h"
+#include "progress.h"
 
 BANGER_BEGIN_DECL
 
@@ -34,47 +40,6 @@ BANGER_BEGIN_DECL
 typedef struct banger_image banger_image;
 /* A list of image records. */
 typedef struct banger_image_list banger_image_list;
-
-/* ---- progress ---- */
-
-typedef enum {
-	/* The reference was resolved: digest = manifest digest, detail =
-	 * platform ("linux/amd64"), layers = layer count, total = sum of the
-	 * compressed layer sizes. */
-	BANGER_IMAGE_EVENT_RESOLVED = 1,
-	/* A layer is being downloaded: done/total bytes (throttled). */
-	BANGER_IMAGE_EVENT_DOWNLOAD = 2,
-	/* A layer was downloaded and its digest verified. */
-	BANGER_IMAGE_EVENT_DOWNLOADED = 3,
-	/* A layer was already in the cache: nothing downloaded. */
-	BANGER_IMAGE_EVENT_CACHED = 4,
-	/* A layer is being unpacked: done/total compressed bytes (throttled). */
-	BANGER_IMAGE_EVENT_UNPACK = 5,
-	/* A layer was unpacked and its diff_id verified. */
-	BANGER_IMAGE_EVENT_UNPACKED = 6,
-	/* The filesystem is being written; detail says which step. */
-	BANGER_IMAGE_EVENT_BUILD = 7,
-	/* Finished: detail = image name, total = rootfs size in bytes. */
-	BANGER_IMAGE_EVENT_DONE = 8,
-	/* The image is recorded with this manifest already: nothing to do. */
-	BANGER_IMAGE_EVENT_UP_TO_DATE = 9
-} banger_image_event;
-
-/* One progress report; valid during the callback only.  Reports come
- * from the thread that called pull/import. */
-typedef struct {
-	int event;          /* a banger_image_event */
-	uint32_t layer;     /* 0-based layer index (layer events) */
-	uint32_t layers;    /* number of layers */
-	const char *digest; /* layer or manifest digest, or NULL */
-	uint64_t done;      /* bytes done */
-	uint64_t total;     /* bytes expected, 0 if unknown */
-	const char *detail; /* platform, step or name; may be NULL */
-} banger_image_progress;
-
-/* Return 0 to go on; any other value cancels the operation, which then
- * fails with BANGER_ERROR ("cancelled"). */
-typedef int (*banger_image_progress_cb)(const banger_image_progress *progress, void *payload);
 
 /* ---- pull and import ---- */
 
@@ -86,7 +51,9 @@ typedef int (*banger_image_progress_cb)(const banger_image_progress *progress, v
  * host keys); the record then says prepared = 0. */
 #define BANGER_IMAGE_NO_PATCH (1u << 2)
 
-#define BANGER_IMAGE_PULL_OPTIONS_VERSION 1
+/* Version 2: progress is a banger_progress_cb (progress.h); it was a
+ * callback of images' own. */
+#define BANGER_IMAGE_PULL_OPTIONS_VERSION 2
 
 typedef struct {
 	unsigned int version;      /* BANGER_IMAGE_PULL_OPTIONS_VERSION */
@@ -103,7 +70,7 @@ typedef struct {
 				    * may expand; 0: config image_max_bytes (64G) */
 	uint32_t max_parallel;     /* concurrent downloads and unpackers; 0: automatic */
 	uint32_t flags;            /* BANGER_IMAGE_* */
-	banger_image_progress_cb progress_cb; /* NULL: no reports */
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
 } banger_image_pull_options;
 

@@ -6,12 +6,18 @@
  * named entry's artifact, verifies its size and sha256 while streaming,
  * unpacks it and installs it atomically; import copies kernel files the
  * user built.  A failure leaves nothing installed and nothing recorded.
+ *
+ * Progress (progress.h): a pull reports STEP "catalog", DOWNLOAD (item 0
+ * of 1: bytes of the artifact) and DOWNLOADED, STEP "unpack" and
+ * "install", then DONE; an import STEP "copy" and "install", then DONE.
+ * Cancelling installs and records nothing.
  */
 #ifndef BANGER_KERNEL_H
 #define BANGER_KERNEL_H
 
 #include "common.h"
 #include "context.h"
+#include "progress.h"
 
 BANGER_BEGIN_DECL
 
@@ -57,16 +63,14 @@ BANGER_EXTERN(uint64_t) banger_kernel_catalog_entry_size(const banger_kernel_cat
 typedef struct banger_kernel banger_kernel;
 typedef struct banger_kernel_list banger_kernel_list;
 
-/* Download progress: done and total in bytes (total 0 when unknown).
- * Return non-zero to cancel the download. */
-typedef int (*banger_kernel_progress_cb)(uint64_t done, uint64_t total, void *payload);
-
-#define BANGER_KERNEL_PULL_OPTIONS_VERSION 1
+/* Version 2: progress is a banger_progress_cb (progress.h); it was a
+ * callback of kernels' own. */
+#define BANGER_KERNEL_PULL_OPTIONS_VERSION 2
 
 typedef struct {
 	unsigned int version;        /* BANGER_KERNEL_PULL_OPTIONS_VERSION */
 	const char *catalog_url;     /* NULL: the "kernel_catalog" configuration key */
-	banger_kernel_progress_cb progress; /* NULL: no progress reports */
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
 	uint32_t timeout_seconds;    /* deadline of the whole download; 0: one hour */
 } banger_kernel_pull_options;
@@ -85,15 +89,18 @@ BANGER_EXTERN(int) banger_kernel_pull_options_init(banger_kernel_pull_options *o
 BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, const char *name,
 				      const banger_kernel_pull_options *opts);
 
-#define BANGER_KERNEL_IMPORT_OPTIONS_VERSION 1
+/* Version 2 added progress. */
+#define BANGER_KERNEL_IMPORT_OPTIONS_VERSION 2
 
 typedef struct {
-	unsigned int version;    /* BANGER_KERNEL_IMPORT_OPTIONS_VERSION */
-	const char *initrd_path; /* NULL: none */
-	const char *config_path; /* the kernel's .config; NULL: none */
+	unsigned int version;        /* BANGER_KERNEL_IMPORT_OPTIONS_VERSION */
+	const char *initrd_path;     /* NULL: none */
+	const char *config_path;     /* the kernel's .config; NULL: none */
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
+	void *progress_payload;
 } banger_kernel_import_options;
 
-#define BANGER_KERNEL_IMPORT_OPTIONS_INIT { BANGER_KERNEL_IMPORT_OPTIONS_VERSION, NULL, NULL }
+#define BANGER_KERNEL_IMPORT_OPTIONS_INIT { BANGER_KERNEL_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
 
 BANGER_EXTERN(int) banger_kernel_import_options_init(banger_kernel_import_options *opts,
 						     unsigned int version);

@@ -11,8 +11,8 @@
  * last state seen and the exit status); what runs now is asked of the
  * guest, over SSH with the VM's pinned host key.
  *
- * States: "starting" (being started), "running", "exited" (see
- * banger_session_exit_code / banger_session_exit_signal), "lost" (the VM
+ * States: starting (being started), running, exited (see
+ * banger_session_exit_code / banger_session_exit_signal), lost (the VM
  * was stopped or deleted, or the guest lost track of it).
  */
 #ifndef BANGER_SESSION_H
@@ -22,6 +22,23 @@
 #include "context.h"
 
 BANGER_BEGIN_DECL
+
+/* A session's state as last seen.  (The type has the _t suffix because
+ * its plain name is the accessor's.) */
+typedef enum {
+	/* A state this library does not know: a newer library wrote it.
+	 * Treat any value not listed here as this one. */
+	BANGER_SESSION_STATE_UNKNOWN = 0,
+	BANGER_SESSION_STATE_STARTING = 1,
+	BANGER_SESSION_STATE_RUNNING = 2,
+	BANGER_SESSION_STATE_EXITED = 3,
+	BANGER_SESSION_STATE_LOST = 4
+} banger_session_state_t;
+
+/* The state's name as the CLI prints it ("running"); "unknown" for
+ * BANGER_SESSION_STATE_UNKNOWN and any value not listed.  Static, never
+ * NULL. */
+BANGER_EXTERN(const char *) banger_session_state_name(int state);
 
 /* A snapshot of one session.  Opaque; read with accessors.  Strings live
  * as long as the object. */
@@ -78,10 +95,12 @@ BANGER_EXTERN(const char *) banger_session_vm_id(const banger_session *session);
 BANGER_EXTERN(const char *) banger_session_vm_name(const banger_session *session); /* NULL once the VM is gone */
 /* The command as shell words ('a b' c). */
 BANGER_EXTERN(const char *) banger_session_command(const banger_session *session);
-BANGER_EXTERN(const char *) banger_session_state(const banger_session *session);
-/* 0..255 when the command exited, else -1. */
+/* A banger_session_state_t. */
+BANGER_EXTERN(int) banger_session_state(const banger_session *session);
+/* How the command ended, as banger_exit_status (common.h) says: the exit
+ * code 0..255, else -1; the number of the signal that killed it, else 0.
+ * Both are -1/0 while it runs and once it is lost. */
 BANGER_EXTERN(int32_t) banger_session_exit_code(const banger_session *session);
-/* The signal number that killed it, else 0. */
 BANGER_EXTERN(int32_t) banger_session_exit_signal(const banger_session *session);
 BANGER_EXTERN(int) banger_session_tty(const banger_session *session);
 BANGER_EXTERN(int64_t) banger_session_created_at(const banger_session *session); /* unix seconds */
@@ -163,10 +182,10 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 				       uint32_t timeout_ms);
 
 /* Wait up to timeout_ms (0: forever) for the session to end.  *out gets
- * its exit status the way a shell reports it: the exit code, or 128 plus
- * the signal number.  A lost session is BANGER_ESTATE; running past the
- * deadline is BANGER_ETIMEOUT. */
-BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char *id, uint32_t timeout_ms);
+ * how it ended (banger_exit_status, common.h).  A lost session is
+ * BANGER_ESTATE; running past the deadline is BANGER_ETIMEOUT. */
+BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
+				       uint32_t timeout_ms);
 
 /* Forget a session and delete its log in the guest.  A running session
  * is refused (BANGER_ESTATE) unless force, which kills it first.  A lost

@@ -88,7 +88,7 @@ BANGER_EXTERN(uint32_t) banger_known_host_line(const banger_known_host *entry);
 
 /* Path of banger's ed25519 client key (<state>/ssh/id_ed25519), owned by
  * the context. */
-BANGER_EXTERN(const char *) banger_ctx_client_key_path(const banger_ctx *ctx);
+BANGER_EXTERN(const char *) banger_ssh_client_key_path(const banger_ctx *ctx);
 
 /* Make sure banger's client key exists (generated once: OpenSSH private
  * key format, mode 0600, plus id_ed25519.pub) and give its public line
@@ -196,27 +196,40 @@ BANGER_EXTERN(int) banger_ssh_exec_options_init(banger_ssh_exec_options *opts, u
 typedef struct banger_ssh_result banger_ssh_result;
 
 /* Run command (through the remote user's shell).  A command that ran and
- * failed is not an error: read its exit status from the result.  opts may
+ * failed is not an error: read how it ended from the result.  opts may
  * be NULL (no stdin, output collected up to the default bound).  Errors:
  * those of the connection, BANGER_ETIMEOUT, BANGER_EIO when collected
  * output passed max_output (the command is stopped, no result). */
 BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *ssh, const char *command,
 				   const banger_ssh_exec_options *opts);
-/* Exit status 0..255, or -1 when the command was killed by a signal. */
-BANGER_EXTERN(int32_t) banger_ssh_result_exit_status(const banger_ssh_result *result);
-/* Signal name without "SIG" ("KILL"), or NULL. */
-BANGER_EXTERN(const char *) banger_ssh_result_exit_signal(const banger_ssh_result *result);
+/* How the command ended, as banger_exit_status (common.h) says: its exit
+ * code 0..255, or -1 when a signal ended it; the signal's number, or 0
+ * (-1 when the server named a signal this library does not know). */
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_code(const banger_ssh_result *result);
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_signal(const banger_ssh_result *result);
 /* Collected output (empty when an output callback was given); *len may
  * be NULL.  NUL-terminated; may contain NULs. */
 BANGER_EXTERN(const char *) banger_ssh_result_stdout(const banger_ssh_result *result, size_t *len);
 BANGER_EXTERN(const char *) banger_ssh_result_stderr(const banger_ssh_result *result, size_t *len);
 BANGER_EXTERN(void) banger_ssh_result_free(banger_ssh_result *result);
 
-/* Copy a local file to remote_path with the given mode (e.g. 0644): it
- * is written to a temporary name beside it and renamed, through the
- * remote shell, so a guest needs neither scp nor sftp. */
+#define BANGER_SSH_UPLOAD_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version; /* BANGER_SSH_UPLOAD_OPTIONS_VERSION */
+	uint32_t mode;        /* the remote file's mode; default 0644 */
+	uint32_t timeout_ms;  /* the whole upload; 0: 300000 */
+} banger_ssh_upload_options;
+
+#define BANGER_SSH_UPLOAD_OPTIONS_INIT { BANGER_SSH_UPLOAD_OPTIONS_VERSION, 0644, 0 }
+
+BANGER_EXTERN(int) banger_ssh_upload_options_init(banger_ssh_upload_options *opts, unsigned int version);
+
+/* Copy a local file to remote_path: it is written to a temporary name
+ * beside it, given its mode and renamed, through the remote shell, so a
+ * guest needs neither scp nor sftp.  opts may be NULL. */
 BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *ssh, const char *local_path, const char *remote_path,
-				     uint32_t mode, uint32_t timeout_ms);
+				     const banger_ssh_upload_options *opts);
 
 /* ---- plain ssh into guests ---- */
 

@@ -1,11 +1,61 @@
 /*
  * libbanger — virtual machines.
+ *
+ * A VM is a Firecracker or QEMU process (the "VMM", chosen per VM and kept)
+ * booting a guest kernel (<banger/kernel.h>) with three disks:
+ *   - the system disk: a copy-on-write view of an image (<banger/image.h>),
+ *     a device-mapper snapshot over it where the host has one, else a
+ *     reflink or sparse copy;
+ *   - the work disk: ext4, mounted at /root in the guest, grown with
+ *     banger_vm_set();
+ *   - the identity disk: small and read-only, with the hostname, the
+ *     network settings, the guest's SSH host key and the keys allowed to
+ *     log in (docs/guest-identity.md).
+ * Each VM gets a /30 of the configured subnet through a tap device (and
+ * outbound NAT when asked), a vsock CID, and the DNS name "<name>.vm".
+ *
+ * What a VM *is* lives in the store, one record per VM; banger_vm_lookup()
+ * and banger_vm_list_all() hand out snapshots of it (banger_vm, read with
+ * the accessors below).  What runs *now* (the VMM process, the tap, loop
+ * and device-mapper devices) is never recorded: it is found again from the
+ * OS, and banger_vm_is_alive() is the one answer to "does it run".
+ *
+ * The calls, in the order a VM meets them:
+ *   banger_vm_create()     image + kernel -> disks, identity, record; then
+ *                          boots it and waits until SSH answers with the
+ *                          host key banger generated and pinned before the
+ *                          first boot (no trust on first use; an image
+ *                          banger did not prepare has no identity disk and
+ *                          is trusted on first use)
+ *   banger_vm_exec()       a command over that verified SSH connection
+ *                          (interactive use: <banger/ssh.h>, sessions:
+ *                          <banger/session.h>)
+ *   banger_vm_stop(), banger_vm_start(), banger_vm_restart()
+ *   banger_vm_set()        vCPUs, memory, NAT, a larger work disk (stopped)
+ *   banger_vm_delete()     every host object, the files, the pins, the record
+ *   banger_vm_reconcile()  records brought in line with the host after a
+ *                          crash or a kill
+ * Calls that take a VM take its name or its id.
+ *
+ * States (banger_vm_state_t): a create goes creating -> starting ->
+ * running (or creating -> stopped without booting); stop goes stopping ->
+ * stopped, start starting -> running, delete deleting -> gone.  A process
+ * killed in the middle leaves one of the -ing states behind: opening a
+ * context settles VMs whose VMM is gone, banger_vm_reconcile() the rest.
+ *
+ * Every call on a VM holds that VM's lock, so two processes never
+ * interleave on one VM.  A call that fails, or is cancelled through its
+ * progress callback (<banger/progress.h>), undoes what it made: a failed
+ * create leaves no VM (unless keep_on_failure), a failed start a stopped
+ * one.
  */
 #ifndef BANGER_VM_H
 #define BANGER_VM_H
 
 #include "common.h"
 #include "context.h"
+#include "progress.h"
+#include "ssh.h"
 
 BANGER_BEGIN_DECL
 
@@ -26,10 +76,27 @@ BANGER_EXTERN(void) banger_vm_list_free(banger_vm_list *list);
 BANGER_EXTERN(int) banger_vm_lookup(banger_vm **out, banger_ctx *ctx, const char *name_or_id);
 BANGER_EXTERN(void) banger_vm_free(banger_vm *vm);
 
+/* A VM's recorded state.  (The type has the _t suffix because its plain
+ * name is the accessor's.) */
+typedef enum {
+	/* A state this library does not know: a newer library wrote it.
+	 * Treat any value not listed here as this one. */
+	BANGER_VM_STATE_UNKNOWN = 0,
+	BANGER_VM_STATE_CREATING = 1, /* being created (reconcile finishes a killed create as a removal) */
+	BANGER_VM_STATE_STOPPED = 2,
+	BANGER_VM_STATE_STARTING = 3, /* booting: host objects and the VMM are being set up */
+	BANGER_VM_STATE_RUNNING = 4,  /* the VMM was started (banger_vm_is_alive says whether it still runs) */
+	BANGER_VM_STATE_STOPPING = 5,
+	BANGER_VM_STATE_DELETING = 6  /* being deleted (reconcile finishes a killed delete) */
+} banger_vm_state_t;
+
 BANGER_EXTERN(const char *) banger_vm_id(const banger_vm *vm);
 BANGER_EXTERN(const char *) banger_vm_name(const banger_vm *vm);
-/* "creating", "stopped", "starting", "running", "stopping", "deleting", "error" */
-BANGER_EXTERN(const char *) banger_vm_state(const banger_vm *vm);
+/* A banger_vm_state_t. */
+BANGER_EXTERN(int) banger_vm_state(const banger_vm *vm);
+/* The state's name as the CLI prints it ("running"); "unknown" for
+ * BANGER_VM_STATE_UNKNOWN and any value not listed.  Static, never NULL. */
+BANGER_EXTERN(const char *) banger_vm_state_name(int state);
 BANGER_EXTERN(const char *) banger_vm_image(const banger_vm *vm);
 BANGER_EXTERN(const char *) banger_vm_kernel(const banger_vm *vm);
 BANGER_EXTERN(const char *) banger_vm_guest_ip(const banger_vm *vm);
@@ -72,11 +139,9 @@ BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_r
 
 /* ---- lifecycle ---- */
 
-/* Progress of a long operation: stage ("image", "disks", "network",
- * "vmm", "boot", "ssh", ...) and a human-readable detail. */
-typedef void (*banger_progress_cb)(const char *stage, const char *detail, void *payload);
-
-#define BANGER_VM_CREATE_OPTIONS_VERSION 1
+/* Version 2: progress is a banger_progress_cb (progress.h), which can
+ * cancel. */
+#define BANGER_VM_CREATE_OPTIONS_VERSION 2
 
 typedef struct {
 	unsigned int version;     /* BANGER_VM_CREATE_OPTIONS_VERSION */
@@ -92,7 +157,7 @@ typedef struct {
 	int no_wait;              /* start, but do not wait for SSH */
 	int keep_on_failure;      /* keep the record (with last_error) when boot fails */
 	uint32_t ready_timeout_s; /* 0: config "ready_timeout" */
-	banger_progress_cb progress;
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
 } banger_vm_create_options;
 
@@ -101,45 +166,88 @@ typedef struct {
 BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version);
 
 /* Create a VM and (unless no_start) boot it and wait until SSH answers
- * with the host key banger pinned for it.  Any failure rolls back
+ * with the host key banger pinned for it.  Any failure, and a
+ * cancellation through progress (BANGER_ECANCELLED), rolls back
  * everything created so far and says which step failed.  *out (may be
  * NULL) receives the VM's record. */
 BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const banger_vm_create_options *opts);
 
-#define BANGER_VM_START_OPTIONS_VERSION 1
+/* Version 2: progress is a banger_progress_cb (progress.h). */
+#define BANGER_VM_START_OPTIONS_VERSION 2
 typedef struct {
-	unsigned int version;
-	int no_wait;
-	uint32_t ready_timeout_s;
-	banger_progress_cb progress;
+	unsigned int version;        /* BANGER_VM_START_OPTIONS_VERSION */
+	int no_wait;                 /* do not wait for SSH */
+	uint32_t ready_timeout_s;    /* 0: config "ready_timeout" */
+	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
 } banger_vm_start_options;
 #define BANGER_VM_START_OPTIONS_INIT { BANGER_VM_START_OPTIONS_VERSION, 0, 0, NULL, NULL }
 BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version);
 
-/* Boot a stopped VM (opts may be NULL). */
+/* Boot a stopped VM (opts may be NULL).  A boot that fails or is
+ * cancelled (BANGER_ECANCELLED) is torn down: the VM is stopped again,
+ * with the reason as its last error. */
 BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
-/* Stop a running VM: graceful shutdown with a deadline, then SIGTERM and
- * SIGKILL; with force, kill at once.  Every kernel object is torn down. */
-BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force);
+/* Stop it as banger_vm_stop() does without force, then start it. */
 BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const banger_vm_start_options *opts);
+
+#define BANGER_VM_STOP_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version; /* BANGER_VM_STOP_OPTIONS_VERSION */
+	int force;            /* kill the VMM at once: no graceful shutdown */
+} banger_vm_stop_options;
+#define BANGER_VM_STOP_OPTIONS_INIT { BANGER_VM_STOP_OPTIONS_VERSION, 0 }
+BANGER_EXTERN(int) banger_vm_stop_options_init(banger_vm_stop_options *opts, unsigned int version);
+
+/* Stop a running VM: graceful shutdown with a deadline, then SIGTERM and
+ * SIGKILL; with force, kill at once.  Every kernel object is torn down.
+ * opts may be NULL (graceful). */
+BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, const banger_vm_stop_options *opts);
+
+#define BANGER_VM_DELETE_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version; /* BANGER_VM_DELETE_OPTIONS_VERSION */
+	int force;            /* delete a running VM too (its VMM is killed) */
+} banger_vm_delete_options;
+#define BANGER_VM_DELETE_OPTIONS_INIT { BANGER_VM_DELETE_OPTIONS_VERSION, 0 }
+BANGER_EXTERN(int) banger_vm_delete_options_init(banger_vm_delete_options *opts, unsigned int version);
+
 /* Delete a VM: stop it (refused while running unless force), tear down
- * every handle, remove its directory, its known_hosts pins and its record. */
-BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force);
+ * every handle, remove its directory, its known_hosts pins and its
+ * record.  opts may be NULL (no force). */
+BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, const banger_vm_delete_options *opts);
 
-/* Run command in the guest over SSH (verified host key).  Output goes to
- * cb (stream 1 stdout, 2 stderr) or is dropped when cb is NULL; stdin_fd
- * (-1: none) is sent to the command.  *exit_status gets its exit status
- * (-1 when killed by a signal). */
-BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
-				  const char *command, int stdin_fd,
-				  int (*cb)(int stream, const char *data, size_t len, void *payload),
-				  void *payload);
+#define BANGER_VM_EXEC_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;           /* BANGER_VM_EXEC_OPTIONS_VERSION */
+	int stdin_fd;                   /* read until EOF and sent to the command; -1: none */
+	banger_ssh_output_cb output_cb; /* stream 1 stdout, 2 stderr; NULL: output is dropped */
+	void *output_payload;
+	uint32_t timeout_ms;            /* the whole command; 0: 24 hours */
+} banger_vm_exec_options;
+#define BANGER_VM_EXEC_OPTIONS_INIT { BANGER_VM_EXEC_OPTIONS_VERSION, -1, NULL, NULL, 0 }
+BANGER_EXTERN(int) banger_vm_exec_options_init(banger_vm_exec_options *opts, unsigned int version);
 
-/* Change a stopped VM: vcpus/memory (0: unchanged), grow the work disk
- * (0: unchanged; shrinking is refused), nat (-1: unchanged). */
-BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcpus,
-				 uint32_t memory_mib, uint64_t disk_bytes, int nat);
+/* Run command (through the guest user's shell) in a running VM over SSH,
+ * with the host key banger pinned for it.  A command that ran and failed
+ * is not an error: *out gets how it ended (banger_exit_status, common.h).
+ * opts may be NULL (no stdin, output dropped). */
+BANGER_EXTERN(int) banger_vm_exec(banger_exit_status *out, banger_ctx *ctx, const char *name,
+				  const char *command, const banger_vm_exec_options *opts);
+
+#define BANGER_VM_SET_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version; /* BANGER_VM_SET_OPTIONS_VERSION */
+	uint32_t vcpus;       /* 0: unchanged */
+	uint32_t memory_mib;  /* 0: unchanged */
+	uint64_t disk_bytes;  /* grow the work disk to this; 0: unchanged; shrinking is refused */
+	int nat;              /* 1 on, 0 off, -1: unchanged */
+} banger_vm_set_options;
+#define BANGER_VM_SET_OPTIONS_INIT { BANGER_VM_SET_OPTIONS_VERSION, 0, 0, 0, -1 }
+BANGER_EXTERN(int) banger_vm_set_options_init(banger_vm_set_options *opts, unsigned int version);
+
+/* Change a stopped VM as opts says (required). */
+BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, const banger_vm_set_options *opts);
 
 /* Resource use of a VM as a JSON object (banger_free): VMM CPU time and
  * RSS from /proc, disk usage, and the VMM's own metrics when it has any. */

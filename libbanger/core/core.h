@@ -60,6 +60,43 @@ int bg_code_from_errno(int err);
 #define bg_error_oom() (bg_error_oom(), BANGER_ENOMEM)
 #endif
 
+/* ---- options structs (options.c) ----
+ * Every entry point that takes an options struct checks it with
+ * BG_OPTIONS_CHECK and every *_options_init() is bg_options_init, so NULL
+ * and unknown versions are refused alike everywhere (BANGER_EINVALID
+ * naming the struct): an old library never misreads a newer struct. */
+int bg_options_check(const char *type, bool present, unsigned int version, unsigned int oldest,
+		     unsigned int newest);
+/* Copy size bytes of defaults into opts and set its version. */
+int bg_options_init(void *opts, const void *defaults, size_t size, const char *type, unsigned int version,
+		    unsigned int oldest, unsigned int newest);
+/* opts is the entry point's parameter (a pointer variable): NULL becomes
+ * defaults, or is refused when defaults is NULL (the struct has a
+ * required field).  Versions oldest..newest are accepted. */
+#define BG_OPTIONS_CHECK(opts, defaults, type, oldest, newest)                                      \
+	((opts) = (opts) ? (opts) : (defaults),                                                      \
+	 bg_options_check(#type, (opts) != NULL, (opts) ? (opts)->version : 0, (oldest), (newest)))
+
+/* ---- progress reports (progress.c; include/banger/progress.h) ---- */
+typedef struct {
+	banger_progress_cb cb; /* NULL: no reports */
+	void *payload;
+	int operation;         /* a banger_progress_op */
+	const char *subject;   /* default subject of reports (a name), or NULL */
+} bg_progress;
+/* Send r (version, operation and a missing subject are filled in).  0 to
+ * go on; BANGER_ECANCELLED, with the error set, when the callback asked
+ * to stop (never for DONE and UP_TO_DATE): the caller fails as on any
+ * error, undoing what it did. */
+int bg_progress_report(const bg_progress *p, banger_progress *r);
+/* Send r where stopping is not possible (rolling back, stopping a VM):
+ * the callback's answer is ignored. */
+void bg_progress_tell(const bg_progress *p, banger_progress *r);
+/* A STEP report (bg_progress_report). */
+int bg_progress_step(const bg_progress *p, const char *stage, const char *detail);
+/* The DONE report: the operation succeeded (total: bytes, or 0). */
+void bg_progress_done(const bg_progress *p, const char *subject, uint64_t total);
+
 /* ---- logging ---- */
 /* The owner is anything that begins with a bg_logger (core/logger.h):
  * a bg_env or a banger_ctx; NULL logs nothing. */

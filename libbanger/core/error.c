@@ -168,6 +168,7 @@ BANGER_EXTERN(const char *) banger_error_name(int code)
 	case BANGER_ESTATE: return "wrong state";
 	case BANGER_EVMM: return "vmm error";
 	case BANGER_ESTORE: return "store needs recovery";
+	case BANGER_ECANCELLED: return "cancelled";
 	default: return "unknown error";
 	}
 }

@@ -5,13 +5,9 @@
 
 BANGER_EXTERN(int) banger_ctx_options_init(banger_ctx_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_CTX_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ctx_options version %u", version);
-	banger_ctx_options def = BANGER_CTX_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_ctx_options def = BANGER_CTX_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_ctx_options", version, BANGER_CTX_OPTIONS_VERSION,
+			       BANGER_CTX_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *opts)
@@ -22,10 +18,9 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
 	*out = NULL;
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_CTX_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ctx_options version %u", opts->version);
+	if ((rc = BG_OPTIONS_CHECK(opts, &def, banger_ctx_options, BANGER_CTX_OPTIONS_VERSION,
+				   BANGER_CTX_OPTIONS_VERSION)))
+		return rc;
 	if ((rc = bg_global_init()))
 		return rc;
 

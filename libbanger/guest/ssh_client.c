@@ -40,8 +40,7 @@ struct banger_ssh {
 };
 
 struct banger_ssh_result {
-	int32_t exit_status;
-	char *exit_signal;
+	banger_exit_status exit;
 	bg_buf out, err;
 };
 
@@ -320,13 +319,9 @@ out:
 
 BANGER_EXTERN(int) banger_ssh_options_init(banger_ssh_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_SSH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_options version %u", version);
-	banger_ssh_options def = BANGER_SSH_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_ssh_options def = BANGER_SSH_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_ssh_options", version, BANGER_SSH_OPTIONS_VERSION,
+			       BANGER_SSH_OPTIONS_VERSION);
 }
 
 /* Bytes of a version 1 banger_ssh_exec_options: everything before
@@ -336,14 +331,9 @@ BANGER_EXTERN(int) banger_ssh_options_init(banger_ssh_options *opts, unsigned in
 
 BANGER_EXTERN(int) banger_ssh_exec_options_init(banger_ssh_exec_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != 1 && version != BANGER_SSH_EXEC_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", version);
-	banger_ssh_exec_options def = BANGER_SSH_EXEC_OPTIONS_INIT;
-	def.version = version;
-	memcpy(opts, &def, version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(def));
-	return 0;
+	static const banger_ssh_exec_options def = BANGER_SSH_EXEC_OPTIONS_INIT;
+	return bg_options_init(opts, &def, version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(def),
+			       "banger_ssh_exec_options", version, 1, BANGER_SSH_EXEC_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(void) banger_ssh_close(banger_ssh *s)
@@ -381,10 +371,10 @@ BANGER_EXTERN(void) banger_ssh_close(banger_ssh *s)
 
 static int check_options(const banger_ssh_options *o, bg_env *env)
 {
-	if (!o)
-		return bg_error(BANGER_EINVALID, "SSH options are required (at least the host)");
-	if (o->version != BANGER_SSH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_options version %u", o->version);
+	int rc = BG_OPTIONS_CHECK(o, NULL, banger_ssh_options, BANGER_SSH_OPTIONS_VERSION,
+				  BANGER_SSH_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	if (!o->host || !*o->host)
 		return bg_error(BANGER_EINVALID, "SSH options: host is required");
 	if (o->hostkey_policy != BANGER_SSH_HOSTKEY_TOFU && o->hostkey_policy != BANGER_SSH_HOSTKEY_PINNED &&
@@ -548,20 +538,44 @@ BANGER_EXTERN(void) banger_ssh_result_free(banger_ssh_result *r)
 {
 	if (!r)
 		return;
-	bg_free(r->exit_signal);
 	bg_buf_free(&r->out);
 	bg_buf_free(&r->err);
 	bg_free(r);
 }
 
-BANGER_EXTERN(int32_t) banger_ssh_result_exit_status(const banger_ssh_result *r)
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_code(const banger_ssh_result *r)
 {
-	return r ? r->exit_status : -1;
+	return r ? r->exit.code : -1;
 }
 
-BANGER_EXTERN(const char *) banger_ssh_result_exit_signal(const banger_ssh_result *r)
+BANGER_EXTERN(int32_t) banger_ssh_result_exit_signal(const banger_ssh_result *r)
 {
-	return r ? r->exit_signal : NULL;
+	return r ? r->exit.signal : 0;
+}
+
+/* An exit-signal name as SSH servers send it ("KILL", no "SIG") as a
+ * number.  Guests are Linux on this host's architecture, so this host's
+ * numbering is theirs.  -1 for a name not in the list (OpenSSH sends
+ * "SIG@openssh.com" for signals RFC 4254 does not name). */
+static int32_t signal_number(const char *name, size_t len)
+{
+	static const struct {
+		const char *name;
+		int number;
+	} known[] = {
+		{ "ABRT", SIGABRT }, { "ALRM", SIGALRM }, { "BUS", SIGBUS }, { "CHLD", SIGCHLD },
+		{ "CONT", SIGCONT }, { "FPE", SIGFPE }, { "HUP", SIGHUP }, { "ILL", SIGILL },
+		{ "INT", SIGINT }, { "IO", SIGIO }, { "KILL", SIGKILL }, { "PIPE", SIGPIPE },
+		{ "PROF", SIGPROF }, { "PWR", SIGPWR }, { "QUIT", SIGQUIT }, { "SEGV", SIGSEGV },
+		{ "STOP", SIGSTOP }, { "SYS", SIGSYS }, { "TERM", SIGTERM }, { "TRAP", SIGTRAP },
+		{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "VTALRM", SIGVTALRM }, { "WINCH", SIGWINCH },
+		{ "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+	};
+	for (size_t i = 0; i < BG_ARRAY_SIZE(known); i++)
+		if (strlen(known[i].name) == len && memcmp(known[i].name, name, len) == 0)
+			return known[i].number;
+	return -1;
 }
 
 BANGER_EXTERN(const char *) banger_ssh_result_stdout(const banger_ssh_result *r, size_t *len)
@@ -611,12 +625,12 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	*out = NULL;
 	if (!s || !command)
 		return bg_error(BANGER_EINVALID, "a connection and a command are required");
-	if (opts && opts->version == 1)
-		memcpy(&o, opts, EXEC_OPTIONS_V1_SIZE); /* max_output stays the default */
-	else if (opts && opts->version == BANGER_SSH_EXEC_OPTIONS_VERSION)
-		o = *opts;
-	else if (opts)
-		return bg_error(BANGER_EINVALID, "unsupported banger_ssh_exec_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &o, banger_ssh_exec_options, 1, BANGER_SSH_EXEC_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	/* a version 1 struct ends before max_output, which keeps the default */
+	if (opts != &o)
+		memcpy(&o, opts, opts->version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(o));
 	opts = &o;
 	/* Collected output never grows past this, whatever the guest sends. */
 	const uint64_t max_output = o.max_output ? o.max_output : BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT;
@@ -624,8 +638,8 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	banger_ssh_result *r = bg_calloc(1, sizeof(*r));
 	if (!r)
 		return bg_error_oom();
-	r->exit_status = -1;
-	int rc = 0, lr, werr;
+	r->exit.code = -1;
+	int lr, werr;
 	LIBSSH2_CHANNEL *ch = open_channel(s, deadline, &rc);
 	if (!ch)
 		goto out;
@@ -732,13 +746,11 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	char *sig = NULL;
 	size_t siglen = 0;
 	if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL) == 0 && sig) {
-		r->exit_signal = bg_strndup(sig, siglen);
+		r->exit.signal = signal_number(sig, siglen);
 		libssh2_free(s->session, sig);
-		r->exit_status = -1;
-		if (!r->exit_signal)
-			rc = bg_error_oom();
+		r->exit.code = -1;
 	} else {
-		r->exit_status = libssh2_channel_get_exit_status(ch);
+		r->exit.code = libssh2_channel_get_exit_status(ch);
 	}
 	libssh2_channel_free(ch);
 	goto out;
@@ -759,11 +771,24 @@ out:
 	return 0;
 }
 
-BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, const char *remote_path,
-				     uint32_t mode, uint32_t timeout_ms)
+BANGER_EXTERN(int) banger_ssh_upload_options_init(banger_ssh_upload_options *opts, unsigned int version)
 {
+	static const banger_ssh_upload_options def = BANGER_SSH_UPLOAD_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_ssh_upload_options", version,
+			       BANGER_SSH_UPLOAD_OPTIONS_VERSION, BANGER_SSH_UPLOAD_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, const char *remote_path,
+				     const banger_ssh_upload_options *opts)
+{
+	banger_ssh_upload_options def = BANGER_SSH_UPLOAD_OPTIONS_INIT;
 	if (!s || !local_path || !remote_path || !*remote_path)
 		return bg_error(BANGER_EINVALID, "a connection, a local and a remote path are required");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_ssh_upload_options, BANGER_SSH_UPLOAD_OPTIONS_VERSION,
+				  BANGER_SSH_UPLOAD_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const uint32_t mode = opts->mode;
 	if (mode > 07777)
 		return bg_error(BANGER_EINVALID, "invalid file mode %o", (unsigned)mode);
 	int fd = open(local_path, O_RDONLY | O_CLOEXEC);
@@ -787,15 +812,15 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 	}
 	banger_ssh_exec_options o = BANGER_SSH_EXEC_OPTIONS_INIT;
 	o.stdin_fd = fd;
-	o.timeout_ms = timeout_ms;
+	o.timeout_ms = opts->timeout_ms;
 	banger_ssh_result *r = NULL;
-	int rc = banger_ssh_exec(&r, s, cmd, &o);
+	rc = banger_ssh_exec(&r, s, cmd, &o);
 	close(fd);
 	bg_free(cmd);
-	if (rc == 0 && banger_ssh_result_exit_status(r) != 0) {
+	if (rc == 0 && banger_ssh_result_exit_code(r) != 0) {
 		const char *err = banger_ssh_result_stderr(r, NULL);
 		rc = bg_error(BANGER_EIO, "upload of %s to %s:%s failed (exit %d)%s%.*s", local_path, s->host,
-			      remote_path, (int)banger_ssh_result_exit_status(r), *err ? ": " : "",
+			      remote_path, (int)banger_ssh_result_exit_code(r), *err ? ": " : "",
 			      (int)strcspn(err, "\n"), err);
 	}
 	banger_ssh_result_free(r);
@@ -804,7 +829,7 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 
 /* ---- client key, paths ---- */
 
-BANGER_EXTERN(const char *) banger_ctx_client_key_path(const banger_ctx *ctx)
+BANGER_EXTERN(const char *) banger_ssh_client_key_path(const banger_ctx *ctx)
 {
 	const bg_env *env = bg_env_of_const(ctx);
 	return env ? env->layout.client_key : NULL;

@@ -1,6 +1,6 @@
 /*
  * Private declarations of host probing: what this machine offers.
- * The same probes feed banger_host_features(), banger_doctor() and the
+ * The same probes feed banger_host_features(), banger_host_check() and the
  * VMM/overlay choices, so they never disagree.
  */
 #ifndef BG_PROBE_H

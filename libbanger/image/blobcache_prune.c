@@ -323,13 +323,9 @@ out:
 
 BANGER_EXTERN(int) banger_image_prune_options_init(banger_image_prune_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_IMAGE_PRUNE_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_image_prune_options version %u", version);
-	banger_image_prune_options def = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_image_prune_options def = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_image_prune_options", version, BANGER_IMAGE_PRUNE_OPTIONS_VERSION,
+			       BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_image_prune(banger_image_prune_report *out, banger_ctx *ctx,
@@ -341,13 +337,15 @@ BANGER_EXTERN(int) banger_image_prune(banger_image_prune_report *out, banger_ctx
 int bg_image_prune(banger_image_prune_report *out, bg_env *env, const banger_image_prune_options *opts)
 {
 	banger_image_prune_options def = BANGER_IMAGE_PRUNE_OPTIONS_INIT;
-	const banger_image_prune_options *o = opts ? opts : &def;
+	const banger_image_prune_options *o = opts;
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (o->version != BANGER_IMAGE_PRUNE_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_image_prune_options version %u", o->version);
+	int vrc = BG_OPTIONS_CHECK(o, &def, banger_image_prune_options, BANGER_IMAGE_PRUNE_OPTIONS_VERSION,
+				   BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
+	if (vrc)
+		return vrc;
 	if (o->flags & ~(uint32_t)BANGER_IMAGE_PRUNE_DRY_RUN)
 		return bg_error(BANGER_EINVALID, "unknown prune flags 0x%x", o->flags);
 	char *path = lock_path(env->layout.blobs_dir);

@@ -189,9 +189,8 @@ static uint64_t estimate(int fd, uint64_t size)
 static int report(const bg_build_opts *o, int event, uint32_t layer, uint64_t done, uint64_t total,
 		  const char *detail)
 {
-	if (o->progress && o->progress(event, layer, done, total, detail, o->payload))
-		return bg_error(BANGER_ERROR, "cancelled");
-	return 0;
+	/* its answer is an error code, with the error set (a cancellation) */
+	return o->progress ? o->progress(event, layer, done, total, detail, o->payload) : 0;
 }
 
 static int start_threads(pool *p, pthread_t *th, uint32_t nthreads, uint32_t *started)
@@ -241,11 +240,11 @@ static int wait_threads(const bg_build_opts *o, pool *p, pthread_t *th, uint32_t
 		pthread_mutex_unlock(&p->lock);
 		for (size_t i = 0; i < n && !rc && !atomic_load(&p->cancel); i++) {
 			if (st[i] == 1)
-				rc = report(o, BANGER_IMAGE_EVENT_UNPACK, (uint32_t)i, atomic_load(&p->progress[i]),
+				rc = report(o, BANGER_PROGRESS_UNPACK, (uint32_t)i, atomic_load(&p->progress[i]),
 					    o->layers[i].size, NULL);
 			else if (st[i] == 2 && !announced[i]) {
 				announced[i] = true;
-				rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
+				rc = report(o, BANGER_PROGRESS_UNPACKED, (uint32_t)i, o->layers[i].size,
 					    o->layers[i].size, NULL);
 			}
 		}
@@ -260,7 +259,7 @@ static int wait_threads(const bg_build_opts *o, pool *p, pthread_t *th, uint32_t
 		pthread_join(th[i], NULL);
 	for (size_t i = 0; i < n && !rc && announced; i++)
 		if (p->state[i] == 2 && !announced[i])
-			rc = report(o, BANGER_IMAGE_EVENT_UNPACKED, (uint32_t)i, o->layers[i].size,
+			rc = report(o, BANGER_PROGRESS_UNPACKED, (uint32_t)i, o->layers[i].size,
 				    o->layers[i].size, NULL);
 	bg_free(announced);
 	bg_free(st);
@@ -513,7 +512,7 @@ static int make_filesystem(build *b)
 	bg_env *env = b->env;
 	uint64_t size = b->size;
 	int rc;
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, size, "creating the filesystem")))
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, size, "creating the filesystem")))
 		return rc;
 	int64_t tm = bg_now_ms();
 	if ((rc = bg_ext4_create(&b->e4, b->tmp, size, b->want_inodes)))
@@ -533,7 +532,7 @@ static int unpack_layers(build *b, int attempt, uint64_t *over)
 	pool *p = &b->p;
 	size_t n = o->nlayers;
 	int rc;
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0,
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0,
 			 attempt == 0 && o->fetch ? "downloading and unpacking layers" : "unpacking layers")))
 		return rc;
 	p->sink = bg_ext4_sink(b->e4);
@@ -562,7 +561,7 @@ static int apply_layers(build *b, uint64_t over)
 {
 	const bg_build_opts *o = b->o;
 	int rc;
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "applying layers")))
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0, "applying layers")))
 		return rc;
 	if ((rc = bg_tree_new(&b->tree)))
 		return rc;
@@ -648,7 +647,7 @@ static int write_filesystem(build *b, uint64_t *bytes)
 	const bg_build_opts *o = b->o;
 	bg_env *env = b->env;
 	int rc;
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "writing the filesystem")))
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0, "writing the filesystem")))
 		return rc;
 	int64_t t1 = bg_now_ms();
 	if ((rc = bg_ext4_write_tree(b->e4, b->tree)))
@@ -658,7 +657,7 @@ static int write_filesystem(build *b, uint64_t *bytes)
 	uint64_t headroom;
 	if ((rc = headroom_of(o, &headroom)))
 		return rc;
-	if ((rc = report(o, BANGER_IMAGE_EVENT_BUILD, 0, 0, 0, "sizing the filesystem")) ||
+	if ((rc = report(o, BANGER_PROGRESS_STEP, 0, 0, 0, "sizing the filesystem")) ||
 	    (rc = bg_ext4_finish(b->e4, o->size_bytes, headroom, bytes)))
 		return rc;
 	bg_debug(env, "image %s: resized, journal added, synced in %lld ms", o->name,

@@ -22,6 +22,12 @@ typedef struct bg_env bg_env; /* env/env.h */
 
 struct banger_ctx;
 
+/* The public image object (image_api.c): a snapshot of a record that the
+ * caller owns, not the store's row, so either can change alone. */
+struct banger_image {
+	bg_image_record rec;
+};
+
 /* ---- digests (digest.c) ---- */
 
 /* "sha256:" + 64 lowercase hex + NUL */
@@ -184,11 +190,12 @@ int bg_registry_manifest(bg_registry *r, const char *object, char **body, size_t
 /* GET a small blob (config) into memory, verified, at most max bytes. */
 int bg_registry_blob_mem(bg_registry *r, const char *digest, size_t max, char **body, size_t *len);
 
-/* Progress of parallel downloads, reported from the calling thread. */
+/* Progress of parallel downloads (banger_progress_event), reported from
+ * the calling thread; non-zero stops the downloads (BANGER_ECANCELLED). */
 typedef int (*bg_fetch_progress)(size_t index, int event, uint64_t done, uint64_t total, void *payload);
 /* Download blobs (digest, size) into the cache, at most parallel at a
  * time, each verified before it is renamed into place.  Blobs already in
- * the cache are skipped (event BANGER_IMAGE_EVENT_CACHED). */
+ * the cache are skipped (event BANGER_PROGRESS_CACHED). */
 int bg_registry_fetch_blobs(bg_registry *r, const char *blobs_dir, const bg_descriptor *d,
 			    size_t n, uint32_t parallel, bg_fetch_progress cb, void *payload);
 
@@ -566,6 +573,9 @@ char *bg_fstab_patch(const char *old_text);
 
 /* ---- build (build.c): blobs in the cache -> rootfs -> record ---- */
 
+/* A report (a banger_progress_event) from the calling thread; returns 0,
+ * or an error code with the error set (a cancellation) that stops the
+ * build. */
 typedef int (*bg_build_progress)(int event, uint32_t layer, uint64_t done, uint64_t total,
 				 const char *detail, void *payload);
 
@@ -622,7 +632,7 @@ void bg_resolved_free(bg_resolved *r);
 /* Take the image lock, check the target, fetch missing layers (reg may be
  * NULL when they are cached), build and record. */
 int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const char *name,
-		    const char *ref, bg_registry *reg, const banger_image_pull_options *opts);
+		    const char *ref, bg_registry *reg, const banger_image_pull_options *opts, int operation);
 /* Validate options (NULL: defaults) into *o. */
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in);
 

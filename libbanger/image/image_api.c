@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 struct banger_image_list {
-	bg_image_record *images;
+	banger_image *images;
 	size_t count;
 };
 
@@ -16,14 +16,24 @@ BANGER_EXTERN(int) banger_image_list_all(banger_image_list **out, banger_ctx *ct
 	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
-	banger_image_list *l = bg_calloc(1, sizeof(*l));
-	if (!l)
-		return bg_error_oom();
-	int rc = bg_store_image_list(&env->store, &l->images, &l->count);
-	if (rc) {
-		bg_free(l);
+	bg_image_record *recs = NULL;
+	size_t n = 0;
+	int rc = bg_store_image_list(&env->store, &recs, &n);
+	if (rc)
 		return rc;
+	banger_image_list *l = bg_calloc(1, sizeof(*l));
+	banger_image *images = bg_calloc(n ? n : 1, sizeof(*images));
+	if (!l || !images) {
+		bg_free(l);
+		bg_free(images);
+		bg_image_records_free(recs, n);
+		return bg_error_oom();
 	}
+	for (size_t i = 0; i < n; i++)
+		images[i].rec = recs[i];
+	bg_free(recs); /* the strings moved */
+	l->images = images;
+	l->count = n;
 	*out = l;
 	return 0;
 }
@@ -42,7 +52,9 @@ BANGER_EXTERN(void) banger_image_list_free(banger_image_list *list)
 {
 	if (!list)
 		return;
-	bg_image_records_free(list->images, list->count);
+	for (size_t i = 0; i < list->count; i++)
+		bg_image_record_clear(&list->images[i].rec);
+	bg_free(list->images);
 	bg_free(list);
 }
 
@@ -55,7 +67,7 @@ BANGER_EXTERN(int) banger_image_lookup(banger_image **out, banger_ctx *ctx, cons
 	banger_image *img = bg_calloc(1, sizeof(*img));
 	if (!img)
 		return bg_error_oom();
-	int rc = bg_store_image_get(&env->store, img, name);
+	int rc = bg_store_image_get(&env->store, &img->rec, name);
 	if (rc) {
 		bg_free(img);
 		return rc;
@@ -68,7 +80,7 @@ BANGER_EXTERN(void) banger_image_free(banger_image *image)
 {
 	if (!image)
 		return;
-	bg_image_record_clear(image);
+	bg_image_record_clear(&image->rec);
 	bg_free(image);
 }
 
@@ -111,14 +123,14 @@ out:
 	return rc;
 }
 
-BANGER_EXTERN(const char *) banger_image_name(const banger_image *i) { return i ? i->name : NULL; }
-BANGER_EXTERN(const char *) banger_image_ref(const banger_image *i) { return i ? i->ref : NULL; }
-BANGER_EXTERN(const char *) banger_image_digest(const banger_image *i) { return i ? i->manifest_digest : NULL; }
-BANGER_EXTERN(const char *) banger_image_platform(const banger_image *i) { return i ? i->platform : NULL; }
-BANGER_EXTERN(const char *) banger_image_config_json(const banger_image *i) { return i ? i->config_json : NULL; }
-BANGER_EXTERN(const char *) banger_image_kernel(const banger_image *i) { return i ? i->kernel_name : NULL; }
-BANGER_EXTERN(const char *) banger_image_rootfs_path(const banger_image *i) { return i ? i->rootfs_path : NULL; }
-BANGER_EXTERN(uint64_t) banger_image_rootfs_bytes(const banger_image *i) { return i ? i->rootfs_bytes : 0; }
-BANGER_EXTERN(int) banger_image_has_initrd(const banger_image *i) { return i ? i->has_initrd : 0; }
-BANGER_EXTERN(int) banger_image_prepared(const banger_image *i) { return i ? i->prepared : 0; }
-BANGER_EXTERN(int64_t) banger_image_created_at(const banger_image *i) { return i ? i->created_at : 0; }
+BANGER_EXTERN(const char *) banger_image_name(const banger_image *i) { return i ? i->rec.name : NULL; }
+BANGER_EXTERN(const char *) banger_image_ref(const banger_image *i) { return i ? i->rec.ref : NULL; }
+BANGER_EXTERN(const char *) banger_image_digest(const banger_image *i) { return i ? i->rec.manifest_digest : NULL; }
+BANGER_EXTERN(const char *) banger_image_platform(const banger_image *i) { return i ? i->rec.platform : NULL; }
+BANGER_EXTERN(const char *) banger_image_config_json(const banger_image *i) { return i ? i->rec.config_json : NULL; }
+BANGER_EXTERN(const char *) banger_image_kernel(const banger_image *i) { return i ? i->rec.kernel_name : NULL; }
+BANGER_EXTERN(const char *) banger_image_rootfs_path(const banger_image *i) { return i ? i->rec.rootfs_path : NULL; }
+BANGER_EXTERN(uint64_t) banger_image_rootfs_bytes(const banger_image *i) { return i ? i->rec.rootfs_bytes : 0; }
+BANGER_EXTERN(int) banger_image_has_initrd(const banger_image *i) { return i ? i->rec.has_initrd : 0; }
+BANGER_EXTERN(int) banger_image_prepared(const banger_image *i) { return i ? i->rec.prepared : 0; }
+BANGER_EXTERN(int64_t) banger_image_created_at(const banger_image *i) { return i ? i->rec.created_at : 0; }

@@ -615,7 +615,7 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 		rc = bg_error_oom();
 		goto out;
 	}
-	rc = bg_image_finish(out, env, &res, name, ref, NULL, &o);
+	rc = bg_image_finish(out, env, &res, name, ref, NULL, &o, BANGER_PROGRESS_OP_IMAGE_IMPORT);
 out:
 	if (rc)
 		source_discard_unverified(&from);

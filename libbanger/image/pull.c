@@ -10,22 +10,18 @@
 
 BANGER_EXTERN(int) banger_image_pull_options_init(banger_image_pull_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_IMAGE_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_image_pull_options version %u", version);
-	banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_image_pull_options", version, BANGER_IMAGE_PULL_OPTIONS_VERSION,
+			       BANGER_IMAGE_PULL_OPTIONS_VERSION);
 }
 
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in)
 {
 	banger_image_pull_options def = BANGER_IMAGE_PULL_OPTIONS_INIT;
-	if (!in)
-		in = &def;
-	if (in->version != BANGER_IMAGE_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_image_pull_options version %u", in->version);
+	int rc = BG_OPTIONS_CHECK(in, &def, banger_image_pull_options, BANGER_IMAGE_PULL_OPTIONS_VERSION,
+				  BANGER_IMAGE_PULL_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	*o = *in;
 	if (o->flags & ~(uint32_t)(BANGER_IMAGE_INSECURE | BANGER_IMAGE_FORCE | BANGER_IMAGE_NO_PATCH))
 		return bg_error(BANGER_EINVALID, "unknown image flags 0x%x", o->flags);
@@ -138,7 +134,7 @@ out:
 /* ---- progress adapters ---- */
 
 typedef struct {
-	const banger_image_pull_options *o;
+	bg_progress rep;
 	const bg_resolved *res;
 	/* pipelining: tell the build when a blob is in the cache */
 	int (*ready)(void *rp, size_t index);
@@ -147,31 +143,47 @@ typedef struct {
 	bg_error_saved ready_err;
 } prog;
 
+static const char *stage_of(int event)
+{
+	switch (event) {
+	case BANGER_PROGRESS_RESOLVED: return "resolve";
+	case BANGER_PROGRESS_DOWNLOAD:
+	case BANGER_PROGRESS_DOWNLOADED:
+	case BANGER_PROGRESS_CACHED: return "download";
+	case BANGER_PROGRESS_UNPACK:
+	case BANGER_PROGRESS_UNPACKED: return "unpack";
+	case BANGER_PROGRESS_STEP: return "build";
+	default: return "done";
+	}
+}
+
+/* 0, or BANGER_ECANCELLED with the error set. */
 static int emit(const prog *p, int event, uint32_t layer, const char *digest, uint64_t done,
 		uint64_t total, const char *detail)
 {
-	if (!p->o->progress_cb)
-		return 0;
-	banger_image_progress ev = {
+	banger_progress ev = {
 		.event = event,
-		.layer = layer,
-		.layers = (uint32_t)p->res->manifest.count,
+		.stage = stage_of(event),
+		.item = layer,
+		.items = (uint32_t)p->res->manifest.count,
 		.digest = digest,
 		.done = done,
 		.total = total,
 		.detail = detail,
 	};
-	return p->o->progress_cb(&ev, p->o->progress_payload);
+	return bg_progress_report(&p->rep, &ev);
 }
 
 static int fetch_cb(size_t index, int event, uint64_t done, uint64_t total, void *payload)
 {
 	prog *p = payload;
-	if (emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total, NULL))
-		return 1;
-	if (p->ready && (event == BANGER_IMAGE_EVENT_DOWNLOADED || event == BANGER_IMAGE_EVENT_CACHED) &&
-	    (p->ready_rc = p->ready(p->rp, index)) != 0) {
-		/* the fetch reports "cancelled"; this error is the real one */
+	/* The fetch reports "cancelled" when this says stop; the error kept
+	 * here (the caller's cancellation, or ready's failure) is the real
+	 * one and replaces it (fetch_now). */
+	if ((p->ready_rc = emit(p, event, (uint32_t)index, p->res->manifest.layers[index].digest, done, total,
+				NULL)) != 0 ||
+	    (p->ready && (event == BANGER_PROGRESS_DOWNLOADED || event == BANGER_PROGRESS_CACHED) &&
+	     (p->ready_rc = p->ready(p->rp, index)) != 0)) {
 		bg_error_save(&p->ready_err);
 		return 1;
 	}
@@ -211,7 +223,7 @@ static int build_cb(int event, uint32_t layer, uint64_t done, uint64_t total, co
 		    void *payload)
 {
 	prog *p = payload;
-	const char *digest = event == BANGER_IMAGE_EVENT_BUILD ? NULL : p->res->manifest.layers[layer].digest;
+	const char *digest = event == BANGER_PROGRESS_STEP ? NULL : p->res->manifest.layers[layer].digest;
 	return emit(p, event, layer, digest, done, total, detail);
 }
 
@@ -239,11 +251,11 @@ static int check_download_budget(const char *blobs, const bg_manifest *m, uint64
 static int set_kernel(bg_env *env, banger_image *img, const char *kernel)
 {
 	int rc;
-	bg_free(img->kernel_name);
-	if (!(img->kernel_name = bg_strdup(kernel)))
+	bg_free(img->rec.kernel_name);
+	if (!(img->rec.kernel_name = bg_strdup(kernel)))
 		return bg_error_oom();
 	if ((rc = bg_store_begin(&env->store)) == 0 &&
-	    ((rc = bg_store_image_upsert(&env->store, img)) || (rc = bg_store_commit(&env->store))))
+	    ((rc = bg_store_image_upsert(&env->store, &img->rec)) || (rc = bg_store_commit(&env->store))))
 		bg_store_rollback(&env->store);
 	return rc;
 }
@@ -264,13 +276,13 @@ static int check_layers_available(bg_env *env, const bg_resolved *res, const bg_
 }
 
 int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const char *name,
-		    const char *ref, bg_registry *reg, const banger_image_pull_options *o)
+		    const char *ref, bg_registry *reg, const banger_image_pull_options *o, int operation)
 {
 	char *lock_path = bg_layout_image_lock(&env->layout, name);
 	char **diff = NULL;
 	banger_image *img = NULL;
 	bg_lock lock = BG_LOCK_INIT;
-	prog pg = { o, res, NULL, NULL, 0, { 0 } };
+	prog pg = { { o->progress, o->progress_payload, operation, name }, res, NULL, NULL, 0, { 0 } };
 	int rc = 0;
 	if (!lock_path) {
 		rc = bg_error_oom();
@@ -289,24 +301,22 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 	uint64_t total = 0;
 	for (size_t i = 0; i < res->manifest.count; i++)
 		total += res->manifest.layers[i].size;
-	if (emit(&pg, BANGER_IMAGE_EVENT_RESOLVED, 0, res->top_digest, 0, total, res->platform)) {
-		rc = bg_error(BANGER_ERROR, "cancelled");
+	if ((rc = emit(&pg, BANGER_PROGRESS_RESOLVED, 0, res->top_digest, 0, total, res->platform)))
 		goto out;
-	}
 	img = bg_calloc(1, sizeof(*img));
 	if (!img) {
 		rc = bg_error_oom();
 		goto out;
 	}
 	if (up_to_date) {
-		if ((rc = bg_store_image_get(&env->store, img, name)))
+		if ((rc = bg_store_image_get(&env->store, &img->rec, name)))
 			goto out;
-		if (o->kernel_ref && !bg_streq(img->kernel_name, o->kernel_ref) &&
+		if (o->kernel_ref && !bg_streq(img->rec.kernel_name, o->kernel_ref) &&
 		    (rc = set_kernel(env, img, o->kernel_ref)))
 			goto out;
-		if (emit(&pg, BANGER_IMAGE_EVENT_UP_TO_DATE, 0, res->top_digest, img->rootfs_bytes,
-			 img->rootfs_bytes, name))
-			rc = bg_error(BANGER_ERROR, "cancelled");
+		/* settled: the callback's answer is not asked for */
+		emit(&pg, BANGER_PROGRESS_UP_TO_DATE, 0, res->top_digest, img->rec.rootfs_bytes,
+		     img->rec.rootfs_bytes, name);
 		goto out;
 	}
 	uint32_t parallel = o->max_parallel ? o->max_parallel : 4;
@@ -335,11 +345,11 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 		.fetch = reg ? fetch_now : NULL,
 		.fetch_payload = &fj,
 	};
-	if ((rc = bg_image_build(&bo, img)))
+	if ((rc = bg_image_build(&bo, &img->rec)))
 		goto out;
-	if (emit(&pg, BANGER_IMAGE_EVENT_DONE, 0, res->top_digest, img->rootfs_bytes, img->rootfs_bytes,
-		 name))
-		rc = bg_error(BANGER_ERROR, "cancelled (the image was recorded)");
+	/* recorded: the callback's answer is not asked for */
+	emit(&pg, BANGER_PROGRESS_DONE, 0, res->top_digest, img->rec.rootfs_bytes, img->rec.rootfs_bytes,
+	     name);
 out:
 	bg_lock_release(&lock);
 	bg_free(lock_path);
@@ -427,7 +437,7 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 	if ((rc = bg_image_resolve(&res, reg, env->layout.blobs_dir, body, len, ct, digest, &want,
 				   o.platform != NULL)))
 		goto out;
-	rc = bg_image_finish(out, env, &res, name, full, reg, &o);
+	rc = bg_image_finish(out, env, &res, name, full, reg, &o, BANGER_PROGRESS_OP_IMAGE_PULL);
 out:
 	if (cache_lock.fd >= 0) {
 		bg_lock_release(&cache_lock);

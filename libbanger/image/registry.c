@@ -869,8 +869,8 @@ static int skip_cached(fetch_set *f)
 			break;
 		if (dup || bg_blob_cached(f->blobs, d[i].digest)) {
 			f->jobs[i].done = true;
-			if (cb && cb(i, BANGER_IMAGE_EVENT_CACHED, d[i].size, d[i].size, payload))
-				rc = bg_error(BANGER_ERROR, "cancelled");
+			if (cb && cb(i, BANGER_PROGRESS_CACHED, d[i].size, d[i].size, payload))
+				rc = bg_error(BANGER_ECANCELLED, "cancelled");
 		}
 	}
 	return rc;
@@ -926,8 +926,8 @@ static int collect_done(fetch_set *f)
 			if ((rc = job_start(f->r, &f->jobs[idx], &d[idx], f->m)) == 0)
 				f->running++;
 		} else if (!rc && cb &&
-			   cb(idx, BANGER_IMAGE_EVENT_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
-			rc = bg_error(BANGER_ERROR, "cancelled");
+			   cb(idx, BANGER_PROGRESS_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
+			rc = bg_error(BANGER_ECANCELLED, "cancelled");
 		}
 	}
 	return rc;
@@ -953,8 +953,8 @@ static int transfer(fetch_set *f)
 		job *j = &f->jobs[i];
 		if (j->active && now - j->last_report >= 100) {
 			j->last_report = now;
-			if (cb(i, BANGER_IMAGE_EVENT_DOWNLOAD, j->x.got, d[i].size, payload))
-				rc = bg_error(BANGER_ERROR, "cancelled");
+			if (cb(i, BANGER_PROGRESS_DOWNLOAD, j->x.got, d[i].size, payload))
+				rc = bg_error(BANGER_ECANCELLED, "cancelled");
 		}
 	}
 	return rc;

@@ -105,8 +105,8 @@ static void release_from_config(char *dst, size_t cap, const char *config_path)
 	bg_free(text);
 }
 
-int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
-		     const char *initrd_path, const char *config_path, bg_kernel_record *out)
+int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path, const char *initrd_path,
+		     const char *config_path, const bg_progress *progress, bg_kernel_record *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!bg_kernel_name_valid(name))
@@ -137,7 +137,8 @@ int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
 	memset(&files, 0, sizeof(files));
 	bool elf = info.format == BG_KFMT_ELF;
 	char sha[65] = "";
-	if ((rc = copy_in(&st, kernel_path, elf ? "vmlinux" : "bzImage", sha)))
+	if ((rc = bg_progress_step(progress, "copy", kernel_path)) ||
+	    (rc = copy_in(&st, kernel_path, elf ? "vmlinux" : "bzImage", sha)))
 		goto fail;
 	files.vmlinux = elf;
 	files.bzimage = !elf;
@@ -166,8 +167,9 @@ int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_kernel_commit(env, &st, out)))
+	if ((rc = bg_progress_step(progress, "install", name)) || (rc = bg_kernel_commit(env, &st, out)))
 		goto fail;
+	bg_progress_done(progress, name, 0);
 	bg_kernel_staging_drop(&st);
 	return 0;
 fail:

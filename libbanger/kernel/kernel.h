@@ -140,14 +140,14 @@ int bg_kernel_remove(bg_env *env, const char *name);
 /* ---- pull.c and import.c ---- */
 typedef struct {
 	const char *catalog_url;
-	bg_progress_fn progress;
-	void *payload;
+	bg_progress progress; /* the caller's reports; may cancel */
 	int64_t timeout_ms;
 } bg_pull_opts;
 
 int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kernel_record *out);
-int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path,
-		     const char *initrd_path, const char *config_path, bg_kernel_record *out);
+/* progress may be NULL. */
+int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path, const char *initrd_path,
+		     const char *config_path, const bg_progress *progress, bg_kernel_record *out);
 
 /* ---- vmm.c: checks for the VM code ---- */
 struct bg_vmm_driver;

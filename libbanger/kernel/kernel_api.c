@@ -77,25 +77,23 @@ BANGER_EXTERN(uint64_t) banger_kernel_catalog_entry_size(const banger_kernel_cat
 
 BANGER_EXTERN(int) banger_kernel_pull_options_init(banger_kernel_pull_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_KERNEL_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_pull_options version %u", version);
-	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_pull_options", version, BANGER_KERNEL_PULL_OPTIONS_VERSION,
+			       BANGER_KERNEL_PULL_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_kernel_import_options_init(banger_kernel_import_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_KERNEL_IMPORT_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u", version);
-	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_kernel_import_options", version, BANGER_KERNEL_IMPORT_OPTIONS_VERSION,
+			       BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
 }
+
+/* The public object is a snapshot the caller owns, not the store's row:
+ * the store knows nothing of it, and either can change alone. */
+struct banger_kernel {
+	bg_kernel_record rec;
+};
 
 /* Hand a finished record to the caller (or drop it when out is NULL). */
 static int give(banger_kernel **out, bg_kernel_record *rec)
@@ -111,7 +109,7 @@ static int give(banger_kernel **out, bg_kernel_record *rec)
 		bg_kernel_record_clear(rec);
 		return bg_error(BANGER_ENOMEM, "out of memory after the kernel was installed");
 	}
-	*k = *rec;
+	k->rec = *rec;
 	memset(rec, 0, sizeof(*rec));
 	*out = k;
 	return 0;
@@ -126,18 +124,17 @@ BANGER_EXTERN(int) banger_kernel_pull(banger_kernel **out, banger_ctx *ctx, cons
 	if (!env || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_kernel_pull_options def = BANGER_KERNEL_PULL_OPTIONS_INIT;
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_KERNEL_PULL_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_pull_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_kernel_pull_options, BANGER_KERNEL_PULL_OPTIONS_VERSION,
+				  BANGER_KERNEL_PULL_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_pull_opts o = {
 		.catalog_url = opts->catalog_url,
-		.progress = opts->progress,
-		.payload = opts->progress_payload,
+		.progress = { opts->progress, opts->progress_payload, BANGER_PROGRESS_OP_KERNEL_PULL, name },
 		.timeout_ms = (int64_t)opts->timeout_seconds * 1000,
 	};
 	bg_kernel_record rec;
-	int rc = bg_kernel_pull(env, name, &o, &rec);
+	rc = bg_kernel_pull(env, name, &o, &rec);
 	return rc ? rc : give(out, &rec);
 }
 
@@ -150,20 +147,20 @@ BANGER_EXTERN(int) banger_kernel_import(banger_kernel **out, banger_ctx *ctx, co
 	if (!env || !name || !kernel_path)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_kernel_import_options def = BANGER_KERNEL_IMPORT_OPTIONS_INIT;
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_KERNEL_IMPORT_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_kernel_import_options version %u",
-				opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_kernel_import_options, BANGER_KERNEL_IMPORT_OPTIONS_VERSION,
+				  BANGER_KERNEL_IMPORT_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_kernel_record rec;
-	int rc = bg_kernel_import(env, name, kernel_path, opts->initrd_path, opts->config_path, &rec);
+	bg_progress p = { opts->progress, opts->progress_payload, BANGER_PROGRESS_OP_KERNEL_IMPORT, name };
+	rc = bg_kernel_import(env, name, kernel_path, opts->initrd_path, opts->config_path, &p, &rec);
 	return rc ? rc : give(out, &rec);
 }
 
 /* ---- installed kernels ---- */
 
 struct banger_kernel_list {
-	bg_kernel_record *kernels;
+	banger_kernel *kernels;
 	size_t count;
 };
 
@@ -173,14 +170,24 @@ BANGER_EXTERN(int) banger_kernel_list_all(banger_kernel_list **out, banger_ctx *
 	if (!out || !env)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	*out = NULL;
-	banger_kernel_list *l = bg_calloc(1, sizeof(*l));
-	if (!l)
-		return bg_error_oom();
-	int rc = bg_store_kernel_list(&env->store, &l->kernels, &l->count);
-	if (rc) {
-		bg_free(l);
+	bg_kernel_record *recs = NULL;
+	size_t n = 0;
+	int rc = bg_store_kernel_list(&env->store, &recs, &n);
+	if (rc)
 		return rc;
+	banger_kernel_list *l = bg_calloc(1, sizeof(*l));
+	banger_kernel *kernels = bg_calloc(n ? n : 1, sizeof(*kernels));
+	if (!l || !kernels) {
+		bg_free(l);
+		bg_free(kernels);
+		bg_kernel_records_free(recs, n);
+		return bg_error_oom();
 	}
+	for (size_t i = 0; i < n; i++)
+		kernels[i].rec = recs[i];
+	bg_free(recs); /* the strings moved */
+	l->kernels = kernels;
+	l->count = n;
 	*out = l;
 	return 0;
 }
@@ -199,7 +206,9 @@ BANGER_EXTERN(void) banger_kernel_list_free(banger_kernel_list *list)
 {
 	if (!list)
 		return;
-	bg_kernel_records_free(list->kernels, list->count);
+	for (size_t i = 0; i < list->count; i++)
+		bg_kernel_record_clear(&list->kernels[i].rec);
+	bg_free(list->kernels);
 	bg_free(list);
 }
 
@@ -212,7 +221,7 @@ BANGER_EXTERN(int) banger_kernel_lookup(banger_kernel **out, banger_ctx *ctx, co
 	banger_kernel *k = bg_calloc(1, sizeof(*k));
 	if (!k)
 		return bg_error_oom();
-	int rc = bg_store_kernel_get(&env->store, k, name);
+	int rc = bg_store_kernel_get(&env->store, &k->rec, name);
 	if (rc) {
 		bg_free(k);
 		return rc;
@@ -225,7 +234,7 @@ BANGER_EXTERN(void) banger_kernel_free(banger_kernel *kernel)
 {
 	if (!kernel)
 		return;
-	bg_kernel_record_clear(kernel);
+	bg_kernel_record_clear(&kernel->rec);
 	bg_free(kernel);
 }
 
@@ -238,7 +247,7 @@ BANGER_EXTERN(int) banger_kernel_remove(banger_ctx *ctx, const char *name)
 }
 
 #define KERNEL_STR(fn, field) \
-	BANGER_EXTERN(const char *) fn(const banger_kernel *k) { return k ? k->field : NULL; }
+	BANGER_EXTERN(const char *) fn(const banger_kernel *k) { return k ? k->rec.field : NULL; }
 
 KERNEL_STR(banger_kernel_name, name)
 KERNEL_STR(banger_kernel_version, version)
@@ -252,17 +261,17 @@ KERNEL_STR(banger_kernel_sha256, sha256)
 
 BANGER_EXTERN(int64_t) banger_kernel_created_at(const banger_kernel *k)
 {
-	return k ? k->created_at : 0;
+	return k ? k->rec.created_at : 0;
 }
 
 BANGER_EXTERN(int) banger_kernel_check_vmm(const banger_kernel *k, const char *vmm)
 {
-	return bg_kernel_check_vmm(k, vmm);
+	return bg_kernel_check_vmm(k ? &k->rec : NULL, vmm);
 }
 
 BANGER_EXTERN(int) banger_kernel_boot_path(char **out, const banger_kernel *k, const char *vmm)
 {
 	if (!out)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	return bg_kernel_boot_path(out, k, vmm);
+	return bg_kernel_boot_path(out, k ? &k->rec : NULL, vmm);
 }

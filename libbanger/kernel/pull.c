@@ -34,6 +34,24 @@ static int check_not_installed(bg_env *env, const char *name)
 	return rc == BANGER_ENOTFOUND ? 0 : rc;
 }
 
+/* The download's byte counts as the caller's reports; a "stop" is kept
+ * (the download only says it was cancelled). */
+typedef struct {
+	const bg_progress *progress;
+	const char *url;
+	int rc;
+} download_report;
+
+static int on_download(uint64_t done, uint64_t total, void *payload)
+{
+	download_report *d = payload;
+	banger_progress r = { .event = BANGER_PROGRESS_DOWNLOAD, .stage = "download", .detail = d->url,
+			      .items = 1, .done = done, .total = total };
+	if (!d->rc)
+		d->rc = bg_progress_report(d->progress, &r);
+	return d->rc;
+}
+
 /* Download the catalog entry's artifact to the path given (size and
  * sha256 checked while streaming) and sync it. */
 static int download_artifact(bg_env *env, const bg_catalog_entry *e, const bg_pull_opts *o, const char *name,
@@ -43,19 +61,26 @@ static int download_artifact(bg_env *env, const bg_catalog_entry *e, const bg_pu
 	int fd = open(artifact, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return bg_error_os(BANGER_EIO, errno, "create %s", artifact);
+	download_report dr = { &o->progress, e->url, 0 };
 	bg_download_req d = {
 		.fd = fd,
 		.expected_size = e->size,
 		.expected_sha256 = e->sha256,
 		.timeout_ms = o->timeout_ms,
-		.progress = o->progress,
-		.payload = o->payload,
+		.progress = o->progress.cb ? on_download : NULL,
+		.payload = &dr,
 	};
 	bg_info(env, "pulling kernel %s from %s (%llu bytes)", name, e->url, (unsigned long long)e->size);
-	if ((rc = bg_download(env, e->url, &d)) == 0 && fsync(fd) != 0)
+	if ((rc = bg_download(env, e->url, &d)) == 0)
+		rc = dr.rc;
+	if (rc == 0 && fsync(fd) != 0)
 		rc = bg_error_os(BANGER_EIO, errno, "fsync %s", artifact);
 	close(fd);
-	return rc;
+	if (rc)
+		return rc;
+	banger_progress downloaded = { .event = BANGER_PROGRESS_DOWNLOADED, .stage = "download", .detail = e->url,
+				       .items = 1, .done = d.bytes, .total = d.bytes };
+	return bg_progress_report(&o->progress, &downloaded);
 }
 
 int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kernel_record *out)
@@ -73,9 +98,8 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 	bg_kernel_staging st;
 	memset(&st, 0, sizeof(st));
 	st.tree_fd = -1;
-	if ((rc = bg_catalog_url_for(&url, env, o->catalog_url)))
-		goto fail;
-	if ((rc = bg_catalog_fetch(&cat, env, url)))
+	if ((rc = bg_catalog_url_for(&url, env, o->catalog_url)) ||
+	    (rc = bg_progress_step(&o->progress, "catalog", url)) || (rc = bg_catalog_fetch(&cat, env, url)))
 		goto fail;
 	const bg_catalog_entry *e = bg_catalog_find(&cat, name);
 	if (!e) {
@@ -100,7 +124,8 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 
 	bg_kernel_files files;
 	bg_kernel_info info;
-	if ((rc = bg_kernel_unpack(&st, artifact, &files)) ||
+	if ((rc = bg_progress_step(&o->progress, "unpack", artifact)) ||
+	    (rc = bg_kernel_unpack(&st, artifact, &files)) ||
 	    (rc = bg_kernel_finish_tree(env, &st, &files, name, e->format, out, &info)))
 		goto fail;
 	if (strcmp(info.arch, e->arch) != 0) {
@@ -118,8 +143,9 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_kernel_commit(env, &st, out)))
+	if ((rc = bg_progress_step(&o->progress, "install", name)) || (rc = bg_kernel_commit(env, &st, out)))
 		goto fail;
+	bg_progress_done(&o->progress, name, 0);
 	bg_kernel_staging_drop(&st);
 	bg_free(artifact);
 	bg_free(url);

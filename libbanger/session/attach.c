@@ -25,13 +25,9 @@
 
 BANGER_EXTERN(int) banger_session_attach_options_init(banger_session_attach_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_SESSION_ATTACH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_session_attach_options version %u", version);
-	banger_session_attach_options def = BANGER_SESSION_ATTACH_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_session_attach_options def = BANGER_SESSION_ATTACH_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_attach_options", version, BANGER_SESSION_ATTACH_OPTIONS_VERSION,
+			       BANGER_SESSION_ATTACH_OPTIONS_VERSION);
 }
 
 typedef struct {
@@ -351,7 +347,7 @@ static int outcome(attachment *a, int *out)
 	banger_ctx *ctx = a->ctx;
 	bg_session_record *r = &a->r;
 	int rc = 0;
-	int st = banger_ssh_result_exit_status(a->res);
+	int st = banger_ssh_result_exit_code(a->res);
 	if (a->os.refused) {
 		rc = bg_error(BANGER_ESTATE, "session %s refused the attach: %s", r->id, a->os.refusal);
 	} else if (a->os.ended) {
@@ -406,17 +402,19 @@ BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *
 {
 	if (out)
 		*out = 0;
-	if (!ctx || !id || !opts)
-		return bg_error(BANGER_EINVALID, "a context, a session and options are required");
-	if (opts->version != BANGER_SESSION_ATTACH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_session_attach_options version %u", opts->version);
+	if (!ctx || !id)
+		return bg_error(BANGER_EINVALID, "a context and a session are required");
+	int rc = BG_OPTIONS_CHECK(opts, NULL, banger_session_attach_options, BANGER_SESSION_ATTACH_OPTIONS_VERSION,
+				  BANGER_SESSION_ATTACH_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	if (opts->out_fd < 0)
 		return bg_error(BANGER_EINVALID, "attach needs an output descriptor");
 	if (opts->detach_keys && opts->detach_keys_len == 0)
 		return bg_error(BANGER_EINVALID, "empty detach sequence");
 	attachment a;
 	memset(&a, 0, sizeof(a));
-	int rc = bg_store_session_get(&ctx->env.store, &a.r, id);
+	rc = bg_store_session_get(&ctx->env.store, &a.r, id);
 	if (rc)
 		return rc;
 	a.ctx = ctx;

@@ -307,12 +307,15 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 	banger_ssh_result *r = NULL;
 	if (!mk || !remote)
 		rc = bg_error_oom();
-	if (!rc && (rc = banger_ssh_exec(&r, c->ssh, mk, NULL)) == 0 && banger_ssh_result_exit_status(r) != 0)
+	if (!rc && (rc = banger_ssh_exec(&r, c->ssh, mk, NULL)) == 0 && banger_ssh_result_exit_code(r) != 0)
 		rc = bg_session_helper_error(BANGER_EIO, r, "create the helper directory", NULL);
 	banger_ssh_result_free(r);
 	if (!rc) {
 		bg_info(c->ctx, "session: uploading %s to %s:%s", local, t->vm_name, remote);
-		rc = banger_ssh_upload(c->ssh, local, remote, 0755, 120000);
+		banger_ssh_upload_options uo = BANGER_SSH_UPLOAD_OPTIONS_INIT;
+		uo.mode = 0755;
+		uo.timeout_ms = 120000;
+		rc = banger_ssh_upload(c->ssh, local, remote, &uo);
 		if (rc)
 			bg_error_prefix("upload the session helper to %s", t->vm_name);
 	}
@@ -324,7 +327,7 @@ static int upload_helper(bg_session_conn *c, const char *local, const char *gues
 static bool no_helper(const banger_ssh_result *r)
 {
 	const char *err = banger_ssh_result_stderr(r, NULL);
-	return banger_ssh_result_exit_status(r) == BG_SH_NO_HELPER && strstr(err, BG_SH_NOT_INSTALLED);
+	return banger_ssh_result_exit_code(r) == BG_SH_NO_HELPER && strstr(err, BG_SH_NOT_INSTALLED);
 }
 
 int bg_session_helper_exec(banger_ssh_result **out, bg_session_conn *c, const char *verb,
@@ -406,7 +409,7 @@ int bg_session_ensure_helper(bg_session_conn *c)
 	const char *outs = banger_ssh_result_stdout(r, NULL);
 	char want[64];
 	snprintf(want, sizeof(want), BG_SH_VERSION_FORMAT, SP_VERSION);
-	if (banger_ssh_result_exit_status(r) != 0 || strncmp(outs, want, strlen(want)) != 0)
+	if (banger_ssh_result_exit_code(r) != 0 || strncmp(outs, want, strlen(want)) != 0)
 		rc = bg_error(BANGER_EUNSUPPORTED, "the session helper in %s does not speak protocol %u (it said: %.80s)",
 			      c->t->vm_name, SP_VERSION, outs);
 	else
@@ -427,7 +430,7 @@ int bg_session_helper_error(int code, const banger_ssh_result *r, const char *wh
 	else if (bg_startswith(p, prefix))
 		p += sizeof(prefix) - 1;
 	int len = (int)strcspn(p, "\n");
-	int st = r ? banger_ssh_result_exit_status(r) : -1;
+	int st = r ? banger_ssh_result_exit_code(r) : -1;
 	if (id)
 		return bg_error(code, "%s session %s: %.*s%s(exit %d)", what, id, len, p, len ? " " : "", (int)st);
 	return bg_error(code, "%s: %.*s%s(exit %d)", what, len, p, len ? " " : "", (int)st);
@@ -582,7 +585,7 @@ static int refresh_vm(banger_ctx *ctx, bg_session_record *recs, const size_t *id
 	}
 	if (!(rc = bg_session_connect(&c, ctx, &t)) &&
 	    !(rc = bg_session_helper_exec(&res, &c, "status", args, 2 * n, NULL)) &&
-	    banger_ssh_result_exit_status(res) != 0)
+	    banger_ssh_result_exit_code(res) != 0)
 		rc = bg_session_helper_error(BANGER_EIO, res, "ask about sessions", NULL);
 	if (rc) {
 		/* Unreachable now: what we knew stays. */

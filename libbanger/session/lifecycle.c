@@ -7,13 +7,9 @@
 
 BANGER_EXTERN(int) banger_session_start_options_init(banger_session_start_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_SESSION_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_session_start_options version %u", version);
-	banger_session_start_options def = BANGER_SESSION_START_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_session_start_options def = BANGER_SESSION_START_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_start_options", version, BANGER_SESSION_START_OPTIONS_VERSION,
+			       BANGER_SESSION_START_OPTIONS_VERSION);
 }
 
 static int check_start(const char *vm, const char *const *argv, size_t argc, const banger_session_start_options *o)
@@ -25,8 +21,6 @@ static int check_start(const char *vm, const char *const *argv, size_t argc, con
 	for (size_t i = 0; i < argc; i++)
 		if (!argv[i])
 			return bg_error(BANGER_EINVALID, "command word %zu is NULL", i);
-	if (o->version != BANGER_SESSION_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_session_start_options version %u", o->version);
 	if (o->name) {
 		size_t n = strlen(o->name);
 		if (n == 0 || n > 64 || strspn(o->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n ||
@@ -131,8 +125,8 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 		}
 		goto fail;
 	}
-	if (banger_ssh_result_exit_status(res) != 0) {
-		rc = bg_session_helper_error(banger_ssh_result_exit_status(res) == 2 ? BANGER_EINVALID : BANGER_ERROR, res,
+	if (banger_ssh_result_exit_code(res) != 0) {
+		rc = bg_session_helper_error(banger_ssh_result_exit_code(res) == 2 ? BANGER_EINVALID : BANGER_ERROR, res,
 					     "start", id);
 		goto fail;
 	}
@@ -168,10 +162,9 @@ BANGER_EXTERN(int) banger_session_start(char **out, banger_ctx *ctx, const char 
 	*out = NULL;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "no context");
-	if (!opts)
-		opts = &def;
-	int rc = check_start(vm, argv, argc, opts);
-	if (rc)
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_session_start_options, BANGER_SESSION_START_OPTIONS_VERSION,
+				  BANGER_SESSION_START_OPTIONS_VERSION);
+	if (rc || (rc = check_start(vm, argv, argc, opts)))
 		return rc;
 	bg_session_target t;
 	if ((rc = bg_session_target_for_vm(&t, ctx, vm)))
@@ -223,20 +216,29 @@ BANGER_EXTERN(int) banger_session_list_all(banger_session_list **out, banger_ctx
 		}
 		rc = 0;
 	}
-	banger_session_list *l = bg_calloc(1, sizeof(*l));
-	if (!l)
-		rc = bg_error_oom();
-	if (!rc)
-		rc = bg_store_session_list(&ctx->env.store, vm_id, &l->v, &l->n);
-	if (!rc && deleted_vm && l->n == 0)
+	bg_session_record *recs = NULL;
+	size_t n = 0;
+	rc = bg_store_session_list(&ctx->env.store, vm_id, &recs, &n);
+	if (!rc && deleted_vm && n == 0)
 		rc = bg_error(BANGER_ENOTFOUND, "no VM named '%s'", vm);
 	if (!rc && (flags & BANGER_SESSION_REFRESH))
-		rc = bg_session_refresh(ctx, l->v, l->n, false);
+		rc = bg_session_refresh(ctx, recs, n, false);
 	bg_free(vm_id);
+	banger_session_list *l = rc ? NULL : bg_calloc(1, sizeof(*l));
+	banger_session *v = rc ? NULL : bg_calloc(n ? n : 1, sizeof(*v));
+	if (!rc && (!l || !v))
+		rc = bg_error_oom();
 	if (rc) {
-		banger_session_list_free(l);
+		bg_free(l);
+		bg_free(v);
+		bg_session_records_free(recs, n);
 		return rc;
 	}
+	for (size_t i = 0; i < n; i++)
+		v[i].rec = recs[i];
+	bg_free(recs); /* the strings moved */
+	l->v = v;
+	l->n = n;
 	*out = l;
 	return 0;
 }
@@ -255,7 +257,9 @@ BANGER_EXTERN(void) banger_session_list_free(banger_session_list *l)
 {
 	if (!l)
 		return;
-	bg_session_records_free(l->v, l->n);
+	for (size_t i = 0; i < l->n; i++)
+		bg_session_record_clear(&l->v[i].rec);
+	bg_free(l->v);
 	bg_free(l);
 }
 
@@ -266,15 +270,15 @@ BANGER_EXTERN(int) banger_session_lookup(banger_session **out, banger_ctx *ctx, 
 	*out = NULL;
 	if (!ctx || !key)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	bg_session_record *r = bg_calloc(1, sizeof(*r));
-	if (!r)
+	banger_session *s = bg_calloc(1, sizeof(*s));
+	if (!s)
 		return bg_error_oom();
-	int rc = bg_session_get(r, ctx, key, flags);
+	int rc = bg_session_get(&s->rec, ctx, key, flags);
 	if (rc) {
-		bg_free(r);
+		bg_free(s);
 		return rc;
 	}
-	*out = r;
+	*out = s;
 	return 0;
 }
 
@@ -282,63 +286,78 @@ BANGER_EXTERN(void) banger_session_free(banger_session *s)
 {
 	if (!s)
 		return;
-	bg_session_record_clear(s);
+	bg_session_record_clear(&s->rec);
 	bg_free(s);
 }
 
 BANGER_EXTERN(const char *) banger_session_id(const banger_session *s)
 {
-	return s ? s->id : NULL;
+	return s ? s->rec.id : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_name(const banger_session *s)
 {
-	return s ? s->name : NULL;
+	return s ? s->rec.name : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_vm_id(const banger_session *s)
 {
-	return s ? s->vm_id : NULL;
+	return s ? s->rec.vm_id : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_vm_name(const banger_session *s)
 {
-	return s ? s->vm_name : NULL;
+	return s ? s->rec.vm_name : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_session_command(const banger_session *s)
 {
-	return s ? s->command : NULL;
+	return s ? s->rec.command : NULL;
 }
 
-BANGER_EXTERN(const char *) banger_session_state(const banger_session *s)
+/* The record keeps the state as text (the store's column); the API gives
+ * numbers, in banger_session_state_t's order. */
+static const char *const state_names[] = {
+	[BANGER_SESSION_STATE_STARTING] = BG_SESSION_STARTING, [BANGER_SESSION_STATE_RUNNING] = BG_SESSION_RUNNING,
+	[BANGER_SESSION_STATE_EXITED] = BG_SESSION_EXITED, [BANGER_SESSION_STATE_LOST] = BG_SESSION_LOST,
+};
+
+BANGER_EXTERN(int) banger_session_state(const banger_session *s)
 {
-	return s ? s->state : NULL;
+	for (size_t i = 1; s && i < BG_ARRAY_SIZE(state_names); i++)
+		if (bg_streq(s->rec.state, state_names[i]))
+			return (int)i;
+	return BANGER_SESSION_STATE_UNKNOWN;
+}
+
+BANGER_EXTERN(const char *) banger_session_state_name(int state)
+{
+	return state > 0 && (size_t)state < BG_ARRAY_SIZE(state_names) ? state_names[state] : "unknown";
 }
 
 BANGER_EXTERN(int32_t) banger_session_exit_code(const banger_session *s)
 {
-	return s ? s->exit_code : -1;
+	return s ? s->rec.exit_code : -1;
 }
 
 BANGER_EXTERN(int32_t) banger_session_exit_signal(const banger_session *s)
 {
-	return s ? s->exit_signal : 0;
+	return s ? s->rec.exit_signal : 0;
 }
 
 BANGER_EXTERN(int) banger_session_tty(const banger_session *s)
 {
-	return s ? s->tty : 0;
+	return s ? s->rec.tty : 0;
 }
 
 BANGER_EXTERN(int64_t) banger_session_created_at(const banger_session *s)
 {
-	return s ? s->created_at : 0;
+	return s ? s->rec.created_at : 0;
 }
 
 BANGER_EXTERN(int64_t) banger_session_log_size(const banger_session *s)
 {
-	return s ? s->log_size : -1;
+	return s ? s->rec.log_size : -1;
 }
 
 /* ---- stop, wait, remove ---- */
@@ -406,7 +425,7 @@ static int take_status(banger_ctx *ctx, bg_session_record *r, const banger_ssh_r
 /* Map the helper's "lost"/"missing" exits. */
 static int helper_gone(banger_ctx *ctx, op *o, const banger_ssh_result *res, const char *what)
 {
-	int st = banger_ssh_result_exit_status(res);
+	int st = banger_ssh_result_exit_code(res);
 	if (st == BG_SH_LOST || st == BG_SH_MISSING) {
 		int rc = bg_session_record_lost(ctx, &o->r);
 		return rc ? rc : lost_error(&o->r);
@@ -441,7 +460,7 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 	eo.timeout_ms = ms + 60000;
 	banger_ssh_result *res = NULL;
 	if ((rc = bg_session_helper_exec(&res, &o.c, "stop", args, BG_ARRAY_SIZE(args), &eo)) == 0) {
-		if (banger_ssh_result_exit_status(res) != 0) {
+		if (banger_ssh_result_exit_code(res) != 0) {
 			rc = helper_gone(ctx, &o, res, "stop");
 		} else if ((rc = take_status(ctx, &o.r, res)) == 0) {
 			bool esc = strstr(banger_ssh_result_stdout(res, NULL), "\nescalated") != NULL;
@@ -455,16 +474,19 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 	return rc;
 }
 
-static int32_t shell_status(const bg_session_record *r)
+static banger_exit_status exit_of(const bg_session_record *r)
 {
-	return r->exit_signal > 0 ? 128 + r->exit_signal : r->exit_code;
+	banger_exit_status e = { r->exit_code, r->exit_signal };
+	return e;
 }
 
-BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char *id, uint32_t timeout_ms)
+BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
+				       uint32_t timeout_ms)
 {
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
-	*out = -1;
+	out->code = -1;
+	out->signal = 0;
 	if (!ctx || !id)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	int64_t deadline = timeout_ms ? bg_now_ms() + timeout_ms : INT64_MAX;
@@ -477,7 +499,7 @@ BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char
 			if (bg_streq(o.r.state, BG_SESSION_LOST))
 				rc = lost_error(&o.r);
 			else
-				*out = shell_status(&o.r);
+				*out = exit_of(&o.r);
 			op_end(&o);
 			return rc;
 		}
@@ -493,9 +515,9 @@ BANGER_EXTERN(int) banger_session_wait(int32_t *out, banger_ctx *ctx, const char
 			banger_ssh_result *res = NULL;
 			rc = bg_session_helper_exec(&res, &o.c, "wait", args, timeout_ms ? 4 : 2, &eo);
 			if (rc == 0) {
-				int st = banger_ssh_result_exit_status(res);
+				int st = banger_ssh_result_exit_code(res);
 				if (st == 0 && (rc = take_status(ctx, &o.r, res)) == 0)
-					*out = shell_status(&o.r);
+					*out = exit_of(&o.r);
 				else if (st == BG_SH_TIMEOUT)
 					rc = bg_error(BANGER_ETIMEOUT, "session %s is still running after %u ms", o.r.id,
 						      (unsigned)timeout_ms);
@@ -544,8 +566,8 @@ BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id, int fo
 		} else if ((rc = bg_session_connect(&c, ctx, &t)) == 0) {
 			const char *args[] = { "--dir", dir, "--force" };
 			rc = bg_session_helper_exec(&res, &c, "remove", args, force ? 3 : 2, NULL);
-			if (rc == 0 && banger_ssh_result_exit_status(res) != 0)
-				rc = bg_session_helper_error(banger_ssh_result_exit_status(res) == BG_SH_RUNNING ? BANGER_ESTATE
+			if (rc == 0 && banger_ssh_result_exit_code(res) != 0)
+				rc = bg_session_helper_error(banger_ssh_result_exit_code(res) == BG_SH_RUNNING ? BANGER_ESTATE
 											       : BANGER_ERROR,
 							     res, "remove", r.id);
 			banger_ssh_result_free(res);

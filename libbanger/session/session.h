@@ -125,8 +125,14 @@ int bg_session_record_lost(banger_ctx *ctx, bg_session_record *r);
 /* Look a session up (and with BANGER_SESSION_REFRESH ask its guest). */
 int bg_session_get(bg_session_record *out, banger_ctx *ctx, const char *id_or_name, uint32_t flags);
 
+/* The public objects (lifecycle.c): snapshots the caller owns, not the
+ * store's rows, so either can change alone. */
+struct banger_session {
+	bg_session_record rec;
+};
+
 struct banger_session_list {
-	bg_session_record *v;
+	banger_session *v;
 	size_t n;
 };
 

@@ -109,8 +109,8 @@ static int judge(log_stream *ls, int rc, const banger_ssh_result *res, bool *don
 {
 	banger_ctx *ctx = ls->ctx;
 	bg_session_record *r = &ls->r;
-	int st = res ? banger_ssh_result_exit_status(res) : -1;
-	const char *sig = res ? banger_ssh_result_exit_signal(res) : NULL;
+	int st = res ? banger_ssh_result_exit_code(res) : -1;
+	int32_t sig = res ? banger_ssh_result_exit_signal(res) : 0;
 	*done = true;
 	if (ls->s.cb_rc)
 		return ls->s.cb_rc;
@@ -138,7 +138,7 @@ static int judge(log_stream *ls, int rc, const banger_ssh_result *res, bool *don
 	*done = false;
 	if (rc == 0 && sig)
 		/* the guest side was killed mid-stream */
-		rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (signal %s)", r->id, sig);
+		rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (signal %d)", r->id, (int)sig);
 	else if (rc == 0)
 		rc = bg_error(BANGER_ENETWORK, "session %s: the log stream ended early (exit %d)", r->id, st);
 	return rc;

@@ -75,7 +75,7 @@ int bg_store_collect(bg_store *s, sqlite3_stmt *st, size_t elem, bg_store_row_re
 		     bg_store_row_clear clear, const char *what, void **out, size_t *count);
 
 /* ---- VMs: what a VM *is* (durable identity, intent, derived paths) ---- */
-typedef struct banger_vm {
+typedef struct bg_vm_record {
 	char id[9];
 	char *name, *image, *kernel, *state, *vmm;
 	char *guest_ip, *mac, *dns_name;
@@ -101,7 +101,7 @@ int bg_store_vm_list(bg_store *s, bg_vm_record **out, size_t *count);
 void bg_vm_records_free(bg_vm_record *v, size_t count);
 
 /* ---- kernels (store_kernels.c): one row per installed guest kernel ---- */
-typedef struct banger_kernel {
+typedef struct bg_kernel_record {
 	char *name;
 	char *version;     /* kernel release, NULL when unknown */
 	char *arch;        /* "x86_64", "aarch64" */
@@ -127,7 +127,7 @@ int bg_store_kernel_list(bg_store *s, bg_kernel_record **out, size_t *count);
 int bg_store_kernel_delete(bg_store *s, const char *name);
 
 /* ---- images (store_images.c): one row per pulled/imported rootfs ---- */
-typedef struct banger_image {
+typedef struct bg_image_record {
 	char *name;
 	char *ref;             /* normalized reference, or the import source */
 	char *manifest_digest; /* "sha256:<hex>" */
@@ -163,7 +163,7 @@ int bg_store_image_delete(bg_store *s, const char *name);
  * Durable facts only: which VM, what was run, when, and the last state
  * banger saw ("starting", "running", "exited", "lost") with the exit
  * status.  The guest's pids and sockets are never stored. */
-typedef struct banger_session {
+typedef struct bg_session_record {
 	char *id;          /* 12 hex digits */
 	char *vm_id;
 	char *name;        /* NULL when none; unique per VM */

@@ -99,17 +99,17 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 		goto fail;
 	if (uses_dm(op)) {
 		step = "system disk (dm-snapshot)";
-		bg_vm_op_progress(op, "disks", "dm-snapshot over %s", op->image.rootfs_path);
-		if ((rc = attach_dm(op, &h)))
+		if ((rc = bg_vm_op_progress(op, "disks", "dm-snapshot over %s", op->image.rootfs_path)) ||
+		    (rc = attach_dm(op, &h)))
 			goto fail;
 	}
 
 	if ((rc = fault(pfx, "tap")))
 		goto fail;
 	step = "tap device";
-	bg_vm_op_progress(op, "network", "tap %s with %s/%d, guest %s", h.tap, op->host_ip,
-			  BG_SLOT_PREFIX, op->vm.guest_ip);
-	if ((rc = ops->tap_create(ops->self, h.tap, op->host_ip, BG_SLOT_PREFIX)))
+	if ((rc = bg_vm_op_progress(op, "network", "tap %s with %s/%d, guest %s", h.tap, op->host_ip,
+				    BG_SLOT_PREFIX, op->vm.guest_ip)) ||
+	    (rc = ops->tap_create(ops->self, h.tap, op->host_ip, BG_SLOT_PREFIX)))
 		goto fail;
 	if ((rc = fault(pfx, "nat")))
 		goto fail;
@@ -126,9 +126,9 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 	if ((rc = fault(pfx, "spawn")))
 		goto fail;
 	step = "VMM spawn";
-	bg_vm_op_progress(op, "vmm", "starting %s%s%s", op->driver.name,
-			  op->driver.notice[0] ? ": " : "", op->driver.notice);
-	if ((rc = op->driver.spawn(&op->driver, &op->spec, &h.pid)))
+	if ((rc = bg_vm_op_progress(op, "vmm", "starting %s%s%s", op->driver.name,
+				    op->driver.notice[0] ? ": " : "", op->driver.notice)) ||
+	    (rc = op->driver.spawn(&op->driver, &op->spec, &h.pid)))
 		goto fail;
 	if ((rc = bg_handles_save(ctx, &op->vm, &h)))
 		goto fail;
@@ -150,7 +150,8 @@ int bg_vm_boot(bg_vm_op *op, const char *pfx)
 
 fail:;
 	bg_error_saved saved;
-	bg_error_prefix("%s failed", step);
+	if (rc != BANGER_ECANCELLED)
+		bg_error_prefix("%s failed", step);
 	bg_error_save(&saved);
 	char last[1100];
 	snprintf(last, sizeof(last), "%s", saved.message ? saved.message : step);
@@ -240,12 +241,15 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 	memset(&rep, 0, sizeof(rep));
 	char agent_why[300] = "no answer yet", ssh_why[300] = "no answer yet", fp[128] = "";
 	int64_t ssh_ok_at = 0;
+	int rc;
 	if (agent)
-		bg_vm_op_progress(op, "agent", "waiting for the vsock agent (port %u) and sshd on %s (timeout %us)",
-				  aa.port, op->vm.guest_ip, timeout_s);
+		rc = bg_vm_op_progress(op, "agent", "waiting for the vsock agent (port %u) and sshd on %s (timeout %us)",
+				       aa.port, op->vm.guest_ip, timeout_s);
 	else
-		bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
-	int rc = BANGER_ETIMEOUT;
+		rc = bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
+	if (rc)
+		return rc;
+	rc = BANGER_ETIMEOUT;
 	for (;;) {
 		bg_vm_handles h;
 		pid_t pid = 0;
@@ -268,10 +272,12 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 			bg_agent_report r;
 			int ar = bg_agent_ready(&r, &aa, probe_ms);
 			if (ar == 0) {
-				if (!agent_seen || strcmp(r.systemd, rep.systemd) != 0 ||
-				    r.sshd_listening != rep.sshd_listening)
-					bg_vm_op_progress(op, "agent", "the vsock agent answers: systemd %s, sshd %s",
-							  r.systemd, r.sshd_listening ? "listening" : "not listening yet");
+				if ((!agent_seen || strcmp(r.systemd, rep.systemd) != 0 ||
+				     r.sshd_listening != rep.sshd_listening) &&
+				    (rc = bg_vm_op_progress(op, "agent", "the vsock agent answers: systemd %s, sshd %s",
+							    r.systemd,
+							    r.sshd_listening ? "listening" : "not listening yet")))
+					return rc;
 				rep = r;
 				agent_seen = agent_ok = true;
 				agent_sshd = r.sshd_listening;
@@ -303,13 +309,15 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 				bg_warn(ctx, "%s: SSH works but the vsock agent %s; ready on SSH alone", op->vm.name,
 					!agent_seen ? "never answered" : agent_ok ? "still reports sshd not listening"
 									: "stopped answering");
-			bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs%s", fp,
-					  (double)(now - t0) / 1000.0,
-					  agent && agent_sshd ? "; the vsock agent confirmed sshd" : "");
-			return 0;
+			return bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs%s",
+						 fp, (double)(now - t0) / 1000.0,
+						 agent && agent_sshd ? "; the vsock agent confirmed sshd" : "");
 		}
 		if (now >= deadline)
 			break;
+		/* nothing new, but the caller may want to stop waiting */
+		if ((rc = bg_vm_op_waiting(op, agent ? "agent" : "ssh")))
+			return rc;
 		bg_sleep_ms(agent ? 250 : 500);
 	}
 	char stage[800];
@@ -382,9 +390,9 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 				bg_agent_addr aa;
 				/* the vsock agent when the VM has one, else sshd */
 				if (agent_addr(op, &aa) && bg_agent_poweroff(&aa, 3000) == 0) {
-					bg_vm_op_progress(op, "stop", "the vsock agent is powering the guest off");
+					bg_vm_op_note(op, "stop", "the vsock agent is powering the guest off");
 				} else {
-					bg_vm_op_progress(op, "stop", "asking the guest to power off over SSH");
+					bg_vm_op_note(op, "stop", "asking the guest to power off over SSH");
 					guest_poweroff(op);
 				}
 				banger_error_clear();

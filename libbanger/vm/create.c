@@ -17,13 +17,9 @@
 
 BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_VM_CREATE_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_create_options version %u", version);
-	banger_vm_create_options def = BANGER_VM_CREATE_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_vm_create_options def = BANGER_VM_CREATE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_create_options", version, BANGER_VM_CREATE_OPTIONS_VERSION,
+			       BANGER_VM_CREATE_OPTIONS_VERSION);
 }
 
 /* Names become hostnames and DNS labels ("<name>.vm"). */
@@ -183,20 +179,18 @@ static int make_overlay(bg_vm_op *op, char **overlay_path)
 				rc = bg_error_os(BANGER_EIO, errno, "size %s", cow);
 			close(fd);
 		}
-		if (rc) {
+		if (rc || (rc = bg_vm_op_progress(op, "disks", "system disk: dm-snapshot COW file %s", cow))) {
 			bg_free(cow);
 			return rc;
 		}
-		bg_vm_op_progress(op, "disks", "system disk: dm-snapshot COW file %s", cow);
 		*overlay_path = cow;
 		return 0;
 	}
 	bg_overlay_kind kind;
 	int rc = bg_overlay_clone(op->image.rootfs_path, op->paths.overlay, &kind);
-	if (rc)
+	if (rc || (rc = bg_vm_op_progress(op, "disks", "system disk: %s of %s (no device-mapper here)",
+					  bg_overlay_kind_name(kind), op->image.rootfs_path)))
 		return rc;
-	bg_vm_op_progress(op, "disks", "system disk: %s of %s (no device-mapper here)",
-			  bg_overlay_kind_name(kind), op->image.rootfs_path);
 	*overlay_path = bg_strdup(op->paths.overlay);
 	return *overlay_path ? 0 : bg_error_oom();
 }
@@ -220,8 +214,8 @@ static int make_identity(bg_vm_op *op)
 		if (rc == 0) {
 			char *fp = NULL;
 			bg_sshkey_fingerprint(&fp, &key);
-			bg_vm_op_progress(op, "identity", "host key %s pinned for %s and %s", fp ? fp : "",
-					  names[0], names[1]);
+			rc = bg_vm_op_progress(op, "identity", "host key %s pinned for %s and %s", fp ? fp : "",
+					       names[0], names[1]);
 			bg_free(fp);
 		}
 	}
@@ -265,10 +259,12 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 {
 	if (out)
 		*out = NULL;
-	if (!ctx || !opts)
+	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (opts->version != BANGER_VM_CREATE_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_create_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, NULL, banger_vm_create_options, BANGER_VM_CREATE_OPTIONS_VERSION,
+				  BANGER_VM_CREATE_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	if (!opts->image)
 		return bg_error(BANGER_EINVALID, "an image is required (--image)");
 	if (opts->name && check_name(opts->name))
@@ -278,11 +274,9 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	memset(&op, 0, sizeof(op));
 	op.ctx = ctx;
 	op.lock.fd = -1;
-	op.progress = opts->progress;
-	op.progress_payload = opts->progress_payload;
+	bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_CREATE, opts->progress, opts->progress_payload);
 	bg_vm_record *vm = &op.vm;
 	bool recorded = false, dir_made = false;
-	int rc;
 
 	/* ---- what the VM will be, checked before anything is created ---- */
 	bg_image_record img;
@@ -408,8 +402,9 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 		goto fail;
 	if ((rc = bg_vm_op_prepare_boot(&op)))
 		goto fail;
-	bg_vm_op_progress(&op, "create", "%s (%s), %u vCPU, %u MiB, %s, %s", vm->name, vm->id, vm->vcpus,
-			  vm->memory_mib, vm->guest_ip, op.driver.name);
+	if ((rc = bg_vm_op_progress(&op, "create", "%s (%s), %u vCPU, %u MiB, %s, %s", vm->name, vm->id,
+				    vm->vcpus, vm->memory_mib, vm->guest_ip, op.driver.name)))
+		goto fail;
 
 	char *overlay = NULL;
 	if ((rc = make_overlay(&op, &overlay)))
@@ -450,12 +445,11 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 				goto fail;
 		}
 	}
+	bg_progress_done(&op.progress, vm->name, 0);
 	if (out) {
-		banger_vm *copy = bg_calloc(1, sizeof(*copy));
-		if (copy && bg_store_vm_get(&ctx->env.store, copy, vm->id) == 0)
-			*out = copy;
-		else
-			bg_free(copy);
+		bg_vm_record copy;
+		if (bg_store_vm_get(&ctx->env.store, &copy, vm->id) == 0)
+			bg_vm_public_new(out, &copy);
 	}
 	bg_image_record_clear(&img);
 	bg_vm_op_end(&op);

@@ -26,41 +26,51 @@ static int vm_connect(banger_ssh **ssh, banger_ctx *ctx, const bg_vm_record *vm)
 	return banger_ssh_connect(ssh, ctx, &so);
 }
 
-typedef struct {
-	int (*cb)(int, const char *, size_t, void *);
-	void *payload;
-} relay;
-
-static int relay_output(int stream, const char *data, size_t len, void *payload)
+/* The output is the caller's to keep or drop, never collected here. */
+static int drop_output(int stream, const char *data, size_t len, void *payload)
 {
-	relay *r = payload;
-	return r->cb ? r->cb(stream, data, len, r->payload) : 0;
+	(void)stream;
+	(void)data;
+	(void)len;
+	(void)payload;
+	return 0;
 }
 
-BANGER_EXTERN(int) banger_vm_exec(int32_t *exit_status, banger_ctx *ctx, const char *name,
-				  const char *command, int stdin_fd,
-				  int (*cb)(int stream, const char *data, size_t len, void *payload),
-				  void *payload)
+BANGER_EXTERN(int) banger_vm_exec_options_init(banger_vm_exec_options *opts, unsigned int version)
 {
-	if (!exit_status || !ctx || !name || !command)
+	static const banger_vm_exec_options def = BANGER_VM_EXEC_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_exec_options", version,
+			       BANGER_VM_EXEC_OPTIONS_VERSION, BANGER_VM_EXEC_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_exec(banger_exit_status *out, banger_ctx *ctx, const char *name,
+				  const char *command, const banger_vm_exec_options *opts)
+{
+	banger_vm_exec_options def = BANGER_VM_EXEC_OPTIONS_INIT;
+	if (!out || !ctx || !name || !command)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	*exit_status = -1;
-	bg_vm_record vm;
-	int rc = bg_store_vm_get(&ctx->env.store, &vm, name);
+	out->code = -1;
+	out->signal = 0;
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_exec_options, BANGER_VM_EXEC_OPTIONS_VERSION,
+				  BANGER_VM_EXEC_OPTIONS_VERSION);
 	if (rc)
+		return rc;
+	bg_vm_record vm;
+	if ((rc = bg_store_vm_get(&ctx->env.store, &vm, name)))
 		return rc;
 	banger_ssh *ssh = NULL;
 	if ((rc = vm_connect(&ssh, ctx, &vm)))
 		goto out;
-	relay r = { cb, payload };
 	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
-	eo.stdin_fd = stdin_fd;
-	eo.output_cb = relay_output;
-	eo.output_payload = &r;
-	eo.timeout_ms = 24u * 3600 * 1000;
+	eo.stdin_fd = opts->stdin_fd;
+	eo.output_cb = opts->output_cb ? opts->output_cb : drop_output;
+	eo.output_payload = opts->output_payload;
+	eo.timeout_ms = opts->timeout_ms ? opts->timeout_ms : 24u * 3600 * 1000;
 	banger_ssh_result *res = NULL;
-	if ((rc = banger_ssh_exec(&res, ssh, command, &eo)) == 0)
-		*exit_status = banger_ssh_result_exit_status(res);
+	if ((rc = banger_ssh_exec(&res, ssh, command, &eo)) == 0) {
+		out->code = banger_ssh_result_exit_code(res);
+		out->signal = banger_ssh_result_exit_signal(res);
+	}
 	banger_ssh_result_free(res);
 out:
 	banger_ssh_close(ssh);
@@ -122,7 +132,7 @@ BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name)
 			     "chmod 644 /etc/banger/authorized_keys.tmp && "
 			     "mv /etc/banger/authorized_keys.tmp /etc/banger/authorized_keys",
 			     &eo);
-	if (rc == 0 && banger_ssh_result_exit_status(res) != 0)
+	if (rc == 0 && banger_ssh_result_exit_code(res) != 0)
 		rc = bg_error(BANGER_ERROR, "writing authorized_keys in %s failed: %s", vm.name,
 			      banger_ssh_result_stderr(res, NULL));
 out:

@@ -8,13 +8,9 @@
 
 BANGER_EXTERN(int) banger_vm_start_options_init(banger_vm_start_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_VM_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_start_options version %u", version);
-	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_start_options", version, BANGER_VM_START_OPTIONS_VERSION,
+			       BANGER_VM_START_OPTIONS_VERSION);
 }
 
 static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
@@ -36,8 +32,10 @@ static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
 		return rc;
 	if ((rc = bg_vm_boot(op, "start")))
 		return rc;
-	if (o->no_wait)
+	if (o->no_wait) {
+		bg_progress_done(&op->progress, op->vm.name, 0);
 		return 0;
+	}
 	uint32_t timeout = o->ready_timeout_s;
 	if (!timeout && bg_config_get_u32(&op->ctx->env.config, "ready_timeout", &timeout))
 		timeout = 180;
@@ -49,6 +47,8 @@ static int start_locked(bg_vm_op *op, const banger_vm_start_options *o)
 		bg_vm_shutdown(op, true, "start");
 		bg_vm_op_set_state(op, BG_VM_STOPPED, saved.message);
 		bg_error_restore(&saved);
+	} else {
+		bg_progress_done(&op->progress, op->vm.name, 0);
 	}
 	return rc;
 }
@@ -58,15 +58,14 @@ BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const bang
 	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_VM_START_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_start_options version %u", opts->version);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_start_options, BANGER_VM_START_OPTIONS_VERSION,
+				  BANGER_VM_START_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0) {
-		op.progress = opts->progress;
-		op.progress_payload = opts->progress_payload;
+		bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_START, opts->progress, opts->progress_payload);
 		rc = start_locked(&op, opts);
 	}
 	bg_vm_op_end(&op);
@@ -87,14 +86,26 @@ static int stop_locked(bg_vm_op *op, bool force)
 	return rc ? rc : bg_vm_sessions_lost(op->ctx, op->vm.id);
 }
 
-BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, int force)
+BANGER_EXTERN(int) banger_vm_stop_options_init(banger_vm_stop_options *opts, unsigned int version)
 {
+	static const banger_vm_stop_options def = BANGER_VM_STOP_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_stop_options", version,
+			       BANGER_VM_STOP_OPTIONS_VERSION, BANGER_VM_STOP_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_stop(banger_ctx *ctx, const char *name, const banger_vm_stop_options *opts)
+{
+	banger_vm_stop_options def = BANGER_VM_STOP_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_stop_options, BANGER_VM_STOP_OPTIONS_VERSION,
+				  BANGER_VM_STOP_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0)
-		rc = stop_locked(&op, force != 0);
+		rc = stop_locked(&op, opts->force != 0);
 	bg_vm_op_end(&op);
 	return rc;
 }
@@ -104,27 +115,41 @@ BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const ba
 	banger_vm_start_options def = BANGER_VM_START_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (!opts)
-		opts = &def;
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_start_options, BANGER_VM_START_OPTIONS_VERSION,
+				  BANGER_VM_START_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc == 0)
 		rc = stop_locked(&op, false);
 	if (rc == 0) {
-		op.progress = opts->progress;
-		op.progress_payload = opts->progress_payload;
+		bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_RESTART, opts->progress, opts->progress_payload);
 		rc = start_locked(&op, opts);
 	}
 	bg_vm_op_end(&op);
 	return rc;
 }
 
-BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force)
+BANGER_EXTERN(int) banger_vm_delete_options_init(banger_vm_delete_options *opts, unsigned int version)
 {
+	static const banger_vm_delete_options def = BANGER_VM_DELETE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_delete_options", version,
+			       BANGER_VM_DELETE_OPTIONS_VERSION, BANGER_VM_DELETE_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, const banger_vm_delete_options *opts)
+{
+	banger_vm_delete_options def = BANGER_VM_DELETE_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_delete_options, BANGER_VM_DELETE_OPTIONS_VERSION,
+				  BANGER_VM_DELETE_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const bool force = opts->force != 0;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc)
 		goto out;
 	if (!force && bg_vm_alive(ctx, &op.vm, NULL)) {
@@ -164,9 +189,4 @@ BANGER_EXTERN(int) banger_vm_delete(banger_ctx *ctx, const char *name, int force
 out:
 	bg_vm_op_end(&op);
 	return rc;
-}
-
-BANGER_EXTERN(const char *) banger_vm_console_log(const banger_vm *vm)
-{
-	return vm ? vm->log_path : NULL;
 }

@@ -65,5 +65,5 @@ BANGER_EXTERN(int) banger_vm_is_alive(banger_ctx *ctx, const banger_vm *vm)
 {
 	if (!ctx || !vm)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	return bg_vm_alive(ctx, vm, NULL) ? 1 : 0;
+	return bg_vm_alive(ctx, bg_vm_public_record(vm), NULL) ? 1 : 0;
 }

@@ -34,16 +34,48 @@ int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
 	return 0;
 }
 
-void bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...)
+void bg_vm_op_set_progress(bg_vm_op *op, int operation, banger_progress_cb cb, void *payload)
+{
+	op->progress.cb = cb;
+	op->progress.payload = payload;
+	op->progress.operation = operation;
+}
+
+/* Log a step (every step is logged, reported or not) and report it;
+ * may_stop: the caller's answer counts. */
+static int step(bg_vm_op *op, bool may_stop, const char *stage, const char *fmt, va_list ap)
 {
 	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	bg_info(op->ctx, "%s: %s: %s", op->vm.name ? op->vm.name : "vm", stage, msg);
+	banger_progress r = { .event = BANGER_PROGRESS_STEP, .stage = stage, .subject = op->vm.name, .detail = msg };
+	if (may_stop)
+		return bg_progress_report(&op->progress, &r);
+	bg_progress_tell(&op->progress, &r);
+	return 0;
+}
+
+int bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int rc = step(op, true, stage, fmt, ap);
 	va_end(ap);
-	bg_info(op->ctx, "%s: %s: %s", op->vm.name ? op->vm.name : "vm", stage, msg);
-	if (op->progress)
-		op->progress(stage, msg, op->progress_payload);
+	return rc;
+}
+
+void bg_vm_op_note(bg_vm_op *op, const char *stage, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	step(op, false, stage, fmt, ap);
+	va_end(ap);
+}
+
+int bg_vm_op_waiting(bg_vm_op *op, const char *stage)
+{
+	banger_progress r = { .event = BANGER_PROGRESS_WAITING, .stage = stage, .subject = op->vm.name };
+	return bg_progress_report(&op->progress, &r);
 }
 
 int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error)

@@ -392,13 +392,9 @@ static void recover_vm(rec_state *r, const char *dir, bg_vm_record *vm)
 
 BANGER_EXTERN(int) banger_store_recover_options_init(banger_store_recover_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_STORE_RECOVER_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_store_recover_options version %u", version);
-	banger_store_recover_options def = BANGER_STORE_RECOVER_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_store_recover_options def = BANGER_STORE_RECOVER_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_store_recover_options", version, BANGER_STORE_RECOVER_OPTIONS_VERSION,
+			       BANGER_STORE_RECOVER_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_recover_options *opts)
@@ -406,10 +402,10 @@ BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_reco
 	banger_store_recover_options def = BANGER_STORE_RECOVER_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_STORE_RECOVER_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_store_recover_options version %u", opts->version);
+	int vrc = BG_OPTIONS_CHECK(opts, &def, banger_store_recover_options, BANGER_STORE_RECOVER_OPTIONS_VERSION,
+				   BANGER_STORE_RECOVER_OPTIONS_VERSION);
+	if (vrc)
+		return vrc;
 	rec_state r = { ctx, opts->cb, opts->payload, (opts->flags & BANGER_STORE_RECOVER_DRY_RUN) != 0, 0 };
 	if (ctx->env.store_aside)
 		tell(&r, ctx->env.layout.db_path, "the damaged database was kept as %s", ctx->env.store_aside);

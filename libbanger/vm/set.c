@@ -72,13 +72,26 @@ out:
 	return rc;
 }
 
-BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, uint32_t vcpus,
-				 uint32_t memory_mib, uint64_t disk_bytes, int nat)
+BANGER_EXTERN(int) banger_vm_set_options_init(banger_vm_set_options *opts, unsigned int version)
+{
+	static const banger_vm_set_options def = BANGER_VM_SET_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_set_options", version,
+			       BANGER_VM_SET_OPTIONS_VERSION, BANGER_VM_SET_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_set(banger_ctx *ctx, const char *name, const banger_vm_set_options *opts)
 {
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, NULL, banger_vm_set_options, BANGER_VM_SET_OPTIONS_VERSION,
+				  BANGER_VM_SET_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const uint32_t vcpus = opts->vcpus, memory_mib = opts->memory_mib;
+	const uint64_t disk_bytes = opts->disk_bytes;
+	const int nat = opts->nat;
 	bg_vm_op op;
-	int rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin(&op, ctx, name, -1);
 	if (rc)
 		goto out;
 	if (bg_vm_alive(ctx, &op.vm, NULL) || strcmp(op.vm.state, BG_VM_STOPPED) != 0) {

@@ -35,6 +35,14 @@ typedef struct {
  * directory never exists without its stamped record. */
 #define BG_VM_STAGING_PREFIX ".new-"
 
+/* ---- the public object (vm_info.c) ----
+ * banger_vm is its own struct holding a snapshot of a record. */
+/* A new banger_vm for *out holding rec's contents (rec is left empty;
+ * cleared on failure). */
+int bg_vm_public_new(banger_vm **out, bg_vm_record *rec);
+/* The record a banger_vm holds (NULL for NULL). */
+const bg_vm_record *bg_vm_public_record(const banger_vm *vm);
+
 /* ---- handles.json (jansson, temp + fsync + rename, 0600) ---- */
 int bg_handles_write(const char *path, const bg_vm_handles *h);
 /* BANGER_ENOTFOUND when missing, BANGER_EINVALID (naming the problem)

@@ -22,8 +22,7 @@ typedef struct {
 	char *kernel_path;   /* the file the VMM gets */
 	char *cmdline;
 	bg_vm_spec spec;
-	banger_progress_cb progress;
-	void *progress_payload;
+	bg_progress progress; /* the caller's callback (bg_vm_op_progress) */
 } bg_vm_op;
 
 /* Look the VM up, take its lock (waiting up to lock_ms), and fill in
@@ -36,7 +35,16 @@ int bg_vm_op_prepare_boot(bg_vm_op *op);
 /* Drop what bg_vm_op_prepare_boot loaded. */
 void bg_vm_op_release_boot(bg_vm_op *op);
 void bg_vm_op_end(bg_vm_op *op);
-void bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...) BG_PRINTF(3, 4);
+/* Give the operation the caller's progress callback. */
+void bg_vm_op_set_progress(bg_vm_op *op, int operation, banger_progress_cb cb, void *payload);
+/* Log a step and report it: 0, or BANGER_ECANCELLED when the caller's
+ * callback asked to stop (then fail as on any error). */
+int bg_vm_op_progress(bg_vm_op *op, const char *stage, const char *fmt, ...) BG_PRINTF(3, 4);
+/* The same where stopping is not possible (stopping, rolling back). */
+void bg_vm_op_note(bg_vm_op *op, const char *stage, const char *fmt, ...) BG_PRINTF(3, 4);
+/* A long wait goes on at stage: the caller may cancel (0 or
+ * BANGER_ECANCELLED). */
+int bg_vm_op_waiting(bg_vm_op *op, const char *stage);
 
 /* Create host objects, spawn, configure and start the VMM; the state
  * goes starting -> running.  step_prefix names fault points

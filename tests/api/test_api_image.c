@@ -9,7 +9,7 @@
 #define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); exit(1); } } while (0)
 
 static int progress_calls;
-static int on_progress(const banger_image_progress *p, void *payload)
+static int on_progress(const banger_progress *p, void *payload)
 {
 	(void)p;
 	CHECK(payload == &progress_calls);
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 	CHECK(o.version == BANGER_IMAGE_PULL_OPTIONS_VERSION);
 	CHECK(banger_image_pull_options_init(&o, 999) == BANGER_EINVALID);
 	CHECK(banger_image_pull_options_init(&o, BANGER_IMAGE_PULL_OPTIONS_VERSION) == 0);
-	CHECK(o.name == NULL && o.flags == 0 && o.progress_cb == NULL);
+	CHECK(o.name == NULL && o.flags == 0 && o.progress == NULL);
 	CHECK(o.headroom_bytes == BANGER_IMAGE_HEADROOM_DEFAULT);
 
 	char *s = NULL;
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	banger_image_free(NULL);
 	CHECK(banger_image_name(NULL) == NULL && banger_image_rootfs_bytes(NULL) == 0);
 
-	o.progress_cb = on_progress;
+	o.progress = on_progress;
 	o.progress_payload = &progress_calls;
 	img = (banger_image *)&o;
 	CHECK(banger_image_pull(&img, ctx, "not a reference", &o) == BANGER_EINVALID && img == NULL);

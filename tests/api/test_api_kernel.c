@@ -1,6 +1,6 @@
 /* Public API only: the kernel catalog (file://), pull with a progress
- * callback, import, list, lookup, VMM checks, remove, options versions and
- * NULL handling. */
+ * callback (and cancelled at each of its stages), import (the same), list,
+ * lookup, VMM checks, remove, options versions and NULL handling. */
 #include <banger/banger.h>
 
 #include <stdio.h>
@@ -11,25 +11,29 @@
 	banger_error_last() ? banger_error_last()->message : "-"); exit(1); } } while (0)
 
 typedef struct {
-	int calls;
+	int calls, last_event, operation;
 	uint64_t last_done, last_total;
+	char stages[256];     /* each stage once, in order: "catalog download ..." */
+	const char *stop_at;  /* cancel at this stage (NULL: never) ... */
+	int stop_event;       /* ... at this event of it (0: the first) */
 } progress;
 
-static int on_progress(uint64_t done, uint64_t total, void *payload)
+static int on_progress(const banger_progress *r, void *payload)
 {
 	progress *p = payload;
+	CHECK(r->version == BANGER_PROGRESS_VERSION && r->stage && r->subject);
 	p->calls++;
-	p->last_done = done;
-	p->last_total = total;
-	return 0;
-}
-
-static int cancel(uint64_t done, uint64_t total, void *payload)
-{
-	(void)done;
-	(void)total;
-	(void)payload;
-	return 1;
+	p->last_event = r->event;
+	p->operation = r->operation;
+	if (r->event == BANGER_PROGRESS_DOWNLOAD) {
+		p->last_done = r->done;
+		p->last_total = r->total;
+	}
+	const char *last = strrchr(p->stages, ' ');
+	if (strcmp(last ? last + 1 : p->stages, r->stage) != 0)
+		snprintf(p->stages + strlen(p->stages), sizeof(p->stages) - strlen(p->stages), "%s%s",
+			 p->stages[0] ? " " : "", r->stage);
+	return p->stop_at && strcmp(r->stage, p->stop_at) == 0 && (!p->stop_event || r->event == p->stop_event);
 }
 
 static void sh(const char *cmd)
@@ -57,7 +61,7 @@ int main(int argc, char **argv)
 	CHECK(banger_kernel_pull_options_init(&po, BANGER_KERNEL_PULL_OPTIONS_VERSION) == 0);
 	CHECK(banger_kernel_import_options_init(&io, BANGER_KERNEL_IMPORT_OPTIONS_VERSION) == 0);
 	banger_kernel_pull_options stale = po;
-	stale.version = 2;
+	stale.version = 1; /* its progress callback had another shape */
 	banger_kernel *k = (banger_kernel *)1;
 	CHECK(banger_kernel_pull(&k, ctx, "x", &stale) == BANGER_EINVALID && k == NULL);
 
@@ -112,19 +116,41 @@ int main(int argc, char **argv)
 	CHECK(strstr(banger_kernel_catalog_entry_url(e), "/k.tar.gz"));
 	banger_kernel_catalog_free(cat);
 
-	/* a cancelled pull leaves nothing */
+	/* a pull cancelled at any of its stages leaves nothing: no record,
+	 * nothing under kernels/ but the lock */
+	static const struct {
+		const char *stage;
+		int event;
+	} stops[] = { { "catalog", 0 },
+		      { "download", BANGER_PROGRESS_DOWNLOAD },
+		      { "download", BANGER_PROGRESS_DOWNLOADED },
+		      { "unpack", 0 },
+		      { "install", 0 } };
 	po.catalog_url = path;
-	po.progress = cancel;
-	CHECK(banger_kernel_pull(&k, ctx, "tiny", &po) == BANGER_ERROR && k == NULL);
-	CHECK(strstr(banger_error_last()->message, "cancelled"));
-	CHECK(banger_kernel_lookup(&k, ctx, "tiny") == BANGER_ENOTFOUND && k == NULL);
-
-	/* pull with progress */
-	progress p = { 0, 0, 0 };
 	po.progress = on_progress;
+	char left[9000];
+	snprintf(left, sizeof(left), "test -z \"$(ls -A '%s/kernels' | grep -v '^\\.lock$')\"", argv[1]);
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+		progress c;
+		memset(&c, 0, sizeof(c));
+		c.stop_at = stops[i].stage;
+		c.stop_event = stops[i].event;
+		po.progress_payload = &c;
+		CHECK(banger_kernel_pull(&k, ctx, "tiny", &po) == BANGER_ECANCELLED && k == NULL);
+		CHECK(strstr(banger_error_last()->message, "cancelled"));
+		CHECK(c.operation == BANGER_PROGRESS_OP_KERNEL_PULL);
+		CHECK(banger_kernel_lookup(&k, ctx, "tiny") == BANGER_ENOTFOUND && k == NULL);
+		sh(left);
+	}
+
+	/* pull with progress: every stage, the bytes, and DONE last */
+	progress p;
+	memset(&p, 0, sizeof(p));
 	po.progress_payload = &p;
 	CHECK(banger_kernel_pull(&k, ctx, "tiny", &po) == 0 && k);
 	CHECK(p.calls >= 1 && p.last_done == size && p.last_total == size);
+	CHECK(strcmp(p.stages, "catalog download unpack install done") == 0);
+	CHECK(p.last_event == BANGER_PROGRESS_DONE);
 	CHECK(strcmp(banger_kernel_name(k), "tiny") == 0);
 	CHECK(strcmp(banger_kernel_version(k), "0.1") == 0);
 	CHECK(strcmp(banger_kernel_arch(k), "x86_64") == 0);
@@ -141,6 +167,26 @@ int main(int argc, char **argv)
 	banger_free(boot);
 	banger_kernel_free(k);
 	CHECK(banger_kernel_pull(NULL, ctx, "tiny", &po) == BANGER_EEXISTS);
+
+	/* an import cancelled at its stages leaves nothing either */
+	static const char *const import_stops[] = { "copy", "install" };
+	io.progress = on_progress;
+	for (size_t i = 0; i < 2; i++) {
+		progress c;
+		memset(&c, 0, sizeof(c));
+		c.stop_at = import_stops[i];
+		io.progress_payload = &c;
+		CHECK(banger_kernel_import(&k, ctx, "imported", "/bin/true", &io) == BANGER_ECANCELLED && k == NULL);
+		CHECK(c.operation == BANGER_PROGRESS_OP_KERNEL_IMPORT);
+		CHECK(banger_kernel_lookup(&k, ctx, "imported") == BANGER_ENOTFOUND && k == NULL);
+	}
+	progress ip;
+	memset(&ip, 0, sizeof(ip));
+	io.progress_payload = &ip;
+	CHECK(banger_kernel_import(NULL, ctx, "imported2", "/bin/true", &io) == 0);
+	CHECK(strcmp(ip.stages, "copy install done") == 0);
+	CHECK(banger_kernel_remove(ctx, "imported2") == 0);
+	io.progress = NULL;
 
 	/* import with default options, out not wanted */
 	CHECK(banger_kernel_import(NULL, ctx, "imported", "/bin/true", NULL) == 0);

@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 	CHECK(banger_ctx_open(&ctx, &o) == 0);
 	const char *kh = banger_ctx_known_hosts_path(ctx);
 	CHECK(kh && strstr(kh, "/ssh/known_hosts"));
-	CHECK(strstr(banger_ctx_client_key_path(ctx), "/ssh/id_ed25519"));
+	CHECK(strstr(banger_ssh_client_key_path(ctx), "/ssh/id_ed25519"));
 
 	int v = -1;
 	CHECK(banger_known_hosts_check_line(&v, kh, "box.vm", 22, KEY_A) == 0 && v == BANGER_HOSTKEY_NOT_FOUND);

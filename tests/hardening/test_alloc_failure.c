@@ -174,7 +174,7 @@ static int key_op(void *arg)
 static int key_verify(void *arg, int rc)
 {
 	(void)arg;
-	const char *key = banger_ctx_client_key_path(E.ctx);
+	const char *key = banger_ssh_client_key_path(E.ctx);
 	char *pub = bg_sprintf("%s.pub", key);
 	bool k = bg_path_exists(key), p = bg_path_exists(pub);
 	bg_free(pub);

@@ -19,6 +19,8 @@
 
 #include <sqlite3.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 static vm_fixture F;
 
 typedef struct {
@@ -94,7 +96,7 @@ static void scrub(void)
 {
 	banger_ctx *ctx = child_open();
 	if (ctx) {
-		banger_vm_delete(ctx, "af", 1);
+		banger_vm_delete(ctx, "af", &FORCE_DELETE);
 		unsigned fixed = 0;
 		bg_vm_reconcile(ctx, true, NULL, NULL, &fixed);
 		banger_ctx_close(ctx);
@@ -137,7 +139,7 @@ static int create_verify(void *arg, int rc)
 	}
 	banger_vm *vm = NULL;
 	int bad = 0;
-	if (banger_vm_lookup(&vm, C.ctx, "af") != 0 || strcmp(banger_vm_state(vm), "running") != 0 ||
+	if (banger_vm_lookup(&vm, C.ctx, "af") != 0 || banger_vm_state(vm) != BANGER_VM_STATE_RUNNING ||
 	    banger_vm_is_alive(C.ctx, vm) != 1 || fx_taps() != 1 || fx_procs(&F) != 1 || fx_nat_rules() != 3) {
 		fprintf(stderr, "create succeeded but the VM is not running with its objects\n");
 		bad = 1;
@@ -154,7 +156,7 @@ static int create_verify(void *arg, int rc)
 	bg_free(text);
 	bg_free(kh);
 	if (vm) {
-		char *hj = bg_path_join(vm->vm_dir, "handles.json");
+		char *hj = bg_path_join(bg_vm_public_record(vm)->vm_dir, "handles.json");
 		bg_vm_handles h;
 		if (bg_handles_read(hj, &h) != 0 || !h.tap[0] || !h.nat) {
 			fprintf(stderr, "create succeeded but handles.json does not record the tap and NAT\n");
@@ -163,7 +165,7 @@ static int create_verify(void *arg, int rc)
 		bg_free(hj);
 	}
 	banger_vm_free(vm);
-	if (banger_vm_delete(C.ctx, "af", 1) != 0) {
+	if (banger_vm_delete(C.ctx, "af", &FORCE_DELETE) != 0) {
 		fprintf(stderr, "delete after create: %s\n", banger_error_last()->message);
 		bad = 1;
 	}
@@ -190,7 +192,7 @@ static int delete_setup(void *arg)
 static int delete_op(void *arg)
 {
 	(void)arg;
-	return banger_vm_delete(C.ctx, "af", 1);
+	return banger_vm_delete(C.ctx, "af", &FORCE_DELETE);
 }
 
 static int delete_verify(void *arg, int rc)
@@ -200,7 +202,7 @@ static int delete_verify(void *arg, int rc)
 		return nothing_left("after delete");
 	/* a failed delete leaves the VM deletable: the next attempt (without
 	 * failures) finishes the job */
-	if (banger_vm_delete(C.ctx, "af", 1) != 0) {
+	if (banger_vm_delete(C.ctx, "af", &FORCE_DELETE) != 0) {
 		fprintf(stderr, "delete after a failed delete: %s\n", banger_error_last()->message);
 		scrub();
 		return -1;

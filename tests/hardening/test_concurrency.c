@@ -21,6 +21,8 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 #define PROCS 20
 #define ROUNDS 5
 #define KEY_A "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqJeE9zBxWgE7nveVEKZGojDXDJcEnn3GdrEoY+GMcv"
@@ -89,8 +91,9 @@ static int worker(int id, int gun)
 			bad = report(id, "create", rc);
 			break;
 		}
-		if (strcmp(banger_vm_state(vm), "running") != 0 || banger_vm_is_alive(ctx, vm) != 1) {
-			fprintf(stderr, "proc %d: %s is %s after create\n", id, name, banger_vm_state(vm));
+		if (banger_vm_state(vm) != BANGER_VM_STATE_RUNNING || banger_vm_is_alive(ctx, vm) != 1) {
+			fprintf(stderr, "proc %d: %s is %s after create\n", id, name,
+				banger_vm_state_name(banger_vm_state(vm)));
 			bad = 1;
 		}
 		banger_vm_free(vm);
@@ -102,7 +105,7 @@ static int worker(int id, int gun)
 		banger_vm *again = NULL;
 		if (banger_vm_lookup(&again, ctx, name) != 0 || banger_vm_is_alive(ctx, again) != 1) {
 			fprintf(stderr, "proc %d: %s is no longer alive after gc (%s)\n", id, name,
-				again ? banger_vm_state(again) : "gone");
+				again ? banger_vm_state_name(banger_vm_state(again)) : "gone");
 			bad = 1;
 		}
 		banger_vm_free(again);
@@ -121,7 +124,7 @@ static int worker(int id, int gun)
 		if ((rc = banger_known_hosts_pin(banger_ctx_known_hosts_path(ctx), names, 2, 22, KEY_A)))
 			bad = report(id, "pin", rc);
 
-		if ((rc = banger_vm_delete(ctx, name, 1)))
+		if ((rc = banger_vm_delete(ctx, name, &FORCE_DELETE)))
 			bad = report(id, "delete", rc);
 	}
 	banger_ctx_close(ctx);

@@ -23,6 +23,9 @@
 #include <fnmatch.h>
 #include <sys/stat.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+static const banger_vm_stop_options FORCE_STOP = { BANGER_VM_STOP_OPTIONS_VERSION, 1 };
+
 static vm_fixture F;
 static int problems, audited;
 
@@ -132,19 +135,19 @@ static void test_modes_after_lifecycle(void **state)
 	char *stats = NULL;
 	assert_int_equal(banger_vm_stats(&stats, F.ctx, "perm-a"), 0);
 	banger_free(stats);
-	assert_int_equal(banger_vm_stop(F.ctx, "perm-a", 0), 0);
+	assert_int_equal(banger_vm_stop(F.ctx, "perm-a", NULL), 0);
 	banger_vm_start_options so = BANGER_VM_START_OPTIONS_INIT;
 	so.no_wait = 1;
 	assert_int_equal(banger_vm_start(F.ctx, "perm-a", &so), 0);
-	assert_int_equal(banger_vm_stop(F.ctx, "perm-b", 1), 0);
-	assert_int_equal(banger_vm_delete(F.ctx, "perm-b", 0), 0);
+	assert_int_equal(banger_vm_stop(F.ctx, "perm-b", &FORCE_STOP), 0);
+	assert_int_equal(banger_vm_delete(F.ctx, "perm-b", NULL), 0);
 	/* perm-a stays running: its sockets, log, metrics and handles exist */
 
 	audit(F.state, F.state, 0);
 	audit(F.run, F.run, 0);
 	print_message("%d files, directories and sockets audited\n", audited);
 	assert_true(audited > 30);
-	assert_int_equal(banger_vm_delete(F.ctx, "perm-a", 1), 0);
+	assert_int_equal(banger_vm_delete(F.ctx, "perm-a", &FORCE_DELETE), 0);
 	banger_vm_free(a);
 	banger_vm_free(b);
 	if (problems)

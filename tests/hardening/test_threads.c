@@ -152,7 +152,7 @@ static void *ctx_worker(void *arg)
 		}
 		snprintf(kname, sizeof(kname), "k%d-%d", k, i);
 		bg_kernel_record r;
-		if ((rc = bg_kernel_import(&ctx->env, kname, kernel, NULL, NULL, &r)) != 0) {
+		if ((rc = bg_kernel_import(&ctx->env, kname, kernel, NULL, NULL, NULL, &r)) != 0) {
 			fprintf(stderr, "thread %d: import %s: %s\n", k, kname, banger_error_last()->message);
 			atomic_fetch_add(&errors, 1);
 			continue;

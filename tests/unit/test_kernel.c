@@ -800,7 +800,7 @@ static void test_import_alloc_failures(void **state)
 		bg_kernel_record rec;
 		uint64_t before = bg_alloc_count();
 		bg_alloc_fail_at(n);
-		int rc = bg_kernel_import(&ctx->env, "k", "/bin/true", NULL, config, &rec);
+		int rc = bg_kernel_import(&ctx->env, "k", "/bin/true", NULL, config, NULL, &rec);
 		bg_alloc_fail_at(0);
 		bool reached = bg_alloc_count() - before >= n;
 		if (rc == 0) {

@@ -217,10 +217,10 @@ static void test_public_call(void **state)
 	char want[4300];
 	snprintf(want, sizeof(want), "\"%s\"", banger_ctx_known_hosts_path(f->ctx));
 	assert_string_equal(arg_value(argv, "UserKnownHostsFile"), want);
-	snprintf(want, sizeof(want), "\"%s\"", banger_ctx_client_key_path(f->ctx));
+	snprintf(want, sizeof(want), "\"%s\"", banger_ssh_client_key_path(f->ctx));
 	assert_string_equal(arg_value(argv, "IdentityFile"), want);
 	/* the key it names exists: the argv works as it is */
-	assert_int_equal(access(banger_ctx_client_key_path(f->ctx), R_OK), 0);
+	assert_int_equal(access(banger_ssh_client_key_path(f->ctx), R_OK), 0);
 	size_t n = 0;
 	while (argv[n])
 		n++;
@@ -355,7 +355,7 @@ static void assert_resolved(const char *out, fixture *f, const char *user, const
 	assert_line(out, "globalknownhostsfile none");
 	snprintf(line, sizeof(line), "userknownhostsfile %s", banger_ctx_known_hosts_path(f->ctx));
 	assert_line(out, line);
-	snprintf(line, sizeof(line), "identityfile %s", banger_ctx_client_key_path(f->ctx));
+	snprintf(line, sizeof(line), "identityfile %s", banger_ssh_client_key_path(f->ctx));
 	assert_line(out, line);
 	assert_no_key(out, "proxyjump");
 }

@@ -25,10 +25,12 @@ static pid_t sshd_pid;
 static bg_buf progress_log = BG_BUF_INIT;
 static bg_buf debug_log = BG_BUF_INIT;
 
-static void on_progress(const char *stage, const char *detail, void *payload)
+static int on_progress(const banger_progress *p, void *payload)
 {
 	(void)payload;
-	bg_buf_printf(&progress_log, "%s: %s\n", stage, detail);
+	if (p->event == BANGER_PROGRESS_STEP)
+		bg_buf_printf(&progress_log, "%s: %s\n", p->stage, p->detail);
+	return 0;
 }
 
 static void on_log(int level, const char *message, void *payload)
@@ -191,7 +193,7 @@ static int wait_ready(uint32_t timeout_s, int64_t *took)
 		bg_vm_op_end(&op);
 		fail_msg("op: %s", banger_error_last()->message);
 	}
-	op.progress = on_progress;
+	bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_START, on_progress, NULL);
 	int64_t t0 = bg_now_ms();
 	rc = bg_vm_wait_ready(&op, timeout_s);
 	if (took)

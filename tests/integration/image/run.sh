@@ -135,6 +135,11 @@ check "pull features (whiteouts, opaque dir, hardlinks, symlinks, xattrs, device
 check "features: tree equals what the layers say" tree_equal features "$FEATURES"
 check "features: record" bash -c "'$BIN' image show features --json | grep -q '\"prepared\": false'"
 
+# ---- a pull cancelled by its progress callback at each kind of report
+# records nothing and leaves no partial file (the public API: pull_cancel)
+check "pull cancelled at every kind of report leaves nothing" \
+	"${BANGER_PULL_CANCEL:?BANGER_PULL_CANCEL must point at pull_cancel}" "$WORK/cancel" "$REG/test/features:1"
+
 # ---- re-pull of an unchanged image: one manifest request, no blobs
 m0=$(registry_requests features manifests) b0=$(registry_requests features blobs)
 check "re-pull of an unchanged image" bash -c "'$BIN' image pull '$REG/test/features:1' --name features --no-patch --json | grep -q '\"event\": \"up-to-date\"'"

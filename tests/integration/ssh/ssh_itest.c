@@ -210,7 +210,7 @@ static int group_setup(void **state)
 	o.flags = BANGER_CTX_NO_RECONCILE;
 	assert_int_equal(banger_ctx_open(&ctx, &o), 0);
 	snprintf(KH, sizeof(KH), "%s/kh", T);
-	snprintf(KEY, sizeof(KEY), "%s", banger_ctx_client_key_path(ctx));
+	snprintf(KEY, sizeof(KEY), "%s", banger_ssh_client_key_path(ctx));
 	snprintf(SSHD_LOG, sizeof(SSHD_LOG), "%s/sshd.log", T);
 
 	char *pub;
@@ -318,10 +318,10 @@ static void test_exec_and_upload(void **state)
 	banger_ssh_result *r;
 	/* Exit status and both streams, collected. */
 	assert_int_equal(banger_ssh_exec(&r, s, "echo out; echo err >&2; exit 3", NULL), 0);
-	assert_int_equal(banger_ssh_result_exit_status(r), 3);
+	assert_int_equal(banger_ssh_result_exit_code(r), 3);
 	assert_string_equal(banger_ssh_result_stdout(r, NULL), "out\n");
 	assert_string_equal(banger_ssh_result_stderr(r, NULL), "err\n");
-	assert_null(banger_ssh_result_exit_signal(r));
+	assert_int_equal(banger_ssh_result_exit_signal(r), 0);
 	banger_ssh_result_free(r);
 	/* stdin from a buffer, larger than one channel window. */
 	size_t big = 3 << 20;
@@ -348,12 +348,12 @@ static void test_exec_and_upload(void **state)
 	assert_int_equal(banger_ssh_exec(&r, s, "cat", &eo), 0);
 	close(pfd[0]);
 	assert_string_equal(acc, "1:from-fd\n");
-	assert_int_equal(banger_ssh_result_exit_status(r), 0);
+	assert_int_equal(banger_ssh_result_exit_code(r), 0);
 	banger_ssh_result_free(r);
 	/* Killed by a signal. */
 	assert_int_equal(banger_ssh_exec(&r, s, "kill -KILL $$", NULL), 0);
-	assert_int_equal(banger_ssh_result_exit_status(r), -1);
-	assert_string_equal(banger_ssh_result_exit_signal(r), "KILL");
+	assert_int_equal(banger_ssh_result_exit_code(r), -1);
+	assert_int_equal(banger_ssh_result_exit_signal(r), SIGKILL);
 	banger_ssh_result_free(r);
 	/* A deadline. */
 	banger_ssh_exec_options_init(&eo, BANGER_SSH_EXEC_OPTIONS_VERSION);
@@ -371,7 +371,12 @@ static void test_exec_and_upload(void **state)
 	fwrite(data, 1, big, f);
 	fclose(f);
 	assert_int_equal(sh("mkdir -p '%s/uploaded dir'", T), 0);
-	assert_int_equal(banger_ssh_upload(s, local, remote, 0640, 30000), 0);
+	banger_ssh_upload_options uo;
+	assert_int_equal(banger_ssh_upload_options_init(&uo, BANGER_SSH_UPLOAD_OPTIONS_VERSION), 0);
+	assert_int_equal(uo.mode, 0644);
+	uo.mode = 0640;
+	uo.timeout_ms = 30000;
+	assert_int_equal(banger_ssh_upload(s, local, remote, &uo), 0);
 	size_t ul;
 	char *up = slurp(remote, &ul);
 	assert_non_null(up);
@@ -382,7 +387,7 @@ static void test_exec_and_upload(void **state)
 	assert_int_equal(st.st_mode & 0777, 0640);
 	free(up);
 	snprintf(remote, sizeof(remote), "%s/no/such/dir/x", T);
-	assert_int_equal(banger_ssh_upload(s, local, remote, 0644, 30000), BANGER_EIO);
+	assert_int_equal(banger_ssh_upload(s, local, remote, NULL), BANGER_EIO);
 	banger_ssh_close(s);
 	free(data);
 }

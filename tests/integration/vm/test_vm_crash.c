@@ -9,6 +9,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+static const banger_vm_stop_options FORCE_STOP = { BANGER_VM_STOP_OPTIONS_VERSION, 1 };
+
 static vm_fixture F;
 
 typedef enum { OP_CREATE, OP_START, OP_STOP, OP_DELETE } op_kind;
@@ -50,8 +53,8 @@ static int run_op(banger_ctx *ctx, op_kind op)
 	switch (op) {
 	case OP_CREATE: return create_vm(ctx, 1);
 	case OP_START: return banger_vm_start(ctx, "crash", &so);
-	case OP_STOP: return banger_vm_stop(ctx, "crash", 0);
-	case OP_DELETE: return banger_vm_delete(ctx, "crash", 1);
+	case OP_STOP: return banger_vm_stop(ctx, "crash", NULL);
+	case OP_DELETE: return banger_vm_delete(ctx, "crash", &FORCE_DELETE);
 	}
 	return -1;
 }
@@ -77,16 +80,16 @@ static void assert_consistent(const char *step)
 			fail_msg("%s: the VM is gone but its host key pin is not", step);
 	} else {
 		assert_int_equal(rc, 0);
-		const char *st = banger_vm_state(vm);
-		if (strcmp(st, "running") == 0) {
+		int st = banger_vm_state(vm);
+		if (st == BANGER_VM_STATE_RUNNING) {
 			assert_int_equal(banger_vm_is_alive(F.ctx, vm), 1);
 			assert_int_equal(fx_procs(&F), 1);
 			assert_int_equal(fx_taps(), 1);
 			assert_int_equal(fx_nat_rules(), 3);
-		} else if (strcmp(st, "stopped") == 0) {
+		} else if (st == BANGER_VM_STATE_STOPPED) {
 			fx_assert_clean(&F);
 		} else {
-			fail_msg("%s: VM left in state %s", step, st);
+			fail_msg("%s: VM left in state %s", step, banger_vm_state_name(st));
 		}
 		assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 1);
 		if (pins() != 1)
@@ -105,11 +108,11 @@ static void crash_at(op_kind op, const char *step)
 	banger_vm_free(vm);
 	banger_error_clear();
 	if (op == OP_CREATE && exists)
-		assert_int_equal(banger_vm_delete(F.ctx, "crash", 1), 0);
+		assert_int_equal(banger_vm_delete(F.ctx, "crash", &FORCE_DELETE), 0);
 	if (op != OP_CREATE && !exists)
 		assert_int_equal(create_vm(F.ctx, op != OP_START), 0);
 	if (op == OP_START && exists && running)
-		assert_int_equal(banger_vm_stop(F.ctx, "crash", 1), 0);
+		assert_int_equal(banger_vm_stop(F.ctx, "crash", &FORCE_STOP), 0);
 	if ((op == OP_STOP || op == OP_DELETE) && exists && !running) {
 		banger_vm_start_options so = BANGER_VM_START_OPTIONS_INIT;
 		so.no_wait = 1;
@@ -152,7 +155,7 @@ static void test_crash_everywhere(void **state)
 	banger_vm *vm;
 	if (banger_vm_lookup(&vm, F.ctx, "crash") == 0) {
 		banger_vm_free(vm);
-		assert_int_equal(banger_vm_delete(F.ctx, "crash", 1), 0);
+		assert_int_equal(banger_vm_delete(F.ctx, "crash", &FORCE_DELETE), 0);
 	}
 	fx_assert_clean(&F);
 }

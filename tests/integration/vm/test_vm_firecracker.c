@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <signal.h>
 
+static const banger_vm_delete_options FORCE_DELETE = { BANGER_VM_DELETE_OPTIONS_VERSION, 1 };
+
 static vm_fixture F;
 
 static int setup(void **state)
@@ -68,7 +70,8 @@ static void test_lifecycle(void **state)
 	int rc = banger_vm_create(&vm, F.ctx, &o);
 	if (rc)
 		fail_msg("create: %s", banger_error_last()->message);
-	assert_string_equal(banger_vm_state(vm), "running");
+	assert_int_equal(banger_vm_state(vm), BANGER_VM_STATE_RUNNING);
+	assert_string_equal(banger_vm_state_name(banger_vm_state(vm)), "running");
 	assert_string_equal(banger_vm_vmm(vm), "firecracker");
 	assert_string_equal(banger_vm_dns_name(vm), "box.vm");
 	assert_string_equal(banger_vm_guest_ip(vm), "172.29.0.2");
@@ -81,7 +84,7 @@ static void test_lifecycle(void **state)
 
 	/* the exact sequence, in Firecracker's order */
 	json_t *bodies;
-	char *seq = requests(vm->api_sock, &bodies);
+	char *seq = requests(bg_vm_public_record(vm)->api_sock, &bodies);
 	assert_string_equal(seq,
 		"PUT /metrics\nPUT /machine-config\nPUT /boot-source\nPUT /drives/rootfs\n"
 		"PUT /drives/work\nPUT /drives/identity\nPUT /network-interfaces/eth0\nPUT /vsock\n"
@@ -125,14 +128,14 @@ static void test_lifecycle(void **state)
 	banger_free(stats);
 
 	/* stop: graceful (SendCtrlAltDel), then nothing left */
-	assert_int_equal(banger_vm_stop(F.ctx, "box", 0), 0);
-	seq = requests(vm->api_sock, NULL);
+	assert_int_equal(banger_vm_stop(F.ctx, "box", NULL), 0);
+	seq = requests(bg_vm_public_record(vm)->api_sock, NULL);
 	assert_non_null(strstr(seq, "PUT /actions\nPUT /actions\n")); /* InstanceStart, SendCtrlAltDel */
 	free(seq);
 	fx_assert_clean(&F);
 	banger_vm *again;
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), 0);
-	assert_string_equal(banger_vm_state(again), "stopped");
+	assert_int_equal(banger_vm_state(again), BANGER_VM_STATE_STOPPED);
 	assert_int_equal(banger_vm_is_alive(F.ctx, again), 0);
 	banger_vm_free(again);
 
@@ -141,10 +144,10 @@ static void test_lifecycle(void **state)
 	so.no_wait = 1;
 	assert_int_equal(banger_vm_start(F.ctx, "box", &so), 0);
 	assert_int_equal(fx_procs(&F), 1);
-	assert_int_equal(banger_vm_delete(F.ctx, "box", 0), BANGER_ESTATE);
-	assert_int_equal(banger_vm_delete(F.ctx, "box", 1), 0);
+	assert_int_equal(banger_vm_delete(F.ctx, "box", NULL), BANGER_ESTATE);
+	assert_int_equal(banger_vm_delete(F.ctx, "box", &FORCE_DELETE), 0);
 	fx_assert_clean(&F);
-	assert_false(bg_path_exists(vm->vm_dir));
+	assert_false(bg_path_exists(bg_vm_public_record(vm)->vm_dir));
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "box"), BANGER_ENOTFOUND);
 	assert_int_equal(bg_read_file(&pins, NULL, kh, 1 << 20), 0);
 	assert_null(strstr(pins, "box.vm"));
@@ -188,7 +191,7 @@ static void test_capability_checked_first(void **state)
 	assert_int_equal(bg_write_file_atomic(bz, buf, sizeof(buf), 0644), 0);
 	bg_kernel_record kr;
 	memset(&kr, 0, sizeof(kr));
-	assert_int_equal(bg_kernel_import(&F.ctx->env, "bzk", bz, NULL, NULL, &kr), 0);
+	assert_int_equal(bg_kernel_import(&F.ctx->env, "bzk", bz, NULL, NULL, NULL, &kr), 0);
 	bg_kernel_record_clear(&kr);
 	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
 	o.name = "bz";
@@ -215,7 +218,7 @@ static void test_vmm_killed_is_reconciled(void **state)
 	assert_int_equal(banger_vm_create(&vm, F.ctx, &o), 0);
 	pid_t *pids = NULL;
 	size_t n = 0;
-	assert_int_equal(bg_proc_find(&pids, &n, vm->api_sock), 0);
+	assert_int_equal(bg_proc_find(&pids, &n, bg_vm_public_record(vm)->api_sock), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(kill(pids[0], SIGKILL), 0);
 	free(pids);
@@ -225,16 +228,37 @@ static void test_vmm_killed_is_reconciled(void **state)
 	F.ctx = fx_open(&F, 0); /* reconcile on open */
 	banger_vm *again;
 	assert_int_equal(banger_vm_lookup(&again, F.ctx, "victim"), 0);
-	assert_string_equal(banger_vm_state(again), "stopped");
+	assert_int_equal(banger_vm_state(again), BANGER_VM_STATE_STOPPED);
 	assert_non_null(strstr(banger_vm_last_error(again), "exited unexpectedly"));
 	banger_vm_free(again);
 	fx_assert_clean(&F);
-	assert_int_equal(banger_vm_delete(F.ctx, "victim", 0), 0);
+	assert_int_equal(banger_vm_delete(F.ctx, "victim", NULL), 0);
 	banger_vm_free(vm);
 }
 
-/* A failure injected at each step of create leaves no VM dir, no row,
- * no tap, no loop, no process, no NAT rule and no pin. */
+/* Nothing of the VM name is left: no VM dir, no row, no tap, no loop, no
+ * process, no NAT rule and no pin.  what says after what (messages). */
+static void assert_rolled_back(const char *name, const char *what)
+{
+	banger_vm *vm;
+	assert_int_equal(banger_vm_lookup(&vm, F.ctx, name), BANGER_ENOTFOUND);
+	fx_assert_clean(&F);
+	char *vms = bg_path_join(F.state, "vms");
+	char *kh = bg_path_join(F.state, "ssh/known_hosts");
+	assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 0);
+	char *pins = NULL, *pin = bg_sprintf("%s.vm", name);
+	if (bg_read_file(&pins, NULL, kh, 1 << 20) == 0) {
+		if (strstr(pins, pin))
+			fail_msg("%s: pin left behind", what);
+		free(pins);
+	}
+	free(pin);
+	free(vms);
+	free(kh);
+	banger_error_clear();
+}
+
+/* A failure injected at each step of create is rolled back completely. */
 static void test_rollback_every_step(void **state)
 {
 	(void)state;
@@ -243,8 +267,6 @@ static void test_rollback_every_step(void **state)
 		"create:tap", "create:nat", "create:spawn", "create:configure", "create:start",
 		"create:running",
 	};
-	char *vms = bg_path_join(F.state, "vms");
-	char *kh = bg_path_join(F.state, "ssh/known_hosts");
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		setenv("BANGER_FAULT_FAIL", steps[i], 1);
 		banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
@@ -258,21 +280,105 @@ static void test_rollback_every_step(void **state)
 			fail_msg("%s: create succeeded despite the injected failure", steps[i]);
 		if (!strstr(banger_error_last()->message, steps[i]))
 			fail_msg("%s: error does not say which step failed: %s", steps[i], banger_error_last()->message);
-		banger_vm *vm;
-		assert_int_equal(banger_vm_lookup(&vm, F.ctx, "rb"), BANGER_ENOTFOUND);
-		fx_assert_clean(&F);
-		assert_int_equal(fx_count("ls -A '%s' | wc -l", vms), 0);
-		char *pins = NULL;
-		if (bg_read_file(&pins, NULL, kh, 1 << 20) == 0) {
-			if (strstr(pins, "rb.vm"))
-				fail_msg("%s: pin left behind", steps[i]);
-			free(pins);
-		}
-		banger_error_clear();
+		assert_rolled_back("rb", steps[i]);
 		printf("ok: failure at %-16s rolled back completely\n", steps[i]);
 	}
-	free(vms);
-	free(kh);
+}
+
+/* A progress callback that records the stages it sees (each once, in
+ * order) and asks to stop at one of them. */
+typedef struct {
+	const char *stop_at; /* NULL: never */
+	int stop_event;      /* the event of that stage to stop at */
+	int operation, last_event;
+	char seen[256];
+} canceller;
+
+static int cancel_at(const banger_progress *p, void *payload)
+{
+	canceller *c = payload;
+	c->operation = p->operation;
+	c->last_event = p->event;
+	const char *last = strrchr(c->seen, ' ');
+	if (p->event != BANGER_PROGRESS_DONE && strcmp(last ? last + 1 : c->seen, p->stage) != 0)
+		snprintf(c->seen + strlen(c->seen), sizeof(c->seen) - strlen(c->seen), "%s%s", c->seen[0] ? " " : "",
+			 p->stage);
+	return c->stop_at && strcmp(p->stage, c->stop_at) == 0 && p->event == c->stop_event;
+}
+
+/* Create can be cancelled at every report, the wait for SSH included:
+ * BANGER_ECANCELLED, and everything is rolled back as on a failure (no
+ * VM dir, no row, no tap, no loop, no process, no NAT rule, no pin).  A
+ * cancelled start leaves the VM stopped, with nothing running. */
+static void test_cancel_every_step(void **state)
+{
+	(void)state;
+	/* the stages a create goes through here (the fake runs no guest, so
+	 * the wait for SSH only waits) */
+	canceller all;
+	memset(&all, 0, sizeof(all));
+	all.stop_at = "ssh";
+	all.stop_event = BANGER_PROGRESS_WAITING;
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "cx";
+	o.image = "testimg";
+	o.nat = 1;
+	o.progress = cancel_at;
+	o.progress_payload = &all;
+	assert_int_equal(banger_vm_create(NULL, F.ctx, &o), BANGER_ECANCELLED);
+	assert_int_equal(all.operation, BANGER_PROGRESS_OP_VM_CREATE);
+	printf("create reports: %s\n", all.seen);
+	assert_true(strncmp(all.seen, "create disks identity ", 22) == 0);
+	assert_non_null(strstr(all.seen, "network vmm ssh"));
+
+	char stages[256];
+	snprintf(stages, sizeof(stages), "%s", all.seen);
+	for (char *stage = strtok(stages, " "); stage; stage = strtok(NULL, " ")) {
+		for (int waiting = 0; waiting < 2; waiting++) {
+			if (waiting && strcmp(stage, "ssh") != 0)
+				continue;
+			canceller c;
+			memset(&c, 0, sizeof(c));
+			c.stop_at = stage;
+			c.stop_event = waiting ? BANGER_PROGRESS_WAITING : BANGER_PROGRESS_STEP;
+			o.progress_payload = &c;
+			int rc = banger_vm_create(NULL, F.ctx, &o);
+			if (rc != BANGER_ECANCELLED)
+				fail_msg("cancel at %s: create gave %d: %s", stage, rc,
+					 banger_error_last() ? banger_error_last()->message : "");
+			assert_non_null(strstr(banger_error_last()->message, "cancelled"));
+			assert_rolled_back("cx", stage);
+			printf("ok: cancelled at %s%s, rolled back completely\n", stage, waiting ? " (waiting)" : "");
+		}
+	}
+
+	/* start: cancelled as the VMM starts, the VM is stopped again */
+	o.no_start = 1;
+	o.progress = NULL;
+	assert_int_equal(banger_vm_create(NULL, F.ctx, &o), 0);
+	canceller c;
+	memset(&c, 0, sizeof(c));
+	c.stop_at = "vmm";
+	c.stop_event = BANGER_PROGRESS_STEP;
+	banger_vm_start_options so = BANGER_VM_START_OPTIONS_INIT;
+	so.no_wait = 1;
+	so.progress = cancel_at;
+	so.progress_payload = &c;
+	assert_int_equal(banger_vm_start(F.ctx, "cx", &so), BANGER_ECANCELLED);
+	assert_int_equal(c.operation, BANGER_PROGRESS_OP_VM_START);
+	banger_vm *vm;
+	assert_int_equal(banger_vm_lookup(&vm, F.ctx, "cx"), 0);
+	assert_int_equal(banger_vm_state(vm), BANGER_VM_STATE_STOPPED);
+	assert_non_null(strstr(banger_vm_last_error(vm), "cancelled"));
+	banger_vm_free(vm);
+	fx_assert_clean(&F);
+	/* and without cancelling, start reports DONE last */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(banger_vm_start(F.ctx, "cx", &so), 0);
+	assert_int_equal(c.last_event, BANGER_PROGRESS_DONE);
+	assert_int_equal(fx_procs(&F), 1);
+	assert_int_equal(banger_vm_delete(F.ctx, "cx", &FORCE_DELETE), 0);
+	fx_assert_clean(&F);
 }
 
 int main(void)
@@ -286,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capability_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_every_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_every_step, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

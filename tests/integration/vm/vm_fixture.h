@@ -74,7 +74,7 @@ static void fx_setup(vm_fixture *f)
 	fx_sh("cp /bin/true %s%s", k, NULL);
 	bg_kernel_record kr;
 	memset(&kr, 0, sizeof(kr));
-	if (bg_kernel_import(&f->ctx->env, "testk", k, NULL, NULL, &kr) != 0)
+	if (bg_kernel_import(&f->ctx->env, "testk", k, NULL, NULL, NULL, &kr) != 0)
 		fail_msg("kernel import: %s", banger_error_last()->message);
 	bg_kernel_record_clear(&kr);
 	free(k);
