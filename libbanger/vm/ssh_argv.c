@@ -5,13 +5,9 @@
 
 BANGER_EXTERN(int) banger_vm_ssh_options_init(banger_vm_ssh_options *opts, unsigned int version)
 {
-	if (!opts)
-		return bg_error(BANGER_EINVALID, "options must not be NULL");
-	if (version != BANGER_VM_SSH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_ssh_options version %u", version);
-	banger_vm_ssh_options def = BANGER_VM_SSH_OPTIONS_INIT;
-	*opts = def;
-	return 0;
+	static const banger_vm_ssh_options def = BANGER_VM_SSH_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_ssh_options", version,
+			       BANGER_VM_SSH_OPTIONS_VERSION, BANGER_VM_SSH_OPTIONS_VERSION);
 }
 
 BANGER_EXTERN(int) banger_vm_ssh_argv(char ***out, banger_ctx *ctx, const char *name,
@@ -21,13 +17,13 @@ BANGER_EXTERN(int) banger_vm_ssh_argv(char ***out, banger_ctx *ctx, const char *
 		*out = NULL;
 	if (!out || !ctx || !name)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	banger_vm_ssh_options def = BANGER_VM_SSH_OPTIONS_INIT;
-	if (!opts)
-		opts = &def;
-	if (opts->version != BANGER_VM_SSH_OPTIONS_VERSION)
-		return bg_error(BANGER_EINVALID, "unsupported banger_vm_ssh_options version %u", opts->version);
+	static const banger_vm_ssh_options def = BANGER_VM_SSH_OPTIONS_INIT;
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_ssh_options, BANGER_VM_SSH_OPTIONS_VERSION,
+				  BANGER_VM_SSH_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	bg_vm_record vm;
-	int rc = bg_store_vm_get(&ctx->env.store, &vm, name);
+	rc = bg_store_vm_get(&ctx->env.store, &vm, name);
 	if (rc)
 		return rc;
 	if (!vm.guest_ip || !*vm.guest_ip) {
