@@ -1068,7 +1068,7 @@ int bg_ext4_finish(bg_ext4 *e, uint64_t fixed_size, uint64_t headroom, uint64_t 
 		punch(e->fd, holes[i].start * bs, holes[i].len * bs);
 	bg_free(holes);
 
-	uint64_t target, jblocks;
+	uint64_t target = 0, jblocks = 0; /* set by final_size(); zero keeps -O2 from doubting it */
 	if ((rc = final_blocks(&u, headroom, fixed_size, &target, &jblocks)))
 		return rc;
 	if (target != blocks) {
