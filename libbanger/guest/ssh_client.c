@@ -616,6 +616,29 @@ static void close_channel(banger_ssh *s, LIBSSH2_CHANNEL *ch, int64_t deadline)
 	libssh2_channel_free(ch);
 }
 
+/* Close the channel of a finished command and read how it ended; the
+ * channel is freed in every case. */
+static int collect_exit(banger_ssh *s, LIBSSH2_CHANNEL *ch, int64_t deadline, banger_exit_status *status)
+{
+	int lr, werr, rc = 0;
+	SSH_RETRY(s, deadline, libssh2_channel_close(ch), lr, werr);
+	if (lr == 0 && werr == 0)
+		SSH_RETRY(s, deadline, libssh2_channel_wait_closed(ch), lr, werr);
+	char *sig = NULL;
+	size_t siglen = 0;
+	if (werr || lr) {
+		rc = werr ? werr : ssh_fail(s, BANGER_ENETWORK, "closing the command channel on");
+	} else if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL) == 0 && sig) {
+		status->signal = signal_number(sig, siglen);
+		libssh2_free(s->session, sig);
+		status->code = -1;
+	} else {
+		status->code = libssh2_channel_get_exit_status(ch);
+	}
+	libssh2_channel_free(ch);
+	return rc;
+}
+
 BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const char *command,
 				   const banger_ssh_exec_options *opts)
 {
@@ -735,24 +758,7 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 			}
 		}
 	}
-	SSH_RETRY(s, deadline, libssh2_channel_close(ch), lr, werr);
-	if (lr == 0 && werr == 0)
-		SSH_RETRY(s, deadline, libssh2_channel_wait_closed(ch), lr, werr);
-	if (werr || lr) {
-		rc = werr ? werr : ssh_fail(s, BANGER_ENETWORK, "closing the command channel on");
-		libssh2_channel_free(ch);
-		goto out;
-	}
-	char *sig = NULL;
-	size_t siglen = 0;
-	if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL) == 0 && sig) {
-		r->exit.signal = signal_number(sig, siglen);
-		libssh2_free(s->session, sig);
-		r->exit.code = -1;
-	} else {
-		r->exit.code = libssh2_channel_get_exit_status(ch);
-	}
-	libssh2_channel_free(ch);
+	rc = collect_exit(s, ch, deadline, &r->exit);
 	goto out;
 close:
 	{

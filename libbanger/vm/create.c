@@ -255,6 +255,167 @@ static int set_str(char **field, const char *v)
 	return (v && !*field) ? bg_error_oom() : 0;
 }
 
+/* What the VM will be, decided and checked before anything is created:
+ * image, kernel, name, sizes, driver, paths, and a dry run of the boot
+ * description (the kernel/VMM checks fail here).  Fills op->vm, *img
+ * and *sn; creates nothing. */
+static int plan(bg_vm_op *op, const banger_vm_create_options *opts, bg_image_record *img, bg_subnet *sn)
+{
+	banger_ctx *ctx = op->ctx;
+	bg_vm_record *vm = &op->vm;
+	int rc;
+	if ((rc = bg_store_image_get(&ctx->env.store, img, opts->image))) {
+		if (rc == BANGER_ENOTFOUND)
+			bg_error(rc, "no image named '%s' (see `banger image list`)", opts->image);
+		return rc;
+	}
+	const char *kernel = opts->kernel ? opts->kernel : img->kernel_name;
+	if (!kernel || !*kernel)
+		kernel = bg_config_get(&ctx->env.config, "default_kernel");
+	if (!kernel || !*kernel)
+		return bg_error(BANGER_EINVALID, "image '%s' names no kernel: pass --kernel or set default_kernel",
+				opts->image);
+	if (opts->name) {
+		bg_vm_record other;
+		if (bg_store_vm_get(&ctx->env.store, &other, opts->name) == 0) {
+			bg_vm_record_clear(&other);
+			return bg_error(BANGER_EEXISTS, "a VM named '%s' already exists", opts->name);
+		}
+		banger_error_clear();
+	}
+	uint32_t def;
+	uint64_t disk = opts->disk_bytes;
+	if (!disk && (rc = bg_parse_size(&disk, bg_config_get(&ctx->env.config, "disk_size"))))
+		return rc;
+	if ((rc = bg_vm_id_generate(vm->id)))
+		return rc;
+	vm->vcpus = opts->vcpus;
+	if (!vm->vcpus && (rc = bg_config_get_u32(&ctx->env.config, "vcpus", &def)) == 0)
+		vm->vcpus = def;
+	vm->memory_mib = opts->memory_mib;
+	if (!vm->memory_mib && (rc = bg_config_get_u32(&ctx->env.config, "memory_mib", &def)) == 0)
+		vm->memory_mib = def;
+	if (rc)
+		return rc;
+	vm->disk_bytes = disk;
+	vm->nat = opts->nat ? 1 : 0;
+	char genname[16];
+	snprintf(genname, sizeof(genname), "vm-%s", vm->id);
+	const char *name = opts->name ? opts->name : genname;
+
+	/* resolve "auto" once: the VM keeps its driver */
+	bg_vmm_driver d;
+	const char *want = opts->vmm ? opts->vmm : bg_config_get(&ctx->env.config, "vmm");
+	const char *notice = NULL;
+	if ((rc = bg_vmm_resolve(&d, want, bg_config_get(&ctx->env.config, "firecracker_bin"),
+				 bg_config_get(&ctx->env.config, "qemu_bin"), &notice)))
+		return rc;
+	(void)notice; /* reported when the VMM starts (progress "vmm") */
+	rc = set_str(&vm->vmm, d.name);
+	bg_vmm_driver_free(&d);
+	if (rc || (rc = bg_layout_vm_paths(&op->paths, &ctx->env.layout, vm->id)) ||
+	    (rc = bg_subnet_parse(sn, bg_config_get(&ctx->env.config, "subnet"))))
+		return rc;
+	char dns[80];
+	snprintf(dns, sizeof(dns), "%s.vm", name);
+	if ((rc = set_str(&vm->name, name)) || (rc = set_str(&vm->image, img->name)) ||
+	    (rc = set_str(&vm->kernel, kernel)) || (rc = set_str(&vm->dns_name, dns)) ||
+	    (rc = set_str(&vm->api_sock, op->paths.api_sock)) ||
+	    (rc = set_str(&vm->vsock_path, op->paths.vsock_sock)) ||
+	    (rc = set_str(&vm->log_path, op->paths.console_log)) ||
+	    (rc = set_str(&vm->metrics_path, op->paths.metrics)) ||
+	    (rc = set_str(&vm->vm_dir, op->paths.dir)) ||
+	    (rc = set_str(&vm->overlay, bg_dm_available() ? "" : op->paths.overlay)) ||
+	    (rc = set_str(&vm->work_disk, op->paths.work_disk)) ||
+	    (rc = set_str(&vm->state, BG_VM_CREATING)))
+		return rc;
+	/* Dry run of the boot description with the first address: the
+	 * kernel/VMM checks fail here, before anything exists. */
+	char ip[16];
+	bg_subnet_slot(sn, 0, NULL, ip);
+	vm->vsock_cid = 3;
+	if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, "06:00:00:00:00:00")) ||
+	    (rc = bg_vm_op_prepare_boot(op)))
+		return rc;
+	bg_vm_op_release_boot(op);
+	return 0;
+}
+
+/* Record the VM: the lowest free address slot and vsock CID, and the row
+ * in state "creating", in one transaction. */
+static int record(bg_vm_op *op, const bg_subnet *sn)
+{
+	banger_ctx *ctx = op->ctx;
+	bg_vm_record *vm = &op->vm;
+	uint32_t slot = 0, cid = 0;
+	char ip[16], mac[18];
+	int rc;
+	if ((rc = bg_store_begin(&ctx->env.store)))
+		return rc;
+	if ((rc = allocate(ctx, sn, &slot, &cid))) {
+		bg_store_rollback(&ctx->env.store);
+		return rc;
+	}
+	bg_subnet_slot(sn, slot, NULL, ip);
+	bg_mac_from_ip(mac, ip);
+	vm->vsock_cid = cid;
+	vm->created_at = vm->updated_at = bg_wall_seconds();
+	if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, mac)) ||
+	    (rc = bg_store_vm_insert(&ctx->env.store, vm))) {
+		bg_store_rollback(&ctx->env.store);
+		if (rc == BANGER_EEXISTS)
+			bg_error(rc, "a VM named '%s' already exists", vm->name);
+		return rc;
+	}
+	if ((rc = bg_store_commit(&ctx->env.store)))
+		bg_store_rollback(&ctx->env.store);
+	return rc;
+}
+
+/* The VM's disks: the copy-on-write system disk, the work disk, and the
+ * identity disk (host key pinned) when the image was prepared. */
+static int make_disks(bg_vm_op *op)
+{
+	bg_vm_record *vm = &op->vm;
+	char *overlay = NULL;
+	int rc;
+	if ((rc = make_overlay(op, &overlay)))
+		return rc;
+	rc = set_str(&vm->overlay, overlay);
+	bg_free(overlay);
+	if (rc || (rc = bg_store_vm_update(&op->ctx->env.store, vm)))
+		return rc;
+	op->spec.system_disk = vm->overlay;
+	if ((rc = fault("overlay")) || (rc = make_work_disk(vm->work_disk, vm->disk_bytes)) ||
+	    (rc = fault("workdisk")))
+		return rc;
+	if (op->image.prepared) {
+		if ((rc = make_identity(op)))
+			return rc;
+		op->spec.identity_disk = op->paths.identity_disk;
+	} else {
+		bg_warn(op->ctx, "image %s was not prepared by banger: the host key is trusted on first use",
+			op->image.name);
+	}
+	return fault("identity");
+}
+
+/* Stopped as asked, or booted and (unless told not to wait) ready. */
+static int first_start(bg_vm_op *op, const banger_vm_create_options *opts)
+{
+	int rc;
+	if (opts->no_start)
+		return bg_vm_op_set_state(op, BG_VM_STOPPED, NULL);
+	if ((rc = bg_vm_boot(op, "create")) || opts->no_wait)
+		return rc;
+	uint32_t timeout = opts->ready_timeout_s;
+	if (!timeout && bg_config_get_u32(&op->ctx->env.config, "ready_timeout", &timeout))
+		timeout = 180;
+	return bg_vm_wait_ready(op, timeout);
+}
+
+/* A plan with no side effects, then the steps that make the VM; a
+ * failure after the directory exists is rolled back as a whole. */
 BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const banger_vm_create_options *opts)
 {
 	if (out)
@@ -276,175 +437,25 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	op.lock.fd = -1;
 	bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_CREATE, opts->progress, opts->progress_payload);
 	bg_vm_record *vm = &op.vm;
+	bg_image_record img;
+	memset(&img, 0, sizeof(img));
+	bg_subnet sn;
 	bool recorded = false, dir_made = false;
 
-	/* ---- what the VM will be, checked before anything is created ---- */
-	bg_image_record img;
-	if ((rc = bg_store_image_get(&ctx->env.store, &img, opts->image))) {
-		if (rc == BANGER_ENOTFOUND)
-			bg_error(rc, "no image named '%s' (see `banger image list`)", opts->image);
-		return rc;
-	}
-	const char *kernel = opts->kernel ? opts->kernel : img.kernel_name;
-	if (!kernel || !*kernel)
-		kernel = bg_config_get(&ctx->env.config, "default_kernel");
-	if (!kernel || !*kernel) {
-		bg_image_record_clear(&img);
-		return bg_error(BANGER_EINVALID, "image '%s' names no kernel: pass --kernel or set default_kernel",
-				opts->image);
-	}
-	if (opts->name) {
-		bg_vm_record other;
-		if (bg_store_vm_get(&ctx->env.store, &other, opts->name) == 0) {
-			bg_vm_record_clear(&other);
-			bg_image_record_clear(&img);
-			return bg_error(BANGER_EEXISTS, "a VM named '%s' already exists", opts->name);
-		}
-		banger_error_clear();
-	}
-	uint32_t def;
-	uint64_t disk = opts->disk_bytes;
-	if (!disk && (rc = bg_parse_size(&disk, bg_config_get(&ctx->env.config, "disk_size"))))
+	if ((rc = plan(&op, opts, &img, &sn)))
 		goto early;
-	if ((rc = bg_vm_id_generate(vm->id)))
-		goto early;
-	vm->vcpus = opts->vcpus;
-	if (!vm->vcpus && (rc = bg_config_get_u32(&ctx->env.config, "vcpus", &def)) == 0)
-		vm->vcpus = def;
-	vm->memory_mib = opts->memory_mib;
-	if (!vm->memory_mib && (rc = bg_config_get_u32(&ctx->env.config, "memory_mib", &def)) == 0)
-		vm->memory_mib = def;
-	if (rc)
-		goto early;
-	vm->disk_bytes = disk;
-	vm->nat = opts->nat ? 1 : 0;
-	char genname[16];
-	snprintf(genname, sizeof(genname), "vm-%s", vm->id);
-	const char *name = opts->name ? opts->name : genname;
-
-	/* resolve "auto" once: the VM keeps its driver */
-	{
-		bg_vmm_driver d;
-		const char *want = opts->vmm ? opts->vmm : bg_config_get(&ctx->env.config, "vmm");
-		const char *notice = NULL;
-		if ((rc = bg_vmm_resolve(&d, want, bg_config_get(&ctx->env.config, "firecracker_bin"),
-					 bg_config_get(&ctx->env.config, "qemu_bin"), &notice)))
-			goto early;
-		(void)notice; /* reported when the VMM starts (progress "vmm") */
-		rc = set_str(&vm->vmm, d.name);
-		bg_vmm_driver_free(&d);
-		if (rc)
-			goto early;
-	}
-	if ((rc = bg_layout_vm_paths(&op.paths, &ctx->env.layout, vm->id)))
-		goto early;
-	bg_subnet sn;
-	if ((rc = bg_subnet_parse(&sn, bg_config_get(&ctx->env.config, "subnet"))))
-		goto early;
-	char dns[80];
-	snprintf(dns, sizeof(dns), "%s.vm", name);
-	if ((rc = set_str(&vm->name, name)) || (rc = set_str(&vm->image, img.name)) ||
-	    (rc = set_str(&vm->kernel, kernel)) || (rc = set_str(&vm->dns_name, dns)) ||
-	    (rc = set_str(&vm->api_sock, op.paths.api_sock)) ||
-	    (rc = set_str(&vm->vsock_path, op.paths.vsock_sock)) ||
-	    (rc = set_str(&vm->log_path, op.paths.console_log)) ||
-	    (rc = set_str(&vm->metrics_path, op.paths.metrics)) ||
-	    (rc = set_str(&vm->vm_dir, op.paths.dir)) ||
-	    (rc = set_str(&vm->overlay, bg_dm_available() ? "" : op.paths.overlay)) ||
-	    (rc = set_str(&vm->work_disk, op.paths.work_disk)) ||
-	    (rc = set_str(&vm->state, BG_VM_CREATING)))
-		goto early;
-	{
-		/* Dry run of the boot description with the first address: the
-		 * kernel/VMM checks fail here, before anything exists. */
-		char ip[16];
-		bg_subnet_slot(&sn, 0, NULL, ip);
-		vm->vsock_cid = 3;
-		if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, "06:00:00:00:00:00")) ||
-		    (rc = bg_vm_op_prepare_boot(&op)))
-			goto early;
-		bg_vm_op_release_boot(&op);
-	}
-
 	/* ---- from here on, everything made is undone on failure ---- */
 	if ((rc = make_locked_dir(&op)))
 		goto early;
 	dir_made = true;
-	if ((rc = fault("dir")))
+	if ((rc = fault("dir")) || (rc = record(&op, &sn)))
 		goto fail;
-	{
-		uint32_t slot = 0, cid = 0;
-		char ip[16], mac[18];
-		if ((rc = bg_store_begin(&ctx->env.store)))
-			goto fail;
-		if ((rc = allocate(ctx, &sn, &slot, &cid))) {
-			bg_store_rollback(&ctx->env.store);
-			goto fail;
-		}
-		bg_subnet_slot(&sn, slot, NULL, ip);
-		bg_mac_from_ip(mac, ip);
-		vm->vsock_cid = cid;
-		vm->created_at = vm->updated_at = bg_wall_seconds();
-		if ((rc = set_str(&vm->guest_ip, ip)) || (rc = set_str(&vm->mac, mac)) ||
-		    (rc = bg_store_vm_insert(&ctx->env.store, vm))) {
-			bg_store_rollback(&ctx->env.store);
-			if (rc == BANGER_EEXISTS)
-				bg_error(rc, "a VM named '%s' already exists", name);
-			goto fail;
-		}
-		if ((rc = bg_store_commit(&ctx->env.store))) {
-			bg_store_rollback(&ctx->env.store);
-			goto fail;
-		}
-		recorded = true;
-	}
-	if ((rc = fault("recorded")))
+	recorded = true;
+	if ((rc = fault("recorded")) || (rc = bg_vm_op_prepare_boot(&op)) ||
+	    (rc = bg_vm_op_progress(&op, "create", "%s (%s), %u vCPU, %u MiB, %s, %s", vm->name, vm->id,
+				    vm->vcpus, vm->memory_mib, vm->guest_ip, op.driver.name)) ||
+	    (rc = make_disks(&op)) || (rc = first_start(&op, opts)))
 		goto fail;
-	if ((rc = bg_vm_op_prepare_boot(&op)))
-		goto fail;
-	if ((rc = bg_vm_op_progress(&op, "create", "%s (%s), %u vCPU, %u MiB, %s, %s", vm->name, vm->id,
-				    vm->vcpus, vm->memory_mib, vm->guest_ip, op.driver.name)))
-		goto fail;
-
-	char *overlay = NULL;
-	if ((rc = make_overlay(&op, &overlay)))
-		goto fail;
-	rc = set_str(&vm->overlay, overlay);
-	bg_free(overlay);
-	if (rc || (rc = bg_store_vm_update(&ctx->env.store, vm)))
-		goto fail;
-	op.spec.system_disk = vm->overlay;
-	if ((rc = fault("overlay")))
-		goto fail;
-	if ((rc = make_work_disk(vm->work_disk, vm->disk_bytes)))
-		goto fail;
-	if ((rc = fault("workdisk")))
-		goto fail;
-	if (op.image.prepared) {
-		if ((rc = make_identity(&op)))
-			goto fail;
-		op.spec.identity_disk = op.paths.identity_disk;
-	} else {
-		bg_warn(ctx, "image %s was not prepared by banger: the host key is trusted on first use",
-			op.image.name);
-	}
-	if ((rc = fault("identity")))
-		goto fail;
-
-	if (opts->no_start) {
-		if ((rc = bg_vm_op_set_state(&op, BG_VM_STOPPED, NULL)))
-			goto fail;
-	} else {
-		if ((rc = bg_vm_boot(&op, "create")))
-			goto fail;
-		if (!opts->no_wait) {
-			uint32_t timeout = opts->ready_timeout_s;
-			if (!timeout && bg_config_get_u32(&ctx->env.config, "ready_timeout", &timeout))
-				timeout = 180;
-			if ((rc = bg_vm_wait_ready(&op, timeout)))
-				goto fail;
-		}
-	}
 	bg_progress_done(&op.progress, vm->name, 0);
 	if (out) {
 		bg_vm_record copy;
