@@ -214,7 +214,6 @@ BANGER_EXTERN(int) banger_session_list_all(banger_session_list **out, banger_ctx
 			t.vm_id = NULL;
 			bg_session_target_clear(&t);
 		}
-		rc = 0;
 	}
 	bg_session_record *recs = NULL;
 	size_t n = 0;

@@ -249,7 +249,6 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 		rc = bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
 	if (rc)
 		return rc;
-	rc = BANGER_ETIMEOUT;
 	for (;;) {
 		bg_vm_handles h;
 		pid_t pid = 0;
