@@ -265,7 +265,7 @@ static int parse_strings(bg_catalog_entry *e, json_t *obj, char **url, where *w)
 /* sha256: 64 hex digits, stored lowercase */
 static int check_sha256(bg_catalog_entry *e, const where *w)
 {
-	size_t hl = strlen(e->sha256);
+	size_t hl = e->sha256 ? strlen(e->sha256) : 0; /* required: parse_fields set it */
 	bool hex_ok = hl == 64;
 	for (size_t i = 0; hex_ok && i < hl; i++) {
 		if (!isxdigit((unsigned char)e->sha256[i]))
