@@ -48,11 +48,13 @@ static void pathlist_free(pathlist *l)
 	l->n = 0;
 }
 
-/* Directories under parent that are not this store's: for VMs every
- * directory named like a VM id whose record is missing or foreign; for
- * images and kernels only those whose record names another store (a
- * directory without one is a leftover of an older banger, re-pullable). */
-static int collect_foreign(bg_store *s, const char *parent, const char *file, bool need_record, pathlist *out)
+/* Calls fn for every directory directly under parent (for VMs only those
+ * named like a VM id), with the directory's path.  The one walk both the
+ * lost-store check and the recovery use, so they agree on what a state
+ * directory is.  A missing parent has no directories. */
+typedef int (*dir_fn)(const char *dir, const char *name, void *payload);
+
+static int each_state_dir(const char *parent, bool vm_ids_only, dir_fn fn, void *payload)
 {
 	DIR *d = opendir(parent);
 	if (!d)
@@ -60,33 +62,50 @@ static int collect_foreign(bg_store *s, const char *parent, const char *file, bo
 	int rc = 0;
 	struct dirent *e;
 	while (!rc && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (!need_record && !bg_vm_id_valid(e->d_name))
+		if (e->d_name[0] == '.' || (vm_ids_only && !bg_vm_id_valid(e->d_name)))
 			continue;
 		char *dir = bg_path_join(parent, e->d_name);
-		struct stat st;
 		if (!dir) {
 			rc = bg_error_oom();
 			break;
 		}
-		if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			bg_free(dir);
-			continue;
-		}
-		bg_store_copy c;
-		int r = bg_copy_read(&c, dir, file);
-		bool foreign = r == 0 ? strcmp(c.store_id, s->id) != 0 : (!need_record || r != BANGER_ENOTFOUND);
-		if (r == 0)
-			bg_store_copy_clear(&c);
-		banger_error_clear();
-		if (foreign)
-			rc = pathlist_add(out, dir);
-		else
-			bg_free(dir);
+		struct stat st;
+		if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = fn(dir, e->d_name, payload);
+		bg_free(dir);
 	}
 	closedir(d);
 	return rc;
+}
+
+typedef struct {
+	const bg_store *store;
+	const char *file;
+	bool need_record;
+	pathlist *out;
+} foreign_walk;
+
+static int add_if_foreign(const char *dir, const char *name, void *payload)
+{
+	foreign_walk *w = payload;
+	(void)name;
+	bg_store_copy c;
+	int r = bg_copy_read(&c, dir, w->file);
+	bool foreign = r == 0 ? strcmp(c.store_id, w->store->id) != 0 : (!w->need_record || r != BANGER_ENOTFOUND);
+	if (r == 0)
+		bg_store_copy_clear(&c);
+	banger_error_clear();
+	return foreign ? pathlist_add(w->out, bg_strdup(dir)) : 0;
+}
+
+/* Directories under parent that are not this store's: for VMs every
+ * directory named like a VM id whose record is missing or foreign; for
+ * images and kernels only those whose record names another store (a
+ * directory without one is a leftover of an older banger, re-pullable). */
+static int collect_foreign(bg_store *s, const char *parent, const char *file, bool need_record, pathlist *out)
+{
+	foreign_walk w = { s, file, need_record, out };
+	return each_state_dir(parent, !need_record, add_if_foreign, &w);
 }
 
 static int collect_all(banger_ctx *ctx, pathlist *out)
@@ -174,67 +193,62 @@ static const char *kind_word(bg_copy_kind k)
 	return k == BG_COPY_VM ? "VM" : k == BG_COPY_IMAGE ? "image" : "kernel";
 }
 
+typedef struct {
+	rec_state *r;
+	const char *file;
+	bg_copy_kind kind;
+	copylist *out;
+} read_walk;
+
+static int copylist_add(copylist *l, bg_store_copy *c, const char *dir)
+{
+	char *d = bg_strdup(dir);
+	bg_store_copy *nv = d ? bg_realloc(l->v, (l->n + 1) * sizeof(*nv)) : NULL;
+	if (nv)
+		l->v = nv;
+	char **nd = nv ? bg_realloc(l->dirs, (l->n + 1) * sizeof(*nd)) : NULL;
+	if (nd)
+		l->dirs = nd;
+	if (!nd) {
+		bg_free(d);
+		bg_store_copy_clear(c);
+		return bg_error_oom();
+	}
+	l->v[l->n] = *c;
+	l->dirs[l->n++] = d;
+	return 0;
+}
+
+static int read_one(const char *dir, const char *name, void *payload)
+{
+	read_walk *w = payload;
+	bg_store_copy c;
+	int cr = bg_copy_read(&c, dir, w->file);
+	if (cr == 0 && c.kind != w->kind) {
+		bg_store_copy_clear(&c);
+		cr = bg_error(BANGER_EINVALID, "%s/%s is not a %s record", dir, w->file, kind_word(w->kind));
+	}
+	if (cr == 0 && w->kind == BG_COPY_VM && strcmp(c.vm.id, name) != 0) {
+		bg_store_copy_clear(&c);
+		cr = bg_error(BANGER_EINVALID, "%s/%s describes another VM", dir, w->file);
+	}
+	if (cr == 0)
+		return copylist_add(w->out, &c, dir);
+	if (cr == BANGER_ENOMEM)
+		return cr;
+	/* A VM directory always has a record; an image or kernel directory
+	 * of an older banger may have none. */
+	if (w->kind == BG_COPY_VM || cr != BANGER_ENOTFOUND)
+		tell(w->r, dir, "cannot be recovered, left in place: %s",
+		     cr == BANGER_ENOTFOUND ? "it carries no record" : banger_error_last()->message);
+	banger_error_clear();
+	return 0;
+}
+
 static int read_all(rec_state *r, const char *parent, const char *file, bg_copy_kind kind, copylist *out)
 {
-	DIR *d = opendir(parent);
-	if (!d)
-		return errno == ENOENT ? 0 : bg_error_os(BANGER_EIO, errno, "open %s", parent);
-	int rc = 0;
-	struct dirent *e;
-	while (!rc && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (kind == BG_COPY_VM && !bg_vm_id_valid(e->d_name))
-			continue;
-		char *dir = bg_path_join(parent, e->d_name);
-		struct stat st;
-		if (!dir) {
-			rc = bg_error_oom();
-			break;
-		}
-		if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			bg_free(dir);
-			continue;
-		}
-		bg_store_copy c;
-		int cr = bg_copy_read(&c, dir, file);
-		if (cr == 0 && c.kind != kind) {
-			bg_store_copy_clear(&c);
-			cr = bg_error(BANGER_EINVALID, "%s/%s is not a %s record", dir, file, kind_word(kind));
-		}
-		if (cr == 0 && kind == BG_COPY_VM && strcmp(c.vm.id, e->d_name) != 0) {
-			bg_store_copy_clear(&c);
-			cr = bg_error(BANGER_EINVALID, "%s/%s describes another VM", dir, file);
-		}
-		if (cr == BANGER_ENOMEM) {
-			rc = cr;
-		} else if (cr) {
-			/* A VM directory always has a record; an image or kernel
-			 * directory of an older banger may have none. */
-			if (kind == BG_COPY_VM || cr != BANGER_ENOTFOUND)
-				tell(r, dir, "cannot be recovered, left in place: %s",
-				     cr == BANGER_ENOTFOUND ? "it carries no record" : banger_error_last()->message);
-			banger_error_clear();
-		} else {
-			bg_store_copy *nv = bg_realloc(out->v, (out->n + 1) * sizeof(*nv));
-			char **nd = nv ? bg_realloc(out->dirs, (out->n + 1) * sizeof(*nd)) : NULL;
-			if (nv)
-				out->v = nv;
-			if (nd)
-				out->dirs = nd;
-			if (!nv || !nd) {
-				bg_store_copy_clear(&c);
-				rc = bg_error_oom();
-			} else {
-				out->v[out->n] = c;
-				out->dirs[out->n++] = dir;
-				dir = NULL;
-			}
-		}
-		bg_free(dir);
-	}
-	closedir(d);
-	return rc;
+	read_walk w = { r, file, kind, out };
+	return each_state_dir(parent, kind == BG_COPY_VM, read_one, &w);
 }
 
 /* The store id most records carry: an emptied store takes the identity of
