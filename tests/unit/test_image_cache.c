@@ -4,7 +4,7 @@
  * leftovers of killed pulls), the blob_cache_max cap, the cache lock a
  * pull holds (a prune waits for it or reports busy, never removes what the
  * pull counts on), and the byte budget's default. */
-#include "helpers.h"
+#include "ctx_fixture.h"
 #include "../../libbanger/image/image.h"
 #include "../../libbanger/env/env.h"
 
@@ -23,16 +23,7 @@ static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	f->dir = test_tmpdir();
-	char run[4200];
-	snprintf(run, sizeof(run), "%s/run", f->dir);
-	setenv("BANGER_RUNTIME_DIR", run, 1);
-	unsetenv("BANGER_CACHE_DIR");
-	banger_ctx_options o;
-	assert_int_equal(banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION), 0);
-	o.state_dir = f->dir;
-	o.flags = BANGER_CTX_NO_RECONCILE;
-	assert_int_equal(banger_ctx_open(&f->ctx, &o), 0);
+	f->ctx = test_ctx_open(&f->dir, NULL);
 	f->blobs = f->ctx->env.layout.blobs_dir;
 	*state = f;
 	return 0;
@@ -41,9 +32,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	banger_ctx_close(f->ctx);
-	test_rmrf(f->dir);
-	free(f->dir);
+	test_ctx_close(f->ctx, f->dir);
 	free(f);
 	return 0;
 }

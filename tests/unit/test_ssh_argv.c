@@ -5,7 +5,7 @@
  * real `ssh -G` when ssh is installed) a hostile "Host *" in the user's
  * config changes neither where the connection goes nor which known_hosts
  * decides. */
-#include "helpers.h"
+#include "ctx_fixture.h"
 #include "../../libbanger/guest/guest.h"
 #include "../../libbanger/vm/vm.h"
 
@@ -152,15 +152,7 @@ typedef struct {
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	f->dir = test_tmpdir();
-	char root[4200], run[4200];
-	snprintf(root, sizeof(root), "%s/state", f->dir);
-	snprintf(run, sizeof(run), "%s/run", f->dir);
-	setenv("BANGER_RUNTIME_DIR", run, 1);
-	banger_ctx_options o = BANGER_CTX_OPTIONS_INIT;
-	o.state_dir = root;
-	o.flags = BANGER_CTX_NO_RECONCILE;
-	assert_int_equal(banger_ctx_open(&f->ctx, &o), 0);
+	f->ctx = test_ctx_open(&f->dir, "state");
 	bg_vm_record vm;
 	memset(&vm, 0, sizeof(vm));
 	snprintf(vm.id, sizeof(vm.id), "%s", "0123abcd");
@@ -183,11 +175,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	banger_ctx_close(f->ctx);
-	test_rmrf(f->dir);
-	free(f->dir);
+	test_ctx_close(f->ctx, f->dir);
 	free(f);
-	unsetenv("BANGER_RUNTIME_DIR");
 	return 0;
 }
 
