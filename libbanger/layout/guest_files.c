@@ -3,7 +3,9 @@
  * One rule for all of them (layout.h), so the image patch step, the agent,
  * sessions and the console relay cannot disagree about which copy they
  * use.  No build-tree path is compiled in: the build tree is found from
- * where the code itself was loaded. */
+ * where the code itself was loaded.  The variables are read with
+ * secure_getenv: a process that gained privileges at exec (setuid, file
+ * capabilities) does not let its caller choose what it runs or copies. */
 #include "layout.h"
 
 #include <errno.h>
@@ -37,7 +39,7 @@ static const char *override_of(const char *name)
 {
 	for (size_t i = 0; i < BG_ARRAY_SIZE(overrides); i++)
 		if (strcmp(overrides[i].name, name) == 0) {
-			const char *v = getenv(overrides[i].env);
+			const char *v = secure_getenv(overrides[i].env);
 			return v && *v ? v : NULL;
 		}
 	return NULL;
@@ -100,7 +102,7 @@ int bg_guest_files(char **paths, const char *const *names, size_t n)
 		paths[i] = NULL;
 	if (n == 0 || n > BG_GUEST_FILES_MAX)
 		return bg_error(BANGER_EINVALID, "guest files: %zu names asked for (1 to %d)", n, BG_GUEST_FILES_MAX);
-	const char *env = getenv("BANGER_GUEST_DIR");
+	const char *env = secure_getenv("BANGER_GUEST_DIR");
 	char *self = beside_self();
 	const char *dirs[] = { env && env[0] == '/' ? env : NULL, self, BANGER_LIBEXEC_DIR };
 	int rc = 0;

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <unistd.h>
 
+/* secure_getenv: a process that gained privileges at exec keeps its
+ * own directories whatever its caller's environment says. */
 static const char *env(const char *name)
 {
-	const char *v = getenv(name);
+	const char *v = secure_getenv(name);
 	return v && *v ? v : NULL;
 }
 

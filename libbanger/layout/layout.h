@@ -91,6 +91,10 @@ void bg_layout_tap_prefix(const bg_layout *l, char out[8]);
  *      linking the static library in <build>/<dir>/) or an installation
  *      moved as a whole;
  *   4. the installed directory, <libexecdir>/banger, fixed at build time.
+ * The variables of rules 1 and 2 are ignored in a process that gained
+ * privileges at exec (glibc's secure execution: setuid, file
+ * capabilities).  Rule 3 comes before rule 4 so that an installation
+ * moved as a whole uses its own files, as git's RUNTIME_PREFIX does.
  * A file counts when it is a regular file this process can read.  Files
  * asked for together come from one place (the first directory holding
  * all of those without a variable of their own).  BANGER_ENOTFOUND
