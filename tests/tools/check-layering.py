@@ -10,9 +10,17 @@ modules of a lower rank.  Checked here:
   calls     every symbol an object file of a module needs (nm) that
             another module's object defines
   context   below the vm module, no code reaches into a banger_ctx
-            ("ctx->"): those modules get their environment through
-            bg_env_of() and know nothing of the VM handle cache
+            ("ctx->") or names the VM handle cache (bg_vm_cache, "->vms")
+            except env/, which declares it opaque: those modules get
+            their environment through bg_env_of()
+  contracts the guest contract headers (guest/include/banger-guest/),
+            which both the library and the guest programs include, take
+            nothing but system headers and each other, and the guest
+            programs include nothing of libbanger: a contract is below
+            every module and cannot carry a dependency either way
   cli       cli/ includes only <banger/...> and its own headers
+Weak symbols count like strong ones: a weak definition in a higher
+module still makes a call to it an upward arrow.
 
 Usage: check-layering.py ARCHITECTURE.md SRC_DIR OBJECT...
 Exit 0 when every arrow points down, 1 with one line per violation.
@@ -42,6 +50,29 @@ def read_graph(path):
 def module_of_object(path):
     # <build>/libbanger/CMakeFiles/banger_objects.dir/<module>/<file>.c.o
     return os.path.basename(os.path.dirname(path))
+
+
+def check_contracts(src):
+    errors = []
+    contracts = os.path.join(src, "guest", "include", "banger-guest")
+    if not os.path.isdir(contracts):
+        return [f"{contracts}: the guest contract headers are missing"]
+    for name in sorted(os.listdir(contracts)):
+        for no, line in enumerate(open(os.path.join(contracts, name), encoding="utf-8"), 1):
+            im = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+            if im and "/" in im.group(1):
+                errors.append(f"guest/include/banger-guest/{name}:{no}: includes {im.group(1)} "
+                              f"(a contract takes system headers and other contracts only)")
+    for root, _, files in os.walk(os.path.join(src, "guest")):
+        for name in sorted(files):
+            if not name.endswith((".c", ".h")):
+                continue
+            path = os.path.join(root, name)
+            for no, line in enumerate(open(path, encoding="utf-8"), 1):
+                if re.match(r'\s*#\s*include\s+("[^"]*libbanger/|<banger/)', line):
+                    errors.append(f"{os.path.relpath(path, src)}:{no}: a guest program includes "
+                                  f"libbanger")
+    return errors
 
 
 def main():
@@ -74,6 +105,9 @@ def main():
                 if mod in below_vm and mod != "env" and re.search(r"\bctx->", line):
                     errors.append(f"libbanger/{mod}/{name}:{no}: reaches into banger_ctx "
                                   f"(use bg_env_of)")
+                if mod in below_vm and mod != "env" and re.search(r"\bbg_vm_cache\b|->vms\b", line):
+                    errors.append(f"libbanger/{mod}/{name}:{no}: uses the VM handle cache, "
+                                  f"which belongs to vm/")
 
     defined, needed = {}, {}
     for obj in objects:
@@ -81,15 +115,17 @@ def main():
         out = subprocess.run(["nm", obj], capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             f = line.split()
-            if len(f) == 3 and f[1] in "TDBRC":
+            if len(f) == 3 and f[1] in "TDBRCWV":
                 defined[f[2]] = mod
-            elif len(f) == 2 and f[0] == "U":
+            elif len(f) == 2 and f[0] in "Uw":
                 needed.setdefault(mod, {}).setdefault(f[1], os.path.basename(obj))
     for mod, syms in sorted(needed.items()):
         for sym, obj in sorted(syms.items()):
             owner = defined.get(sym)
             if owner and not down(mod, owner):
                 errors.append(f"libbanger/{mod} ({obj}) calls {sym} of {owner}/")
+
+    errors += check_contracts(src)
 
     cli = os.path.join(src, "cli")
     for name in sorted(os.listdir(cli)):
