@@ -476,6 +476,66 @@ static void test_detect_bzimage_and_junk(void **state)
 	assert_non_null(strstr(banger_error_last()->message, "arm64"));
 }
 
+/* The boot header's layout, read by kformat for the extraction: the
+ * payload only when it lies inside the image. */
+static void test_bzimage_layout(void **state)
+{
+	(void)state;
+	size_t len;
+	const unsigned char payload[32] = "payload bytes";
+	unsigned char *bz = make_bzimage(&len, 0x020f, payload, sizeof(payload), 8);
+	bg_bzimage_layout lay;
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_int_equal(lay.boot_protocol, 0x020f);
+	assert_int_equal(lay.pm_start, 2 * 512); /* setup_sects 1 */
+	assert_true(lay.has_payload);
+	assert_int_equal(lay.payload_offset, 2 * 512 + 64);
+	assert_int_equal(lay.payload_length, sizeof(payload));
+	assert_memory_equal(bz + lay.payload_offset, payload, sizeof(payload));
+
+	/* setup_sects 0 means 4 */
+	bz[0x1f1] = 0;
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_int_equal(lay.pm_start, 5 * 512);
+	assert_false(lay.has_payload); /* the protected-mode part starts beyond the image */
+	bz[0x1f1] = 1;
+
+	/* a payload reaching past the end, or empty, is no payload */
+	uint32_t big = (uint32_t)sizeof(payload) + 9;
+	memcpy(bz + 0x24c, &big, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_false(lay.has_payload);
+	uint32_t huge = UINT32_MAX;
+	memcpy(bz + 0x248, &huge, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_false(lay.has_payload);
+	uint32_t zero = 0;
+	memcpy(bz + 0x248, &zero, 4);
+	memcpy(bz + 0x24c, &zero, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_false(lay.has_payload);
+	free(bz);
+
+	/* before protocol 2.08 the fields do not exist */
+	bz = make_bzimage(&len, 0x0206, payload, sizeof(payload), 0);
+	uint32_t off = 64, l = (uint32_t)sizeof(payload);
+	memcpy(bz + 0x248, &off, 4);
+	memcpy(bz + 0x24c, &l, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_int_equal(lay.boot_protocol, 0x0206);
+	assert_false(lay.has_payload);
+
+	/* no "HdrS", or a header cut short: not a bzImage */
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, 0x24f), BANGER_EINVALID);
+	assert_non_null(strstr(banger_error_last()->message, "boot header"));
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, 0x205), BANGER_EINVALID);
+	bz[0x202] = 'h';
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), BANGER_EINVALID);
+	assert_non_null(strstr(banger_error_last()->message, "HdrS"));
+	assert_int_equal(bg_bzimage_layout_read(&lay, (const unsigned char *)"", 0), BANGER_EINVALID);
+	free(bz);
+}
+
 /* size_append: the payload ends with the 4-byte uncompressed size, as
  * the kernel build writes it for every format but gzip (and counts it in
  * payload_length). */
@@ -964,6 +1024,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_detect_elf),
 		cmocka_unit_test(test_detect_bzimage_and_junk),
+		cmocka_unit_test(test_bzimage_layout),
 		cmocka_unit_test(test_extract),
 		cmocka_unit_test(test_extract_file),
 		cmocka_unit_test(test_catalog_plain_http),
