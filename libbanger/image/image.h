@@ -81,8 +81,13 @@ typedef struct {
 
 /* "os/arch[/variant]" */
 int bg_platform_parse(bg_platform *out, const char *s);
-/* linux/<GOARCH of this machine>[/variant] */
+/* linux/<GOARCH of this machine>[/variant], from the host module's one
+ * detection (bg_host_machine: uname, or the architecture the library was
+ * built for should uname fail).  bg_platform_of_machine: the same for a
+ * machine name as uname gives it ("x86_64" -> amd64, "armv7l" -> arm/v7,
+ * "i686" -> 386; any other name as it is). */
 void bg_platform_host(bg_platform *out);
+void bg_platform_of_machine(bg_platform *out, const char *machine);
 void bg_platform_format(const bg_platform *p, char *buf, size_t len);
 /* The one rule for an image's own platform, on pull and on import: have
  * (the image config's, else what its index entry declared; NULL when

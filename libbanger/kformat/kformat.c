@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 /* Boot header offsets (Documentation/x86/boot.rst). */
@@ -25,18 +24,6 @@
 #define XLF_KERNEL_64 (1u << 0)
 /* XEN_ELFNOTE_PHYS32_ENTRY: the PVH entry point (include/xen/interface/elfnote.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-
-const char *bg_host_arch(void)
-{
-	struct utsname u;
-	if (uname(&u) != 0)
-		return "unknown";
-	if (strcmp(u.machine, "x86_64") == 0)
-		return "x86_64";
-	if (strcmp(u.machine, "aarch64") == 0 || strcmp(u.machine, "arm64") == 0)
-		return "aarch64";
-	return "unknown";
-}
 
 const char *bg_kernel_format_name(bg_kernel_format f)
 {

@@ -30,15 +30,14 @@ typedef enum {
 
 typedef struct {
 	bg_kernel_format format;
-	const char *arch;       /* static: "x86_64", "aarch64", "i386", ... or "unknown" */
+	const char *arch;       /* static: "x86_64", "aarch64", "i386", ... or "unknown"
+	                         * (the host's, in the same names: ../host, bg_host_arch) */
 	bool elf64;
 	bool pvh;               /* ELF carries XEN_ELFNOTE_PHYS32_ENTRY (PVH boot) */
 	uint16_t boot_protocol; /* bzImage: 0x020f for 2.15 */
 	char version[65];       /* kernel release when found, else "" */
 } bg_kernel_info;
 
-/* The host's architecture as banger names it ("x86_64", "aarch64"). */
-const char *bg_host_arch(void);
 const char *bg_kernel_format_name(bg_kernel_format f); /* "elf", "bzimage", "unknown" */
 /* Detect from the first bytes of a file (and, for ELF notes, offsets
  * within buf).  BANGER_EINVALID when neither ELF nor bzImage. */

@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <elf.h>
 #include <sqlite3.h>
+#include <sys/utsname.h>
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -740,6 +741,25 @@ static void test_store_kernels(void **state)
 	free(dir);
 }
 
+/* ---- the host's architecture (host/arch.c), which kernels are held to ---- */
+
+static void test_host_arch(void **state)
+{
+	(void)state;
+	assert_string_equal(bg_host_arch_of("x86_64"), "x86_64");
+	assert_string_equal(bg_host_arch_of("aarch64"), "aarch64");
+	assert_string_equal(bg_host_arch_of("arm64"), "aarch64");
+	assert_string_equal(bg_host_arch_of("armv7l"), "unknown");
+	assert_string_equal(bg_host_arch_of(""), "unknown");
+	assert_string_equal(bg_host_arch_of(NULL), "unknown");
+	/* detected once: uname's machine, the same pointer every time */
+	struct utsname u;
+	assert_int_equal(uname(&u), 0);
+	assert_string_equal(bg_host_machine(), u.machine);
+	assert_ptr_equal(bg_host_machine(), bg_host_machine());
+	assert_string_equal(bg_host_arch(), bg_host_arch_of(u.machine));
+}
+
 /* ---- VMM checks ---- */
 
 static void write_bytes(const char *path, const unsigned char *b, size_t len)
@@ -1029,6 +1049,7 @@ int main(void)
 		cmocka_unit_test(test_extract_file),
 		cmocka_unit_test(test_catalog_plain_http),
 		cmocka_unit_test(test_store_kernels),
+		cmocka_unit_test(test_host_arch),
 		cmocka_unit_test(test_check_vmm),
 		cmocka_unit_test(test_shipped_examples),
 		cmocka_unit_test(test_import_alloc_failures),
