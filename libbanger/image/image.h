@@ -640,5 +640,9 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *opts, int operation);
 /* Validate options (NULL: defaults) into *o. */
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in);
+/* The kernel an image is to boot with (opts->kernel_ref; NULL: none)
+ * must be installed: a pull or import says so before its first byte
+ * rather than after. */
+int bg_image_check_kernel(bg_env *env, const char *kernel);
 
 #endif

@@ -578,20 +578,6 @@ static int wanted_platform(bg_platform *want, const banger_image_pull_options *o
 	return 0;
 }
 
-/* An image made to boot a named kernel needs that kernel installed. */
-static int check_kernel(bg_env *env, const char *kernel_ref)
-{
-	if (!kernel_ref)
-		return 0;
-	bg_kernel_record k;
-	int rc = bg_store_kernel_get(&env->store, &k, kernel_ref);
-	if (rc == BANGER_ENOTFOUND)
-		return bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed", kernel_ref);
-	if (rc == 0)
-		bg_kernel_record_clear(&k);
-	return rc;
-}
-
 /* What path names: itself, or "PATH:TAG" when PATH itself is not there
  * (*tag NULL when there is no tag); *st says what *src is, a directory
  * or a file. */
@@ -710,7 +696,7 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 	if ((rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
 		goto out;
 	from.budget = from.left = o.max_bytes;
-	if ((rc = check_kernel(env, o.kernel_ref)) || (rc = split_path(&src, &tag, &st, path)))
+	if ((rc = bg_image_check_kernel(env, o.kernel_ref)) || (rc = split_path(&src, &tag, &st, path)))
 		goto out;
 	from.path = src;
 	t.tag = tag;
