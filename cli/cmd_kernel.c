@@ -287,11 +287,14 @@ static int kernel_show(cli_env *env, const cli_call *call)
 	banger_kernel *k;
 	if ((rc = banger_kernel_lookup(&k, ctx, name)))
 		return cli_fail(name, rc);
+	/* The public API lists no drivers: these are the names
+	 * banger_kernel_boot_path takes, each printed as it is. */
 	static const char *const vmms[] = { "firecracker", "qemu" };
+	const size_t nvmms = sizeof(vmms) / sizeof(vmms[0]);
 	if (show_json) {
 		kernel_json(stdout, k);
 		printf(", \"boot\": {");
-		for (size_t i = 0; i < 2; i++) {
+		for (size_t i = 0; i < nvmms; i++) {
 			char *path = NULL;
 			int brc = banger_kernel_boot_path(&path, k, vmms[i]);
 			printf("%s\"%s\": {\"path\": ", i ? ", " : "", vmms[i]);
@@ -314,10 +317,12 @@ static int kernel_show(cli_env *env, const cli_call *call)
 		       vis(banger_kernel_format(k)), vis(banger_kernel_path(k)), dash(banger_kernel_initrd_path(k)),
 		       dash(banger_kernel_config_path(k)), vis(banger_kernel_source(k)), dash(banger_kernel_sha256(k)),
 		       created);
-		for (size_t i = 0; i < 2; i++) {
+		for (size_t i = 0; i < nvmms; i++) {
 			char *path = NULL;
 			int brc = banger_kernel_boot_path(&path, k, vmms[i]);
-			printf("%-12s %s%s\n", i ? "qemu:" : "firecracker:", brc ? "no: " : "boots ",
+			char label[32];
+			snprintf(label, sizeof(label), "%s:", vmms[i]);
+			printf("%-12s %s%s\n", label, brc ? "no: " : "boots ",
 			       brc ? banger_error_last()->message : vis(path));
 			banger_free(path);
 		}

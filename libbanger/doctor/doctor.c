@@ -2,6 +2,7 @@
 #include "../host/probe.h"
 #include "../env/env.h"
 #include "../host/host.h"
+#include "../vmm/vmm.h"
 
 #include <stdio.h>
 #include <sys/stat.h>
@@ -60,10 +61,12 @@ BANGER_EXTERN(int) banger_host_check(banger_ctx *ctx, banger_host_finding_cb cb,
 		    "apt-get install qemu-system-x86");
 	if (rc) goto out;
 
-	const char *vmm = (p.firecracker && p.kvm_usable) ? "firecracker" : p.qemu ? (p.kvm_usable ? "qemu (KVM)" : "qemu (TCG, no KVM)") : "none";
-	snprintf(detail, sizeof(detail), "vmm=auto would pick: %s", vmm);
-	rc = report(cb, payload, "vmm",
-		    p.qemu || (p.firecracker && p.kvm_usable) ? BANGER_HOST_CHECK_OK : BANGER_HOST_CHECK_MISSING,
+	/* The resolver's own rule, so the report never disagrees with a create. */
+	bg_vmm_auto au;
+	bg_vmm_auto_pick(&au, &p, fc_name, qemu_name);
+	snprintf(detail, sizeof(detail), "vmm=auto would pick: %s%s", au.name ? au.name : "none",
+		 !au.name || !au.kvm_optional ? "" : au.kvm ? " (KVM)" : " (TCG, no KVM)");
+	rc = report(cb, payload, "vmm", au.name ? BANGER_HOST_CHECK_OK : BANGER_HOST_CHECK_MISSING,
 		    detail, "install qemu-system-x86, or firecracker on a host with KVM");
 	if (rc) goto out;
 

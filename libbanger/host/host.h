@@ -1,7 +1,7 @@
 /*
  * Private declarations of the host module: loop devices, the
  * copy-on-write system disk (dm-snapshot, reflink, sparse copy), tap
- * devices, NAT, and guest address allocation.
+ * devices, NAT, guest address allocation, and the host's architecture.
  *
  * Privileged operations go through a bg_host_ops table (the seam): the
  * real table does system calls and runs nft; unit tests install a
@@ -104,5 +104,17 @@ int64_t bg_subnet_slot_of(const bg_subnet *s, const char *guest_ip);
 void bg_mac_from_ip(char out[18], const char *guest_ip);
 #define BG_SLOT_NETMASK "255.255.255.252"
 #define BG_SLOT_PREFIX 30
+
+/* ---- the host's architecture (arch.c): detected once, here only ----
+ * bg_host_machine: uname(2)'s machine ("x86_64", "aarch64", "armv7l"),
+ * read once per process; should uname fail, the architecture the library
+ * was compiled for ("x86_64", "aarch64", else "unknown"), so every caller
+ * gets the same answer either way.  bg_host_arch: banger's name for it,
+ * the one kformat gives a kernel ("x86_64", "aarch64"; "unknown" for any
+ * machine banger boots no kernel on); bg_host_arch_of: the same for a
+ * given machine name. */
+const char *bg_host_machine(void);
+const char *bg_host_arch(void);
+const char *bg_host_arch_of(const char *machine);
 
 #endif

@@ -81,8 +81,13 @@ typedef struct {
 
 /* "os/arch[/variant]" */
 int bg_platform_parse(bg_platform *out, const char *s);
-/* linux/<GOARCH of this machine>[/variant] */
+/* linux/<GOARCH of this machine>[/variant], from the host module's one
+ * detection (bg_host_machine: uname, or the architecture the library was
+ * built for should uname fail).  bg_platform_of_machine: the same for a
+ * machine name as uname gives it ("x86_64" -> amd64, "armv7l" -> arm/v7,
+ * "i686" -> 386; any other name as it is). */
 void bg_platform_host(bg_platform *out);
+void bg_platform_of_machine(bg_platform *out, const char *machine);
 void bg_platform_format(const bg_platform *p, char *buf, size_t len);
 /* The one rule for an image's own platform, on pull and on import: have
  * (the image config's, else what its index entry declared; NULL when
@@ -635,5 +640,9 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 		    const char *ref, bg_registry *reg, const banger_image_pull_options *opts, int operation);
 /* Validate options (NULL: defaults) into *o. */
 int bg_image_opts(banger_image_pull_options *o, const banger_image_pull_options *in);
+/* The kernel an image is to boot with (opts->kernel_ref; NULL: none)
+ * must be installed: a pull or import says so before its first byte
+ * rather than after. */
+int bg_image_check_kernel(bg_env *env, const char *kernel);
 
 #endif

@@ -231,113 +231,168 @@ static int copy_layout_blob(source *src, need *nd, const char *file)
 	return rc;
 }
 
+/* What one fetch does, need by need: the file or member it reads
+ * (names[i]), what the archive pass is told (w[i]), and whether an
+ * earlier need is the same blob (same[i] = 1 + its index). */
+typedef struct {
+	size_t n;
+	char **names;
+	bg_archive_want *w;
+	size_t *same;
+	uint64_t total; /* bytes to write, over every need not cached or repeated */
+	size_t todo;    /* needs to copy */
+} fetch_plan;
+
+static int plan_init(fetch_plan *fp, size_t n)
+{
+	memset(fp, 0, sizeof(*fp));
+	fp->n = n;
+	fp->names = bg_calloc(n ? n : 1, sizeof(char *));
+	fp->w = bg_calloc(n ? n : 1, sizeof(*fp->w));
+	fp->same = bg_calloc(n ? n : 1, sizeof(size_t));
+	return fp->names && fp->w && fp->same ? 0 : bg_error_oom();
+}
+
+static void plan_free(fetch_plan *fp)
+{
+	for (size_t i = 0; fp->names && i < fp->n; i++)
+		bg_free(fp->names[i]);
+	bg_free(fp->names);
+	bg_free(fp->w);
+	bg_free(fp->same);
+	memset(fp, 0, sizeof(*fp));
+}
+
+/* Name need i's file (a layout) or member (an archive) and learn its
+ * size, held to what was declared and allowed. */
+static int locate(source *src, need *nd, fetch_plan *fp, size_t i)
+{
+	if (nd->member)
+		fp->names[i] = bg_strdup(nd->member);
+	else if (!src->is_dir)
+		fp->names[i] = bg_sprintf("blobs/sha256/%s", nd->digest + 7);
+	else
+		fp->names[i] = bg_sprintf("%s/blobs/sha256/%s", src->path, nd->digest + 7);
+	const char *name = fp->names[i];
+	if (!name)
+		return bg_error_oom();
+	if (src->is_dir) {
+		struct stat st;
+		if (stat(name, &st) != 0)
+			return bg_error_os(bg_code_from_errno(errno), errno, "%s %s", nd->what, name);
+		if (!S_ISREG(st.st_mode))
+			return bg_error(BANGER_EINVALID, "%s %s is not a regular file", nd->what, name);
+		nd->size = (uint64_t)st.st_size;
+	} else {
+		const bg_archive_member *m = bg_archive_member_find(src->scan, name);
+		if (!m)
+			return bg_error(BANGER_EINVALID, "the archive lacks %s %s", nd->what, name);
+		nd->size = m->size;
+		fp->w[i].member = m->name;
+	}
+	return check_size(nd, name, nd->size);
+}
+
+/* The same blob twice (two identical layers) is copied once: the first
+ * need of that file or member, or 0. */
+static size_t same_as(const fetch_plan *fp, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (fp->names[j] && !fp->same[j] && strcmp(fp->names[j], fp->names[i]) == 0)
+			return j + 1;
+	for (size_t j = 0; j < i && fp->w[i].member; j++)
+		if (!fp->same[j] && fp->w[j].member == fp->w[i].member)
+			return j + 1;
+	return 0;
+}
+
+/* Every need located and sized, repeats and cached blobs marked done,
+ * and what is left held to the budget before anything is written. */
+static int plan_needs(source *src, need *nd, fetch_plan *fp)
+{
+	for (size_t i = 0; i < fp->n; i++) {
+		fp->w[i].done = nd[i].digest[0] && bg_blob_cached(src->blobs, nd[i].digest);
+		if (fp->w[i].done)
+			continue;
+		int rc = locate(src, &nd[i], fp, i);
+		if (rc)
+			return rc;
+		if ((fp->same[i] = same_as(fp, i))) {
+			fp->w[i].done = true;
+			continue;
+		}
+		fp->total = nd[i].size > UINT64_MAX - fp->total ? UINT64_MAX : fp->total + nd[i].size;
+		fp->todo++;
+	}
+	if (fp->total > src->left)
+		return bg_error(BANGER_EINVALID, "the image needs %llu more bytes in the blob cache, over the "
+				"budget of %llu bytes (--max-bytes, config image_max_bytes); none of it was copied",
+				(unsigned long long)fp->total, (unsigned long long)src->budget);
+	return 0;
+}
+
+static int from_layout(source *src, need *nd, const fetch_plan *fp)
+{
+	int rc = 0;
+	for (size_t i = 0; i < fp->n && !rc; i++)
+		if (!fp->w[i].done && !fp->same[i])
+			rc = copy_layout_blob(src, &nd[i], fp->names[i]);
+	return rc;
+}
+
+/* Remember a new cache file no digest vouched for, to remove it should
+ * the import fail; one that cannot be remembered is removed at once. */
+static int track_unverified(source *src, const char digest[BG_DIGEST_SIZE])
+{
+	char (*nu)[BG_DIGEST_SIZE] = bg_realloc(src->unverified, (src->nunverified + 1) * BG_DIGEST_SIZE);
+	if (!nu) {
+		bg_blob_evict(src->blobs, digest);
+		return bg_error_oom();
+	}
+	src->unverified = nu;
+	memcpy(src->unverified[src->nunverified++], digest, BG_DIGEST_SIZE);
+	return 0;
+}
+
+/* One pass over the archive for every member not done; a need without a
+ * digest (docker save) gets the one computed while copying. */
+static int from_archive(source *src, need *nd, fetch_plan *fp)
+{
+	for (size_t i = 0; i < fp->n; i++) {
+		memcpy(fp->w[i].digest, nd[i].digest, BG_DIGEST_SIZE);
+		fp->w[i].size = nd[i].size;
+	}
+	int rc = bg_archive_extract(src->path, src->blobs, fp->w, fp->n, src->budget, &src->left);
+	for (size_t i = 0; i < fp->n && !rc; i++)
+		if (fp->w[i].created && !nd[i].digest[0])
+			rc = track_unverified(src, fp->w[i].digest);
+	for (size_t i = 0; i < fp->n && !rc; i++)
+		if (!nd[i].digest[0] && !fp->same[i])
+			memcpy(nd[i].digest, fp->w[i].digest, BG_DIGEST_SIZE);
+	return rc;
+}
+
 /* Bring the needed blobs into the cache: sizes checked against what was
  * declared and against the budget before anything is written; then one
  * pass over an archive, or a copy of each file of a layout. */
 static int fetch(source *src, need *nd, size_t n)
 {
-	char **names = bg_calloc(n ? n : 1, sizeof(char *));
-	bg_archive_want *w = bg_calloc(n ? n : 1, sizeof(*w));
-	size_t *same = bg_calloc(n ? n : 1, sizeof(size_t)); /* 1 + an earlier need of the same blob */
-	int rc = names && w && same ? 0 : bg_error_oom();
-	uint64_t total = 0;
-	size_t todo = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		w[i].done = nd[i].digest[0] && bg_blob_cached(src->blobs, nd[i].digest);
-		if (w[i].done)
-			continue;
-		if (nd[i].member)
-			names[i] = bg_strdup(nd[i].member);
-		else if (!src->is_dir)
-			names[i] = bg_sprintf("blobs/sha256/%s", nd[i].digest + 7);
-		else
-			names[i] = bg_sprintf("%s/blobs/sha256/%s", src->path, nd[i].digest + 7);
-		if (!names[i]) {
-			rc = bg_error_oom();
-			break;
-		}
-		if (src->is_dir) {
-			struct stat st;
-			if (stat(names[i], &st) != 0) {
-				rc = bg_error_os(bg_code_from_errno(errno), errno, "%s %s", nd[i].what, names[i]);
-				break;
-			}
-			if (!S_ISREG(st.st_mode)) {
-				rc = bg_error(BANGER_EINVALID, "%s %s is not a regular file", nd[i].what, names[i]);
-				break;
-			}
-			nd[i].size = (uint64_t)st.st_size;
-		} else {
-			const bg_archive_member *m = bg_archive_member_find(src->scan, names[i]);
-			if (!m) {
-				rc = bg_error(BANGER_EINVALID, "the archive lacks %s %s", nd[i].what, names[i]);
-				break;
-			}
-			nd[i].size = m->size;
-			w[i].member = m->name;
-		}
-		if ((rc = check_size(&nd[i], names[i], nd[i].size)))
-			break;
-		/* the same blob twice (two identical layers): copied once */
-		for (size_t j = 0; j < i && !same[i]; j++)
-			if (names[j] && !same[j] && strcmp(names[j], names[i]) == 0)
-				same[i] = j + 1;
-		for (size_t j = 0; j < i && !same[i] && w[i].member; j++)
-			if (!same[j] && w[j].member == w[i].member)
-				same[i] = j + 1;
-		if (same[i]) {
-			w[i].done = true;
-			continue;
-		}
-		total = nd[i].size > UINT64_MAX - total ? UINT64_MAX : total + nd[i].size;
-		todo++;
-	}
-	if (rc == 0 && total > src->left)
-		rc = bg_error(BANGER_EINVALID, "the image needs %llu more bytes in the blob cache, over the "
-			      "budget of %llu bytes (--max-bytes, config image_max_bytes); none of it was copied",
-			      (unsigned long long)total, (unsigned long long)src->budget);
-	if (rc == 0 && todo && src->is_dir) {
-		for (size_t i = 0; i < n && !rc; i++)
-			if (!w[i].done && !same[i])
-				rc = copy_layout_blob(src, &nd[i], names[i]);
-	} else if (rc == 0 && todo) {
-		for (size_t i = 0; i < n; i++) {
-			memcpy(w[i].digest, nd[i].digest, BG_DIGEST_SIZE);
-			w[i].size = nd[i].size;
-		}
-		rc = bg_archive_extract(src->path, src->blobs, w, n, src->budget, &src->left);
-		for (size_t i = 0; i < n && !rc; i++) {
-			if (w[i].created && !nd[i].digest[0]) {
-				char (*nu)[BG_DIGEST_SIZE] = bg_realloc(src->unverified,
-									(src->nunverified + 1) * BG_DIGEST_SIZE);
-				if (!nu) {
-					/* cannot track it: do not keep it */
-					bg_blob_evict(src->blobs, w[i].digest);
-					rc = bg_error_oom();
-					break;
-				}
-				src->unverified = nu;
-				memcpy(src->unverified[src->nunverified++], w[i].digest, BG_DIGEST_SIZE);
-			}
-		}
-		for (size_t i = 0; i < n && !rc; i++)
-			if (!nd[i].digest[0] && !same[i])
-				memcpy(nd[i].digest, w[i].digest, BG_DIGEST_SIZE);
-	}
+	fetch_plan fp;
+	int rc = plan_init(&fp, n);
+	if (rc == 0)
+		rc = plan_needs(src, nd, &fp);
+	if (rc == 0 && fp.todo)
+		rc = src->is_dir ? from_layout(src, nd, &fp) : from_archive(src, nd, &fp);
 	for (size_t i = 0; i < n && !rc; i++)
-		if (same[i])
-			memcpy(nd[i].digest, nd[same[i] - 1].digest, BG_DIGEST_SIZE);
-	if (rc && w && !src->is_dir) {
+		if (fp.same[i])
+			memcpy(nd[i].digest, nd[fp.same[i] - 1].digest, BG_DIGEST_SIZE);
+	if (rc && fp.w && !src->is_dir) {
 		/* what this pass made without a digest to check it by goes too */
 		for (size_t i = 0; i < n; i++)
-			if (w[i].created && !nd[i].digest[0])
-				bg_blob_evict(src->blobs, w[i].digest);
+			if (fp.w[i].created && !nd[i].digest[0])
+				bg_blob_evict(src->blobs, fp.w[i].digest);
 	}
-	for (size_t i = 0; names && i < n; i++)
-		bg_free(names[i]);
-	bg_free(names);
-	bg_free(w);
-	bg_free(same);
+	plan_free(&fp);
 	return rc;
 }
 
@@ -512,6 +567,113 @@ static char *name_from(const char *ref_name, const char *path, const char *tag)
 	return n;
 }
 
+/* ---- the entry point ---- */
+
+/* The platform an import takes: the one asked for, else this host's. */
+static int wanted_platform(bg_platform *want, const banger_image_pull_options *o)
+{
+	if (o->platform)
+		return bg_platform_parse(want, o->platform);
+	bg_platform_host(want);
+	return 0;
+}
+
+/* What path names: itself, or "PATH:TAG" when PATH itself is not there
+ * (*tag NULL when there is no tag); *st says what *src is, a directory
+ * or a file. */
+static int split_path(char **src, char **tag, struct stat *st, const char *path)
+{
+	if (stat(path, st) != 0) {
+		const char *colon = strrchr(path, ':');
+		if (!colon || colon == path || !colon[1] || strchr(colon, '/'))
+			return bg_error_os(BANGER_ENOTFOUND, errno, "%s", path);
+		*src = bg_strndup(path, (size_t)(colon - path));
+		*tag = bg_strdup(colon + 1);
+		if (!*src || !*tag)
+			return bg_error_oom();
+		if (stat(*src, st) != 0)
+			return bg_error_os(BANGER_ENOTFOUND, errno, "%s", *src);
+	} else if (!(*src = bg_strdup(path))) {
+		return bg_error_oom();
+	}
+	if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))
+		return bg_error(BANGER_EINVALID, "%s is not a directory or a file", *src);
+	return 0;
+}
+
+/* What an import resolves: the image, the name its source records (may
+ * stay NULL) and the reference it is recorded under. */
+typedef struct {
+	const char *tag;
+	const bg_platform *want;
+	bool explicit_platform;
+	bg_resolved res;
+	char *ref_name;
+	char *ref;
+} import_target;
+
+/* An OCI image layout directory: oci-layout, index.json, blobs/. */
+static int resolve_layout_dir(import_target *t, source *from)
+{
+	char *lp = bg_path_join(from->path, "oci-layout"), *ip = bg_path_join(from->path, "index.json");
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+	if (!lp || !ip)
+		rc = bg_error_oom();
+	else if (!bg_path_exists(lp))
+		rc = bg_error(BANGER_EINVALID, "%s is not an OCI image layout (no oci-layout file)", from->path);
+	else
+		rc = bg_read_file(&text, &len, ip, SMALL_MAX);
+	bg_free(lp);
+	bg_free(ip);
+	if (rc == 0)
+		rc = resolve_oci(&t->res, from, text, len, t->tag, t->want, t->explicit_platform, &t->ref_name);
+	bg_free(text);
+	if (rc == 0)
+		t->ref = bg_sprintf("oci:%s%s%s", from->path, t->tag ? ":" : "", t->tag ? t->tag : "");
+	return rc;
+}
+
+/* An archive: an OCI layout (index.json; Docker 25 and later write one
+ * with manifest.json beside it), else the older docker save. */
+static int resolve_archive(import_target *t, source *from, bg_archive_listing *scan, uint64_t max_bytes)
+{
+	const char *tag = t->tag, *sep = tag ? ":" : "", *tg = tag ? tag : "";
+	from->scan = scan;
+	int rc = bg_archive_scan(scan, from->path, max_bytes);
+	if (rc)
+		return rc;
+	if (scan->index_json) {
+		if ((rc = resolve_oci(&t->res, from, scan->index_json, scan->index_len, tag, t->want,
+				      t->explicit_platform, &t->ref_name)))
+			return rc;
+		const char *kind = scan->oci_layout && !scan->manifest_json ? "oci-archive" : "docker-archive";
+		t->ref = bg_sprintf("%s:%s%s%s", kind, from->path, sep, tg);
+	} else if (scan->manifest_json) {
+		if ((rc = resolve_legacy(&t->res, from, tag, t->want, t->explicit_platform, &t->ref_name)))
+			return rc;
+		t->ref = bg_sprintf("docker-archive:%s%s%s", from->path, sep, tg);
+	} else {
+		return bg_error(BANGER_EINVALID, "%s is neither an OCI archive nor a docker save archive "
+			      "(no index.json or manifest.json)", from->path);
+	}
+	return 0;
+}
+
+/* After the import, failed or not: the cache lock goes and the cache is
+ * held to its cap, without touching the import's error. */
+static void leave_cache(bg_env *env, bg_lock *cache_lock)
+{
+	if (cache_lock->fd < 0)
+		return;
+	bg_lock_release(cache_lock);
+	bg_error_saved saved;
+	bg_error_save(&saved);
+	bg_blob_cache_enforce_cap(env);
+	bg_error_restore(&saved);
+}
+
 BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, const char *path,
 				       const banger_image_pull_options *opts)
 {
@@ -521,121 +683,44 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 	if (!env || !path || !*path)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	banger_image_pull_options o;
-	int rc = bg_image_opts(&o, opts);
-	if (rc)
-		return rc;
 	bg_platform want;
-	if (o.platform) {
-		if ((rc = bg_platform_parse(&want, o.platform)))
-			return rc;
-	} else {
-		bg_platform_host(&want);
-	}
-	char *src = NULL, *tag = NULL, *ref = NULL, *name = NULL, *ref_name = NULL, *text = NULL;
+	int rc = bg_image_opts(&o, opts);
+	if (rc || (rc = wanted_platform(&want, &o)))
+		return rc;
+	char *src = NULL, *tag = NULL, *name = NULL;
 	bg_archive_listing scan = { 0 };
-	bg_resolved res = { 0 };
+	import_target t = { .want = &want, .explicit_platform = o.platform != NULL };
 	bg_lock cache_lock = BG_LOCK_INIT;
 	source from = { .blobs = env->layout.blobs_dir };
 	struct stat st;
 	if ((rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
 		goto out;
 	from.budget = from.left = o.max_bytes;
-	if (o.kernel_ref) {
-		bg_kernel_record k;
-		if ((rc = bg_store_kernel_get(&env->store, &k, o.kernel_ref))) {
-			if (rc == BANGER_ENOTFOUND)
-				rc = bg_error(BANGER_ENOTFOUND, "no kernel named '%s' is installed", o.kernel_ref);
-			goto out;
-		}
-		bg_kernel_record_clear(&k);
-	}
-	/* "PATH:TAG" when PATH itself is not there */
-	if (stat(path, &st) != 0) {
-		const char *colon = strrchr(path, ':');
-		if (colon && colon != path && colon[1] && !strchr(colon, '/')) {
-			src = bg_strndup(path, (size_t)(colon - path));
-			tag = bg_strdup(colon + 1);
-			if (!src || !tag || stat(src, &st) != 0) {
-				rc = src && tag ? bg_error_os(BANGER_ENOTFOUND, errno, "%s", src) : bg_error_oom();
-				goto out;
-			}
-		} else {
-			rc = bg_error_os(BANGER_ENOTFOUND, errno, "%s", path);
-			goto out;
-		}
-	} else if (!(src = bg_strdup(path))) {
-		rc = bg_error_oom();
+	if ((rc = bg_image_check_kernel(env, o.kernel_ref)) || (rc = split_path(&src, &tag, &st, path)))
 		goto out;
-	}
 	from.path = src;
-	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-		rc = bg_error(BANGER_EINVALID, "%s is not a directory or a file", src);
-		goto out;
-	}
+	t.tag = tag;
+	from.is_dir = S_ISDIR(st.st_mode);
 	/* held until the image is recorded: see blobcache_prune.c */
-	if ((rc = bg_blob_cache_enter(env, &cache_lock)))
+	if ((rc = bg_blob_cache_enter(env, &cache_lock)) ||
+	    (rc = from.is_dir ? resolve_layout_dir(&t, &from) : resolve_archive(&t, &from, &scan, o.max_bytes)))
 		goto out;
-	if (S_ISDIR(st.st_mode)) {
-		from.is_dir = true;
-		char *lp = bg_path_join(src, "oci-layout"), *ip = bg_path_join(src, "index.json");
-		size_t len = 0;
-		if (!lp || !ip)
-			rc = bg_error_oom();
-		else if (!bg_path_exists(lp))
-			rc = bg_error(BANGER_EINVALID, "%s is not an OCI image layout (no oci-layout file)", src);
-		else
-			rc = bg_read_file(&text, &len, ip, SMALL_MAX);
-		bg_free(lp);
-		bg_free(ip);
-		if (rc || (rc = resolve_oci(&res, &from, text, len, tag, &want, o.platform != NULL, &ref_name)))
-			goto out;
-		ref = bg_sprintf("oci:%s%s%s", src, tag ? ":" : "", tag ? tag : "");
-	} else {
-		from.scan = &scan;
-		if ((rc = bg_archive_scan(&scan, src, o.max_bytes)))
-			goto out;
-		if (scan.index_json) {
-			if ((rc = resolve_oci(&res, &from, scan.index_json, scan.index_len, tag, &want,
-					      o.platform != NULL, &ref_name)))
-				goto out;
-			ref = bg_sprintf("%s:%s%s%s", scan.oci_layout && !scan.manifest_json ? "oci-archive"
-						       : "docker-archive", src, tag ? ":" : "", tag ? tag : "");
-		} else if (scan.manifest_json) {
-			if ((rc = resolve_legacy(&res, &from, tag, &want, o.platform != NULL, &ref_name)))
-				goto out;
-			ref = bg_sprintf("docker-archive:%s%s%s", src, tag ? ":" : "", tag ? tag : "");
-		} else {
-			rc = bg_error(BANGER_EINVALID, "%s is neither an OCI archive nor a docker save archive "
-				      "(no index.json or manifest.json)", src);
-			goto out;
-		}
-	}
-	name = o.name ? bg_strdup(o.name) : name_from(ref_name, src, tag);
-	if (!ref || !name) {
-		rc = bg_error_oom();
-		goto out;
-	}
-	rc = bg_image_finish(out, env, &res, name, ref, NULL, &o, BANGER_PROGRESS_OP_IMAGE_IMPORT);
+	name = o.name ? bg_strdup(o.name) : name_from(t.ref_name, src, tag);
+	rc = t.ref && name ? bg_image_finish(out, env, &t.res, name, t.ref, NULL, &o, BANGER_PROGRESS_OP_IMAGE_IMPORT)
+			   : bg_error_oom();
 out:
 	if (rc)
 		source_discard_unverified(&from);
-	if (cache_lock.fd >= 0) {
-		bg_lock_release(&cache_lock);
-		bg_error_saved saved;
-		bg_error_save(&saved);
-		bg_blob_cache_enforce_cap(env);
-		bg_error_restore(&saved);
-	}
+	leave_cache(env, &cache_lock);
 	if (rc)
 		bg_error_prefix("import %.200s", path);
 	source_free(&from);
 	bg_archive_listing_free(&scan);
-	bg_resolved_free(&res);
+	bg_resolved_free(&t.res);
 	bg_free(src);
 	bg_free(tag);
-	bg_free(ref);
+	bg_free(t.ref);
 	bg_free(name);
-	bg_free(ref_name);
-	bg_free(text);
+	bg_free(t.ref_name);
 	return rc;
 }

@@ -362,9 +362,7 @@ out:
 	return rc;
 }
 
-/* The kernel named by the options must be installed: say so before any
- * download rather than after. */
-static int check_kernel(bg_env *env, const char *kernel)
+int bg_image_check_kernel(bg_env *env, const char *kernel)
 {
 	if (!kernel)
 		return 0;
@@ -417,7 +415,7 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 			      refstr);
 		goto out;
 	}
-	if ((rc = check_kernel(env, o.kernel_ref)) || (rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
+	if ((rc = bg_image_check_kernel(env, o.kernel_ref)) || (rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
 		goto out;
 	/* held until the image is recorded: see blobcache_prune.c */
 	if ((rc = bg_blob_cache_enter(env, &cache_lock)))

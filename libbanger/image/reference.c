@@ -3,12 +3,12 @@
  * when it has a '.' or ':', is "localhost" or has capitals; digests are
  * parsed strictly.  Also platforms and which registries get plain HTTP. */
 #include "image.h"
+#include "../host/host.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
 
 #define DEFAULT_DOMAIN "docker.io"
 #define LEGACY_DOMAIN "index.docker.io"
@@ -388,10 +388,13 @@ int bg_platform_parse(bg_platform *out, const char *s)
 
 void bg_platform_host(bg_platform *out)
 {
+	bg_platform_of_machine(out, bg_host_machine());
+}
+
+void bg_platform_of_machine(bg_platform *out, const char *m)
+{
 	memset(out, 0, sizeof(*out));
 	strcpy(out->os, "linux");
-	struct utsname u;
-	const char *m = uname(&u) == 0 ? u.machine : "x86_64";
 	if (strcmp(m, "x86_64") == 0)
 		strcpy(out->arch, "amd64");
 	else if (strcmp(m, "aarch64") == 0 || strcmp(m, "arm64") == 0)

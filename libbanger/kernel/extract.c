@@ -2,13 +2,14 @@
  * boots only ELF on x86_64 up to 1.16) can boot a distribution kernel.
  *
  * A bzImage is real-mode setup code, then the protected-mode part: a small
- * decompressor with the compressed vmlinux as its payload.  Since boot
- * protocol 2.08 the header says where the payload lies (payload_offset,
- * payload_length at 0x248/0x24c, relative to the protected-mode start at
- * (setup_sects + 1) * 512).  Older or odd images are scanned for the
+ * decompressor with the compressed vmlinux as its payload.  Where that
+ * part starts and, since boot protocol 2.08, where the payload lies is
+ * read by ../kformat (bg_bzimage_layout_read), the one parser of kernel
+ * headers; so is whether the result is an ELF image complete per its
+ * headers (bg_elf_extent).  Older or odd images are scanned for the
  * compression magics, as Linux's scripts/extract-vmlinux does.  libarchive
  * ("raw" format over every filter) decompresses gzip, xz, lzma, bzip2, lz4
- * and zstd; the result must be an ELF image complete per its headers. */
+ * and zstd. */
 #include "kernel.h"
 
 #include <archive.h>
@@ -19,10 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BZ_SETUP_SECTS 0x1f1
-#define BZ_VERSION 0x206
-#define BZ_PAYLOAD_OFFSET 0x248
-#define BZ_PAYLOAD_LENGTH 0x24c
 /* Upper bounds: a bzImage we read, and the vmlinux we produce. */
 #define BZIMAGE_MAX (256u << 20)
 #define VMLINUX_MAX (1024u << 20)
@@ -59,6 +56,11 @@ static bool elf_complete(const unsigned char *p, size_t len)
 {
 	uint64_t extent = bg_elf_extent(p, len);
 	return extent > 0 && extent <= len;
+}
+
+static bool is_elf(const unsigned char *p, size_t len)
+{
+	return bg_elf_extent(p, len) > 0;
 }
 
 /* Decompress data[0..len) into *out.  Returns 0 when the output is a
@@ -112,7 +114,7 @@ static int try_decompress(bg_buf *out, const unsigned char *data, size_t len, ch
 	archive_read_free(a);
 	if (rc)
 		return rc;
-	if (out->len < 4 || memcmp(out->data, "\177ELF", 4) != 0) {
+	if (!is_elf((const unsigned char *)out->data, out->len)) {
 		if (!stream_error)
 			snprintf(why, whylen, "the decompressed payload is not an ELF image");
 		return BANGER_EINVALID;
@@ -170,69 +172,76 @@ static int try_stream(bg_buf *out, const unsigned char *data, size_t len, const 
 	return BANGER_EINVALID;
 }
 
-int bg_kernel_extract_buf(unsigned char **out, size_t *outlen, const unsigned char *img, size_t len)
+/* 1. Where the header says the payload is (kformat checked that it lies
+ * inside the image).  0 with the vmlinux in b, BANGER_EINVALID (why says
+ * what was there) to go on scanning, or BANGER_ENOMEM. */
+static int from_header(bg_buf *b, const unsigned char *img, const bg_bzimage_layout *lay, char *why,
+		       size_t whylen)
 {
-	*out = NULL;
-	*outlen = 0;
-	if (len < BZ_PAYLOAD_LENGTH + 4 || memcmp(img + 0x202, "HdrS", 4) != 0)
-		return bg_error(BANGER_EINVALID, "not a bzImage (no \"HdrS\" at offset 0x202)");
-	unsigned setup_sects = img[BZ_SETUP_SECTS] ? img[BZ_SETUP_SECTS] : 4;
-	size_t pm_start = ((size_t)setup_sects + 1) * 512;
-	uint16_t proto = (uint16_t)(img[BZ_VERSION] | img[BZ_VERSION + 1] << 8);
-	bg_buf b = BG_BUF_INIT;
-	char why[256] = "";
-	int rc;
-
-	/* 1. Where the header says the payload is. */
-	if (proto >= 0x0208 && pm_start < len) {
-		uint64_t poff = pm_start + (uint64_t)le32(img + BZ_PAYLOAD_OFFSET);
-		uint64_t plen = le32(img + BZ_PAYLOAD_LENGTH);
-		if (plen >= 4 && poff < len && plen <= len - poff) {
-			const unsigned char *p = img + poff;
-			if (memcmp(p, "\177ELF", 4) == 0) { /* CONFIG_KERNEL_UNCOMPRESSED */
-				if (elf_complete(p, (size_t)plen) && bg_buf_put(&b, p, (size_t)plen) == 0)
-					goto done;
-			} else {
-				const char *fmt = magic_name(p, (size_t)plen);
-				char why1[200];
-				rc = try_stream(&b, p, (size_t)plen, fmt, why1, sizeof(why1));
-				if (rc == 0)
-					goto done;
-				if (rc == BANGER_ENOMEM)
-					goto fail;
-				snprintf(why, sizeof(why), "%s payload at offset %llu: %s", fmt ? fmt : "unknown",
-					 (unsigned long long)poff, why1);
-			}
-		}
+	if (!lay->has_payload || lay->payload_length < 4)
+		return BANGER_EINVALID;
+	const unsigned char *p = img + lay->payload_offset;
+	size_t plen = (size_t)lay->payload_length;
+	if (is_elf(p, plen)) { /* CONFIG_KERNEL_UNCOMPRESSED */
+		if (!elf_complete(p, plen))
+			return BANGER_EINVALID;
+		return bg_buf_put(b, p, plen) ? bg_error_oom() : 0;
 	}
+	const char *fmt = magic_name(p, plen);
+	char why1[200];
+	int rc = try_stream(b, p, plen, fmt, why1, sizeof(why1));
+	if (rc == BANGER_EINVALID)
+		snprintf(why, whylen, "%s payload at offset %llu: %s", fmt ? fmt : "unknown",
+			 (unsigned long long)lay->payload_offset, why1);
+	return rc;
+}
 
-	/* 2. Scan for compression magics, as scripts/extract-vmlinux does. */
+/* 2. Scan the protected-mode part for compression magics, as
+ * scripts/extract-vmlinux does; why keeps the first failure when the
+ * header had none to report. */
+static int from_scan(bg_buf *b, const unsigned char *img, size_t len, const bg_bzimage_layout *lay, char *why,
+		     size_t whylen)
+{
 	int attempts = 0;
-	size_t from = pm_start < len ? pm_start : 0;
+	size_t from = lay->pm_start < len ? (size_t)lay->pm_start : 0;
 	for (size_t i = from; i + 4 <= len && attempts < SCAN_ATTEMPTS_MAX; i++) {
 		const char *fmt = magic_name(img + i, len - i);
 		if (!fmt)
 			continue;
 		attempts++;
 		char why2[160];
-		rc = try_stream(&b, img + i, len - i, fmt, why2, sizeof(why2));
-		if (rc == 0)
-			goto done;
-		if (rc == BANGER_ENOMEM)
-			goto fail;
+		int rc = try_stream(b, img + i, len - i, fmt, why2, sizeof(why2));
+		if (rc != BANGER_EINVALID)
+			return rc;
 		if (!why[0])
-			snprintf(why, sizeof(why), "%s stream at offset %zu: %s", fmt, i, why2);
+			snprintf(why, whylen, "%s stream at offset %zu: %s", fmt, i, why2);
 	}
-	bg_buf_free(&b);
-	return bg_error(BANGER_EINVALID, "no ELF vmlinux could be extracted from the bzImage%s%s",
-			why[0] ? ": " : " (no compressed payload found)", why);
-done:
+	return BANGER_EINVALID;
+}
+
+int bg_kernel_extract_buf(unsigned char **out, size_t *outlen, const unsigned char *img, size_t len)
+{
+	*out = NULL;
+	*outlen = 0;
+	bg_bzimage_layout lay;
+	int rc = bg_bzimage_layout_read(&lay, img, len);
+	if (rc)
+		return rc;
+	bg_buf b = BG_BUF_INIT;
+	char why[256] = "";
+	rc = from_header(&b, img, &lay, why, sizeof(why));
+	if (rc == BANGER_EINVALID)
+		rc = from_scan(&b, img, len, &lay, why, sizeof(why));
+	if (rc) {
+		bg_buf_free(&b);
+		if (rc != BANGER_EINVALID)
+			return rc;
+		return bg_error(BANGER_EINVALID, "no ELF vmlinux could be extracted from the bzImage%s%s",
+				why[0] ? ": " : " (no compressed payload found)", why);
+	}
 	*outlen = b.len;
 	*out = (unsigned char *)bg_buf_detach(&b);
 	return *out ? 0 : bg_error_oom();
-fail:
-	bg_buf_free(&b);
-	return rc;
 }
 
 int bg_kernel_extract_file(const char *bzimage_path, const char *out_path)

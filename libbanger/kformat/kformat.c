@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 /* Boot header offsets (Documentation/x86/boot.rst). */
@@ -20,21 +19,11 @@
 #define BZ_VERSION 0x206
 #define BZ_KERNEL_VERSION 0x20e
 #define BZ_XLOADFLAGS 0x236
+#define BZ_PAYLOAD_OFFSET 0x248 /* protocol 2.08+, from the protected-mode start */
+#define BZ_PAYLOAD_LENGTH 0x24c
 #define XLF_KERNEL_64 (1u << 0)
 /* XEN_ELFNOTE_PHYS32_ENTRY: the PVH entry point (include/xen/interface/elfnote.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-
-const char *bg_host_arch(void)
-{
-	struct utsname u;
-	if (uname(&u) != 0)
-		return "unknown";
-	if (strcmp(u.machine, "x86_64") == 0)
-		return "x86_64";
-	if (strcmp(u.machine, "aarch64") == 0 || strcmp(u.machine, "arm64") == 0)
-		return "aarch64";
-	return "unknown";
-}
 
 const char *bg_kernel_format_name(bg_kernel_format f)
 {
@@ -359,4 +348,27 @@ uint64_t bg_elf_extent(const unsigned char *buf, size_t len)
 			end = p.offset + p.filesz;
 	}
 	return end;
+}
+
+int bg_bzimage_layout_read(bg_bzimage_layout *out, const unsigned char *buf, size_t len)
+{
+	memset(out, 0, sizeof(*out));
+	if (len < BZ_HEADER_MAGIC + 4 || memcmp(buf + BZ_HEADER_MAGIC, "HdrS", 4) != 0)
+		return bg_error(BANGER_EINVALID, "not a bzImage (no \"HdrS\" at offset 0x202)");
+	if (len < BZ_PAYLOAD_LENGTH + 4)
+		return bg_error(BANGER_EINVALID, "bzImage of %zu bytes ends inside its boot header", len);
+	unsigned setup_sects = buf[BZ_SETUP_SECTS] ? buf[BZ_SETUP_SECTS] : 4;
+	out->pm_start = ((uint64_t)setup_sects + 1) * 512;
+	out->boot_protocol = le16(buf + BZ_VERSION);
+	if (out->boot_protocol < 0x0208 || out->pm_start >= len)
+		return 0;
+	/* Both fields are 32 bits, so the sum cannot wrap a uint64_t. */
+	uint64_t off = out->pm_start + le32(buf + BZ_PAYLOAD_OFFSET);
+	uint64_t plen = le32(buf + BZ_PAYLOAD_LENGTH);
+	if (plen > 0 && off < len && plen <= len - off) {
+		out->has_payload = true;
+		out->payload_offset = off;
+		out->payload_length = plen;
+	}
+	return 0;
 }

@@ -8,7 +8,8 @@
  *
  * Bounds: at most KFORMAT_PHNUM_MAX program headers, every one inside the
  * file; a PT_NOTE segment is read only up to KFORMAT_NOTES_MAX bytes and
- * each note must lie inside its segment.  tests/fuzz/fuzz_kernel_format.c
+ * each note must lie inside its segment; a bzImage's payload must lie
+ * inside the image.  tests/fuzz/fuzz_kernel_format.c
  * runs every entry point over its corpus.
  */
 #ifndef BG_KFORMAT_H
@@ -29,15 +30,14 @@ typedef enum {
 
 typedef struct {
 	bg_kernel_format format;
-	const char *arch;       /* static: "x86_64", "aarch64", "i386", ... or "unknown" */
+	const char *arch;       /* static: "x86_64", "aarch64", "i386", ... or "unknown"
+	                         * (the host's, in the same names: ../host, bg_host_arch) */
 	bool elf64;
 	bool pvh;               /* ELF carries XEN_ELFNOTE_PHYS32_ENTRY (PVH boot) */
 	uint16_t boot_protocol; /* bzImage: 0x020f for 2.15 */
 	char version[65];       /* kernel release when found, else "" */
 } bg_kernel_info;
 
-/* The host's architecture as banger names it ("x86_64", "aarch64"). */
-const char *bg_host_arch(void);
 const char *bg_kernel_format_name(bg_kernel_format f); /* "elf", "bzimage", "unknown" */
 /* Detect from the first bytes of a file (and, for ELF notes, offsets
  * within buf).  BANGER_EINVALID when neither ELF nor bzImage. */
@@ -49,7 +49,27 @@ int bg_kernel_detect_buf(bg_kernel_info *out, const unsigned char *buf, size_t l
  * a file that is not a kernel (BANGER_EUNSUPPORTED for an arm64 Image),
  * BANGER_ENOMEM. */
 int bg_kernel_detect_file(bg_kernel_info *out, const char *path, bool find_release);
-/* Bytes an ELF image needs according to its headers (0 if not ELF). */
+/* Bytes an ELF image needs according to its headers (0 if not a
+ * little-endian 32- or 64-bit ELF; UINT64_MAX when its program headers
+ * lie beyond len).  A complete image is one with 0 < extent <= len. */
 uint64_t bg_elf_extent(const unsigned char *buf, size_t len);
+
+/* Where a bzImage keeps the kernel it decompresses (Linux boot protocol,
+ * Documentation/arch/x86/boot.rst): the protected-mode part starts at
+ * (setup_sects + 1) * 512, setup_sects 0 meaning 4; from protocol 2.08
+ * the header names the payload, relative to that start. */
+typedef struct {
+	uint16_t boot_protocol;
+	uint64_t pm_start;       /* offset of the protected-mode part (may lie beyond len) */
+	bool has_payload;        /* the header names a payload, and it lies inside buf */
+	uint64_t payload_offset; /* from the start of the image */
+	uint64_t payload_length; /* > 0 */
+} bg_bzimage_layout;
+
+/* The layout of the bzImage in buf[0..len).  BANGER_EINVALID when buf
+ * has no "HdrS" at 0x202 or ends before the header's payload fields
+ * (0x250).  A payload the header places outside buf, or of length 0, is
+ * reported as has_payload false, never as an offset to read. */
+int bg_bzimage_layout_read(bg_bzimage_layout *out, const unsigned char *buf, size_t len);
 
 #endif

@@ -13,13 +13,36 @@ static void fc_init(bg_vmm_driver *d, bool kvm, bool vhost_vsock)
 	bg_vmm_firecracker_init(d); /* always KVM; its vsock needs no host module */
 }
 
+/* The path bg_host_probe found for each driver's binary, or NULL. */
+static const char *fc_found(const bg_host_probe *p)
+{
+	return p->firecracker;
+}
+
+static const char *qemu_found(const bg_host_probe *p)
+{
+	return p->qemu;
+}
+
+/* In the order "auto" prefers them. */
 static const struct {
 	const char *name;
 	void (*init)(bg_vmm_driver *d, bool kvm, bool vhost_vsock);
+	bool needs_kvm;          /* runs no guest without KVM (else it falls back to TCG) */
+	const char *(*found)(const bg_host_probe *p);
+	const char *bin_key;     /* the config key that names its binary */
+	const char *bin_default; /* the binary probe.c looks for when the config names none */
+	const char *missing_hint;
 } drivers[] = {
-	{ "firecracker", fc_init },
-	{ "qemu", bg_vmm_qemu_init },
+	{ "firecracker", fc_init, true, fc_found, "firecracker_bin", "firecracker",
+	  " or use vmm = qemu" },
+	{ "qemu", bg_vmm_qemu_init, false, qemu_found, "qemu_bin", "qemu-system-x86_64", "" },
 };
+
+/* The callers name the binaries from the config one by one (NULL: the
+ * default); CONFIGURED lists them in the table's order. */
+#define CONFIGURED(firecracker_bin, qemu_bin) ((const char *const[]){ firecracker_bin, qemu_bin })
+_Static_assert(BG_ARRAY_SIZE(drivers) == 2, "CONFIGURED names a binary for every driver");
 
 static int driver_index(const char *name)
 {
@@ -69,6 +92,52 @@ void bg_vmm_driver_free(bg_vmm_driver *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* The binary driver i should be: the config's name, else its default. */
+static const char *wanted_binary(size_t i, const char *const configured[])
+{
+	return configured[i] ? configured[i] : drivers[i].bin_default;
+}
+
+void bg_vmm_auto_pick(bg_vmm_auto *out, const bg_host_probe *p, const char *firecracker_bin, const char *qemu_bin)
+{
+	memset(out, 0, sizeof(*out));
+	const char *const *configured = CONFIGURED(firecracker_bin, qemu_bin);
+	size_t used = 0;
+	for (size_t i = 0; i < BG_ARRAY_SIZE(drivers); i++) {
+		const char *why = NULL;
+		char missing[160];
+		if (!drivers[i].found(p)) {
+			snprintf(missing, sizeof(missing), "%s not found", wanted_binary(i, configured));
+			why = missing;
+		} else if (drivers[i].needs_kvm && !p->kvm_usable) {
+			why = "KVM cannot run guests here";
+		}
+		if (!why) {
+			out->name = drivers[i].name;
+			out->binary = drivers[i].found(p);
+			out->kvm = drivers[i].needs_kvm || p->kvm_usable;
+			out->kvm_optional = !drivers[i].needs_kvm;
+			return;
+		}
+		int n = snprintf(out->why + used, sizeof(out->why) - used, "%s%s", used ? ", and " : "", why);
+		used += n > 0 ? (size_t)n : 0;
+		if (used >= sizeof(out->why))
+			used = sizeof(out->why) - 1; /* cut short: the rest is dropped */
+	}
+}
+
+/* A driver named by the user: its binary must exist (KVM is not checked
+ * for one that needs it: it fails at its start, and the API fake needs
+ * none). */
+static int resolve_named(bg_vmm_driver *out, size_t i, const bg_host_probe *p, const char *const configured[])
+{
+	const char *bin = drivers[i].found(p);
+	if (!bin)
+		return bg_error(BANGER_EUNSUPPORTED, "vmm %s: %s not found (set %s%s)", drivers[i].name,
+				wanted_binary(i, configured), drivers[i].bin_key, drivers[i].missing_hint);
+	return bg_vmm_driver_init(out, drivers[i].name, bin, drivers[i].needs_kvm || p->kvm_usable, p->vhost_vsock);
+}
+
 int bg_vmm_resolve(bg_vmm_driver *out, const char *name, const char *firecracker_bin,
 		   const char *qemu_bin, const char **notice)
 {
@@ -77,58 +146,33 @@ int bg_vmm_resolve(bg_vmm_driver *out, const char *name, const char *firecracker
 		*notice = NULL;
 	if (!name || !*name)
 		name = "auto";
-	if (!bg_streq(name, "auto") && driver_index(name) < 0)
+	int named = driver_index(name);
+	if (!bg_streq(name, "auto") && named < 0)
 		return bg_error(BANGER_EINVALID, "unknown vmm \"%s\" (auto, firecracker or qemu)", name);
 
 	bg_host_probe p;
 	int rc = bg_host_probe_run(&p, firecracker_bin, qemu_bin);
 	if (rc)
 		return rc;
-	const char *fc_name = firecracker_bin ? firecracker_bin : "firecracker";
-	const char *qemu_name = qemu_bin ? qemu_bin : "qemu-system-x86_64";
-	char why[128] = "";
-	const char *pick = name;
-
-	if (bg_streq(name, "auto")) {
-		if (p.firecracker && p.kvm_usable) {
-			pick = "firecracker";
-		} else {
-			pick = "qemu";
-			if (!p.firecracker)
-				snprintf(why, sizeof(why), "%s not found", fc_name);
-			else
-				snprintf(why, sizeof(why), "KVM cannot run guests here");
-		}
+	bg_vmm_auto au = { 0 };
+	if (named >= 0) {
+		rc = resolve_named(out, (size_t)named, &p, CONFIGURED(firecracker_bin, qemu_bin));
+	} else {
+		bg_vmm_auto_pick(&au, &p, firecracker_bin, qemu_bin);
+		rc = au.name ? bg_vmm_driver_init(out, au.name, au.binary, au.kvm, p.vhost_vsock)
+			     : bg_error(BANGER_EUNSUPPORTED, "no usable VMM: %s", au.why);
 	}
-	if (bg_streq(pick, "firecracker")) {
-		if (!p.firecracker) {
-			rc = bg_error(BANGER_EUNSUPPORTED, "vmm firecracker: %s not found (set firecracker_bin or use vmm = qemu)",
-				      fc_name);
-			goto out;
-		}
-		rc = bg_vmm_driver_init(out, "firecracker", p.firecracker, true, p.vhost_vsock);
-		goto out;
-	}
-	if (!p.qemu) {
-		if (*why)
-			rc = bg_error(BANGER_EUNSUPPORTED, "no usable VMM: %s, and %s not found", why, qemu_name);
+	/* Say why when the choice is a fallback: a driver passed over, or
+	 * software emulation. */
+	if (rc == 0 && (au.why[0] || !out->kvm)) {
+		if (out->kvm)
+			snprintf(out->notice, sizeof(out->notice), "%s; using %s with KVM", au.why, out->name);
 		else
-			rc = bg_error(BANGER_EUNSUPPORTED, "vmm qemu: %s not found (set qemu_bin)", qemu_name);
-		goto out;
-	}
-	rc = bg_vmm_driver_init(out, "qemu", p.qemu, p.kvm_usable, p.vhost_vsock);
-	if (rc)
-		goto out;
-	if (*why || !p.kvm_usable) {
-		if (p.kvm_usable)
-			snprintf(out->notice, sizeof(out->notice), "%s; using qemu with KVM", why);
-		else
-			snprintf(out->notice, sizeof(out->notice), "%s%susing qemu with TCG (software emulation, slow): %s",
-				 why, *why ? "; " : "", p.kvm_detail);
+			snprintf(out->notice, sizeof(out->notice), "%.200s%susing %s with TCG (software emulation, slow): %s",
+				 au.why, au.why[0] ? "; " : "", out->name, p.kvm_detail);
 		if (notice)
 			*notice = out->notice;
 	}
-out:
 	bg_host_probe_free(&p);
 	return rc;
 }

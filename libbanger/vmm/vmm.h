@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "../core/core.h"
+#include "../host/probe.h"
 #include "../kformat/kformat.h"
 
 /* Capabilities a driver declares.  Code outside the driver files decides
@@ -122,6 +123,21 @@ struct bg_vmm_driver {
  * it points into out->notice and lives as long as *out. */
 int bg_vmm_resolve(bg_vmm_driver *out, const char *name, const char *firecracker_bin,
 		   const char *qemu_bin, const char **notice);
+/* The choice of "auto" on a probed host, the one rule bg_vmm_resolve
+ * and the doctor's report both follow (sets no error): the first driver
+ * in order of preference whose binary was found and that can run guests
+ * here (one that needs KVM only where KVM runs guests).  name is NULL
+ * when none can; why lists what was passed over and why ("firecracker
+ * not found"), joined by ", and ". */
+typedef struct {
+	const char *name;   /* the driver's name, or NULL */
+	const char *binary; /* the probe's path of its binary (borrowed from it) */
+	bool kvm;           /* it will run guests with KVM (else TCG) */
+	bool kvm_optional;  /* it runs without KVM too: which one is worth saying */
+	char why[256];
+} bg_vmm_auto;
+void bg_vmm_auto_pick(bg_vmm_auto *out, const bg_host_probe *p, const char *firecracker_bin,
+		      const char *qemu_bin);
 /* A driver for a given binary without probing (tests, explicit paths). */
 int bg_vmm_driver_init(bg_vmm_driver *out, const char *name, const char *binary, bool kvm,
 		       bool vhost_vsock);

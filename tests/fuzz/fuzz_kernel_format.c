@@ -1,12 +1,13 @@
 /* Kernel images: ELF / bzImage detection (from memory and from a file,
  * which reads headers and notes where they lie and scans for the release
- * banner), the ELF extent, and bzImage -> vmlinux extraction (boot header
- * payload, magic scanning, every decompressor libarchive has).
+ * banner), the ELF extent, the bzImage layout, and bzImage -> vmlinux
+ * extraction (boot header payload, magic scanning, every decompressor
+ * libarchive has).
  *
  * Checked: a detected kernel has a known format and an architecture
  * name, its release string is printable; an extracted vmlinux is an ELF
- * image complete per its own headers; detection from memory and from a
- * file agree. */
+ * image complete per its own headers; a bzImage's payload lies inside
+ * the input; detection from memory and from a file agree. */
 #include "fuzz.h"
 #include "../../libbanger/kernel/kernel.h"
 
@@ -29,6 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc_mem == 0)
 		check_info(&mem);
 	(void)bg_elf_extent(data, size);
+	bg_bzimage_layout lay;
+	if (bg_bzimage_layout_read(&lay, data, size) == 0 && lay.has_payload)
+		FUZZ_CHECK(lay.payload_length > 0 && lay.payload_offset >= lay.pm_start &&
+			   lay.payload_offset < size && lay.payload_length <= size - lay.payload_offset);
 
 	/* the same bytes as a file */
 	int fd = memfd_create("fuzz-kernel", MFD_CLOEXEC);

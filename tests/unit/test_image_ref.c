@@ -2,6 +2,7 @@
  * plain-HTTP rule. */
 #include "helpers.h"
 #include "../../libbanger/image/image.h"
+#include "../../libbanger/host/host.h"
 
 static void check_ref(const char *in, const char *domain, const char *path, const char *tag,
 		      const char *digest, const char *full)
@@ -169,6 +170,27 @@ static void test_platform(void **state)
 	bg_platform_host(&p);
 	assert_string_equal(p.os, "linux");
 	assert_true(p.arch[0] != '\0');
+
+	/* the host's platform is the host module's one detection, named as
+	 * Go names architectures */
+	static const char *const machines[][2] = {
+		{ "x86_64", "linux/amd64" }, { "aarch64", "linux/arm64" }, { "arm64", "linux/arm64" },
+		{ "armv7l", "linux/arm/v7" }, { "armv6l", "linux/arm/v6" }, { "i686", "linux/386" },
+		{ "riscv64", "linux/riscv64" },
+	};
+	for (size_t i = 0; i < sizeof(machines) / sizeof(machines[0]); i++) {
+		bg_platform_of_machine(&p, machines[i][0]);
+		bg_platform_format(&p, buf, sizeof(buf));
+		assert_string_equal(buf, machines[i][1]);
+	}
+	bg_platform q;
+	bg_platform_host(&p);
+	bg_platform_of_machine(&q, bg_host_machine());
+	assert_memory_equal(&p, &q, sizeof(p));
+	if (strcmp(bg_host_arch(), "x86_64") == 0)
+		assert_string_equal(p.arch, "amd64");
+	else if (strcmp(bg_host_arch(), "aarch64") == 0)
+		assert_string_equal(p.arch, "arm64");
 }
 
 /* The one rule pull and import apply to an image's own platform. */

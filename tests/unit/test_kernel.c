@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <elf.h>
 #include <sqlite3.h>
+#include <sys/utsname.h>
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -476,6 +477,66 @@ static void test_detect_bzimage_and_junk(void **state)
 	assert_non_null(strstr(banger_error_last()->message, "arm64"));
 }
 
+/* The boot header's layout, read by kformat for the extraction: the
+ * payload only when it lies inside the image. */
+static void test_bzimage_layout(void **state)
+{
+	(void)state;
+	size_t len;
+	const unsigned char payload[32] = "payload bytes";
+	unsigned char *bz = make_bzimage(&len, 0x020f, payload, sizeof(payload), 8);
+	bg_bzimage_layout lay;
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_int_equal(lay.boot_protocol, 0x020f);
+	assert_int_equal(lay.pm_start, 2 * 512); /* setup_sects 1 */
+	assert_true(lay.has_payload);
+	assert_int_equal(lay.payload_offset, 2 * 512 + 64);
+	assert_int_equal(lay.payload_length, sizeof(payload));
+	assert_memory_equal(bz + lay.payload_offset, payload, sizeof(payload));
+
+	/* setup_sects 0 means 4 */
+	bz[0x1f1] = 0;
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_int_equal(lay.pm_start, 5 * 512);
+	assert_false(lay.has_payload); /* the protected-mode part starts beyond the image */
+	bz[0x1f1] = 1;
+
+	/* a payload reaching past the end, or empty, is no payload */
+	uint32_t big = (uint32_t)sizeof(payload) + 9;
+	memcpy(bz + 0x24c, &big, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_false(lay.has_payload);
+	uint32_t huge = UINT32_MAX;
+	memcpy(bz + 0x248, &huge, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_false(lay.has_payload);
+	uint32_t zero = 0;
+	memcpy(bz + 0x248, &zero, 4);
+	memcpy(bz + 0x24c, &zero, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_false(lay.has_payload);
+	free(bz);
+
+	/* before protocol 2.08 the fields do not exist */
+	bz = make_bzimage(&len, 0x0206, payload, sizeof(payload), 0);
+	uint32_t off = 64, l = (uint32_t)sizeof(payload);
+	memcpy(bz + 0x248, &off, 4);
+	memcpy(bz + 0x24c, &l, 4);
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), 0);
+	assert_int_equal(lay.boot_protocol, 0x0206);
+	assert_false(lay.has_payload);
+
+	/* no "HdrS", or a header cut short: not a bzImage */
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, 0x24f), BANGER_EINVALID);
+	assert_non_null(strstr(banger_error_last()->message, "boot header"));
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, 0x205), BANGER_EINVALID);
+	bz[0x202] = 'h';
+	assert_int_equal(bg_bzimage_layout_read(&lay, bz, len), BANGER_EINVALID);
+	assert_non_null(strstr(banger_error_last()->message, "HdrS"));
+	assert_int_equal(bg_bzimage_layout_read(&lay, (const unsigned char *)"", 0), BANGER_EINVALID);
+	free(bz);
+}
+
 /* size_append: the payload ends with the 4-byte uncompressed size, as
  * the kernel build writes it for every format but gzip (and counts it in
  * payload_length). */
@@ -678,6 +739,25 @@ static void test_store_kernels(void **state)
 	bg_free(db);
 	test_rmrf(dir);
 	free(dir);
+}
+
+/* ---- the host's architecture (host/arch.c), which kernels are held to ---- */
+
+static void test_host_arch(void **state)
+{
+	(void)state;
+	assert_string_equal(bg_host_arch_of("x86_64"), "x86_64");
+	assert_string_equal(bg_host_arch_of("aarch64"), "aarch64");
+	assert_string_equal(bg_host_arch_of("arm64"), "aarch64");
+	assert_string_equal(bg_host_arch_of("armv7l"), "unknown");
+	assert_string_equal(bg_host_arch_of(""), "unknown");
+	assert_string_equal(bg_host_arch_of(NULL), "unknown");
+	/* detected once: uname's machine, the same pointer every time */
+	struct utsname u;
+	assert_int_equal(uname(&u), 0);
+	assert_string_equal(bg_host_machine(), u.machine);
+	assert_ptr_equal(bg_host_machine(), bg_host_machine());
+	assert_string_equal(bg_host_arch(), bg_host_arch_of(u.machine));
 }
 
 /* ---- VMM checks ---- */
@@ -964,10 +1044,12 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_detect_elf),
 		cmocka_unit_test(test_detect_bzimage_and_junk),
+		cmocka_unit_test(test_bzimage_layout),
 		cmocka_unit_test(test_extract),
 		cmocka_unit_test(test_extract_file),
 		cmocka_unit_test(test_catalog_plain_http),
 		cmocka_unit_test(test_store_kernels),
+		cmocka_unit_test(test_host_arch),
 		cmocka_unit_test(test_check_vmm),
 		cmocka_unit_test(test_shipped_examples),
 		cmocka_unit_test(test_import_alloc_failures),

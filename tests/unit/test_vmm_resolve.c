@@ -374,6 +374,60 @@ static void test_resolve(void **st)
 	bg_host_probe_free(&p);
 }
 
+/* The rule of "auto" on probes made up here: every combination of the
+ * binaries and KVM, the same answers bg_vmm_resolve and the doctor give. */
+static void test_auto_pick(void **st)
+{
+	(void)st;
+	bg_host_probe p;
+	bg_vmm_auto au;
+	memset(&p, 0, sizeof(p));
+	p.firecracker = (char *)"/bin/fc";
+	p.qemu = (char *)"/bin/q";
+	p.kvm_usable = true;
+	bg_vmm_auto_pick(&au, &p, NULL, NULL);
+	assert_string_equal(au.name, "firecracker");
+	assert_string_equal(au.binary, "/bin/fc");
+	assert_true(au.kvm);
+	assert_false(au.kvm_optional);
+	assert_string_equal(au.why, "");
+
+	p.kvm_usable = false; /* Firecracker needs KVM: QEMU with TCG */
+	bg_vmm_auto_pick(&au, &p, NULL, NULL);
+	assert_string_equal(au.name, "qemu");
+	assert_string_equal(au.binary, "/bin/q");
+	assert_false(au.kvm);
+	assert_true(au.kvm_optional);
+	assert_string_equal(au.why, "KVM cannot run guests here");
+
+	p.kvm_usable = true;
+	p.firecracker = NULL;
+	bg_vmm_auto_pick(&au, &p, "/opt/fc", NULL);
+	assert_string_equal(au.name, "qemu");
+	assert_true(au.kvm);
+	assert_string_equal(au.why, "/opt/fc not found");
+
+	p.qemu = NULL;
+	bg_vmm_auto_pick(&au, &p, NULL, NULL);
+	assert_null(au.name);
+	assert_null(au.binary);
+	assert_string_equal(au.why, "firecracker not found, and qemu-system-x86_64 not found");
+	p.firecracker = (char *)"/bin/fc";
+	p.kvm_usable = false;
+	bg_vmm_auto_pick(&au, &p, NULL, "/opt/q");
+	assert_null(au.name);
+	assert_string_equal(au.why, "KVM cannot run guests here, and /opt/q not found");
+
+	/* very long configured names: cut, never overrun */
+	char longname[400];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	p.firecracker = NULL;
+	bg_vmm_auto_pick(&au, &p, longname, longname);
+	assert_null(au.name);
+	assert_true(strlen(au.why) < sizeof(au.why));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_last_line),
 		cmocka_unit_test(test_allocation_failures),
 		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_auto_pick),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
