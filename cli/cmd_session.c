@@ -325,8 +325,13 @@ static int session_logs(cli_env *env, const cli_call *call)
 		return EXIT_FAILURE_;
 	uint64_t next = from;
 	output_sink sink = { .visible = !logs_raw && isatty(STDOUT_FILENO) };
-	rc = banger_session_logs(&next, ctx, id, from, logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0, print_output,
-				 &sink);
+	banger_session_logs_options o;
+	banger_session_logs_options_init(&o, BANGER_SESSION_LOGS_OPTIONS_VERSION);
+	o.from = from;
+	o.flags = logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0;
+	o.output_cb = print_output;
+	o.output_payload = &sink;
+	rc = banger_session_logs(&next, ctx, id, &o);
 	if (sink.visible) { /* the held-back tail belongs before "next" */
 		(void)write_visible(stdout, NULL, 0, sink.carry, &sink.ncarry);
 		fflush(stdout);
@@ -537,8 +542,11 @@ static int session_rm(cli_env *env, const cli_call *call)
 	int npos = call->npos, rc;
 	banger_ctx *ctx = call->ctx;
 	int code = EXIT_OK;
+	banger_session_remove_options o;
+	banger_session_remove_options_init(&o, BANGER_SESSION_REMOVE_OPTIONS_VERSION);
+	o.force = rm_force;
 	for (int i = 0; i < npos; i++) {
-		if ((rc = banger_session_remove(ctx, pos[i], rm_force)))
+		if ((rc = banger_session_remove(ctx, pos[i], &o)))
 			code = cli_fail(pos[i], rc);
 	}
 	return code;

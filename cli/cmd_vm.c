@@ -634,13 +634,14 @@ static void report(const char *subject, const char *action, void *payload)
 
 static int reconcile_run(cli_env *env, uint32_t flags)
 {
-	banger_ctx_options o;
-	banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION);
-	(void)o;
 	banger_ctx *ctx = cli_ctx(env);
 	if (!ctx)
 		return EXIT_FAILURE_;
-	int n = banger_vm_reconcile(ctx, flags, report, NULL);
+	banger_vm_reconcile_options o;
+	banger_vm_reconcile_options_init(&o, BANGER_VM_RECONCILE_OPTIONS_VERSION);
+	o.flags = flags;
+	o.cb = report;
+	int n = banger_vm_reconcile(ctx, &o);
 	if (n < 0)
 		return cli_fail("reconcile", n);
 	if (n == 0)
