@@ -59,8 +59,9 @@ int cli_parse(const cli_opt *opts, int argc, char **argv, const char ***pos, int
  * usage are printed from them (and completion or man pages can be).  The
  * dispatcher (command.c) parses a verb's words against its entry, prints
  * help, refuses unknown options and a missing or stray positional (exit
- * 2) before anything is opened, opens the context when the entry says so
- * and then runs the verb with what it parsed. */
+ * 2), runs the entry's check of its option values, all before anything
+ * is opened, then opens the context as the entry's flags say and runs
+ * the verb with what it parsed.  No verb opens the context itself. */
 typedef struct cli_env {
 	banger_ctx *ctx;        /* opened lazily by cli_ctx() */
 	const char *state_dir;
@@ -87,14 +88,20 @@ typedef struct {
 	const char *help;
 } cli_arg;
 
+/* The context a verb needs; without any of these it needs none.  It is
+ * opened after the entry's check, so a usage error never touches the
+ * state. */
 enum {
-	/* The dispatcher opens the context before the verb runs.  A verb
-	 * without it opens the context itself (cli_ctx) after checking its
-	 * option values, so a usage error never touches the state, or it
-	 * needs none. */
+	/* Opened before the verb runs; the verb does not run without it. */
 	CLI_CTX = 1 << 0,
 	/* ... opened for recovery (BANGER_CTX_RECOVER); implies CLI_CTX. */
-	CLI_CTX_RECOVER = 1 << 1
+	CLI_CTX_RECOVER = 1 << 1,
+	/* Opened when it can be: when not, the reason is printed (and is the
+	 * exit code) and the verb runs with call->ctx NULL. */
+	CLI_CTX_OPTIONAL = 1 << 2,
+	/* CLI_CTX unless the verb's --file option was given: the verb then
+	 * works on that file and needs no state. */
+	CLI_CTX_UNLESS_FILE = 1 << 3
 };
 
 /* What a verb is run with.  Option values are in the variables its
@@ -105,7 +112,7 @@ typedef struct {
 	int npos;
 	char **rest;            /* the words after "--" (NULL when none) */
 	int nrest;
-	banger_ctx *ctx;        /* with CLI_CTX, else NULL */
+	banger_ctx *ctx;        /* as the entry's CLI_CTX* flags say, else NULL */
 } cli_call;
 
 typedef struct cli_cmd {
@@ -114,9 +121,14 @@ typedef struct cli_cmd {
 				       it add to the command's own help */
 	const cli_opt *opts;        /* NULL or terminated by name == NULL */
 	const cli_arg *args;        /* positionals in order; NULL or terminated by name == NULL */
-	unsigned flags;             /* CLI_CTX, CLI_CTX_RECOVER */
+	unsigned flags;             /* CLI_CTX* */
 	int (*run)(cli_env *env, const cli_call *call);
 	const struct cli_cmd *subs; /* a noun's verbs, terminated by name == NULL */
+	/* Checks (and converts, into the verb's own variables) the option
+	 * values and the words before the context is opened; reads what the
+	 * verb needs from the user.  0 to go on, else the exit code (the
+	 * problem was printed).  NULL: nothing to check. */
+	int (*check)(const cli_call *call);
 } cli_cmd;
 
 /* Every noun, NULL-terminated (nouns.c). */
@@ -131,7 +143,8 @@ void cli_usage(FILE *f, const char *path, const cli_cmd *cmd);
 /* The usage line after the command path ("NAME [options] -- CMD..."). */
 void cli_usage_line(char *buf, size_t len, const cli_cmd *cmd);
 
-/* Open the context on first use; prints the error and returns NULL. */
+/* Open the context on first use; prints the error and returns NULL.
+ * The dispatcher calls it for the entries that ask (main.c). */
 banger_ctx *cli_ctx(cli_env *env);
 /* Print the last library error as "banger: what: message" and map it to
  * an exit code. */
@@ -177,6 +190,6 @@ extern const cli_cmd cli_version_cmd;
 
 /* `banger gc`'s blob cache step (cmd_image.c): prune unused blobs, print
  * what went; returns exit_code unless the prune failed. */
-int cli_gc_blobs(cli_env *env, int exit_code);
+int cli_gc_blobs(banger_ctx *ctx, int exit_code);
 
 #endif

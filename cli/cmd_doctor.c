@@ -41,13 +41,10 @@ static int print_check(const banger_host_finding *c, void *payload)
 static int run(cli_env *env, const cli_call *call)
 {
 	int rc;
-	/* The state directory is checked when it can be opened; doctor still
-	 * reports the host when it cannot. */
-	banger_ctx *ctx = cli_ctx(env);
 	doctor_state s = { true, 0 };
 	if (json)
 		printf("[");
-	rc = banger_host_check(ctx, print_check, &s);
+	rc = banger_host_check(call->ctx, print_check, &s);
 	if (json)
 		printf("\n]\n");
 	if (rc)
@@ -55,9 +52,9 @@ static int run(cli_env *env, const cli_call *call)
 	return s.missing ? EXIT_UNSUPPORTED : EXIT_OK;
 }
 
-/* The context is opened by the verb: doctor reports the host even when
- * the state cannot be opened. */
+/* The state directory is checked when it can be opened; doctor still
+ * reports the host when it cannot. */
 const cli_cmd cli_doctor_cmd = {
 	"doctor", "check this host: KVM, VMMs, device-mapper, tun, loop, nft, permissions",
-	opts, NULL, 0, run, NULL,
+	opts, NULL, CLI_CTX_OPTIONAL, run, NULL, NULL,
 };

@@ -286,30 +286,42 @@ static int parse_size(const char *what, const char *s, uint64_t *out)
 }
 
 
-static int run_get(cli_env *env, const cli_call *call, bool import)
+/* The options of pull and import, from their option values (checked
+ * before the context is opened). */
+static banger_image_pull_options get_o;
+
+static int get_check(const cli_call *call)
 {
-	const char *path = call->path, *what = call->pos[0];
+	banger_image_pull_options *o = &get_o;
 	int rc;
-	banger_image_pull_options o;
-	banger_image_pull_options_init(&o, BANGER_IMAGE_PULL_OPTIONS_VERSION);
-	o.name = o_name;
-	o.kernel_ref = o_kernel;
-	o.platform = o_platform;
-	if ((o_size && (rc = parse_size("--size", o_size, &o.size_bytes))) ||
-	    (o_headroom && (rc = parse_size("--headroom", o_headroom, &o.headroom_bytes))) ||
-	    (o_max && (rc = parse_size("--max-bytes", o_max, &o.max_bytes))))
+	banger_image_pull_options_init(o, BANGER_IMAGE_PULL_OPTIONS_VERSION);
+	o->name = o_name;
+	o->kernel_ref = o_kernel;
+	o->platform = o_platform;
+	if ((o_size && (rc = parse_size("--size", o_size, &o->size_bytes))) ||
+	    (o_headroom && (rc = parse_size("--headroom", o_headroom, &o->headroom_bytes))) ||
+	    (o_max && (rc = parse_size("--max-bytes", o_max, &o->max_bytes))))
 		return rc;
 	if (o_jobs) {
 		char *end;
 		long j = strtol(o_jobs, &end, 10);
 		if (*end || j < 1 || j > 64) {
-			fprintf(stderr, "banger %s: --jobs wants a number from 1 to 64\n", path);
+			fprintf(stderr, "banger %s: --jobs wants a number from 1 to 64\n", call->path);
 			return EXIT_USAGE;
 		}
-		o.max_parallel = (uint32_t)j;
+		o->max_parallel = (uint32_t)j;
 	}
-	o.flags = (o_insecure ? BANGER_IMAGE_INSECURE : 0) | (o_force ? BANGER_IMAGE_FORCE : 0) |
-		  (o_no_patch ? BANGER_IMAGE_NO_PATCH : 0);
+	o->flags = (o_insecure ? BANGER_IMAGE_INSECURE : 0) | (o_force ? BANGER_IMAGE_FORCE : 0) |
+		   (o_no_patch ? BANGER_IMAGE_NO_PATCH : 0);
+	return 0;
+}
+
+static int run_get(cli_env *env, const cli_call *call, bool import)
+{
+	const char *what = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
+	banger_image_pull_options o = get_o;
 	progress ps;
 	memset(&ps, 0, sizeof(ps));
 	ps.json = o_json;
@@ -317,9 +329,6 @@ static int run_get(cli_env *env, const cli_call *call, bool import)
 	snprintf(ps.step, sizeof(ps.step), "resolving");
 	o.progress = on_progress;
 	o.progress_payload = &ps;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	banger_image *img = NULL;
 	rc = import ? banger_image_import(&img, ctx, what, &o) : banger_image_pull(&img, ctx, what, &o);
 	if (rc) {
@@ -464,12 +473,14 @@ static const cli_opt prune_opts[] = {
 	{ 0 },
 };
 
-static int image_prune(cli_env *env, const cli_call *call)
+static banger_image_prune_options prune_o;
+
+static int prune_check(const cli_call *call)
 {
+	banger_image_prune_options *o = &prune_o;
 	int rc;
-	banger_image_prune_options o;
-	banger_image_prune_options_init(&o, BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
-	if (prune_keep && (rc = parse_size("--keep", prune_keep, &o.keep_bytes)))
+	banger_image_prune_options_init(o, BANGER_IMAGE_PRUNE_OPTIONS_VERSION);
+	if (prune_keep && (rc = parse_size("--keep", prune_keep, &o->keep_bytes)))
 		return rc;
 	if (prune_wait) {
 		char *end;
@@ -478,14 +489,17 @@ static int image_prune(cli_env *env, const cli_call *call)
 			fprintf(stderr, "banger image prune: --wait wants seconds from 0 to 86400\n");
 			return EXIT_USAGE;
 		}
-		o.timeout_ms = (uint32_t)w * 1000u;
+		o->timeout_ms = (uint32_t)w * 1000u;
 	}
-	o.flags = prune_dry ? BANGER_IMAGE_PRUNE_DRY_RUN : 0;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	o->flags = prune_dry ? BANGER_IMAGE_PRUNE_DRY_RUN : 0;
+	return 0;
+}
+
+static int image_prune(cli_env *env, const cli_call *call)
+{
+	int rc;
 	banger_image_prune_report r;
-	if ((rc = banger_image_prune(&r, ctx, &o)))
+	if ((rc = banger_image_prune(&r, call->ctx, &prune_o)))
 		return cli_fail("image prune", rc);
 	if (prune_json) {
 		printf("{\"dry_run\": %s, \"blobs_removed\": %llu, \"bytes_removed\": %llu, \"blobs_kept\": %llu, "
@@ -509,11 +523,8 @@ static int image_prune(cli_env *env, const cli_call *call)
 /* The blob cache's part of `banger gc`: every unused blob goes; a pull
  * running elsewhere only postpones it.  Returns exit_code unless the
  * prune itself failed. */
-int cli_gc_blobs(cli_env *env, int exit_code)
+int cli_gc_blobs(banger_ctx *ctx, int exit_code)
 {
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	banger_image_prune_report r;
 	int rc = banger_image_prune(&r, ctx, NULL);
 	if (rc == BANGER_EBUSY) {
@@ -538,17 +549,17 @@ static const cli_arg import_args[] = { { "PATH[:TAG]", ARG_ONE, "an OCI layout d
 static const cli_arg name_arg[] = { { "NAME", ARG_ONE, "the image's name" }, { 0 } };
 static const cli_arg rm_args[] = { { "NAME", ARG_SOME, "images" }, { 0 } };
 
-/* pull, import and prune check their option values before they open the
- * context themselves. */
 static const cli_cmd image_subs[] = {
-	{ "pull", "pull an image from a registry and build its rootfs", pull_opts, pull_args, 0, image_pull, NULL },
-	{ "import", "import an OCI layout or docker save archive", import_opts, import_args, 0, image_import, NULL },
-	{ "list", "list images", list_opts, NULL, CLI_CTX, image_list, NULL },
-	{ "show", "show one image", show_opts, name_arg, CLI_CTX, image_show, NULL },
-	{ "rm", "remove images (refused while a VM uses one)", rm_opts, rm_args, CLI_CTX, image_rm, NULL },
-	{ "prune", PRUNE_SUMMARY, prune_opts, NULL, 0, image_prune, NULL },
+	{ "pull", "pull an image from a registry and build its rootfs", pull_opts, pull_args, CLI_CTX, image_pull, NULL,
+	  get_check },
+	{ "import", "import an OCI layout or docker save archive", import_opts, import_args, CLI_CTX, image_import,
+	  NULL, get_check },
+	{ "list", "list images", list_opts, NULL, CLI_CTX, image_list, NULL, NULL },
+	{ "show", "show one image", show_opts, name_arg, CLI_CTX, image_show, NULL, NULL },
+	{ "rm", "remove images (refused while a VM uses one)", rm_opts, rm_args, CLI_CTX, image_rm, NULL, NULL },
+	{ "prune", PRUNE_SUMMARY, prune_opts, NULL, CLI_CTX, image_prune, NULL, prune_check },
 	{ 0 },
 };
 
 const cli_cmd cli_image_cmd = { "image", "pull, import and manage root filesystem images", NULL, NULL, 0, NULL,
-				image_subs };
+				image_subs, NULL };

@@ -362,14 +362,14 @@ static const cli_arg import_args[] = { { "NAME", ARG_ONE, "the name to install i
 static const cli_arg rm_args[] = { { "NAME", ARG_SOME, "installed kernels" }, { 0 } };
 
 static const cli_cmd kernel_subs[] = {
-	{ "catalog", CATALOG_SUMMARY, catalog_opts, NULL, CLI_CTX, kernel_catalog, NULL },
-	{ "pull", PULL_SUMMARY, pull_opts, pull_args, CLI_CTX, kernel_pull, NULL },
-	{ "import", IMPORT_SUMMARY, import_opts, import_args, CLI_CTX, kernel_import, NULL },
-	{ "list", LIST_SUMMARY, list_opts, NULL, CLI_CTX, kernel_list, NULL },
-	{ "show", SHOW_SUMMARY, show_opts, name_arg, CLI_CTX, kernel_show, NULL },
-	{ "rm", RM_SUMMARY, NULL, rm_args, CLI_CTX, kernel_rm, NULL },
+	{ "catalog", CATALOG_SUMMARY, catalog_opts, NULL, CLI_CTX, kernel_catalog, NULL, NULL },
+	{ "pull", PULL_SUMMARY, pull_opts, pull_args, CLI_CTX, kernel_pull, NULL, NULL },
+	{ "import", IMPORT_SUMMARY, import_opts, import_args, CLI_CTX, kernel_import, NULL, NULL },
+	{ "list", LIST_SUMMARY, list_opts, NULL, CLI_CTX, kernel_list, NULL, NULL },
+	{ "show", SHOW_SUMMARY, show_opts, name_arg, CLI_CTX, kernel_show, NULL, NULL },
+	{ "rm", RM_SUMMARY, NULL, rm_args, CLI_CTX, kernel_rm, NULL, NULL },
 	{ 0 },
 };
 
 const cli_cmd cli_kernel_cmd = { "kernel", "guest kernels: catalog, pull, import, list, show, rm", NULL, NULL, 0,
-				 NULL, kernel_subs };
+				 NULL, kernel_subs, NULL };

@@ -5,13 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* --file, else the context's path (opening the context). */
-static const char *kh_path(cli_env *env, const char *file)
+/* --file, else banger's (the verbs are CLI_CTX_UNLESS_FILE: without
+ * --file the context is open). */
+static const char *kh_path(const cli_call *call, const char *file)
 {
-	if (file)
-		return file;
-	banger_ctx *ctx = cli_ctx(env);
-	return ctx ? banger_ctx_known_hosts_path(ctx) : NULL;
+	return file ? file : banger_ctx_known_hosts_path(call->ctx);
 }
 
 /* ---- known-hosts list ---- */
@@ -26,9 +24,7 @@ static const cli_opt list_opts[] = {
 static int kh_list(cli_env *env, const cli_call *call)
 {
 	int rc;
-	const char *path = kh_path(env, list_file);
-	if (!path)
-		return EXIT_FAILURE_;
+	const char *path = kh_path(call, list_file);
 	banger_known_hosts_list *l;
 	if ((rc = banger_known_hosts_list_load(&l, path)))
 		return cli_fail("known-hosts list", rc);
@@ -78,9 +74,9 @@ static int kh_forget(cli_env *env, const cli_call *call)
 {
 	const char *const *pos = call->pos;
 	int npos = call->npos, rc;
-	const char *path = kh_path(env, forget_file);
+	const char *path = kh_path(call, forget_file);
 	int exit_code = EXIT_OK;
-	for (int i = 0; path && i < npos; i++) {
+	for (int i = 0; i < npos; i++) {
 		uint32_t removed = 0;
 		if ((rc = banger_known_hosts_remove(&removed, path, &pos[i], 1))) {
 			exit_code = cli_fail(pos[i], rc);
@@ -91,7 +87,7 @@ static int kh_forget(cli_env *env, const cli_call *call)
 		else
 			printf("%s: nothing pinned\n", pos[i]);
 	}
-	return path ? exit_code : EXIT_FAILURE_;
+	return exit_code;
 }
 
 /* ---- known-hosts check ---- */
@@ -126,10 +122,14 @@ static char *read_pubkey(const char *path)
 	return line;
 }
 
-static int kh_check(cli_env *env, const cli_call *call)
+/* The port and the key line, before the context is opened: kh_check
+ * uses and frees the line. */
+static uint16_t check_port_num;
+static char *check_line;
+
+static int kh_check_input(const cli_call *call)
 {
-	const char *host = call->pos[0], *keyfile = call->pos[1];
-	int rc;
+	const char *keyfile = call->pos[1];
 	unsigned long port = 22;
 	if (check_port) {
 		char *end;
@@ -140,20 +140,22 @@ static int kh_check(cli_env *env, const cli_call *call)
 			return EXIT_USAGE;
 		}
 	}
-	char *line = read_pubkey(keyfile);
-	if (!line) {
+	check_port_num = (uint16_t)port;
+	if (!(check_line = read_pubkey(keyfile))) {
 		fprintf(stderr, "banger known-hosts check: cannot read a public key from %s: %s\n", keyfile,
 			strerror(errno));
 		return EXIT_FAILURE_;
 	}
-	const char *path = kh_path(env, check_file);
-	if (!path) {
-		free(line);
-		return EXIT_FAILURE_;
-	}
+	return 0;
+}
+
+static int kh_check(cli_env *env, const cli_call *call)
+{
+	const char *host = call->pos[0];
 	int verdict;
-	rc = banger_known_hosts_check_line(&verdict, path, host, (uint16_t)port, line);
-	free(line);
+	int rc = banger_known_hosts_check_line(&verdict, kh_path(call, check_file), host, check_port_num, check_line);
+	free(check_line);
+	check_line = NULL;
 	if (rc == BANGER_EUNSUPPORTED) { /* a certificate: not verified here */
 		printf("skip\n");
 		return EXIT_UNSUPPORTED;
@@ -174,18 +176,18 @@ static const cli_arg check_args[] = { { "HOST", ARG_ONE, "the name the key is ch
 				      { "PUBKEY_FILE", ARG_ONE, "a public key line (a .pub file; - for stdin)" },
 				      { 0 } };
 
-/* No verb opens the context before it runs: with --file none is needed. */
+/* With --file no state is needed. */
 static const cli_cmd kh_subs[] = {
-	{ "list", "list the pinned host keys", list_opts, NULL, 0, kh_list, NULL },
-	{ "forget", "remove every pin of the hosts (name, [name]:port, hashed)", forget_opts, forget_args, 0, kh_forget,
-	  NULL },
+	{ "list", "list the pinned host keys", list_opts, NULL, CLI_CTX_UNLESS_FILE, kh_list, NULL, NULL },
+	{ "forget", "remove every pin of the hosts (name, [name]:port, hashed)", forget_opts, forget_args,
+	  CLI_CTX_UNLESS_FILE, kh_forget, NULL, NULL },
 	{ "check",
 	  "check a host key: match, mismatch, not-found, revoked or skip\n"
 	  "Prints match, mismatch, not-found or revoked (skip for certificates) for HOST's key;\n"
 	  "exit 0 match, 3 not-found, 4 mismatch/revoked, 5 skip",
-	  check_opts, check_args, 0, kh_check, NULL },
+	  check_opts, check_args, CLI_CTX_UNLESS_FILE, kh_check, NULL, kh_check_input },
 	{ 0 },
 };
 
 const cli_cmd cli_known_hosts_cmd = { "known-hosts", "banger's pinned guest host keys (OpenSSH format)", NULL, NULL,
-				      0, NULL, kh_subs };
+				      0, NULL, kh_subs, NULL };

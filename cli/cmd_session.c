@@ -305,11 +305,10 @@ static int print_output(const char *data, size_t len, uint64_t offset, void *pay
 	return write_fd(STDOUT_FILENO, data, len) ? BANGER_EIO : 0;
 }
 
-static int session_logs(cli_env *env, const cli_call *call)
+static uint64_t logs_from_offset;
+
+static int logs_check(const cli_call *call)
 {
-	const char *id = call->pos[0];
-	int rc;
-	uint64_t from = 0;
 	if (logs_from) {
 		char *end;
 		errno = 0;
@@ -318,15 +317,25 @@ static int session_logs(cli_env *env, const cli_call *call)
 			fprintf(stderr, "banger session logs: invalid offset '%s'\n", logs_from);
 			return EXIT_USAGE;
 		}
-		from = v;
+		logs_from_offset = v;
 	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	return 0;
+}
+
+static int session_logs(cli_env *env, const cli_call *call)
+{
+	const char *id = call->pos[0];
+	const uint64_t from = logs_from_offset;
+	int rc;
 	uint64_t next = from;
 	output_sink sink = { .visible = !logs_raw && isatty(STDOUT_FILENO) };
-	rc = banger_session_logs(&next, ctx, id, from, logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0, print_output,
-				 &sink);
+	banger_session_logs_options o;
+	banger_session_logs_options_init(&o, BANGER_SESSION_LOGS_OPTIONS_VERSION);
+	o.from = from;
+	o.flags = logs_follow ? BANGER_SESSION_LOGS_FOLLOW : 0;
+	o.output_cb = print_output;
+	o.output_payload = &sink;
+	rc = banger_session_logs(&next, call->ctx, id, &o);
 	if (sink.visible) { /* the held-back tail belongs before "next" */
 		(void)write_visible(stdout, NULL, 0, sink.carry, &sink.ncarry);
 		fflush(stdout);
@@ -392,11 +401,10 @@ static int term_size(uint16_t *rows, uint16_t *cols, void *payload)
 	return 0;
 }
 
-static int session_attach(cli_env *env, const cli_call *call)
+static int64_t attach_from_offset = -1;
+
+static int attach_check(const cli_call *call)
 {
-	const char *id = call->pos[0];
-	int rc;
-	int64_t from = -1;
 	if (attach_from) {
 		char *end;
 		errno = 0;
@@ -405,11 +413,16 @@ static int session_attach(cli_env *env, const cli_call *call)
 			fprintf(stderr, "banger session attach: invalid offset '%s'\n", attach_from);
 			return EXIT_USAGE;
 		}
-		from = v;
+		attach_from_offset = v;
 	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	return 0;
+}
+
+static int session_attach(cli_env *env, const cli_call *call)
+{
+	const char *id = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	bool tty = isatty(STDIN_FILENO);
 	if (pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		perror("banger session attach: pipe");
@@ -438,7 +451,7 @@ static int session_attach(cli_env *env, const cli_call *call)
 	o.detach_keys_len = sizeof(detach_keys);
 	o.resize_fd = winch_pipe[0];
 	o.size_cb = term_size;
-	o.replay_from = from;
+	o.replay_from = attach_from_offset;
 	int why = 0;
 	rc = banger_session_attach(&why, ctx, id, &o);
 	restore_terminal();
@@ -472,25 +485,31 @@ static const cli_opt stop_opts[] = {
 	{ 0 },
 };
 
-static int session_stop(cli_env *env, const cli_call *call)
+static int stop_sig;
+static uint32_t stop_timeout_ms;
+
+static int stop_check(const cli_call *call)
 {
-	const char *id = call->pos[0];
-	int rc;
-	int sig = stop_signal ? signal_number(stop_signal) : SIGTERM;
-	if (sig < 0) {
+	stop_sig = stop_signal ? signal_number(stop_signal) : SIGTERM;
+	if (stop_sig < 0) {
 		fprintf(stderr, "banger session stop: unknown signal '%s'\n", stop_signal);
 		return EXIT_USAGE;
 	}
-	uint32_t timeout_ms = 10000;
-	if (stop_timeout && parse_seconds_ms("timeout", stop_timeout, &timeout_ms))
+	stop_timeout_ms = 10000;
+	if (stop_timeout && parse_seconds_ms("timeout", stop_timeout, &stop_timeout_ms))
 		return EXIT_USAGE;
-	if (timeout_ms == 0)
-		timeout_ms = 1;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
+	if (stop_timeout_ms == 0)
+		stop_timeout_ms = 1;
+	return 0;
+}
+
+static int session_stop(cli_env *env, const cli_call *call)
+{
+	const char *id = call->pos[0];
+	banger_ctx *ctx = call->ctx;
+	int rc;
 	int escalated = 0;
-	if ((rc = banger_session_stop(&escalated, ctx, id, sig, timeout_ms)))
+	if ((rc = banger_session_stop(&escalated, ctx, id, stop_sig, stop_timeout_ms)))
 		return cli_fail("session stop", rc);
 	banger_session *s;
 	if (banger_session_lookup(&s, ctx, id, 0) == 0) {
@@ -508,18 +527,21 @@ static const cli_opt wait_opts[] = {
 	{ 0 },
 };
 
+static uint32_t wait_timeout_ms;
+
+static int wait_check(const cli_call *call)
+{
+	if (wait_timeout && parse_seconds_ms("timeout", wait_timeout, &wait_timeout_ms))
+		return EXIT_USAGE;
+	return 0;
+}
+
 static int session_wait(cli_env *env, const cli_call *call)
 {
 	const char *id = call->pos[0];
 	int rc;
-	uint32_t timeout_ms = 0;
-	if (wait_timeout && parse_seconds_ms("timeout", wait_timeout, &timeout_ms))
-		return EXIT_USAGE;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	banger_exit_status status;
-	if ((rc = banger_session_wait(&status, ctx, id, timeout_ms)))
+	if ((rc = banger_session_wait(&status, call->ctx, id, wait_timeout_ms)))
 		return cli_fail("session wait", rc);
 	/* the command's own status, as a shell would report it */
 	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
@@ -537,8 +559,11 @@ static int session_rm(cli_env *env, const cli_call *call)
 	int npos = call->npos, rc;
 	banger_ctx *ctx = call->ctx;
 	int code = EXIT_OK;
+	banger_session_remove_options o;
+	banger_session_remove_options_init(&o, BANGER_SESSION_REMOVE_OPTIONS_VERSION);
+	o.force = rm_force;
 	for (int i = 0; i < npos; i++) {
-		if ((rc = banger_session_remove(ctx, pos[i], rm_force)))
+		if ((rc = banger_session_remove(ctx, pos[i], &o)))
 			code = cli_fail(pos[i], rc);
 	}
 	return code;
@@ -554,21 +579,22 @@ static const cli_arg rm_args[] = { { "ID", ARG_SOME, "ids or names of sessions" 
 
 static const cli_cmd session_subs[] = {
 	{ "start", "start a command in a VM that outlives this connection; prints its id", start_opts, start_args,
-	  CLI_CTX, session_start, NULL },
+	  CLI_CTX, session_start, NULL, NULL },
 	{ "list", "list sessions (id, name, VM, state, start time, command)", list_opts, list_args, CLI_CTX,
-	  session_list, NULL },
-	{ "show", "show one session", show_opts, id_arg, CLI_CTX, session_show, NULL },
-	{ "logs", "print a session's output (from a byte offset; --follow resumes after drops)", logs_opts, id_arg, 0,
-	  session_logs, NULL },
-	{ "attach", "attach this terminal to a session (detach: Ctrl-] then d)", attach_opts, id_arg, 0,
-	  session_attach, NULL },
-	{ "stop", "stop a session: a signal (TERM), then KILL after the timeout", stop_opts, id_arg, 0, session_stop,
-	  NULL },
-	{ "wait", "wait for a session to end; exits with its status", wait_opts, id_arg, 0, session_wait, NULL },
+	  session_list, NULL, NULL },
+	{ "show", "show one session", show_opts, id_arg, CLI_CTX, session_show, NULL, NULL },
+	{ "logs", "print a session's output (from a byte offset; --follow resumes after drops)", logs_opts, id_arg,
+	  CLI_CTX, session_logs, NULL, logs_check },
+	{ "attach", "attach this terminal to a session (detach: Ctrl-] then d)", attach_opts, id_arg, CLI_CTX,
+	  session_attach, NULL, attach_check },
+	{ "stop", "stop a session: a signal (TERM), then KILL after the timeout", stop_opts, id_arg, CLI_CTX,
+	  session_stop, NULL, stop_check },
+	{ "wait", "wait for a session to end; exits with its status", wait_opts, id_arg, CLI_CTX, session_wait, NULL,
+	  wait_check },
 	{ "rm", "forget ended sessions and delete their output in the guest", rm_opts, rm_args, CLI_CTX, session_rm,
-	  NULL },
+	  NULL, NULL },
 	{ 0 },
 };
 
 const cli_cmd cli_session_cmd = { "session", "long-running commands in VMs: start, attach, logs, stop, wait", NULL,
-				  NULL, 0, NULL, session_subs };
+				  NULL, 0, NULL, session_subs, NULL };

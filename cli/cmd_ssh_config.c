@@ -117,11 +117,11 @@ static int show(cli_env *env, const cli_call *call)
 
 static const cli_cmd subs[] = {
 	{ "install", "write banger's ssh config and Include it first in ~/.ssh/config", opts, NULL, CLI_CTX, install,
-	  NULL },
-	{ "uninstall", "remove the Include from ~/.ssh/config", opts, NULL, CLI_CTX, uninstall, NULL },
-	{ "show", "print banger's ssh config and whether it is included", opts, NULL, CLI_CTX, show, NULL },
+	  NULL, NULL },
+	{ "uninstall", "remove the Include from ~/.ssh/config", opts, NULL, CLI_CTX, uninstall, NULL, NULL },
+	{ "show", "print banger's ssh config and whether it is included", opts, NULL, CLI_CTX, show, NULL, NULL },
 	{ 0 },
 };
 
 const cli_cmd cli_ssh_config_cmd = { "ssh-config", "plain `ssh root@NAME.vm` with verified host keys", NULL, NULL,
-				     0, NULL, subs };
+				     0, NULL, subs, NULL };

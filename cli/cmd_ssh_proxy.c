@@ -7,22 +7,26 @@
 #include <unistd.h>
 
 static const cli_opt opts[] = { { 0 } };
+static uint16_t port;
+
+static int check_port(const cli_call *call)
+{
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(call->pos[1], &end, 10);
+	if (errno || *end || p == 0 || p > 65535) {
+		fprintf(stderr, "banger ssh-proxy: invalid port\n");
+		return EXIT_USAGE;
+	}
+	port = (uint16_t)p;
+	return 0;
+}
 
 static int ssh_proxy(cli_env *env, const cli_call *call)
 {
 	const char *host = call->pos[0];
 	int rc;
-	char *end;
-	errno = 0;
-	unsigned long port = strtoul(call->pos[1], &end, 10);
-	if (errno || *end || port == 0 || port > 65535) {
-		fprintf(stderr, "banger ssh-proxy: invalid port\n");
-		return EXIT_USAGE;
-	}
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
-	if ((rc = banger_ssh_proxy(ctx, host, (uint16_t)port, STDIN_FILENO, STDOUT_FILENO)))
+	if ((rc = banger_ssh_proxy(call->ctx, host, port, STDIN_FILENO, STDOUT_FILENO)))
 		return cli_fail("ssh-proxy", rc);
 	return EXIT_OK;
 }
@@ -30,6 +34,5 @@ static int ssh_proxy(cli_env *env, const cli_call *call)
 static const cli_arg args[] = { { "HOST", ARG_ONE, "the guest: NAME.vm or the VM's name" },
 				{ "PORT", ARG_ONE, "its TCP port" }, { 0 } };
 
-/* The port is checked before the context is opened. */
 const cli_cmd cli_ssh_proxy_cmd = { "ssh-proxy", "relay ssh to a guest (the ProxyCommand of `banger ssh-config`)",
-				    opts, args, 0, ssh_proxy, NULL };
+				    opts, args, CLI_CTX, ssh_proxy, NULL, check_port };

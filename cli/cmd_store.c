@@ -36,8 +36,9 @@ static int recover(cli_env *env, const cli_call *call)
  * it otherwise). */
 static const cli_cmd store_subs[] = {
 	{ "recover", "rebuild lost records from the VM, image and kernel directories", recover_opts, NULL,
-	  CLI_CTX_RECOVER, recover, NULL },
+	  CLI_CTX_RECOVER, recover, NULL, NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_store_cmd = { "store", "the database: recover it after a loss", NULL, NULL, 0, NULL, store_subs };
+const cli_cmd cli_store_cmd = { "store", "the database: recover it after a loss", NULL, NULL, 0, NULL, store_subs,
+				NULL };

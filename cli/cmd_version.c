@@ -11,4 +11,4 @@ static int run(cli_env *env, const cli_call *call)
 	return EXIT_OK;
 }
 
-const cli_cmd cli_version_cmd = { "version", "print banger's version", opts, NULL, 0, run, NULL };
+const cli_cmd cli_version_cmd = { "version", "print banger's version", opts, NULL, 0, run, NULL, NULL };

@@ -227,17 +227,18 @@ static int fill_create(banger_vm_create_options *o)
 	return 0;
 }
 
+static banger_vm_create_options create_o;
+
+static int create_check(const cli_call *call)
+{
+	return fill_create(&create_o) ? EXIT_USAGE : 0;
+}
+
 static int vm_create(cli_env *env, const cli_call *call)
 {
 	int rc;
-	banger_vm_create_options o;
-	if (fill_create(&o))
-		return EXIT_USAGE;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
 	banger_vm *vm = NULL;
-	if ((rc = banger_vm_create(&vm, ctx, &o)))
+	if ((rc = banger_vm_create(&vm, call->ctx, &create_o)))
 		return cli_fail("vm create", rc);
 	if (cr.json) {
 		vm_json(stdout, vm);
@@ -632,15 +633,13 @@ static void report(const char *subject, const char *action, void *payload)
 	printf("%s: %s\n", subject, action);
 }
 
-static int reconcile_run(cli_env *env, uint32_t flags)
+static int reconcile_run(banger_ctx *ctx, uint32_t flags)
 {
-	banger_ctx_options o;
-	banger_ctx_options_init(&o, BANGER_CTX_OPTIONS_VERSION);
-	(void)o;
-	banger_ctx *ctx = cli_ctx(env);
-	if (!ctx)
-		return EXIT_FAILURE_;
-	int n = banger_vm_reconcile(ctx, flags, report, NULL);
+	banger_vm_reconcile_options o;
+	banger_vm_reconcile_options_init(&o, BANGER_VM_RECONCILE_OPTIONS_VERSION);
+	o.flags = flags;
+	o.cb = report;
+	int n = banger_vm_reconcile(ctx, &o);
 	if (n < 0)
 		return cli_fail("reconcile", n);
 	if (n == 0)
@@ -650,14 +649,13 @@ static int reconcile_run(cli_env *env, uint32_t flags)
 
 static int vm_reconcile(cli_env *env, const cli_call *call)
 {
-	return reconcile_run(env, sweep_flag ? BANGER_RECONCILE_SWEEP : 0);
+	return reconcile_run(call->ctx, sweep_flag ? BANGER_RECONCILE_SWEEP : 0);
 }
 
 static int gc_run(cli_env *env, const cli_call *call)
 {
-	int rc;
-	rc = reconcile_run(env, BANGER_RECONCILE_SWEEP);
-	return cli_gc_blobs(env, rc);
+	int rc = reconcile_run(call->ctx, BANGER_RECONCILE_SWEEP);
+	return cli_gc_blobs(call->ctx, rc);
 }
 
 #define LIST_SUMMARY "list VMs (name, state, IP, image, vCPUs, memory, uptime)"
@@ -669,27 +667,29 @@ static const cli_arg exec_args[] = { VM_NAME, { "CMD", ARG_REST, "the command an
 static const cli_arg ssh_args[] = { VM_NAME, { "CMD", ARG_REST_OPTIONAL, "a command instead of a login shell" }, { 0 } };
 
 static const cli_cmd vm_subs[] = {
-	{ "create", "create a VM and boot it", create_opts, NULL, 0, vm_create, NULL },
-	{ "run", "create (or reuse) a VM and run a command in it", run_opts, run_args, CLI_CTX, vm_run, NULL },
-	{ "list", LIST_SUMMARY, list_opts, NULL, CLI_CTX, vm_list, NULL },
-	{ "show", "show one VM", show_opts, name_arg, CLI_CTX, vm_show, NULL },
-	{ "start", "boot a stopped VM", start_opts, name_arg, CLI_CTX, vm_start, NULL },
-	{ "stop", "shut a VM down", stop_opts, name_arg, CLI_CTX, vm_stop, NULL },
-	{ "restart", "stop and start a VM", start_opts, name_arg, CLI_CTX, vm_restart, NULL },
-	{ "delete", "delete a VM and everything it owns", delete_opts, name_arg, CLI_CTX, vm_delete, NULL },
+	{ "create", "create a VM and boot it", create_opts, NULL, CLI_CTX, vm_create, NULL, create_check },
+	{ "run", "create (or reuse) a VM and run a command in it", run_opts, run_args, CLI_CTX, vm_run, NULL, NULL },
+	{ "list", LIST_SUMMARY, list_opts, NULL, CLI_CTX, vm_list, NULL, NULL },
+	{ "show", "show one VM", show_opts, name_arg, CLI_CTX, vm_show, NULL, NULL },
+	{ "start", "boot a stopped VM", start_opts, name_arg, CLI_CTX, vm_start, NULL, NULL },
+	{ "stop", "shut a VM down", stop_opts, name_arg, CLI_CTX, vm_stop, NULL, NULL },
+	{ "restart", "stop and start a VM", start_opts, name_arg, CLI_CTX, vm_restart, NULL, NULL },
+	{ "delete", "delete a VM and everything it owns", delete_opts, name_arg, CLI_CTX, vm_delete, NULL, NULL },
 	{ "ssh", "open ssh to a VM (host key verified against banger's known_hosts)", ssh_opts, ssh_args, CLI_CTX,
-	  vm_ssh, NULL },
-	{ "exec", "run a command in a VM over SSH", exec_opts, exec_args, CLI_CTX, vm_exec, NULL },
+	  vm_ssh, NULL, NULL },
+	{ "exec", "run a command in a VM over SSH", exec_opts, exec_args, CLI_CTX, vm_exec, NULL, NULL },
 	{ "logs", "print a VM's console log (escapes spelled out on a terminal)", logs_opts, name_arg, CLI_CTX, vm_logs,
+	  NULL, NULL },
+	{ "set", "change a stopped VM", set_opts, name_arg, CLI_CTX, vm_set, NULL, NULL },
+	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", stats_opts, name_arg, CLI_CTX, vm_stats, NULL, NULL },
+	{ "disk", "the work disk: size and use; --grow SIZE (VM stopped)", disk_opts, name_arg, CLI_CTX, vm_disk, NULL,
 	  NULL },
-	{ "set", "change a stopped VM", set_opts, name_arg, CLI_CTX, vm_set, NULL },
-	{ "stats", "VMM CPU and memory, disk usage, VMM metrics", stats_opts, name_arg, CLI_CTX, vm_stats, NULL },
-	{ "disk", "the work disk: size and use; --grow SIZE (VM stopped)", disk_opts, name_arg, CLI_CTX, vm_disk, NULL },
-	{ "authsync", "copy your SSH public keys into a VM", no_opts, name_arg, CLI_CTX, vm_authsync, NULL },
-	{ "reconcile", "bring recorded VMs in line with the host", reconcile_opts, NULL, CLI_CTX, vm_reconcile, NULL },
+	{ "authsync", "copy your SSH public keys into a VM", no_opts, name_arg, CLI_CTX, vm_authsync, NULL, NULL },
+	{ "reconcile", "bring recorded VMs in line with the host", reconcile_opts, NULL, CLI_CTX, vm_reconcile, NULL,
+	  NULL },
 	{ 0 },
 };
 
-const cli_cmd cli_vm_cmd = { "vm", "create, run and manage virtual machines", NULL, NULL, 0, NULL, vm_subs };
+const cli_cmd cli_vm_cmd = { "vm", "create, run and manage virtual machines", NULL, NULL, 0, NULL, vm_subs, NULL };
 const cli_cmd cli_gc_cmd = { "gc", "reconcile VMs, remove kernel objects no VM owns and blobs no image uses",
-			     no_opts, NULL, CLI_CTX, gc_run, NULL };
+			     no_opts, NULL, CLI_CTX, gc_run, NULL, NULL };

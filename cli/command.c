@@ -1,9 +1,10 @@
 /* The dispatcher over the command tables: a noun's verbs are found by
  * name; a verb's words are parsed against its entry, its help and usage
- * are printed from it, its positionals are counted against it, and only
- * then is the context opened (when the entry asks) and the verb run.  All
- * that a verb's entry says is data, so one place decides what a usage
- * error is. */
+ * are printed from it, its positionals are counted against it, its option
+ * values checked by the entry's check, and only then is the context
+ * opened (as the entry's flags ask) and the verb run.  All that a verb's
+ * entry says is data, so one place decides what a usage error is and
+ * when the state is opened. */
 #include "cli.h"
 
 #include <stdarg.h>
@@ -188,6 +189,31 @@ static void free_lists(const cli_cmd *cmd)
 	}
 }
 
+/* The entry's --file option was given (CLI_CTX_UNLESS_FILE). */
+static bool file_given(const cli_cmd *cmd)
+{
+	for (const cli_opt *o = cmd->opts; o && o->name; o++)
+		if (strcmp(o->name, "file") == 0 && o->kind == OPT_STRING)
+			return *(const char **)o->dest != NULL;
+	return false;
+}
+
+/* The entry's check, then the context its flags ask for, then the verb. */
+static int open_and_run(cli_env *env, const cli_cmd *cmd, cli_call *c)
+{
+	int rc;
+	if (cmd->check && (rc = cmd->check(c)))
+		return rc;
+	unsigned f = cmd->flags;
+	bool wanted = (f & (CLI_CTX | CLI_CTX_RECOVER | CLI_CTX_OPTIONAL)) ||
+		      ((f & CLI_CTX_UNLESS_FILE) && !file_given(cmd));
+	if (f & CLI_CTX_RECOVER)
+		env->ctx_flags |= BANGER_CTX_RECOVER;
+	if (wanted && !(c->ctx = cli_ctx(env)) && !(f & CLI_CTX_OPTIONAL))
+		return EXIT_FAILURE_;
+	return cmd->run(env, c);
+}
+
 static int run_verb(cli_env *env, const cli_cmd *cmd, const char *path, int argc, char **argv)
 {
 	cli_call c = { .path = path };
@@ -201,12 +227,7 @@ static int run_verb(cli_env *env, const cli_cmd *cmd, const char *path, int argc
 		cli_usage(stdout, path, cmd);
 		rc = EXIT_OK;
 	} else if ((rc = check_words(path, cmd, &c)) < 0) {
-		if (cmd->flags & CLI_CTX_RECOVER)
-			env->ctx_flags |= BANGER_CTX_RECOVER;
-		if ((cmd->flags & (CLI_CTX | CLI_CTX_RECOVER)) && !(c.ctx = cli_ctx(env)))
-			rc = EXIT_FAILURE_;
-		else
-			rc = cmd->run(env, &c);
+		rc = open_and_run(env, cmd, &c);
 	}
 	free(c.pos);
 	free_lists(cmd);

@@ -117,14 +117,29 @@ typedef int (*banger_session_output_cb)(const char *data, size_t len, uint64_t o
  * delivered, reconnecting after a dropped connection. */
 #define BANGER_SESSION_LOGS_FOLLOW (1u << 0)
 
+#define BANGER_SESSION_LOGS_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version;               /* BANGER_SESSION_LOGS_OPTIONS_VERSION */
+	uint64_t from;                      /* the byte offset to start at; 0: the beginning */
+	uint32_t flags;                     /* BANGER_SESSION_LOGS_* */
+	banger_session_output_cb output_cb; /* NULL: the output is counted, not delivered */
+	void *output_payload;
+} banger_session_logs_options;
+
+#define BANGER_SESSION_LOGS_OPTIONS_INIT { BANGER_SESSION_LOGS_OPTIONS_VERSION, 0, 0, NULL, NULL }
+
+BANGER_EXTERN(int) banger_session_logs_options_init(banger_session_logs_options *opts, unsigned int version);
+
 /* Stream the output from byte offset from.  Every byte is delivered once,
  * in order: after a dropped connection the stream resumes at the offset
  * after the last byte delivered.  *out (may be NULL) gets that offset —
- * also on failure, so a caller can resume from it later.  Without FOLLOW
- * it returns at the end of what is there now.  An offset past the end is
- * BANGER_EINVALID (without FOLLOW). */
-BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const char *id, uint64_t from,
-				       uint32_t flags, banger_session_output_cb cb, void *payload);
+ * also on failure, so a caller can resume from it later (0 when opts was
+ * refused).  Without FOLLOW it returns at the end of what is there now.
+ * An offset past the end is BANGER_EINVALID (without FOLLOW).  opts may
+ * be NULL (from the beginning, no follow, output dropped). */
+BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const char *id,
+				       const banger_session_logs_options *opts);
 
 /* ---- attach ---- */
 
@@ -187,10 +202,24 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
 				       uint32_t timeout_ms);
 
+#define BANGER_SESSION_REMOVE_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version; /* BANGER_SESSION_REMOVE_OPTIONS_VERSION */
+	int force;            /* remove a running session too (it is killed first) */
+} banger_session_remove_options;
+
+#define BANGER_SESSION_REMOVE_OPTIONS_INIT { BANGER_SESSION_REMOVE_OPTIONS_VERSION, 0 }
+
+BANGER_EXTERN(int) banger_session_remove_options_init(banger_session_remove_options *opts,
+						      unsigned int version);
+
 /* Forget a session and delete its log in the guest.  A running session
  * is refused (BANGER_ESTATE) unless force, which kills it first.  A lost
- * session is only forgotten (its VM is gone or was restarted). */
-BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id, int force);
+ * session is only forgotten (its VM is gone or was restarted).  opts may
+ * be NULL (no force). */
+BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id,
+					 const banger_session_remove_options *opts);
 
 BANGER_END_DECL
 

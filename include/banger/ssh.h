@@ -204,7 +204,10 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *ssh, con
 				   const banger_ssh_exec_options *opts);
 /* How the command ended, as banger_exit_status (common.h) says: its exit
  * code 0..255, or -1 when a signal ended it; the signal's number, or 0
- * (-1 when the server named a signal this library does not know). */
+ * (-1 when the server named a signal this library does not know).  A
+ * server that closed the channel without saying (OpenSSH's ChannelTimeout
+ * leaves the command running) gives -1 and 0, not ended; with a libssh2
+ * older than 1.12 the library cannot tell that from exit 0. */
 BANGER_EXTERN(int32_t) banger_ssh_result_exit_code(const banger_ssh_result *result);
 BANGER_EXTERN(int32_t) banger_ssh_result_exit_signal(const banger_ssh_result *result);
 /* Collected output (empty when an output callback was given); *len may

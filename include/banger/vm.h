@@ -129,13 +129,23 @@ BANGER_EXTERN(int) banger_vm_is_alive(banger_ctx *ctx, const banger_vm *vm);
  * done.  Strings are valid during the call. */
 typedef void (*banger_reconcile_cb)(const char *subject, const char *action, void *payload);
 
+#define BANGER_VM_RECONCILE_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;   /* BANGER_VM_RECONCILE_OPTIONS_VERSION */
+	uint32_t flags;         /* BANGER_RECONCILE_* */
+	banger_reconcile_cb cb; /* one call per correction; may be NULL */
+	void *payload;
+} banger_vm_reconcile_options;
+#define BANGER_VM_RECONCILE_OPTIONS_INIT { BANGER_VM_RECONCILE_OPTIONS_VERSION, 0, NULL, NULL }
+BANGER_EXTERN(int) banger_vm_reconcile_options_init(banger_vm_reconcile_options *opts, unsigned int version);
+
 /* Bring recorded VMs in line with the host: VMs whose VMM is gone are
  * stopped, a VMM whose starter or stopper was killed is stopped,
  * interrupted creates and deletes are finished (disks, directory, host
  * key pins, row).  A context open does only the first of these.
- * Returns the number of corrections (>= 0) or a negative error. */
-BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_reconcile_cb cb,
-				       void *payload);
+ * Returns the number of corrections (>= 0) or a negative error.  opts
+ * may be NULL (no sweep, no reports). */
+BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, const banger_vm_reconcile_options *opts);
 
 /* ---- lifecycle ---- */
 

@@ -616,6 +616,35 @@ static void close_channel(banger_ssh *s, LIBSSH2_CHANNEL *ch, int64_t deadline)
 	libssh2_channel_free(ch);
 }
 
+/* libssh2 1.12 and later say whether an exit-status came.  Older ones
+ * (Debian 12 has 1.10) read 0 for none, which cannot be told from a
+ * command that exited 0; they lack the function, and this weak reference
+ * is then NULL. */
+extern int libssh2_channel_has_exit_status(LIBSSH2_CHANNEL *channel) __attribute__((weak));
+
+/* How the command ended, from what the server sent before it closed the
+ * channel, as banger_exit_status (common.h) says: an exit-signal, an
+ * exit-status, or neither (the server closed the channel without saying:
+ * not ended, as far as anyone knows). */
+static void read_exit(banger_ssh *s, LIBSSH2_CHANNEL *ch, banger_exit_status *status)
+{
+	char *sig = NULL;
+	size_t siglen = 0;
+	int src = libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL);
+	status->code = -1;
+	status->signal = 0;
+	if (src != 0) {
+		/* A signal was named, but libssh2 could not copy its name (no
+		 * memory): killed, by a signal not known here. */
+		status->signal = -1;
+	} else if (sig) {
+		status->signal = signal_number(sig, siglen);
+		libssh2_free(s->session, sig);
+	} else if (!libssh2_channel_has_exit_status || libssh2_channel_has_exit_status(ch)) {
+		status->code = libssh2_channel_get_exit_status(ch);
+	}
+}
+
 /* Close the channel of a finished command and read how it ended; the
  * channel is freed in every case. */
 static int collect_exit(banger_ssh *s, LIBSSH2_CHANNEL *ch, int64_t deadline, banger_exit_status *status)
@@ -624,18 +653,155 @@ static int collect_exit(banger_ssh *s, LIBSSH2_CHANNEL *ch, int64_t deadline, ba
 	SSH_RETRY(s, deadline, libssh2_channel_close(ch), lr, werr);
 	if (lr == 0 && werr == 0)
 		SSH_RETRY(s, deadline, libssh2_channel_wait_closed(ch), lr, werr);
-	char *sig = NULL;
-	size_t siglen = 0;
-	if (werr || lr) {
+	if (werr || lr)
 		rc = werr ? werr : ssh_fail(s, BANGER_ENETWORK, "closing the command channel on");
-	} else if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL, NULL) == 0 && sig) {
-		status->signal = signal_number(sig, siglen);
-		libssh2_free(s->session, sig);
-		status->code = -1;
-	} else {
-		status->code = libssh2_channel_get_exit_status(ch);
-	}
+	else
+		read_exit(s, ch, status);
 	libssh2_channel_free(ch);
+	return rc;
+}
+
+/* One command's channel while it runs: stdin going out (from a buffer or
+ * a descriptor), stdout and stderr coming in (to the callback or
+ * collected). */
+typedef struct {
+	banger_ssh *s;
+	LIBSSH2_CHANNEL *ch;
+	const banger_ssh_exec_options *o;
+	banger_ssh_result *r;
+	uint64_t max_output; /* collected output never grows past this */
+	int64_t deadline;
+	const char *in;      /* stdin not sent yet */
+	size_t in_left;
+	int in_fd;           /* read when in_left is 0; -1: none */
+	bool in_eof, eof_sent;
+	char inbuf[32768];
+	char buf[32768];
+} exec_pump;
+
+/* Refill stdin from the descriptor when it has something, without
+ * waiting. */
+static int read_stdin(exec_pump *p, bool *progress)
+{
+	struct pollfd pfd = { p->in_fd, POLLIN, 0 };
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	ssize_t n = read(p->in_fd, p->inbuf, sizeof(p->inbuf));
+	if (n > 0) {
+		p->in = p->inbuf;
+		p->in_left = (size_t)n;
+		*progress = true;
+	} else if (n == 0) {
+		p->in_eof = true;
+	} else if (errno != EINTR && errno != EAGAIN) {
+		return bg_error_os(BANGER_EIO, errno, "read stdin for the remote command");
+	}
+	return 0;
+}
+
+/* Send what stdin has, and its end once it has no more. */
+static int pump_stdin(exec_pump *p, bool *progress)
+{
+	int rc;
+	if (p->eof_sent)
+		return 0;
+	if (p->in_left == 0 && !p->in_eof && (rc = read_stdin(p, progress)))
+		return rc;
+	if (p->in_left > 0) {
+		ssize_t n = libssh2_channel_write_ex(p->ch, 0, p->in, p->in_left);
+		if (n > 0) {
+			p->in += n;
+			p->in_left -= (size_t)n;
+			*progress = true;
+		} else if (n != LIBSSH2_ERROR_EAGAIN && n < 0) {
+			/* The command stopped reading (exited): drop stdin. */
+			p->in_left = 0;
+			p->in_eof = true;
+		}
+	}
+	if (p->in_left == 0 && p->in_eof && libssh2_channel_send_eof(p->ch) != LIBSSH2_ERROR_EAGAIN) {
+		p->eof_sent = true;
+		*progress = true;
+	}
+	return 0;
+}
+
+/* A piece of stream 0 (stdout) or 1 (stderr) to the callback, or kept in
+ * the result while it stays under the bound. */
+static int take_output(exec_pump *p, int stream, size_t n)
+{
+	banger_ssh_result *r = p->r;
+	if (p->o->output_cb)
+		return p->o->output_cb(stream + 1, p->buf, n, p->o->output_payload);
+	if ((uint64_t)n > p->max_output - (r->out.len + r->err.len))
+		/* Stop the command rather than keep what the guest chose to
+		 * send without limit. */
+		return bg_error(BANGER_EIO, "guest output exceeded %llu bytes (command on %s)",
+				(unsigned long long)p->max_output, p->s->host);
+	return bg_buf_put(stream ? &r->err : &r->out, p->buf, n) ? bg_error_oom() : 0;
+}
+
+/* Read what stdout and stderr have. */
+static int pump_output(exec_pump *p, bool *progress)
+{
+	for (int stream = 0; stream < 2; stream++) {
+		for (;;) {
+			ssize_t n = libssh2_channel_read_ex(p->ch, stream, p->buf, sizeof(p->buf));
+			if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+				break;
+			if (n < 0)
+				return ssh_fail(p->s, BANGER_ENETWORK, "reading command output from");
+			*progress = true;
+			int rc = take_output(p, stream, (size_t)n);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Move bytes both ways until the command's output has ended. */
+static int pump(exec_pump *p)
+{
+	int rc;
+	for (;;) {
+		bool progress = false;
+		if ((rc = pump_stdin(p, &progress)) || (rc = pump_output(p, &progress)))
+			return rc;
+		if (libssh2_channel_eof(p->ch))
+			return 0;
+		if (progress)
+			continue;
+		/* stdin's descriptor is watched only while it is read */
+		bool reading = !p->eof_sent && p->in_left == 0 && !p->in_eof;
+		bool ready = false;
+		if ((rc = wait_socket(p->s, p->deadline, reading ? p->in_fd : -1, &ready))) {
+			bg_error_prefix("command on %s", p->s->host);
+			return rc;
+		}
+	}
+}
+
+/* Start command on a new channel and run it to its end. */
+static int run_command(exec_pump *p, const char *command)
+{
+	banger_ssh *s = p->s;
+	int rc, lr, werr;
+	if (!(p->ch = open_channel(s, p->deadline, &rc)))
+		return rc;
+	SSH_RETRY(s, p->deadline,
+		  libssh2_channel_process_startup(p->ch, "exec", 4, command, (unsigned)strlen(command)), lr, werr);
+	if (werr || lr)
+		rc = werr ? werr : ssh_fail(s, BANGER_ENETWORK, "cannot start a command on");
+	else
+		rc = pump(p);
+	if (rc == 0)
+		return collect_exit(s, p->ch, p->deadline, &p->r->exit);
+	/* Shortly: the command failed or was stopped, the peer may be gone. */
+	bg_error_saved saved;
+	bg_error_save(&saved);
+	close_channel(s, p->ch, bg_now_ms() + 2000);
+	bg_error_restore(&saved);
 	return rc;
 }
 
@@ -654,122 +820,23 @@ BANGER_EXTERN(int) banger_ssh_exec(banger_ssh_result **out, banger_ssh *s, const
 	/* a version 1 struct ends before max_output, which keeps the default */
 	if (opts != &o)
 		memcpy(&o, opts, opts->version == 1 ? EXEC_OPTIONS_V1_SIZE : sizeof(o));
-	opts = &o;
-	/* Collected output never grows past this, whatever the guest sends. */
-	const uint64_t max_output = o.max_output ? o.max_output : BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT;
-	int64_t deadline = bg_now_ms() + (opts->timeout_ms ? opts->timeout_ms : DEFAULT_EXEC_MS);
 	banger_ssh_result *r = bg_calloc(1, sizeof(*r));
 	if (!r)
 		return bg_error_oom();
-	r->exit.code = -1;
-	int lr, werr;
-	LIBSSH2_CHANNEL *ch = open_channel(s, deadline, &rc);
-	if (!ch)
-		goto out;
-	SSH_RETRY(s, deadline, libssh2_channel_process_startup(ch, "exec", 4, command, (unsigned)strlen(command)),
-		  lr, werr);
-	if (werr || lr) {
-		rc = werr ? werr : ssh_fail(s, BANGER_ENETWORK, "cannot start a command on");
-		goto close;
-	}
-	const char *in = opts->stdin_data;
-	size_t in_left = in ? opts->stdin_len : 0;
-	int in_fd = in ? -1 : opts->stdin_fd;
-	bool in_eof = in_fd < 0, eof_sent = false;
-	char inbuf[32768];
-	char buf[32768];
-	for (;;) {
-		bool progress = false;
-		/* stdin */
-		if (!eof_sent) {
-			if (in_left == 0 && !in_eof) {
-				struct pollfd p = { in_fd, POLLIN, 0 };
-				if (poll(&p, 1, 0) > 0) {
-					ssize_t n = read(in_fd, inbuf, sizeof(inbuf));
-					if (n > 0) {
-						in = inbuf;
-						in_left = (size_t)n;
-						progress = true;
-					} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-						if (n < 0) {
-							rc = bg_error_os(BANGER_EIO, errno, "read stdin for the remote command");
-							goto close;
-						}
-						in_eof = true;
-					}
-				}
-			}
-			if (in_left > 0) {
-				ssize_t n = libssh2_channel_write_ex(ch, 0, in, in_left);
-				if (n > 0) {
-					in += n;
-					in_left -= (size_t)n;
-					progress = true;
-				} else if (n != LIBSSH2_ERROR_EAGAIN && n < 0) {
-					/* The command stopped reading (exited): drop stdin. */
-					in_left = 0;
-					in_eof = true;
-				}
-			}
-			if (in_left == 0 && in_eof) {
-				lr = libssh2_channel_send_eof(ch);
-				if (lr != LIBSSH2_ERROR_EAGAIN) {
-					eof_sent = true;
-					progress = true;
-				}
-			}
-		}
-		/* stdout, stderr */
-		for (int stream = 0; stream < 2; stream++) {
-			for (;;) {
-				ssize_t n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf));
-				if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
-					break;
-				if (n < 0) {
-					rc = ssh_fail(s, BANGER_ENETWORK, "reading command output from");
-					goto close;
-				}
-				progress = true;
-				if (opts->output_cb) {
-					int cb = opts->output_cb(stream + 1, buf, (size_t)n, opts->output_payload);
-					if (cb) {
-						rc = cb;
-						goto close;
-					}
-				} else if ((uint64_t)n > max_output - (r->out.len + r->err.len)) {
-					/* Stop the command rather than keep what the guest
-					 * chose to send without limit. */
-					rc = bg_error(BANGER_EIO, "guest output exceeded %llu bytes (command on %s)",
-						      (unsigned long long)max_output, s->host);
-					goto close;
-				} else if (bg_buf_put(stream ? &r->err : &r->out, buf, (size_t)n)) {
-					rc = bg_error_oom();
-					goto close;
-				}
-			}
-		}
-		if (libssh2_channel_eof(ch))
-			break;
-		if (!progress) {
-			bool ready = false;
-			if ((rc = wait_socket(s, deadline, !eof_sent && in_left == 0 && !in_eof ? in_fd : -1, &ready))) {
-				bg_error_prefix("command on %s", s->host);
-				goto close;
-			}
-		}
-	}
-	rc = collect_exit(s, ch, deadline, &r->exit);
-	goto out;
-close:
-	{
-		bg_error_saved saved;
-		bg_error_save(&saved);
-		int64_t d = bg_now_ms() + 2000;
-		close_channel(s, ch, d);
-		bg_error_restore(&saved);
-	}
-out:
-	if (rc) {
+	r->exit = (banger_exit_status){ -1, 0 };
+	const int in_fd = o.stdin_data ? -1 : o.stdin_fd;
+	exec_pump p = {
+		.s = s,
+		.o = &o,
+		.r = r,
+		.max_output = o.max_output ? o.max_output : BANGER_SSH_EXEC_DEFAULT_MAX_OUTPUT,
+		.deadline = bg_now_ms() + (o.timeout_ms ? o.timeout_ms : DEFAULT_EXEC_MS),
+		.in = o.stdin_data,
+		.in_left = o.stdin_data ? o.stdin_len : 0,
+		.in_fd = in_fd,
+		.in_eof = in_fd < 0,
+	};
+	if ((rc = run_command(&p, command))) {
 		banger_ssh_result_free(r);
 		return rc;
 	}

@@ -539,13 +539,26 @@ BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx,
 	}
 }
 
-BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id, int force)
+BANGER_EXTERN(int) banger_session_remove_options_init(banger_session_remove_options *opts, unsigned int version)
 {
+	static const banger_session_remove_options def = BANGER_SESSION_REMOVE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_remove_options", version,
+			       BANGER_SESSION_REMOVE_OPTIONS_VERSION, BANGER_SESSION_REMOVE_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_session_remove(banger_ctx *ctx, const char *id,
+					 const banger_session_remove_options *opts)
+{
+	banger_session_remove_options def = BANGER_SESSION_REMOVE_OPTIONS_INIT;
 	if (!ctx || !id)
 		return bg_error(BANGER_EINVALID, "invalid argument");
-	bg_session_record r;
-	int rc = bg_session_get(&r, ctx, id, BANGER_SESSION_REFRESH);
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_session_remove_options, BANGER_SESSION_REMOVE_OPTIONS_VERSION,
+				  BANGER_SESSION_REMOVE_OPTIONS_VERSION);
 	if (rc)
+		return rc;
+	const bool force = opts->force != 0;
+	bg_session_record r;
+	if ((rc = bg_session_get(&r, ctx, id, BANGER_SESSION_REFRESH)))
 		return rc;
 	if ((bg_streq(r.state, BG_SESSION_RUNNING) || bg_streq(r.state, BG_SESSION_STARTING)) && !force) {
 		rc = bg_error(BANGER_ESTATE, "session %s is %s: stop it first, or remove it with force", r.id, r.state);

@@ -144,24 +144,38 @@ static int judge(log_stream *ls, int rc, const banger_ssh_result *res, bool *don
 	return rc;
 }
 
-BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const char *id, uint64_t from,
-				       uint32_t flags, banger_session_output_cb cb, void *payload)
+BANGER_EXTERN(int) banger_session_logs_options_init(banger_session_logs_options *opts, unsigned int version)
 {
+	static const banger_session_logs_options def = BANGER_SESSION_LOGS_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_logs_options", version,
+			       BANGER_SESSION_LOGS_OPTIONS_VERSION, BANGER_SESSION_LOGS_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const char *id,
+				       const banger_session_logs_options *opts)
+{
+	banger_session_logs_options def = BANGER_SESSION_LOGS_OPTIONS_INIT;
+	if (out)
+		*out = 0;
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_session_logs_options, BANGER_SESSION_LOGS_OPTIONS_VERSION,
+				  BANGER_SESSION_LOGS_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const uint64_t from = opts->from;
+	/* from here on *out is where a caller resumes, whatever happens */
 	if (out)
 		*out = from;
 	if (!ctx || !id)
 		return bg_error(BANGER_EINVALID, "invalid argument");
 	if (from > (uint64_t)INT64_MAX)
 		return bg_error(BANGER_EINVALID, "offset %llu is too large", (unsigned long long)from);
-	bool follow = (flags & BANGER_SESSION_LOGS_FOLLOW) != 0;
 	log_stream ls;
 	memset(&ls, 0, sizeof(ls));
-	int rc = bg_store_session_get(&ctx->env.store, &ls.r, id);
-	if (rc)
+	if ((rc = bg_store_session_get(&ctx->env.store, &ls.r, id)))
 		return rc;
 	ls.ctx = ctx;
-	ls.s = (stream_state){ cb, payload, from, 0, BG_BUF_INIT };
-	ls.follow = follow;
+	ls.s = (stream_state){ opts->output_cb, opts->output_payload, from, 0, BG_BUF_INIT };
+	ls.follow = (opts->flags & BANGER_SESSION_LOGS_FOLLOW) != 0;
 	ls.last_progress = bg_now_ms();
 	ls.delay = 100;
 	for (;;) {
@@ -172,7 +186,7 @@ BANGER_EXTERN(int) banger_session_logs(uint64_t *out, banger_ctx *ctx, const cha
 			rc = judge(&ls, rc, res, &done);
 		}
 		banger_ssh_result_free(res);
-		if (done || !follow || !retryable(rc) || bg_now_ms() - ls.last_progress > RECONNECT_BUDGET_MS)
+		if (done || !ls.follow || !retryable(rc) || bg_now_ms() - ls.last_progress > RECONNECT_BUDGET_MS)
 			break;
 		bg_debug(ctx, "session %s: stream dropped at offset %llu (%s); resuming", ls.r.id,
 			 (unsigned long long)ls.s.off, banger_error_last() ? banger_error_last()->message : "?");

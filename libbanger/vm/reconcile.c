@@ -785,13 +785,24 @@ int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report
 	return first;
 }
 
-BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, uint32_t flags, banger_reconcile_cb cb,
-				       void *payload)
+BANGER_EXTERN(int) banger_vm_reconcile_options_init(banger_vm_reconcile_options *opts, unsigned int version)
 {
+	static const banger_vm_reconcile_options def = BANGER_VM_RECONCILE_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_vm_reconcile_options", version,
+			       BANGER_VM_RECONCILE_OPTIONS_VERSION, BANGER_VM_RECONCILE_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, const banger_vm_reconcile_options *opts)
+{
+	banger_vm_reconcile_options def = BANGER_VM_RECONCILE_OPTIONS_INIT;
 	if (!ctx)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_vm_reconcile_options, BANGER_VM_RECONCILE_OPTIONS_VERSION,
+				  BANGER_VM_RECONCILE_OPTIONS_VERSION);
+	if (rc)
+		return rc;
 	unsigned fixed = 0;
-	int rc = bg_vm_reconcile(ctx, (flags & BANGER_RECONCILE_SWEEP) ? BG_RECONCILE_SWEEP : BG_RECONCILE_REPAIR,
-				 cb, payload, &fixed);
+	const bool sweep = (opts->flags & BANGER_RECONCILE_SWEEP) != 0;
+	rc = bg_vm_reconcile(ctx, sweep ? BG_RECONCILE_SWEEP : BG_RECONCILE_REPAIR, opts->cb, opts->payload, &fixed);
 	return rc ? rc : (int)fixed;
 }

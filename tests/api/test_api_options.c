@@ -77,6 +77,16 @@ int main(int argc, char **argv)
 	CHECK(banger_ssh_upload_options_init(&up, BANGER_SSH_UPLOAD_OPTIONS_VERSION) == 0 && up.mode == 0644);
 	refused(banger_ssh_upload_options_init(&up, 2), "banger_ssh_upload_options");
 
+	banger_vm_reconcile_options vr = BANGER_VM_RECONCILE_OPTIONS_INIT;
+	CHECK(banger_vm_reconcile_options_init(&vr, BANGER_VM_RECONCILE_OPTIONS_VERSION) == 0 && vr.flags == 0 &&
+	      vr.cb == NULL);
+	refused(banger_vm_reconcile_options_init(&vr, BANGER_VM_RECONCILE_OPTIONS_VERSION + 1),
+		"banger_vm_reconcile_options");
+	vr.version = 99;
+	refused(banger_vm_reconcile(ctx, &vr), "banger_vm_reconcile_options");
+	/* NULL: no sweep, no reports; an empty store has nothing to correct */
+	CHECK(banger_vm_reconcile(ctx, NULL) == 0);
+
 	banger_store_recover_options ro = BANGER_STORE_RECOVER_OPTIONS_INIT;
 	ro.version = 99;
 	refused(banger_store_recover(ctx, &ro), "banger_store_recover_options");
@@ -105,6 +115,22 @@ int main(int argc, char **argv)
 	sa.version = 99;
 	refused(banger_session_attach(NULL, ctx, "missing", &sa), "banger_session_attach_options");
 	refused(banger_session_attach(NULL, ctx, "missing", NULL), "banger_session_attach_options");
+	banger_session_logs_options sl;
+	CHECK(banger_session_logs_options_init(&sl, BANGER_SESSION_LOGS_OPTIONS_VERSION) == 0 && sl.from == 0 &&
+	      sl.flags == 0 && sl.output_cb == NULL);
+	refused(banger_session_logs_options_init(&sl, 2), "banger_session_logs_options");
+	sl.version = 99;
+	uint64_t next = 1;
+	refused(banger_session_logs(&next, ctx, "missing", &sl), "banger_session_logs_options");
+	CHECK(next == 0);
+	CHECK(banger_session_logs(&next, ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	banger_session_remove_options sr;
+	CHECK(banger_session_remove_options_init(&sr, BANGER_SESSION_REMOVE_OPTIONS_VERSION) == 0 && sr.force == 0);
+	refused(banger_session_remove_options_init(NULL, BANGER_SESSION_REMOVE_OPTIONS_VERSION),
+		"banger_session_remove_options");
+	sr.version = 99;
+	refused(banger_session_remove(ctx, "missing", &sr), "banger_session_remove_options");
+	CHECK(banger_session_remove(ctx, "missing", NULL) == BANGER_ENOTFOUND);
 
 	banger_ssh_options sh = BANGER_SSH_OPTIONS_INIT;
 	sh.host = "127.0.0.1";

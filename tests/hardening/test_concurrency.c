@@ -100,7 +100,9 @@ static int worker(int id, int gun)
 
 		/* a full gc in the middle of everyone else's creates and deletes:
 		 * it must take nothing that belongs to a VM in use */
-		if ((rc = banger_vm_reconcile(ctx, BANGER_RECONCILE_SWEEP, NULL, NULL)) < 0)
+		banger_vm_reconcile_options ro = BANGER_VM_RECONCILE_OPTIONS_INIT;
+		ro.flags = BANGER_RECONCILE_SWEEP;
+		if ((rc = banger_vm_reconcile(ctx, &ro)) < 0)
 			bad = report(id, "reconcile --sweep", rc);
 		banger_vm *again = NULL;
 		if (banger_vm_lookup(&again, ctx, name) != 0 || banger_vm_is_alive(ctx, again) != 1) {

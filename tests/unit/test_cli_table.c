@@ -1,9 +1,11 @@
 /* The CLI's command tables (cmd_*.c, nouns.c) and the dispatcher that
  * reads them (command.c): the tables are well-formed data, usage lines
- * come from them, and a usage error (unknown option, missing or stray
- * positional, no "--" command, a required option left out) exits 2
- * before the verb runs and before the context is opened.  main.c is not
- * linked: the context calls below stand in for it and count. */
+ * come from them, a usage error (unknown option, missing or stray
+ * positional, no "--" command, a required option left out, a value the
+ * entry's check refuses) exits 2 before the verb runs and before the
+ * context is opened, and the context is opened as the entry's flags say,
+ * by the dispatcher only.  main.c is not linked: the context calls below
+ * stand in for it and count. */
 #include "helpers.h"
 #include "../../cli/cli.h"
 
@@ -99,10 +101,10 @@ static size_t walk(const char *path, const cli_cmd *cmd)
 		fail_msg("%s: a command without a proper name", path);
 	if (!cmd->summary || !cmd->summary[0] || strcspn(cmd->summary, "\n") > 80)
 		fail_msg("%s: the summary's first line must be there and short", path);
-	if (cmd->flags & ~(unsigned)(CLI_CTX | CLI_CTX_RECOVER))
+	if (cmd->flags & ~(unsigned)(CLI_CTX | CLI_CTX_RECOVER | CLI_CTX_OPTIONAL | CLI_CTX_UNLESS_FILE))
 		fail_msg("%s: unknown flags", path);
 	if (cmd->subs) {
-		if (cmd->run || cmd->opts || cmd->args || cmd->flags)
+		if (cmd->run || cmd->opts || cmd->args || cmd->flags || cmd->check)
 			fail_msg("%s: a noun has verbs only", path);
 		size_t verbs = 0;
 		for (const cli_cmd *s = cmd->subs; s->name; s++) {
@@ -117,6 +119,17 @@ static size_t walk(const char *path, const cli_cmd *cmd)
 	}
 	if (!cmd->run)
 		fail_msg("%s: a verb that runs nothing", path);
+	if (cmd->flags & CLI_CTX_UNLESS_FILE) {
+		const cli_opt *o = cmd->opts;
+		while (o && o->name && strcmp(o->name, "file") != 0)
+			o++;
+		if (!o || !o->name || o->kind != OPT_STRING)
+			fail_msg("%s: without the context unless --file, but it has no --file", path);
+	}
+	/* No verb opens the context itself: each says what it needs, and
+	 * only `version` needs none. */
+	if (!cmd->flags && strcmp(path, "version") != 0)
+		fail_msg("%s: says nothing of the context it needs", path);
 	check_opts(path, cmd->opts);
 	check_args(path, cmd->args);
 	return 1;
@@ -204,11 +217,11 @@ static void test_help_text(void **state)
 
 /* ---- the dispatcher on a table of its own ---- */
 
-static int runs, items_seen;
+static int runs, items_seen, checks, opens_at_check;
 static cli_call seen;
 static char seen_path[64], seen_rest0[64];
 static bool flag;
-static const char *value, *needed;
+static const char *value, *needed, *file;
 static cli_list items;
 
 static int record(cli_env *env, const cli_call *call)
@@ -222,6 +235,20 @@ static int record(cli_env *env, const cli_call *call)
 	snprintf(seen_rest0, sizeof(seen_rest0), "%s", call->nrest ? call->rest[0] : "");
 	return 42;
 }
+
+/* Refuses --value=bad as a usage error, before the context. */
+static int check_value(const cli_call *call)
+{
+	(void)call;
+	checks++;
+	opens_at_check = ctx_opens;
+	return value && strcmp(value, "bad") == 0 ? EXIT_USAGE : 0;
+}
+
+static const cli_opt file_opts[] = {
+	{ "file", 'f', OPT_STRING, &file, "a file instead of the state", "FILE" },
+	{ 0 },
+};
 
 static const cli_opt opts[] = {
 	{ "flag", 'f', OPT_FLAG, &flag, "a flag", NULL },
@@ -240,15 +267,18 @@ static const cli_arg opt_some[] = { { "A", ARG_OPTIONAL, "maybe" }, { "B", ARG_A
 static const cli_arg some[] = { { "X", ARG_SOME, "one or more" }, { 0 } };
 
 static const cli_cmd verbs[] = {
-	{ "one", "one name", opts, one, CLI_CTX, record, NULL },
-	{ "rest", "a name and a command", opts, one_rest, CLI_CTX, record, NULL },
-	{ "maybe", "maybe a command", NULL, maybe_rest, 0, record, NULL },
-	{ "any", "optional then any", NULL, opt_some, 0, record, NULL },
-	{ "some", "one or more", NULL, some, 0, record, NULL },
-	{ "req", "a required option", req_opts, NULL, CLI_CTX_RECOVER, record, NULL },
+	{ "one", "one name", opts, one, CLI_CTX, record, NULL, NULL },
+	{ "rest", "a name and a command", opts, one_rest, CLI_CTX, record, NULL, NULL },
+	{ "maybe", "maybe a command", NULL, maybe_rest, 0, record, NULL, NULL },
+	{ "any", "optional then any", NULL, opt_some, 0, record, NULL, NULL },
+	{ "some", "one or more", NULL, some, 0, record, NULL, NULL },
+	{ "req", "a required option", req_opts, NULL, CLI_CTX_RECOVER, record, NULL, NULL },
+	{ "checked", "values checked first", opts, one, CLI_CTX, record, NULL, check_value },
+	{ "ifcan", "the context when it opens", NULL, NULL, CLI_CTX_OPTIONAL, record, NULL, NULL },
+	{ "file", "the context unless --file", file_opts, NULL, CLI_CTX_UNLESS_FILE, record, NULL, NULL },
 	{ 0 },
 };
-static const cli_cmd noun = { "noun", "a test noun", NULL, NULL, 0, NULL, verbs };
+static const cli_cmd noun = { "noun", "a test noun", NULL, NULL, 0, NULL, verbs, NULL };
 
 static int run(cli_env *env, const char *const *words)
 {
@@ -258,10 +288,11 @@ static int run(cli_env *env, const char *const *words)
 		argv[argc] = (char *)words[argc];
 		argc++;
 	}
-	runs = 0;
+	runs = checks = 0;
 	ctx_opens = 0;
+	opens_at_check = -1;
 	flag = false;
-	value = needed = NULL;
+	value = needed = file = NULL;
 	memset(&seen, 0, sizeof(seen));
 	return cli_dispatch(env, &noun, "noun", argc, argv);
 }
@@ -326,7 +357,7 @@ static void test_runs_with_what_it_parsed(void **state)
 	assert_int_equal(items.count, 0);
 	assert_null(items.items);
 
-	/* no CLI_CTX: the verb opens the context itself, or never */
+	/* no CLI_CTX: the verb needs none, and none is opened */
 	assert_int_equal(RUN(&env, "maybe"), 42);
 	assert_int_equal(ctx_opens, 0);
 	assert_null(seen.ctx);
@@ -351,6 +382,55 @@ static void test_runs_with_what_it_parsed(void **state)
 	assert_int_equal(runs, 0);
 }
 
+static void test_check_then_context(void **state)
+{
+	(void)state;
+	cli_env env = { 0 };
+	/* the check runs before the context is opened, and a value it
+	 * refuses is a usage error that opens nothing */
+	assert_int_equal(RUN(&env, "checked", "box", "--value", "bad"), EXIT_USAGE);
+	assert_int_equal(checks, 1);
+	assert_int_equal(ctx_opens + runs, 0);
+	assert_int_equal(RUN(&env, "checked", "box", "--value", "good"), 42);
+	assert_int_equal(checks, 1);
+	assert_int_equal(opens_at_check, 0);
+	assert_int_equal(ctx_opens, 1);
+	assert_ptr_equal(seen.ctx, fake_ctx);
+	/* a usage error of the words comes before the check */
+	assert_int_equal(RUN(&env, "checked"), EXIT_USAGE);
+	assert_int_equal(checks + ctx_opens, 0);
+
+	/* CLI_CTX_OPTIONAL: the verb runs without a context that fails */
+	cli_env broken = { .open_exit = EXIT_STORE };
+	assert_int_equal(RUN(&broken, "ifcan"), 42);
+	assert_int_equal(ctx_opens, 1);
+	assert_null(seen.ctx);
+	cli_env fine = { 0 };
+	assert_int_equal(RUN(&fine, "ifcan"), 42);
+	assert_ptr_equal(seen.ctx, fake_ctx);
+
+	/* CLI_CTX_UNLESS_FILE: --file needs no state */
+	cli_env fresh = { 0 };
+	assert_int_equal(RUN(&fresh, "file", "--file", "/tmp/x"), 42);
+	assert_int_equal(ctx_opens, 0);
+	assert_null(seen.ctx);
+	assert_int_equal(RUN(&fresh, "file"), 42);
+	assert_int_equal(ctx_opens, 1);
+	assert_ptr_equal(seen.ctx, fake_ctx);
+	assert_int_equal(RUN(&broken, "file"), EXIT_FAILURE_);
+	assert_int_equal(runs, 0);
+
+	/* real verbs: a value refused by their check opens nothing */
+	char *create[] = { "create", "--image", "img", "--vcpus", "many" };
+	char *logs[] = { "logs", "s1", "--from", "-1" };
+	char *proxy[] = { "box.vm", "0" };
+	ctx_opens = 0;
+	assert_int_equal(cli_dispatch(&fresh, find("vm", NULL), "vm", 5, create), EXIT_USAGE);
+	assert_int_equal(cli_dispatch(&fresh, find("session", NULL), "session", 4, logs), EXIT_USAGE);
+	assert_int_equal(cli_dispatch(&fresh, find("ssh-proxy", NULL), "ssh-proxy", 2, proxy), EXIT_USAGE);
+	assert_int_equal(ctx_opens, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_help_text),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_runs_with_what_it_parsed),
+		cmocka_unit_test(test_check_then_context),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

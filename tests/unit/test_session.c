@@ -375,7 +375,10 @@ static void test_not_running_vm(void **state)
 	ao.out_fd = 1;
 	assert_int_equal(banger_session_attach(NULL, f->ctx, "00000000000a", &ao), BANGER_ESTATE);
 	/* a lost session is only forgotten */
-	assert_int_equal(banger_session_remove(f->ctx, "00000000000a", 0), 0);
+	banger_session_remove_options ro = BANGER_SESSION_REMOVE_OPTIONS_INIT;
+	ro.version = 99;
+	assert_int_equal(banger_session_remove(f->ctx, "00000000000a", &ro), BANGER_EINVALID);
+	assert_int_equal(banger_session_remove(f->ctx, "00000000000a", NULL), 0);
 	banger_session *gone = NULL;
 	assert_int_equal(banger_session_lookup(&gone, f->ctx, "00000000000a", 0), BANGER_ENOTFOUND);
 	assert_null(gone);
@@ -445,8 +448,17 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(banger_session_attach(NULL, f->ctx, "x", &ao), BANGER_EINVALID); /* no out_fd */
 	assert_int_equal(banger_session_stop(NULL, f->ctx, "x", 99, 0), BANGER_EINVALID);
 	uint64_t off = 7;
-	assert_int_equal(banger_session_logs(&off, f->ctx, "nosuch", 5, 0, NULL, NULL), BANGER_ENOTFOUND);
+	banger_session_logs_options lo;
+	assert_int_equal(banger_session_logs_options_init(&lo, BANGER_SESSION_LOGS_OPTIONS_VERSION), 0);
+	assert_true(lo.from == 0 && lo.flags == 0 && lo.output_cb == NULL);
+	lo.from = 5;
+	assert_int_equal(banger_session_logs(&off, f->ctx, "nosuch", &lo), BANGER_ENOTFOUND);
 	assert_int_equal(off, 5);
+	/* a refused struct: nothing was read from it, *out is 0 */
+	lo.version = 99;
+	assert_int_equal(banger_session_logs(&off, f->ctx, "nosuch", &lo), BANGER_EINVALID);
+	assert_int_equal(off, 0);
+	assert_int_equal(banger_session_logs(&off, f->ctx, "nosuch", NULL), BANGER_ENOTFOUND);
 	banger_session_list_free(NULL);
 	banger_session_free(NULL);
 	assert_null(banger_session_id(NULL));
