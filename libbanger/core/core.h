@@ -225,6 +225,13 @@ typedef struct { int fd; } bg_lock;
 /* Take an exclusive flock on path (created 0600), waiting up to
  * timeout_ms (-1: forever, 0: try once). */
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
+/* The same for an operation that reports progress: while another process
+ * holds the lock, a WAITING report at stage "lock" (detail: "waiting for
+ * <what> held by pid N") goes to progress at once and then about twice a
+ * second, and a callback's "stop" ends the wait with BANGER_ECANCELLED.
+ * progress NULL or without a callback: bg_lock_acquire. */
+int bg_lock_acquire_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
+			      const char *what);
 /* The same, shared: any number of shared holders, no exclusive one. */
 int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
 /* The same on an existing directory (flock works on directory

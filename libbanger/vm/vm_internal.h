@@ -29,6 +29,12 @@ typedef struct {
  * paths.  The VM's image, kernel and driver are loaded by
  * bg_vm_op_prepare_boot. */
 int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms);
+/* The same for an operation that reports progress (start, restart): a
+ * wait for the VM's lock is reported to cb (NULL: none; operation is a
+ * banger_progress_op), which may cancel it (BANGER_ECANCELLED).  The
+ * operation's own reports are set with bg_vm_op_set_progress. */
+int bg_vm_op_begin_reporting(bg_vm_op *op, banger_ctx *ctx, const char *name, int operation, banger_progress_cb cb,
+			     void *payload);
 /* Load image, kernel, driver; build command line and spec; check that
  * the driver can boot it.  Nothing is created. */
 int bg_vm_op_prepare_boot(bg_vm_op *op);

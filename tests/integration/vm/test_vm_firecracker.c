@@ -3,6 +3,8 @@
  * requests banger sent and the kernel objects it left (none). */
 #include "vm_fixture.h"
 
+#include "../../api/lock_holder.h"
+
 #include <jansson.h>
 #include <signal.h>
 
@@ -381,6 +383,77 @@ static void test_cancel_every_step(void **state)
 	fx_assert_clean(&F);
 }
 
+/* Another process holds the VM's lock: start and restart report the wait
+ * (WAITING at "lock", naming the holder) and a cancel in it changes
+ * nothing; once the holder lets go, start goes on. */
+typedef struct {
+	int waits, cancel, operation;
+	pid_t release; /* > 0: stop this holder at the first wait */
+	char detail[256], subject[64];
+} lock_watch;
+
+static int on_lock_wait(const banger_progress *p, void *payload)
+{
+	lock_watch *w = payload;
+	if (p->event != BANGER_PROGRESS_WAITING || strcmp(p->stage, "lock") != 0)
+		return 0;
+	w->waits++;
+	w->operation = p->operation;
+	snprintf(w->detail, sizeof(w->detail), "%s", p->detail ? p->detail : "");
+	snprintf(w->subject, sizeof(w->subject), "%s", p->subject ? p->subject : "");
+	if (w->release > 0) {
+		lock_holder_stop(w->release);
+		w->release = 0;
+	}
+	return w->cancel;
+}
+
+static void test_vm_lock_wait(void **state)
+{
+	(void)state;
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "lk";
+	o.image = "testimg";
+	o.no_start = 1;
+	banger_vm *vm = NULL;
+	assert_int_equal(banger_vm_create(&vm, F.ctx, &o), 0);
+	char *lock = bg_path_join(bg_vm_public_record(vm)->vm_dir, "lock");
+	pid_t holder = lock_holder_start(lock);
+	char held[64];
+	snprintf(held, sizeof(held), "waiting for the lock of VM lk held by pid %d", (int)holder);
+
+	lock_watch w = { 0, 1, 0, 0, "", "" };
+	banger_vm_start_options so = BANGER_VM_START_OPTIONS_INIT;
+	so.no_wait = 1;
+	so.progress = on_lock_wait;
+	so.progress_payload = &w;
+	assert_int_equal(banger_vm_start(F.ctx, "lk", &so), BANGER_ECANCELLED);
+	assert_int_equal(w.waits, 1);
+	assert_int_equal(w.operation, BANGER_PROGRESS_OP_VM_START);
+	assert_string_equal(w.subject, "lk");
+	assert_string_equal(w.detail, held);
+	memset(&w, 0, sizeof(w));
+	w.cancel = 1;
+	assert_int_equal(banger_vm_restart(F.ctx, "lk", &so), BANGER_ECANCELLED);
+	assert_int_equal(w.operation, BANGER_PROGRESS_OP_VM_RESTART);
+	banger_vm *again;
+	assert_int_equal(banger_vm_lookup(&again, F.ctx, "lk"), 0);
+	assert_int_equal(banger_vm_state(again), BANGER_VM_STATE_STOPPED);
+	banger_vm_free(again);
+	fx_assert_clean(&F);
+
+	/* the holder lets go while start waits: it starts */
+	memset(&w, 0, sizeof(w));
+	w.release = holder;
+	assert_int_equal(banger_vm_start(F.ctx, "lk", &so), 0);
+	assert_true(w.waits >= 1);
+	assert_int_equal(fx_procs(&F), 1);
+	assert_int_equal(banger_vm_delete(F.ctx, "lk", &FORCE_DELETE), 0);
+	fx_assert_clean(&F);
+	bg_free(lock);
+	banger_vm_free(vm);
+}
+
 int main(void)
 {
 	int rc = fx_enter_netns();
@@ -393,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_every_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_every_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vm_lock_wait, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
