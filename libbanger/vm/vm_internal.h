@@ -7,6 +7,7 @@
 #define BG_VM_INTERNAL_H
 
 #include "vm.h"
+#include "../guest/agent.h"
 #include "../vmm/vmm.h"
 
 typedef struct {
@@ -57,9 +58,15 @@ int bg_vm_op_waiting(bg_vm_op *op, const char *stage);
  * ("create" / "start").  On failure everything it made is torn down and
  * the state is set back to stopped (with last_error). */
 int bg_vm_boot(bg_vm_op *op, const char *step_prefix);
-/* Wait until SSH answers with the pinned host key, while watching the
- * VMM process and the console for a first-boot BANGER-ERROR line. */
+/* Wait until SSH answers with the pinned host key (and the vsock agent,
+ * where the VM has one, saw sshd listening), while watching the VMM
+ * process and the console for a first-boot BANGER-ERROR line (ready.c).
+ * WAITING goes to the operation's progress about twice a second, never a
+ * second apart; a cancel ends the wait with BANGER_ECANCELLED. */
 int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s);
+/* How to reach the VM's vsock agent; false (and why, in the debug log)
+ * when the driver gives it no vsock or the image lacks the agent. */
+bool bg_vm_agent_addr(bg_vm_op *op, bg_agent_addr *a);
 /* Stop the VMM (gracefully unless force) and tear everything down;
  * state -> stopped. */
 int bg_vm_shutdown(bg_vm_op *op, bool force, const char *step_prefix);
@@ -83,7 +90,7 @@ void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2]);
 int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error);
 
 /* Scan the console log for the first-boot error line; *msg (bg_free)
- * gets its text when present. */
+ * gets its text when present (ready.c). */
 bool bg_vm_console_error(const char *console_log, char **msg);
 
 #endif

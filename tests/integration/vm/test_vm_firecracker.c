@@ -383,6 +383,43 @@ static void test_cancel_every_step(void **state)
 	fx_assert_clean(&F);
 }
 
+/* The wait for SSH reports WAITING often (about twice a second; before,
+ * one dial could hold it 3 s and an agent probe 1.5 s more): the
+ * largest gap is printed, not asserted. */
+typedef struct {
+	int waits;
+	int64_t last, max_gap;
+} gap_watch;
+
+static int watch_gaps(const banger_progress *p, void *payload)
+{
+	gap_watch *g = payload;
+	int64_t now = bg_now_ms();
+	if (p->event != BANGER_PROGRESS_WAITING)
+		return 0;
+	if (g->waits++ && now - g->last > g->max_gap)
+		g->max_gap = now - g->last;
+	g->last = now;
+	return g->waits >= 12;
+}
+
+static void test_wait_reports_often(void **state)
+{
+	(void)state;
+	gap_watch g;
+	memset(&g, 0, sizeof(g));
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "slow";
+	o.image = "testimg";
+	o.progress = watch_gaps;
+	o.progress_payload = &g;
+	assert_int_equal(banger_vm_create(NULL, F.ctx, &o), BANGER_ECANCELLED);
+	assert_int_equal(g.waits, 12);
+	printf("the wait for SSH (no guest answers): 12 WAITING reports, at most %lld ms apart\n",
+	       (long long)g.max_gap);
+	assert_rolled_back("slow", "waiting");
+}
+
 /* Another process holds the VM's lock: start and restart report the wait
  * (WAITING at "lock", naming the holder) and a cancel in it changes
  * nothing; once the holder lets go, start goes on. */
@@ -466,6 +503,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_every_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_every_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_reports_often, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_lock_wait, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
