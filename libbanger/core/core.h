@@ -255,7 +255,10 @@ void bg_sleep_ms(int ms);
 char *bg_which(const char *name);
 /* Run argv (argv[0] looked up on PATH), wait for it, capture stdout and
  * stderr (each may be NULL).  Returns 0 when the program ran; *status
- * gets the exit code (128+signal when killed).  stdin is /dev/null. */
+ * gets the exit code (128+signal when killed).  stdin is /dev/null.  A
+ * program killed by SIGINT was stopped by Ctrl-C at the terminal (the
+ * library sends none): that is BANGER_ECANCELLED, as the caller's own
+ * progress callback will say next. */
 int bg_run(int *status, char **out, char **err, const char *const argv[], int timeout_ms);
 /* Like bg_run but a non-zero exit is an error naming the command and
  * quoting the first line of its stderr. */

@@ -4,6 +4,7 @@
 #include "../../libbanger/core/core.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -367,6 +368,15 @@ static void test_run(void **state)
 	assert_int_equal(bg_run(&status, NULL, NULL, missing, 1000), BANGER_EUNSUPPORTED);
 	assert_int_equal(bg_run_checked(ok, 5000), BANGER_ERROR);
 	assert_non_null(strstr(banger_error_last()->message, "status 3: err"));
+	/* Ctrl-C at the terminal reached the program: a cancel, not a failure */
+	const char *interrupted[] = { "sh", "-c", "kill -INT $$", NULL };
+	assert_int_equal(bg_run(&status, NULL, NULL, interrupted, 5000), BANGER_ECANCELLED);
+	assert_int_equal(bg_run_checked(interrupted, 5000), BANGER_ECANCELLED);
+	assert_non_null(strstr(banger_error_last()->message, "cancelled: sh was interrupted"));
+	/* killed by another signal: still the program's status */
+	const char *killed[] = { "sh", "-c", "kill -TERM $$", NULL };
+	assert_int_equal(bg_run(&status, NULL, NULL, killed, 5000), 0);
+	assert_int_equal(status, 128 + SIGTERM);
 }
 
 int main(void)

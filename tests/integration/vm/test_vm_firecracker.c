@@ -383,6 +383,59 @@ static void test_cancel_every_step(void **state)
 	fx_assert_clean(&F);
 }
 
+/* A cancel is the caller saying stop: even with keep_on_failure a
+ * cancelled create leaves nothing (no record, no directory, no kernel
+ * object, no pin, no cached handles), and the error is the plain
+ * BANGER_ECANCELLED, without the "create VM" of a failure. */
+static void test_cancel_ignores_keep_on_failure(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *stage;
+		int event;
+	} stops[] = { { "create", BANGER_PROGRESS_STEP }, { "disks", BANGER_PROGRESS_STEP },
+		      { "identity", BANGER_PROGRESS_STEP }, { "network", BANGER_PROGRESS_STEP },
+		      { "vmm", BANGER_PROGRESS_STEP }, { "ssh", BANGER_PROGRESS_STEP },
+		      { "ssh", BANGER_PROGRESS_WAITING } };
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "cx";
+	o.image = "testimg";
+	o.nat = 1;
+	o.keep_on_failure = 1;
+	o.progress = cancel_at;
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+		canceller c;
+		memset(&c, 0, sizeof(c));
+		c.stop_at = stops[i].stage;
+		c.stop_event = stops[i].event;
+		o.progress_payload = &c;
+		int rc = banger_vm_create(NULL, F.ctx, &o);
+		if (rc != BANGER_ECANCELLED)
+			fail_msg("cancel at %s: create gave %d: %s", stops[i].stage, rc, banger_error_last()->message);
+		const char *msg = banger_error_last()->message;
+		if (strncmp(msg, "cancelled", 9) != 0)
+			fail_msg("cancel at %s: the error is not plainly a cancel: %s", stops[i].stage, msg);
+		assert_int_equal(bg_vm_cache_count(F.ctx), 0);
+		assert_rolled_back("cx", stops[i].stage);
+		printf("ok: cancelled at %s%s with keep_on_failure, nothing kept\n", stops[i].stage,
+		       stops[i].event == BANGER_PROGRESS_WAITING ? " (waiting)" : "");
+	}
+	/* a failure is still kept when asked */
+	setenv("BANGER_FAULT_FAIL", "create:spawn", 1);
+	o.progress = NULL;
+	o.no_wait = 1;
+	int rc = banger_vm_create(NULL, F.ctx, &o);
+	unsetenv("BANGER_FAULT_FAIL");
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(banger_error_last()->message, "create VM cx"));
+	banger_vm *vm;
+	assert_int_equal(banger_vm_lookup(&vm, F.ctx, "cx"), 0);
+	assert_int_equal(banger_vm_state(vm), BANGER_VM_STATE_STOPPED);
+	banger_vm_free(vm);
+	assert_int_equal(banger_vm_delete(F.ctx, "cx", NULL), 0);
+	fx_assert_clean(&F);
+}
+
 /* The wait for SSH reports WAITING often (about twice a second; before,
  * one dial could hold it 3 s and an agent probe 1.5 s more): the
  * largest gap is printed, not asserted. */
@@ -503,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_every_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_every_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_ignores_keep_on_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_reports_often, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_lock_wait, setup, teardown),
 	};
