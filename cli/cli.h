@@ -151,6 +151,17 @@ banger_ctx *cli_ctx(cli_env *env);
 int cli_fail(const char *what, int rc);
 int cli_exit_code(int rc);
 
+/* ---- what progress callbacks share (progress.c) ---- */
+/* From catch to release, the first SIGINT only sets a flag, which a
+ * progress callback turns into a cancel (return cli_interrupted()); the
+ * second one kills as usual. */
+void cli_interrupt_catch(void);
+void cli_interrupt_release(void);
+bool cli_interrupted(void);
+/* A WAITING report of stage "lock": its detail goes to stderr the first
+ * time of a wait; true for every such report. */
+bool cli_progress_tell_wait(const banger_progress *p);
+
 /* ---- output ---- */
 /* JSON string literal with escapes (controls, C1, bidi overrides as
  * \uNNNN; invalid UTF-8 as U+FFFD). */

@@ -93,6 +93,7 @@ static const char *event_name(int e)
 	case BANGER_PROGRESS_UNPACK: return "unpack";
 	case BANGER_PROGRESS_UNPACKED: return "unpacked";
 	case BANGER_PROGRESS_STEP: return "build";
+	case BANGER_PROGRESS_WAITING: return "waiting";
 	case BANGER_PROGRESS_DONE: return "done";
 	case BANGER_PROGRESS_UP_TO_DATE: return "up-to-date";
 	default: return "unknown";
@@ -158,6 +159,8 @@ static int on_progress(const banger_progress *ev, void *payload)
 		fflush(stdout);
 		return 0;
 	}
+	if (cli_progress_tell_wait(ev))
+		return 0;
 	p->layers = ev->items;
 	row *r = ev->item < MAX_ROWS ? &p->rows[ev->item] : NULL;
 	char d[20], sz[32];

@@ -112,6 +112,13 @@ static long long now_ms(void)
 static int on_progress(const banger_progress *ev, void *payload)
 {
 	progress_state *p = payload;
+	/* a wait for another process (after the download: end its line) */
+	if (ev->event == BANGER_PROGRESS_WAITING && p->drew) {
+		fputc('\n', stderr);
+		p->drew = false;
+	}
+	if (cli_progress_tell_wait(ev))
+		return 0;
 	/* the download's bytes are what there is to see */
 	if (ev->event != BANGER_PROGRESS_DOWNLOAD)
 		return 0;

@@ -132,10 +132,12 @@ static int vm_show(cli_env *env, const cli_call *call)
 static int progress(const banger_progress *p, void *payload)
 {
 	(void)payload;
-	/* the steps; waiting and the final report add nothing to read */
-	if (p->event == BANGER_PROGRESS_STEP)
+	/* the steps, and a wait for another process once; other waits and
+	 * the final report add nothing to read */
+	if (!cli_progress_tell_wait(p) && p->event == BANGER_PROGRESS_STEP)
 		fprintf(stderr, "%-9s %s\n", p->stage, p->detail ? p->detail : "");
-	return 0;
+	/* Ctrl-C: the library undoes what it made and returns ECANCELLED */
+	return cli_interrupted();
 }
 
 static int write_stream(int stream, const char *data, size_t len, void *payload)
@@ -163,7 +165,8 @@ static const cli_opt create_opts[] = {
 	{ "vmm", 0, OPT_STRING, &cr.vmm, "auto, firecracker or qemu", "VMM" },
 	{ "no-start", 0, OPT_FLAG, &cr.no_start, "create only; boot later with `vm start`", NULL },
 	{ "no-wait", 0, OPT_FLAG, &cr.no_wait, "do not wait for SSH", NULL },
-	{ "keep-on-failure", 0, OPT_FLAG, &cr.keep, "keep the VM record (with its error) if boot fails", NULL },
+	{ "keep-on-failure", 0, OPT_FLAG, &cr.keep,
+	  "keep the VM record (with its error) if boot fails; a cancel (Ctrl-C) never keeps it", NULL },
 	{ "timeout", 0, OPT_STRING, &cr.timeout, "seconds to wait for SSH", "SECS" },
 	{ "json", 0, OPT_FLAG, &cr.json, "print the VM as JSON", NULL },
 	{ 0 },
@@ -238,7 +241,10 @@ static int vm_create(cli_env *env, const cli_call *call)
 {
 	int rc;
 	banger_vm *vm = NULL;
-	if ((rc = banger_vm_create(&vm, call->ctx, &create_o)))
+	cli_interrupt_catch();
+	rc = banger_vm_create(&vm, call->ctx, &create_o);
+	cli_interrupt_release();
+	if (rc)
 		return cli_fail("vm create", rc);
 	if (cr.json) {
 		vm_json(stdout, vm);
@@ -280,12 +286,15 @@ static int simple(const cli_call *call, int which)
 	to.force = force_flag;
 	banger_vm_delete_options dop = BANGER_VM_DELETE_OPTIONS_INIT;
 	dop.force = force_flag;
+	if (which == 0 || which == 2)
+		cli_interrupt_catch(); /* their callback turns Ctrl-C into a cancel */
 	switch (which) {
 	case 0: rc = banger_vm_start(ctx, name, &so); break;
 	case 1: rc = banger_vm_stop(ctx, name, &to); break;
 	case 2: rc = banger_vm_restart(ctx, name, &so); break;
 	default: rc = banger_vm_delete(ctx, name, &dop); break;
 	}
+	cli_interrupt_release();
 	if (rc)
 		return cli_fail(path, rc);
 	return EXIT_OK;
@@ -407,7 +416,10 @@ static int vm_run(cli_env *env, const cli_call *call)
 			banger_vm_start_options so;
 			banger_vm_start_options_init(&so, BANGER_VM_START_OPTIONS_VERSION);
 			so.progress = progress;
-			if ((rc = banger_vm_start(ctx, cr.name, &so))) {
+			cli_interrupt_catch();
+			rc = banger_vm_start(ctx, cr.name, &so);
+			cli_interrupt_release();
+			if (rc) {
 				banger_vm_free(vm);
 				return cli_fail("vm run", rc);
 			}
@@ -420,7 +432,10 @@ static int vm_run(cli_env *env, const cli_call *call)
 		banger_vm_create_options o;
 		if (fill_create(&o))
 			return EXIT_USAGE;
-		if ((rc = banger_vm_create(&vm, ctx, &o)))
+		cli_interrupt_catch();
+		rc = banger_vm_create(&vm, ctx, &o);
+		cli_interrupt_release();
+		if (rc)
 			return cli_fail("vm run", rc);
 	}
 	char name[128];

@@ -14,8 +14,13 @@
  * is not asked for is the last: BANGER_PROGRESS_DONE or _UP_TO_DATE come
  * once the outcome is settled.
  *
- * Long waits (a guest booting) report BANGER_PROGRESS_WAITING about twice
- * a second, so a caller can cancel them without anything new to show.
+ * Long waits report BANGER_PROGRESS_WAITING about twice a second (never
+ * a second apart), so a caller can cancel them without anything new to
+ * show: a guest booting (VM create, start, restart), and a lock another
+ * process holds (stage "lock": a VM's lock for start and restart, an
+ * image's for pull and import, the kernels lock for kernel pull and
+ * import; detail says which lock and, when the system tells, the pid
+ * holding it).
  */
 #ifndef BANGER_PROGRESS_H
 #define BANGER_PROGRESS_H
@@ -76,7 +81,8 @@ typedef struct {
 	 * "create", "disks", "identity", "network", "vmm", "agent", "ssh",
 	 * "ready", "done"; images "resolve", "download", "unpack", "build",
 	 * "done"; kernels "catalog", "download", "unpack", "copy", "install",
-	 * "done".  Never NULL. */
+	 * "done"; any of them "lock" (waiting for another process).  Never
+	 * NULL. */
 	const char *stage;
 	const char *subject;   /* the VM, image or kernel name; NULL while not known */
 	const char *detail;    /* for people (may hold text from a registry or a catalog); may be NULL */

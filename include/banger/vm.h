@@ -46,8 +46,9 @@
  * Every call on a VM holds that VM's lock, so two processes never
  * interleave on one VM.  A call that fails, or is cancelled through its
  * progress callback (<banger/progress.h>), undoes what it made: a failed
- * create leaves no VM (unless keep_on_failure), a failed start a stopped
- * one.
+ * create leaves no VM (unless keep_on_failure), a cancelled one none at
+ * all, a failed start a stopped one.  Start and restart report a wait
+ * for a VM's lock another process holds, and may be cancelled in it.
  */
 #ifndef BANGER_VM_H
 #define BANGER_VM_H
@@ -165,7 +166,8 @@ typedef struct {
 	const char *vmm;          /* "auto", "firecracker", "qemu"; NULL: config "vmm" */
 	int no_start;             /* only create: disks, identity, record (state stopped) */
 	int no_wait;              /* start, but do not wait for SSH */
-	int keep_on_failure;      /* keep the record (with last_error) when boot fails */
+	int keep_on_failure;      /* keep the record (with last_error) when boot fails;
+				     never after a cancel */
 	uint32_t ready_timeout_s; /* 0: config "ready_timeout" */
 	banger_progress_cb progress; /* NULL: no reports; may cancel (progress.h) */
 	void *progress_payload;
@@ -176,10 +178,14 @@ typedef struct {
 BANGER_EXTERN(int) banger_vm_create_options_init(banger_vm_create_options *opts, unsigned int version);
 
 /* Create a VM and (unless no_start) boot it and wait until SSH answers
- * with the host key banger pinned for it.  Any failure, and a
- * cancellation through progress (BANGER_ECANCELLED), rolls back
- * everything created so far and says which step failed.  *out (may be
- * NULL) receives the VM's record. */
+ * with the host key banger pinned for it.  Any failure rolls back
+ * everything created so far and says which step failed ("create VM
+ * NAME: ..."); with keep_on_failure the VM is kept instead, stopped, with
+ * the error as its last_error.  A cancellation through progress always
+ * rolls back, keep_on_failure or not (that is for failures to debug; a
+ * cancel is the caller saying stop): no record, no directory, nothing on
+ * the host, and the error is plainly BANGER_ECANCELLED, "cancelled ...".
+ * *out (may be NULL) receives the VM's record. */
 BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const banger_vm_create_options *opts);
 
 /* Version 2: progress is a banger_progress_cb (progress.h). */

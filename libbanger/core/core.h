@@ -225,6 +225,13 @@ typedef struct { int fd; } bg_lock;
 /* Take an exclusive flock on path (created 0600), waiting up to
  * timeout_ms (-1: forever, 0: try once). */
 int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
+/* The same for an operation that reports progress: while another process
+ * holds the lock, a WAITING report at stage "lock" (detail: "waiting for
+ * <what> held by pid N") goes to progress at once and then about twice a
+ * second, and a callback's "stop" ends the wait with BANGER_ECANCELLED.
+ * progress NULL or without a callback: bg_lock_acquire. */
+int bg_lock_acquire_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
+			      const char *what);
 /* The same, shared: any number of shared holders, no exclusive one. */
 int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
 /* The same on an existing directory (flock works on directory
@@ -248,7 +255,10 @@ void bg_sleep_ms(int ms);
 char *bg_which(const char *name);
 /* Run argv (argv[0] looked up on PATH), wait for it, capture stdout and
  * stderr (each may be NULL).  Returns 0 when the program ran; *status
- * gets the exit code (128+signal when killed).  stdin is /dev/null. */
+ * gets the exit code (128+signal when killed).  stdin is /dev/null.  A
+ * program killed by SIGINT was stopped by Ctrl-C at the terminal (the
+ * library sends none): that is BANGER_ECANCELLED, as the caller's own
+ * progress callback will say next. */
 int bg_run(int *status, char **out, char **err, const char *const argv[], int timeout_ms);
 /* Like bg_run but a non-zero exit is an error naming the command and
  * quoting the first line of its stderr. */

@@ -112,6 +112,10 @@ int bg_run_collect(int *status, char **out, char **err, pid_t pid, int out_fd, i
 		;
 	if (timed_out && !rc)
 		rc = bg_error(BANGER_ETIMEOUT, "%s did not finish within %d ms", name, timeout_ms);
+	/* Ctrl-C reaches the whole foreground process group: the user
+	 * stopping the operation, not the program failing */
+	if (!rc && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT)
+		rc = bg_error(BANGER_ECANCELLED, "cancelled: %s was interrupted (SIGINT)", name);
 	if (!rc && (bo.oom || be.oom))
 		rc = bg_error_oom();
 	if (!rc && status)

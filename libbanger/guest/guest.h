@@ -133,6 +133,17 @@ int bg_kh_hash_name(char **out, const char *name);
  * lowercased. */
 char *bg_kh_lookup_name(const char *host, uint16_t port);
 
+/* ---- dialing under a wait that reports progress (ssh_client.c) ---- */
+/* Called while a dial waits; a non-zero answer (with the error set)
+ * ends the dial with that code. */
+typedef int (*bg_ssh_tick)(void *payload);
+/* banger_ssh_connect, calling tick at least every 100 ms while it waits
+ * for the peer (TCP connect, handshake, authentication): a caller that
+ * must report a wait about twice a second, and be able to stop it, can
+ * still give one attempt its full connect_timeout_ms (vm/ready.c). */
+int bg_ssh_connect_ticking(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *opts, bg_ssh_tick tick,
+			   void *tick_payload);
+
 /* ---- the ssh ProxyCommand relay (ssh_client.c) ---- */
 /* Copy bytes between in_fd/out_fd and a TCP connection to ip:port (0
  * means 22) until the connection closes.  Which VM the address belongs

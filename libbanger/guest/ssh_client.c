@@ -37,6 +37,8 @@ struct banger_ssh {
 	uint16_t port;
 	char *fingerprint;
 	uint32_t io_timeout_ms;
+	bg_ssh_tick tick;      /* while dialing only (bg_ssh_connect_ticking) */
+	void *tick_payload;
 };
 
 struct banger_ssh_result {
@@ -105,6 +107,9 @@ static int wait_socket(banger_ssh *s, int64_t deadline, int extra_fd, bool *extr
 	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 		p[0].events |= POLLOUT;
 	for (;;) {
+		int rc = s->tick ? s->tick(s->tick_payload) : 0;
+		if (rc)
+			return rc;
 		int64_t left = deadline - bg_now_ms();
 		if (left <= 0)
 			return bg_error(BANGER_ETIMEOUT, "timed out waiting for %s:%u", s->host, (unsigned)s->port);
@@ -135,7 +140,10 @@ static int wait_socket(banger_ssh *s, int64_t deadline, int extra_fd, bool *extr
 
 /* ---- dialing ---- */
 
-static int tcp_connect(int *out, const char *host, uint16_t port, int64_t deadline)
+/* tick (may be NULL) is called at least every 100 ms while connecting;
+ * its non-zero answer ends the dial with that code. */
+static int tcp_connect(int *out, const char *host, uint16_t port, int64_t deadline, bg_ssh_tick tick,
+		       void *tick_payload)
 {
 	*out = -1;
 	char portstr[8];
@@ -164,13 +172,19 @@ static int tcp_connect(int *out, const char *host, uint16_t port, int64_t deadli
 			err = errno;
 			if (err == EINPROGRESS) {
 				struct pollfd p = { fd, POLLOUT, 0 };
+				const int64_t slice = tick ? 100 : INT32_MAX;
 				for (;;) {
 					int64_t left = deadline - bg_now_ms();
 					if (left <= 0) {
 						err = ETIMEDOUT;
 						break;
 					}
-					int r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+					if (tick && (rc = tick(tick_payload))) {
+						close(fd);
+						freeaddrinfo(res);
+						return rc;
+					}
+					int r = poll(&p, 1, (int)(left > slice ? slice : left));
 					if (r < 0 && errno == EINTR)
 						continue;
 					if (r < 0) {
@@ -391,7 +405,8 @@ static int check_options(const banger_ssh_options *o, bg_env *env)
 	return 0;
 }
 
-BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o)
+static int dial(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o, bg_ssh_tick tick,
+		void *tick_payload)
 {
 	bg_env *env = bg_env_of(ctx);
 	if (!out)
@@ -412,13 +427,15 @@ BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const b
 		return bg_error_oom();
 	s->fd = -1;
 	s->env = env;
+	s->tick = tick;
+	s->tick_payload = tick_payload;
 	s->port = o->port ? o->port : 22;
 	s->io_timeout_ms = o->io_timeout_ms ? o->io_timeout_ms : DEFAULT_IO_MS;
 	if (!(s->host = bg_strdup(o->host))) {
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = tcp_connect(&s->fd, s->host, s->port, deadline)))
+	if ((rc = tcp_connect(&s->fd, s->host, s->port, deadline, tick, tick_payload)))
 		goto fail;
 	s->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, s);
 	if (!s->session) {
@@ -460,16 +477,29 @@ BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const b
 		goto fail;
 	}
 	bg_debug(env, "ssh: connected to %s@%s:%u (%s)", user, s->host, (unsigned)s->port, s->fingerprint);
+	s->tick = NULL;
 	*out = s;
 	return 0;
 fail:
 	{
 		bg_error_saved saved;
 		bg_error_save(&saved);
+		s->tick = NULL; /* closing is not part of the wait */
 		banger_ssh_close(s);
 		bg_error_restore(&saved);
 	}
 	return rc;
+}
+
+BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o)
+{
+	return dial(out, ctx, o, NULL, NULL);
+}
+
+int bg_ssh_connect_ticking(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o, bg_ssh_tick tick,
+			   void *tick_payload)
+{
+	return dial(out, ctx, o, tick, tick_payload);
 }
 
 static bool retryable(int rc)
@@ -941,7 +971,7 @@ int bg_ssh_relay(const char *ip, uint16_t port, int in_fd, int out_fd)
 {
 	int rc;
 	int sock;
-	if ((rc = tcp_connect(&sock, ip, port ? port : 22, bg_now_ms() + DEFAULT_CONNECT_MS)))
+	if ((rc = tcp_connect(&sock, ip, port ? port : 22, bg_now_ms() + DEFAULT_CONNECT_MS, NULL, NULL)))
 		return rc;
 	/* Keep a closed reader of out_fd from killing us with SIGPIPE:
 	 * block it on this thread and swallow a pending one. */

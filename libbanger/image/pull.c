@@ -290,9 +290,13 @@ int bg_image_finish(banger_image **out, bg_env *env, bg_resolved *res, const cha
 	}
 	if ((rc = bg_mkdir_p(env->layout.images_dir, 0700)))
 		goto out;
-	/* one pull per image name at a time (another process may be at it) */
-	if ((rc = bg_lock_acquire(&lock, lock_path, 3600 * 1000))) {
-		bg_error_prefix("image %s is being pulled by another process", name);
+	/* one pull per image name at a time (another process may be at it);
+	 * the caller hears about a wait and may stop it */
+	char what[300];
+	snprintf(what, sizeof(what), "the lock of image %s", name);
+	if ((rc = bg_lock_acquire_reporting(&lock, lock_path, 3600 * 1000, &pg.rep, what))) {
+		if (rc != BANGER_ECANCELLED)
+			bg_error_prefix("image %s is being pulled by another process", name);
 		goto out;
 	}
 	bool up_to_date = false;

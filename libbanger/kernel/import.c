@@ -167,7 +167,7 @@ int bg_kernel_import(bg_env *env, const char *name, const char *kernel_path, con
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_progress_step(progress, "install", name)) || (rc = bg_kernel_commit(env, &st, out)))
+	if ((rc = bg_progress_step(progress, "install", name)) || (rc = bg_kernel_commit(env, &st, out, progress)))
 		goto fail;
 	bg_progress_done(progress, name, 0);
 	bg_kernel_staging_drop(&st);

@@ -378,7 +378,8 @@ static int clear_stale(bg_env *env, const char *final)
 	return bg_remove_tree(final);
 }
 
-int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record *rec)
+int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record *rec,
+		     const bg_progress *progress)
 {
 	char *lp = lock_path(&env->layout);
 	char *final = bg_path_join(env->layout.kernels_dir, rec->name);
@@ -388,7 +389,7 @@ int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record 
 		rc = bg_error_oom();
 		goto out;
 	}
-	if ((rc = bg_lock_acquire(&lock, lp, LOCK_TIMEOUT_MS)))
+	if ((rc = bg_lock_acquire_reporting(&lock, lp, LOCK_TIMEOUT_MS, progress, "the kernels lock")))
 		goto out;
 	sweep_leftovers(env);
 	bg_kernel_record existing;

@@ -132,8 +132,10 @@ int bg_kernel_finish_tree(bg_env *env, bg_kernel_staging *st, bg_kernel_files *f
 			  bg_kernel_info *info);
 /* Under the kernels lock: refuse a recorded name, clear a stale directory
  * of the same name, rename the tree into place and record rec; undo the
- * rename if recording fails. */
-int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record *rec);
+ * rename if recording fails.  A wait for the lock is reported to
+ * progress (may be NULL), which may cancel it. */
+int bg_kernel_commit(bg_env *env, bg_kernel_staging *st, const bg_kernel_record *rec,
+		     const bg_progress *progress);
 /* Remove record and files; BANGER_EBUSY naming a user. */
 int bg_kernel_remove(bg_env *env, const char *name);
 

@@ -143,7 +143,8 @@ int bg_kernel_pull(bg_env *env, const char *name, const bg_pull_opts *o, bg_kern
 		rc = bg_error_oom();
 		goto fail;
 	}
-	if ((rc = bg_progress_step(&o->progress, "install", name)) || (rc = bg_kernel_commit(env, &st, out)))
+	if ((rc = bg_progress_step(&o->progress, "install", name)) ||
+	    (rc = bg_kernel_commit(env, &st, out, &o->progress)))
 		goto fail;
 	bg_progress_done(&o->progress, name, 0);
 	bg_kernel_staging_drop(&st);

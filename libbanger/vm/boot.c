@@ -1,12 +1,10 @@
 /* Booting and stopping a VM: host objects first (each recorded in the
- * handles as it is made), then the VMM; readiness is SSH with the pinned
- * host key, and the vsock agent's report where the VM has one.  Fault
- * points ("<op>:<step>") let the crash tests kill the process at every
- * step. */
+ * handles as it is made), then the VMM (readiness, after it, is
+ * ready.c).  Fault points ("<op>:<step>") let the crash tests kill the
+ * process at every step. */
 #include "vm_internal.h"
 
 #include "../guest/agent.h"
-#include "../../guest/include/banger-guest/first_boot.h"
 
 #include <banger/ssh.h>
 #include <fcntl.h>
@@ -16,8 +14,6 @@
 #include <unistd.h>
 
 #define STOP_TIMEOUT_MS 20000
-#define CONSOLE_TAIL_BYTES 65536
-#define ERROR_MARK BG_FB_ERROR_MARK
 
 static int fault(const char *prefix, const char *step)
 {
@@ -161,185 +157,6 @@ fail:;
 	return rc;
 }
 
-bool bg_vm_console_error(const char *console_log, char **msg)
-{
-	*msg = NULL;
-	/* The tail across a rotation of the log (the relay may just have
-	 * moved the line into console.log.1). */
-	char *buf = bg_malloc(CONSOLE_TAIL_BYTES + 1);
-	ssize_t n = buf ? (ssize_t)bg_vmm_console_tail(buf, CONSOLE_TAIL_BYTES, console_log) : -1;
-	if (n <= 0) {
-		bg_free(buf);
-		return false;
-	}
-	buf[n] = '\0';
-	/* NULs from the serial line would end the search early */
-	for (ssize_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	char *hit = strstr(buf, ERROR_MARK);
-	if (hit) {
-		hit += strlen(ERROR_MARK);
-		size_t len = strcspn(hit, "\r\n");
-		*msg = bg_strndup(hit, len);
-	}
-	bg_free(buf);
-	return hit != NULL;
-}
-
-/* Readiness also asks the guest's vsock agent (docs/vsock-agent.md)
- * where there is one: the driver gives the VM a vsock device and the
- * image carries the agent.  Otherwise it is SSH alone. */
-#define AGENT_PROBE_MS 1500  /* one connect + VERSION + READY */
-#define AGENT_GRACE_MS 5000  /* SSH works but the agent never confirmed */
-
-static bool agent_addr(bg_vm_op *op, bg_agent_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->port = BG_AGENT_PORT;
-	if (!(op->driver.caps & BG_VMM_CAP_VSOCK) || !op->spec.vsock_cid) {
-		const char *why = op->driver.no_vsock;
-		bg_debug(op->ctx, "%s: readiness is SSH only: %s gives this VM no vsock device%s%s%s", op->vm.name,
-			 op->driver.name, why ? " (" : "", why ? why : "", why ? ")" : "");
-		return false;
-	}
-	if (!bg_agent_image_has(op->image.rootfs_path)) {
-		bg_debug(op->ctx, "%s: readiness is SSH only: image %s does not carry the vsock agent (%s)",
-			 op->vm.name, op->image.name ? op->image.name : "?", BG_AGENT_GUEST_BIN);
-		return false;
-	}
-	if (op->driver.caps & BG_VMM_CAP_VSOCK_UDS)
-		a->uds_path = op->spec.vsock_path; /* hybrid vsock */
-	a->cid = op->spec.vsock_cid;
-	return a->uds_path != NULL || a->cid >= 3;
-}
-
-int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
-{
-	banger_ctx *ctx = op->ctx;
-	int64_t deadline = bg_now_ms() + (int64_t)timeout_s * 1000;
-	int64_t t0 = bg_now_ms();
-	const char *names[2];
-	bg_vm_pin_names(&op->vm, names);
-	banger_ssh_options so = BANGER_SSH_OPTIONS_INIT;
-	so.host = op->vm.guest_ip;
-	so.known_hosts_path = ctx->env.layout.known_hosts;
-	/* banger generated and pinned the host key before boot: only an
-	 * exact match is accepted, there is no first-use window. */
-	so.hostkey_policy = op->spec.identity_disk ? BANGER_SSH_HOSTKEY_PINNED : BANGER_SSH_HOSTKEY_TOFU;
-	so.pin_names = names;
-	so.pin_names_count = 2;
-	so.connect_timeout_ms = 3000;
-	/* Stages: VMM up -> agent answers -> agent sees sshd listening ->
-	 * SSH handshake with the pinned key.  Without an agent, the middle
-	 * two are skipped.  An agent that never answers at all does not hold
-	 * a VM whose SSH works for more than AGENT_GRACE_MS. */
-	bg_agent_addr aa;
-	bool agent = agent_addr(op, &aa);
-	bool agent_seen = false, agent_sshd = false, agent_ok = false; /* ok: the last probe answered */
-	bg_agent_report rep;
-	memset(&rep, 0, sizeof(rep));
-	char agent_why[300] = "no answer yet", ssh_why[300] = "no answer yet", fp[128] = "";
-	int64_t ssh_ok_at = 0;
-	int rc;
-	if (agent)
-		rc = bg_vm_op_progress(op, "agent", "waiting for the vsock agent (port %u) and sshd on %s (timeout %us)",
-				       aa.port, op->vm.guest_ip, timeout_s);
-	else
-		rc = bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
-	if (rc)
-		return rc;
-	for (;;) {
-		bg_vm_handles h;
-		pid_t pid = 0;
-		if (bg_handles_cache_get(ctx, op->vm.id, &h))
-			pid = h.pid;
-		char *err = NULL;
-		if (bg_vm_console_error(op->vm.log_path, &err)) {
-			rc = bg_error(BANGER_ERROR, "the guest's first boot failed: %s", err ? err : "");
-			bg_free(err);
-			return rc;
-		}
-		if (!bg_vmm_alive(op->vm.api_sock, pid)) {
-			char tail[512];
-			bg_vmm_log_tail(tail, sizeof(tail), op->vm.log_path);
-			return bg_error(BANGER_EVMM, "the VMM exited during boot%s%s", tail[0] ? "; console: " : "", tail);
-		}
-		if (agent && !agent_sshd) {
-			int64_t left = deadline - bg_now_ms();
-			int probe_ms = (int)(left < 200 ? 200 : left > AGENT_PROBE_MS ? AGENT_PROBE_MS : left);
-			bg_agent_report r;
-			int ar = bg_agent_ready(&r, &aa, probe_ms);
-			if (ar == 0) {
-				if ((!agent_seen || strcmp(r.systemd, rep.systemd) != 0 ||
-				     r.sshd_listening != rep.sshd_listening) &&
-				    (rc = bg_vm_op_progress(op, "agent", "the vsock agent answers: systemd %s, sshd %s",
-							    r.systemd,
-							    r.sshd_listening ? "listening" : "not listening yet")))
-					return rc;
-				rep = r;
-				agent_seen = agent_ok = true;
-				agent_sshd = r.sshd_listening;
-			} else if (ar == BANGER_EUNSUPPORTED) {
-				bg_debug(ctx, "%s: readiness is SSH only: %s", op->vm.name, banger_error_last()->message);
-				agent = false;
-			} else {
-				agent_ok = false;
-				snprintf(agent_why, sizeof(agent_why), "%s", banger_error_last()->message);
-			}
-		}
-		/* The agent says sshd is not listening: no point dialling yet. */
-		if (!ssh_ok_at && (!agent || agent_sshd || !agent_ok)) {
-			banger_ssh *ssh = NULL;
-			rc = banger_ssh_connect(&ssh, ctx, &so);
-			if (rc == 0) {
-				snprintf(fp, sizeof(fp), "%s", banger_ssh_host_fingerprint(ssh));
-				banger_ssh_close(ssh);
-				ssh_ok_at = bg_now_ms();
-			} else if (rc == BANGER_ETRUST || rc == BANGER_EREVOKED || rc == BANGER_EPERM) {
-				return rc;
-			} else {
-				snprintf(ssh_why, sizeof(ssh_why), "%s", banger_error_last()->message);
-			}
-		}
-		int64_t now = bg_now_ms();
-		if (ssh_ok_at && (!agent || agent_sshd || now - ssh_ok_at >= AGENT_GRACE_MS || now >= deadline)) {
-			if (agent && !agent_sshd)
-				bg_warn(ctx, "%s: SSH works but the vsock agent %s; ready on SSH alone", op->vm.name,
-					!agent_seen ? "never answered" : agent_ok ? "still reports sshd not listening"
-									: "stopped answering");
-			return bg_vm_op_progress(op, "ready", "SSH answered with the pinned host key (%s) after %.1fs%s",
-						 fp, (double)(now - t0) / 1000.0,
-						 agent && agent_sshd ? "; the vsock agent confirmed sshd" : "");
-		}
-		if (now >= deadline)
-			break;
-		/* nothing new, but the caller may want to stop waiting */
-		if ((rc = bg_vm_op_waiting(op, agent ? "agent" : "ssh")))
-			return rc;
-		bg_sleep_ms(agent ? 250 : 500);
-	}
-	char stage[800];
-	if (!agent)
-		snprintf(stage, sizeof(stage), "the VMM is up; still waiting for sshd on %s", op->vm.guest_ip);
-	else if (!agent_seen)
-		snprintf(stage, sizeof(stage), "the VMM is up; still waiting for the vsock agent: %s", agent_why);
-	else if (!agent_ok)
-		snprintf(stage, sizeof(stage), "the vsock agent answered earlier but no longer: %s", agent_why);
-	else if (!agent_sshd)
-		snprintf(stage, sizeof(stage),
-			 "the VMM and the vsock agent are up (systemd %s); still waiting for sshd to listen",
-			 rep.systemd);
-	else
-		snprintf(stage, sizeof(stage),
-			 "the vsock agent reports sshd listening; still waiting for SSH on %s: %s",
-			 op->vm.guest_ip, ssh_why);
-	char tail[512];
-	bg_vmm_log_tail(tail, sizeof(tail), op->vm.log_path);
-	return bg_error(BANGER_ETIMEOUT, "VM %s did not become ready within %us (%s)%s%s", op->vm.name, timeout_s,
-			stage, tail[0] ? "; console: " : "", tail);
-}
-
 /* Ask the guest itself to power off over SSH (verified key).  QEMU's ACPI
  * power button needs logind or acpid in the guest, which container-born
  * images lack; a poweroff through sshd works wherever sshd does. */
@@ -388,7 +205,7 @@ int bg_vm_shutdown(bg_vm_op *op, bool force, const char *pfx)
 			if (!(op->driver.caps & BG_VMM_CAP_CTRL_ALT_DEL)) {
 				bg_agent_addr aa;
 				/* the vsock agent when the VM has one, else sshd */
-				if (agent_addr(op, &aa) && bg_agent_poweroff(&aa, 3000) == 0) {
+				if (bg_vm_agent_addr(op, &aa) && bg_agent_poweroff(&aa, 3000) == 0) {
 					bg_vm_op_note(op, "stop", "the vsock agent is powering the guest off");
 				} else {
 					bg_vm_op_note(op, "stop", "asking the guest to power off over SSH");

@@ -1,5 +1,6 @@
 /* banger_vm_create: allocate, build disks and identity, boot, wait for
- * verified SSH.  Any failure rolls back everything made so far. */
+ * verified SSH.  Any failure rolls back everything made so far (a failed
+ * boot is kept when asked), and a cancel always does. */
 #include "vm_internal.h"
 
 #include "../guest/guest.h"
@@ -466,10 +467,15 @@ BANGER_EXTERN(int) banger_vm_create(banger_vm **out, banger_ctx *ctx, const bang
 	bg_vm_op_end(&op);
 	return 0;
 
-fail:
-	bg_error_prefix("create VM %s", vm->name ? vm->name : vm->id);
+fail:;
+	/* A cancel is the caller saying stop, not a failure to debug: it is
+	 * rolled back whatever keep_on_failure says, and its error is the
+	 * plain BANGER_ECANCELLED. */
+	const bool cancelled = rc == BANGER_ECANCELLED;
+	if (!cancelled)
+		bg_error_prefix("create VM %s", vm->name ? vm->name : vm->id);
 	if (dir_made)
-		rollback(&op, recorded, opts->keep_on_failure != 0);
+		rollback(&op, recorded, opts->keep_on_failure != 0 && !cancelled);
 early:
 	bg_image_record_clear(&img);
 	bg_vm_op_end(&op);

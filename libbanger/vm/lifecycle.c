@@ -63,7 +63,8 @@ BANGER_EXTERN(int) banger_vm_start(banger_ctx *ctx, const char *name, const bang
 	if (rc)
 		return rc;
 	bg_vm_op op;
-	rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin_reporting(&op, ctx, name, BANGER_PROGRESS_OP_VM_START, opts->progress,
+				      opts->progress_payload);
 	if (rc == 0) {
 		bg_vm_op_set_progress(&op, BANGER_PROGRESS_OP_VM_START, opts->progress, opts->progress_payload);
 		rc = start_locked(&op, opts);
@@ -120,7 +121,8 @@ BANGER_EXTERN(int) banger_vm_restart(banger_ctx *ctx, const char *name, const ba
 	if (rc)
 		return rc;
 	bg_vm_op op;
-	rc = bg_vm_op_begin(&op, ctx, name, -1);
+	rc = bg_vm_op_begin_reporting(&op, ctx, name, BANGER_PROGRESS_OP_VM_RESTART, opts->progress,
+				      opts->progress_payload);
 	if (rc == 0)
 		rc = stop_locked(&op, false);
 	if (rc == 0) {

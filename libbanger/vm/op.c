@@ -9,7 +9,8 @@
 
 #define LOCK_WAIT_MS 30000
 
-int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
+/* wait: the caller's progress for the wait for the lock, or NULL. */
+static int begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms, bg_progress *wait)
 {
 	memset(op, 0, sizeof(*op));
 	op->ctx = ctx;
@@ -21,8 +22,14 @@ int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
 		return rc;
 	if ((rc = bg_layout_vm_paths(&op->paths, &ctx->env.layout, op->vm.id)))
 		return rc;
-	if ((rc = bg_lock_acquire(&op->lock, op->paths.lock, lock_ms < 0 ? LOCK_WAIT_MS : lock_ms))) {
-		bg_error_prefix("VM %s is busy", op->vm.name);
+	char what[300];
+	snprintf(what, sizeof(what), "the lock of VM %s", op->vm.name);
+	if (wait)
+		wait->subject = op->vm.name;
+	if ((rc = bg_lock_acquire_reporting(&op->lock, op->paths.lock, lock_ms < 0 ? LOCK_WAIT_MS : lock_ms, wait,
+					    what))) {
+		if (rc != BANGER_ECANCELLED)
+			bg_error_prefix("VM %s is busy", op->vm.name);
 		return rc;
 	}
 	/* The record may have changed while we waited for the lock. */
@@ -32,6 +39,18 @@ int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
 	if ((rc = bg_store_vm_get(&ctx->env.store, &op->vm, id)))
 		return rc;
 	return 0;
+}
+
+int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms)
+{
+	return begin(op, ctx, name, lock_ms, NULL);
+}
+
+int bg_vm_op_begin_reporting(bg_vm_op *op, banger_ctx *ctx, const char *name, int operation, banger_progress_cb cb,
+			     void *payload)
+{
+	bg_progress wait = { cb, payload, operation, NULL };
+	return begin(op, ctx, name, -1, &wait);
 }
 
 void bg_vm_op_set_progress(bg_vm_op *op, int operation, banger_progress_cb cb, void *payload)

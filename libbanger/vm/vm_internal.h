@@ -7,6 +7,7 @@
 #define BG_VM_INTERNAL_H
 
 #include "vm.h"
+#include "../guest/agent.h"
 #include "../vmm/vmm.h"
 
 typedef struct {
@@ -29,6 +30,12 @@ typedef struct {
  * paths.  The VM's image, kernel and driver are loaded by
  * bg_vm_op_prepare_boot. */
 int bg_vm_op_begin(bg_vm_op *op, banger_ctx *ctx, const char *name, int lock_ms);
+/* The same for an operation that reports progress (start, restart): a
+ * wait for the VM's lock is reported to cb (NULL: none; operation is a
+ * banger_progress_op), which may cancel it (BANGER_ECANCELLED).  The
+ * operation's own reports are set with bg_vm_op_set_progress. */
+int bg_vm_op_begin_reporting(bg_vm_op *op, banger_ctx *ctx, const char *name, int operation, banger_progress_cb cb,
+			     void *payload);
 /* Load image, kernel, driver; build command line and spec; check that
  * the driver can boot it.  Nothing is created. */
 int bg_vm_op_prepare_boot(bg_vm_op *op);
@@ -51,9 +58,15 @@ int bg_vm_op_waiting(bg_vm_op *op, const char *stage);
  * ("create" / "start").  On failure everything it made is torn down and
  * the state is set back to stopped (with last_error). */
 int bg_vm_boot(bg_vm_op *op, const char *step_prefix);
-/* Wait until SSH answers with the pinned host key, while watching the
- * VMM process and the console for a first-boot BANGER-ERROR line. */
+/* Wait until SSH answers with the pinned host key (and the vsock agent,
+ * where the VM has one, saw sshd listening), while watching the VMM
+ * process and the console for a first-boot BANGER-ERROR line (ready.c).
+ * WAITING goes to the operation's progress about twice a second, never a
+ * second apart; a cancel ends the wait with BANGER_ECANCELLED. */
 int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s);
+/* How to reach the VM's vsock agent; false (and why, in the debug log)
+ * when the driver gives it no vsock or the image lacks the agent. */
+bool bg_vm_agent_addr(bg_vm_op *op, bg_agent_addr *a);
 /* Stop the VMM (gracefully unless force) and tear everything down;
  * state -> stopped. */
 int bg_vm_shutdown(bg_vm_op *op, bool force, const char *step_prefix);
@@ -77,7 +90,7 @@ void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2]);
 int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error);
 
 /* Scan the console log for the first-boot error line; *msg (bg_free)
- * gets its text when present. */
+ * gets its text when present (ready.c). */
 bool bg_vm_console_error(const char *console_log, char **msg);
 
 #endif

@@ -1,10 +1,14 @@
 /* Public API only: image options, reference normalization, records,
- * errors of pull/import/remove that need no registry. */
+ * errors of pull/import/remove that need no registry, and an import that
+ * waits for the image's lock (reported, cancellable). */
 #include <banger/banger.h>
+
+#include "lock_holder.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); exit(1); } } while (0)
 
@@ -15,6 +19,65 @@ static int on_progress(const banger_progress *p, void *payload)
 	CHECK(payload == &progress_calls);
 	progress_calls++;
 	return 0;
+}
+
+typedef struct {
+	int waits;          /* WAITING reports at stage "lock" */
+	int cancel;         /* answer "stop" to the first of them */
+	pid_t release;      /* > 0: stop this holder at the first of them */
+	int last_event;
+	char detail[256];
+} lock_watch;
+
+static int on_lock_wait(const banger_progress *p, void *payload)
+{
+	lock_watch *w = payload;
+	w->last_event = p->event;
+	if (p->event != BANGER_PROGRESS_WAITING || strcmp(p->stage, "lock") != 0)
+		return 0;
+	CHECK(p->operation == BANGER_PROGRESS_OP_IMAGE_IMPORT && p->subject && strcmp(p->subject, "locked") == 0);
+	w->waits++;
+	snprintf(w->detail, sizeof(w->detail), "%s", p->detail ? p->detail : "");
+	if (w->release > 0) {
+		lock_holder_stop(w->release);
+		w->release = 0;
+	}
+	return w->cancel;
+}
+
+/* Another process holds the image's lock: the import reports the wait
+ * and a cancel in it records nothing; when the holder lets go, the
+ * import goes on. */
+static void import_waits_for_lock(banger_ctx *ctx, const char *state)
+{
+	char layout[4200], lock[4200], cmd[9000], held[64];
+	snprintf(layout, sizeof(layout), "%s.layout", state);
+	snprintf(cmd, sizeof(cmd), "python3 '%s/tests/hardening/mkimage.py' '%s' v1", getenv("BANGER_SOURCE_DIR"),
+		 layout);
+	CHECK(system(cmd) == 0);
+	snprintf(lock, sizeof(lock), "%s/images", state);
+	mkdir(lock, 0700);
+	snprintf(lock, sizeof(lock), "%s/images/.lock-locked", state);
+	pid_t holder = lock_holder_start(lock);
+	snprintf(held, sizeof(held), "held by pid %d", (int)holder);
+
+	banger_image_pull_options o = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	o.name = "locked";
+	o.progress = on_lock_wait;
+	lock_watch w = { 0, 1, 0, 0, "" };
+	o.progress_payload = &w;
+	banger_image *img = NULL;
+	CHECK(banger_image_import(&img, ctx, layout, &o) == BANGER_ECANCELLED && img == NULL);
+	CHECK(w.waits == 1 && strstr(w.detail, "waiting for the lock of image locked") && strstr(w.detail, held));
+	CHECK(strstr(banger_error_last()->message, "cancelled"));
+	CHECK(banger_image_lookup(&img, ctx, "locked") == BANGER_ENOTFOUND);
+
+	memset(&w, 0, sizeof(w));
+	w.release = holder;
+	CHECK(banger_image_import(&img, ctx, layout, &o) == 0 && img);
+	CHECK(w.waits >= 1 && w.last_event == BANGER_PROGRESS_DONE);
+	banger_image_free(img);
+	CHECK(banger_image_remove(ctx, "locked") == 0);
 }
 
 int main(int argc, char **argv)
@@ -80,6 +143,7 @@ int main(int argc, char **argv)
 	CHECK(banger_image_import(NULL, ctx, argv[1], &o) == BANGER_EINVALID); /* not a layout */
 	CHECK(progress_calls == 0);
 
+	import_waits_for_lock(ctx, argv[1]);
 	banger_ctx_close(ctx);
 	return 0;
 }

@@ -1,7 +1,10 @@
 /* Public API only: the kernel catalog (file://), pull with a progress
- * callback (and cancelled at each of its stages), import (the same), list,
- * lookup, VMM checks, remove, options versions and NULL handling. */
+ * callback (and cancelled at each of its stages), import (the same, and
+ * in a wait for the kernels lock), list, lookup, VMM checks, remove,
+ * options versions and NULL handling. */
 #include <banger/banger.h>
+
+#include "lock_holder.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@ typedef struct {
 	char stages[256];     /* each stage once, in order: "catalog download ..." */
 	const char *stop_at;  /* cancel at this stage (NULL: never) ... */
 	int stop_event;       /* ... at this event of it (0: the first) */
+	char detail[256];     /* of the last report */
 } progress;
 
 static int on_progress(const banger_progress *r, void *payload)
@@ -24,6 +28,7 @@ static int on_progress(const banger_progress *r, void *payload)
 	CHECK(r->version == BANGER_PROGRESS_VERSION && r->stage && r->subject);
 	p->calls++;
 	p->last_event = r->event;
+	snprintf(p->detail, sizeof(p->detail), "%s", r->detail ? r->detail : "");
 	p->operation = r->operation;
 	if (r->event == BANGER_PROGRESS_DOWNLOAD) {
 		p->last_done = r->done;
@@ -186,6 +191,25 @@ int main(int argc, char **argv)
 	CHECK(banger_kernel_import(NULL, ctx, "imported2", "/bin/true", &io) == 0);
 	CHECK(strcmp(ip.stages, "copy install done") == 0);
 	CHECK(banger_kernel_remove(ctx, "imported2") == 0);
+
+	/* another process holds the kernels lock: the wait is reported
+	 * (WAITING at "lock", naming the holder) and a cancel in it installs
+	 * nothing */
+	char lock[4200], held[64];
+	snprintf(lock, sizeof(lock), "%s/kernels/.lock", argv[1]);
+	pid_t holder = lock_holder_start(lock);
+	snprintf(held, sizeof(held), "held by pid %d", (int)holder);
+	memset(&ip, 0, sizeof(ip));
+	ip.stop_at = "lock";
+	ip.stop_event = BANGER_PROGRESS_WAITING;
+	CHECK(banger_kernel_import(&k, ctx, "imported2", "/bin/true", &io) == BANGER_ECANCELLED && k == NULL);
+	CHECK(strcmp(ip.stages, "copy install lock") == 0 && ip.last_event == BANGER_PROGRESS_WAITING);
+	CHECK(strstr(ip.detail, "waiting for the kernels lock") && strstr(ip.detail, held));
+	CHECK(strstr(banger_error_last()->message, "cancelled"));
+	CHECK(banger_kernel_lookup(&k, ctx, "imported2") == BANGER_ENOTFOUND && k == NULL);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s/kernels' | grep -v -e '^\\.lock$' -e '^tiny$')\"", argv[1]);
+	sh(cmd); /* no staging directory left */
+	lock_holder_stop(holder);
 	io.progress = NULL;
 
 	/* import with default options, out not wanted */

@@ -4,6 +4,7 @@
 #include "../../libbanger/core/core.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -246,6 +247,107 @@ static void test_lock_exclusive_and_cloexec(void **state)
 	free(dir);
 }
 
+/* A lock held by another process (a child) until the parent closes
+ * *release; returns once the child holds it. */
+static pid_t hold_lock(const char *path, int *release)
+{
+	int ready[2], go[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		bg_lock l = BG_LOCK_INIT;
+		if (bg_lock_acquire(&l, path, 0) != 0)
+			_exit(1);
+		char c = 1;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		(void)!read(go[0], &c, 1); /* EOF: the parent let go */
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*release = go[1];
+	return pid;
+}
+
+typedef struct {
+	int waits, stop_at;     /* cancel at this WAITING (0: never) */
+	int release_fd;         /* >= 0: let the holder go at the first WAITING */
+	int operation;
+	char detail[256], subject[64];
+} lock_watch;
+
+static int on_lock_wait(const banger_progress *p, void *payload)
+{
+	lock_watch *w = payload;
+	assert_int_equal(p->event, BANGER_PROGRESS_WAITING);
+	assert_string_equal(p->stage, "lock");
+	w->waits++;
+	w->operation = p->operation;
+	snprintf(w->detail, sizeof(w->detail), "%s", p->detail ? p->detail : "");
+	snprintf(w->subject, sizeof(w->subject), "%s", p->subject ? p->subject : "");
+	if (w->release_fd >= 0) {
+		close(w->release_fd);
+		w->release_fd = -1;
+	}
+	return w->stop_at && w->waits >= w->stop_at;
+}
+
+/* A wait for a lock another process holds reports WAITING at stage
+ * "lock", naming the lock and the holder's pid, and a cancel ends it
+ * with BANGER_ECANCELLED; without a callback it is the silent wait it
+ * always was; a lock let go while waited for is taken. */
+static void test_lock_wait_reports(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char *path = bg_path_join(dir, "lock");
+	int release;
+	pid_t holder = hold_lock(path, &release);
+
+	lock_watch w = { .stop_at = 3, .release_fd = -1 };
+	bg_progress p = { on_lock_wait, &w, BANGER_PROGRESS_OP_IMAGE_PULL, "thing" };
+	bg_lock l = BG_LOCK_INIT;
+	/* 60 s: a hang guard only; the cancel ends it */
+	assert_int_equal(bg_lock_acquire_reporting(&l, path, 60000, &p, "the lock of thing"), BANGER_ECANCELLED);
+	assert_int_equal(l.fd, -1);
+	assert_int_equal(w.waits, 3);
+	assert_int_equal(w.operation, BANGER_PROGRESS_OP_IMAGE_PULL);
+	assert_string_equal(w.subject, "thing");
+	char want[128];
+	snprintf(want, sizeof(want), "waiting for the lock of thing held by pid %d", (int)holder);
+	assert_string_equal(w.detail, want);
+	assert_int_equal(banger_error_last()->code, BANGER_ECANCELLED);
+	assert_non_null(strstr(banger_error_last()->message, "cancelled"));
+
+	/* no callback (none given, or a progress without one): silent, busy */
+	assert_int_equal(bg_lock_acquire_reporting(&l, path, 100, NULL, "x"), BANGER_EBUSY);
+	bg_progress silent = { NULL, NULL, 0, NULL };
+	assert_int_equal(bg_lock_acquire_reporting(&l, path, 100, &silent, "x"), BANGER_EBUSY);
+	assert_int_equal(l.fd, -1);
+
+	/* the holder lets go while we wait: the lock is ours */
+	memset(&w, 0, sizeof(w));
+	w.release_fd = release;
+	assert_int_equal(bg_lock_acquire_reporting(&l, path, 60000, &p, "the lock of thing"), 0);
+	assert_true(l.fd >= 0);
+	assert_true(w.waits >= 1);
+	bg_lock_release(&l);
+	int st;
+	assert_int_equal(waitpid(holder, &st, 0), holder);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	free(path);
+	test_rmrf(dir);
+	free(dir);
+}
+
 static void test_run(void **state)
 {
 	(void)state;
@@ -266,6 +368,15 @@ static void test_run(void **state)
 	assert_int_equal(bg_run(&status, NULL, NULL, missing, 1000), BANGER_EUNSUPPORTED);
 	assert_int_equal(bg_run_checked(ok, 5000), BANGER_ERROR);
 	assert_non_null(strstr(banger_error_last()->message, "status 3: err"));
+	/* Ctrl-C at the terminal reached the program: a cancel, not a failure */
+	const char *interrupted[] = { "sh", "-c", "kill -INT $$", NULL };
+	assert_int_equal(bg_run(&status, NULL, NULL, interrupted, 5000), BANGER_ECANCELLED);
+	assert_int_equal(bg_run_checked(interrupted, 5000), BANGER_ECANCELLED);
+	assert_non_null(strstr(banger_error_last()->message, "cancelled: sh was interrupted"));
+	/* killed by another signal: still the program's status */
+	const char *killed[] = { "sh", "-c", "kill -TERM $$", NULL };
+	assert_int_equal(bg_run(&status, NULL, NULL, killed, 5000), 0);
+	assert_int_equal(status, 128 + SIGTERM);
 }
 
 int main(void)
@@ -281,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_write),
 		cmocka_unit_test(test_remove_tree_no_follow),
 		cmocka_unit_test(test_lock_exclusive_and_cloexec),
+		cmocka_unit_test(test_lock_wait_reports),
 		cmocka_unit_test(test_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

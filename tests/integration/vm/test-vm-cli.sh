@@ -164,6 +164,26 @@ b vm delete --force floody
 [[ -z $(relays) ]] || fail "a console relay survived delete"
 ok "relay killed -9: VMM unaffected; stop, start and delete manage the relay"
 
+# Ctrl-C in vm create is a cancel: the half-made VM goes, even with
+# --keep-on-failure, and the error is the cancel.  (No guest runs under
+# the fake: the create waits for SSH until the signal comes.)
+ip netns exec "$NS" "$BIN" vm create --image tiny --name intr --keep-on-failure --timeout 120 \
+	>"$WORK/intr.out" 2>"$WORK/intr.err" &
+pid=$!
+for _ in $(seq 600); do grep -qE '^(ssh|agent) ' "$WORK/intr.err" && break; sleep 0.1; done
+grep -qE '^(ssh|agent) ' "$WORK/intr.err" || fail "vm create never waited for SSH: $(cat "$WORK/intr.err")"
+kill -INT "$pid"
+set +e
+wait "$pid"; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "an interrupted create exited $rc"
+grep -q '^banger: vm create: cancelled' "$WORK/intr.err" || fail "the interrupted create said: $(cat "$WORK/intr.err")"
+b vm show intr >/dev/null 2>&1 && fail "an interrupted create kept its record"
+[[ $(taps) -eq 1 && $(vmms) -eq 1 ]] || fail "an interrupted create left kernel objects"
+[[ $(ls -A "$BANGER_HOME/vms" | wc -l) -eq 1 ]] || fail "an interrupted create left its directory"
+! grep -q 'intr\.vm' "$BANGER_HOME/ssh/known_hosts" || fail "an interrupted create left its pin"
+ok "Ctrl-C in vm create --keep-on-failure: cancelled, nothing kept"
+
 set +e
 b vm delete clibox 2>/dev/null; rc=$?
 set -e

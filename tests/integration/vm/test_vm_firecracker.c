@@ -3,6 +3,8 @@
  * requests banger sent and the kernel objects it left (none). */
 #include "vm_fixture.h"
 
+#include "../../api/lock_holder.h"
+
 #include <jansson.h>
 #include <signal.h>
 
@@ -381,6 +383,167 @@ static void test_cancel_every_step(void **state)
 	fx_assert_clean(&F);
 }
 
+/* A cancel is the caller saying stop: even with keep_on_failure a
+ * cancelled create leaves nothing (no record, no directory, no kernel
+ * object, no pin, no cached handles), and the error is the plain
+ * BANGER_ECANCELLED, without the "create VM" of a failure. */
+static void test_cancel_ignores_keep_on_failure(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *stage;
+		int event;
+	} stops[] = { { "create", BANGER_PROGRESS_STEP }, { "disks", BANGER_PROGRESS_STEP },
+		      { "identity", BANGER_PROGRESS_STEP }, { "network", BANGER_PROGRESS_STEP },
+		      { "vmm", BANGER_PROGRESS_STEP }, { "ssh", BANGER_PROGRESS_STEP },
+		      { "ssh", BANGER_PROGRESS_WAITING } };
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "cx";
+	o.image = "testimg";
+	o.nat = 1;
+	o.keep_on_failure = 1;
+	o.progress = cancel_at;
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+		canceller c;
+		memset(&c, 0, sizeof(c));
+		c.stop_at = stops[i].stage;
+		c.stop_event = stops[i].event;
+		o.progress_payload = &c;
+		int rc = banger_vm_create(NULL, F.ctx, &o);
+		if (rc != BANGER_ECANCELLED)
+			fail_msg("cancel at %s: create gave %d: %s", stops[i].stage, rc, banger_error_last()->message);
+		const char *msg = banger_error_last()->message;
+		if (strncmp(msg, "cancelled", 9) != 0)
+			fail_msg("cancel at %s: the error is not plainly a cancel: %s", stops[i].stage, msg);
+		assert_int_equal(bg_vm_cache_count(F.ctx), 0);
+		assert_rolled_back("cx", stops[i].stage);
+		printf("ok: cancelled at %s%s with keep_on_failure, nothing kept\n", stops[i].stage,
+		       stops[i].event == BANGER_PROGRESS_WAITING ? " (waiting)" : "");
+	}
+	/* a failure is still kept when asked */
+	setenv("BANGER_FAULT_FAIL", "create:spawn", 1);
+	o.progress = NULL;
+	o.no_wait = 1;
+	int rc = banger_vm_create(NULL, F.ctx, &o);
+	unsetenv("BANGER_FAULT_FAIL");
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(banger_error_last()->message, "create VM cx"));
+	banger_vm *vm;
+	assert_int_equal(banger_vm_lookup(&vm, F.ctx, "cx"), 0);
+	assert_int_equal(banger_vm_state(vm), BANGER_VM_STATE_STOPPED);
+	banger_vm_free(vm);
+	assert_int_equal(banger_vm_delete(F.ctx, "cx", NULL), 0);
+	fx_assert_clean(&F);
+}
+
+/* The wait for SSH reports WAITING often (about twice a second; before,
+ * one dial could hold it 3 s and an agent probe 1.5 s more): the
+ * largest gap is printed, not asserted. */
+typedef struct {
+	int waits;
+	int64_t last, max_gap;
+} gap_watch;
+
+static int watch_gaps(const banger_progress *p, void *payload)
+{
+	gap_watch *g = payload;
+	int64_t now = bg_now_ms();
+	if (p->event != BANGER_PROGRESS_WAITING)
+		return 0;
+	if (g->waits++ && now - g->last > g->max_gap)
+		g->max_gap = now - g->last;
+	g->last = now;
+	return g->waits >= 12;
+}
+
+static void test_wait_reports_often(void **state)
+{
+	(void)state;
+	gap_watch g;
+	memset(&g, 0, sizeof(g));
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "slow";
+	o.image = "testimg";
+	o.progress = watch_gaps;
+	o.progress_payload = &g;
+	assert_int_equal(banger_vm_create(NULL, F.ctx, &o), BANGER_ECANCELLED);
+	assert_int_equal(g.waits, 12);
+	printf("the wait for SSH (no guest answers): 12 WAITING reports, at most %lld ms apart\n",
+	       (long long)g.max_gap);
+	assert_rolled_back("slow", "waiting");
+}
+
+/* Another process holds the VM's lock: start and restart report the wait
+ * (WAITING at "lock", naming the holder) and a cancel in it changes
+ * nothing; once the holder lets go, start goes on. */
+typedef struct {
+	int waits, cancel, operation;
+	pid_t release; /* > 0: stop this holder at the first wait */
+	char detail[256], subject[64];
+} lock_watch;
+
+static int on_lock_wait(const banger_progress *p, void *payload)
+{
+	lock_watch *w = payload;
+	if (p->event != BANGER_PROGRESS_WAITING || strcmp(p->stage, "lock") != 0)
+		return 0;
+	w->waits++;
+	w->operation = p->operation;
+	snprintf(w->detail, sizeof(w->detail), "%s", p->detail ? p->detail : "");
+	snprintf(w->subject, sizeof(w->subject), "%s", p->subject ? p->subject : "");
+	if (w->release > 0) {
+		lock_holder_stop(w->release);
+		w->release = 0;
+	}
+	return w->cancel;
+}
+
+static void test_vm_lock_wait(void **state)
+{
+	(void)state;
+	banger_vm_create_options o = BANGER_VM_CREATE_OPTIONS_INIT;
+	o.name = "lk";
+	o.image = "testimg";
+	o.no_start = 1;
+	banger_vm *vm = NULL;
+	assert_int_equal(banger_vm_create(&vm, F.ctx, &o), 0);
+	char *lock = bg_path_join(bg_vm_public_record(vm)->vm_dir, "lock");
+	pid_t holder = lock_holder_start(lock);
+	char held[64];
+	snprintf(held, sizeof(held), "waiting for the lock of VM lk held by pid %d", (int)holder);
+
+	lock_watch w = { 0, 1, 0, 0, "", "" };
+	banger_vm_start_options so = BANGER_VM_START_OPTIONS_INIT;
+	so.no_wait = 1;
+	so.progress = on_lock_wait;
+	so.progress_payload = &w;
+	assert_int_equal(banger_vm_start(F.ctx, "lk", &so), BANGER_ECANCELLED);
+	assert_int_equal(w.waits, 1);
+	assert_int_equal(w.operation, BANGER_PROGRESS_OP_VM_START);
+	assert_string_equal(w.subject, "lk");
+	assert_string_equal(w.detail, held);
+	memset(&w, 0, sizeof(w));
+	w.cancel = 1;
+	assert_int_equal(banger_vm_restart(F.ctx, "lk", &so), BANGER_ECANCELLED);
+	assert_int_equal(w.operation, BANGER_PROGRESS_OP_VM_RESTART);
+	banger_vm *again;
+	assert_int_equal(banger_vm_lookup(&again, F.ctx, "lk"), 0);
+	assert_int_equal(banger_vm_state(again), BANGER_VM_STATE_STOPPED);
+	banger_vm_free(again);
+	fx_assert_clean(&F);
+
+	/* the holder lets go while start waits: it starts */
+	memset(&w, 0, sizeof(w));
+	w.release = holder;
+	assert_int_equal(banger_vm_start(F.ctx, "lk", &so), 0);
+	assert_true(w.waits >= 1);
+	assert_int_equal(fx_procs(&F), 1);
+	assert_int_equal(banger_vm_delete(F.ctx, "lk", &FORCE_DELETE), 0);
+	fx_assert_clean(&F);
+	bg_free(lock);
+	banger_vm_free(vm);
+}
+
 int main(void)
 {
 	int rc = fx_enter_netns();
@@ -393,6 +556,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmm_killed_is_reconciled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_every_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_every_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_ignores_keep_on_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_reports_often, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vm_lock_wait, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
