@@ -43,8 +43,11 @@
  * killed in the middle leaves one of the -ing states behind: opening a
  * context settles VMs whose VMM is gone, banger_vm_reconcile() the rest.
  *
- * Every call on a VM holds that VM's lock, so two processes never
- * interleave on one VM.  A call that fails, or is cancelled through its
+ * Every call that changes a VM (create, start, stop, restart, delete,
+ * set, reconcile) holds that VM's lock, so two processes never interleave
+ * changes to one VM.  Calls that only use a running VM (exec, stats,
+ * authsync, ssh argv) take no lock: a stop that races them ends their
+ * connection, it never corrupts the VM.  A call that fails, or is cancelled through its
  * progress callback (<banger/progress.h>), undoes what it made: a failed
  * create leaves no VM (unless keep_on_failure), a cancelled one none at
  * all, a failed start a stopped one.  Start and restart report a wait
