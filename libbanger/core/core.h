@@ -239,6 +239,13 @@ int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
  * replaced by rename and live in directories banger does not own. */
 int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms);
 void bg_lock_release(bg_lock *lock);
+/* Take the lock of an existing file at once, never creating it: a lock
+ * file made in a directory another process is removing would make its
+ * rmdir fail.  ABSENT (no file: no one can be at work under it, nothing
+ * held), TAKEN (held in *lock) or BUSY (someone holds it, or the file
+ * cannot be opened: treat it as in use). */
+typedef enum { BG_LOCK_ABSENT, BG_LOCK_TAKEN, BG_LOCK_BUSY } bg_lock_try;
+bg_lock_try bg_lock_try_existing(bg_lock *lock, const char *path);
 /* Is the file we hold locked still the one at path?  A lock file can be
  * removed (its directory deleted) and made again while someone waits for
  * or holds the old one: a lock on an unlinked file protects nothing. */

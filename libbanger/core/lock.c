@@ -156,6 +156,20 @@ int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms)
 	return lock_fd(lock, fd, dir, timeout_ms, LOCK_EX, NULL);
 }
 
+bg_lock_try bg_lock_try_existing(bg_lock *lock, const char *path)
+{
+	lock->fd = -1;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? BG_LOCK_ABSENT : BG_LOCK_BUSY;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return BG_LOCK_BUSY;
+	}
+	lock->fd = fd;
+	return BG_LOCK_TAKEN;
+}
+
 bool bg_lock_is_current(const bg_lock *lock, const char *path)
 {
 	struct stat held, now;

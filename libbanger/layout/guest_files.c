@@ -8,6 +8,8 @@
  * capabilities) does not let its caller choose what it runs or copies. */
 #include "layout.h"
 
+#include "../../guest/include/banger-guest/session.h"
+
 #include <errno.h>
 #include <link.h>
 #include <limits.h>
@@ -25,7 +27,7 @@
 static const struct {
 	const char *name, *env;
 } overrides[] = {
-	{ "banger-session", "BANGER_SESSION_HELPER" },
+	{ BG_SESSION_HELPER_NAME, "BANGER_SESSION_HELPER" },
 	{ "banger-console", "BANGER_CONSOLE_RELAY" },
 };
 

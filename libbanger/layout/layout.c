@@ -227,7 +227,7 @@ int bg_layout_vm_paths(bg_vm_paths *p, const bg_layout *l, const char *id)
 	if (!bg_vm_id_valid(id))
 		return bg_error(BANGER_EINVALID, "invalid VM id '%s'", id ? id : "");
 	p->dir = bg_sprintf("%s/%s", l->vms_dir, id);
-	p->lock = bg_sprintf("%s/%s/lock", l->vms_dir, id);
+	p->lock = bg_sprintf("%s/%s/" BG_VM_LOCK_FILE, l->vms_dir, id);
 	p->handles = bg_sprintf("%s/%s/handles.json", l->vms_dir, id);
 	p->console_log = bg_sprintf("%s/%s/console.log", l->vms_dir, id);
 	p->metrics = bg_sprintf("%s/%s/metrics.json", l->vms_dir, id);

@@ -65,6 +65,8 @@ typedef struct {
 
 /* VM ids are 8 lowercase hex characters. */
 #define BG_VM_ID_LEN 8
+/* The lock file in a VM directory (and in a staging or trash copy of one). */
+#define BG_VM_LOCK_FILE "lock"
 bool bg_vm_id_valid(const char *id);
 int bg_vm_id_generate(char out[BG_VM_ID_LEN + 1]);
 

@@ -3,7 +3,7 @@
  * the known_hosts file of the target), the guest helper and its verbs,
  * and bringing recorded state in line with what the guest says. */
 #include "session.h"
-#include "../vm/vm_internal.h"
+#include "../vm/vm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -420,7 +420,7 @@ int bg_session_ensure_helper(bg_session_conn *c)
 
 int bg_session_helper_error(int code, const banger_ssh_result *r, const char *what, const char *id)
 {
-	static const char prefix[] = "banger-session: ";
+	static const char prefix[] = BG_SH_ERROR_PREFIX;
 	/* The prefix is only looked for in a real stderr: with "" on that
 	 * path too, gcc -O2 (12) follows the skip into the 1-byte literal and
 	 * fails -Werror=array-bounds. */

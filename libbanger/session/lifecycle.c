@@ -126,7 +126,7 @@ static int start_on(char **out, banger_ctx *ctx, const bg_session_target *t, con
 		goto fail;
 	}
 	if (banger_ssh_result_exit_code(res) != 0) {
-		rc = bg_session_helper_error(banger_ssh_result_exit_code(res) == 2 ? BANGER_EINVALID : BANGER_ERROR, res,
+		rc = bg_session_helper_error(banger_ssh_result_exit_code(res) == BG_SH_USAGE ? BANGER_EINVALID : BANGER_ERROR, res,
 					     "start", id);
 		goto fail;
 	}
@@ -429,7 +429,7 @@ static int helper_gone(banger_ctx *ctx, op *o, const banger_ssh_result *res, con
 		int rc = bg_session_record_lost(ctx, &o->r);
 		return rc ? rc : lost_error(&o->r);
 	}
-	return bg_session_helper_error(st == 2 ? BANGER_EINVALID : BANGER_ERROR, res, what, o->r.id);
+	return bg_session_helper_error(st == BG_SH_USAGE ? BANGER_EINVALID : BANGER_ERROR, res, what, o->r.id);
 }
 
 BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const char *id, int32_t signal,

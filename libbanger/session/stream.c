@@ -129,10 +129,10 @@ static int judge(log_stream *ls, int rc, const banger_ssh_result *res, bool *don
 		return bg_error(BANGER_ESTATE, "session %s is lost (output up to offset %llu was delivered)", r->id,
 				(unsigned long long)ls->s.off);
 	}
-	if (rc == 0 && st == 2) {
+	if (rc == 0 && st == BG_SH_USAGE) {
 		const char *e = ls->s.err.data ? ls->s.err.data : "";
-		if (bg_startswith(e, "banger-session: "))
-			e += strlen("banger-session: ");
+		if (bg_startswith(e, BG_SH_ERROR_PREFIX))
+			e += strlen(BG_SH_ERROR_PREFIX);
 		return bg_error(BANGER_EINVALID, "session %s: %.*s", r->id, (int)strcspn(e, "\n"), e);
 	}
 	*done = false;

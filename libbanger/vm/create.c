@@ -64,7 +64,7 @@ static int make_locked_dir(bg_vm_op *op)
 	char *stage = slash ? bg_sprintf("%.*s/" BG_VM_STAGING_PREFIX "%s-%d", (int)(slash - op->paths.dir),
 					 op->paths.dir, slash + 1, (int)getpid())
 			    : NULL;
-	char *stage_lock = stage ? bg_path_join(stage, "lock") : NULL;
+	char *stage_lock = stage ? bg_path_join(stage, BG_VM_LOCK_FILE) : NULL;
 	if (!stage_lock) {
 		bg_free(stage);
 		return bg_error_oom();

@@ -2,6 +2,8 @@
  * host key verified against banger's known_hosts. */
 #include "vm_internal.h"
 
+#include "../../guest/include/banger-guest/first_boot.h"
+
 #include <banger/ssh.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -128,9 +130,9 @@ BANGER_EXTERN(int) banger_vm_authsync(banger_ctx *ctx, const char *name)
 	/* Written where the guest's sshd looks (see first-boot): /root is
 	 * the work disk, so the file lives under /etc/banger. */
 	rc = banger_ssh_exec(&res, ssh,
-			     "umask 077 && mkdir -p /etc/banger && cat > /etc/banger/authorized_keys.tmp && "
-			     "chmod 644 /etc/banger/authorized_keys.tmp && "
-			     "mv /etc/banger/authorized_keys.tmp /etc/banger/authorized_keys",
+			     "umask 077 && mkdir -p " BG_FB_GUEST_CONF_DIR " && cat > " BG_FB_AUTHORIZED_KEYS
+			     ".tmp && chmod 644 " BG_FB_AUTHORIZED_KEYS ".tmp && mv " BG_FB_AUTHORIZED_KEYS
+			     ".tmp " BG_FB_AUTHORIZED_KEYS,
 			     &eo);
 	if (rc == 0 && banger_ssh_result_exit_code(res) != 0)
 		rc = bg_error(BANGER_ERROR, "writing authorized_keys in %s failed: %s", vm.name,

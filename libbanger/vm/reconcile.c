@@ -312,20 +312,11 @@ static bool really_stray(rc_state *s, const char *id, bool need_active, bool abs
 	if (bg_layout_vm_paths(&p, &ctx->env.layout, id))
 		return false; /* cannot tell: keep it */
 	bool stray = true, recorded = false;
-	/* Open the lock file without creating it: one made here in a
-	 * directory another process is removing would make its rmdir fail.
-	 * No lock file means no one can be at work with kernel objects (a
+	/* No lock file means no one can be at work with kernel objects (a
 	 * creator locks before it makes any; a deleter has torn them down
 	 * before it removes files). */
-	int fd = open(p.lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0) {
-		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-			close(fd);
-			stray = false; /* someone is working on this VM */
-		} else {
-			lock->fd = fd;
-		}
-	}
+	if (bg_lock_try_existing(lock, p.lock) == BG_LOCK_BUSY)
+		stray = false; /* someone is working on this VM */
 	bg_vm_record r;
 	if (stray && bg_store_vm_get(&ctx->env.store, &r, id) == 0) {
 		recorded = true;
@@ -360,12 +351,11 @@ static bool staging_abandoned(banger_ctx *ctx, const char *dir)
 	struct stat st;
 	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || bg_wall_seconds() - st.st_mtime < STAGING_GRACE_S)
 		return false;
-	char *lp = bg_path_join(dir, "lock");
-	int fd = lp ? open(lp, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
+	char *lp = bg_path_join(dir, BG_VM_LOCK_FILE);
+	bg_lock l = BG_LOCK_INIT;
+	bool free_ = lp && bg_lock_try_existing(&l, lp) != BG_LOCK_BUSY;
+	bg_lock_release(&l);
 	bg_free(lp);
-	bool free_ = fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0;
-	if (fd >= 0)
-		close(fd);
 	if (!free_)
 		return false;
 	bg_store_copy c;
@@ -626,12 +616,13 @@ static int sweep_kind_pass(sweeper *w, const sweep_kind *k)
 static void sweep_trash(sweeper *w, const char *name)
 {
 	char *t = bg_path_join(w->s->ctx->env.layout.vms_dir, name);
-	char *tl = t ? bg_path_join(t, "lock") : NULL;
-	int fd = tl ? open(tl, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
-	if (t && tl && (fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0) && bg_remove_tree(t) == 0)
+	char *tl = t ? bg_path_join(t, BG_VM_LOCK_FILE) : NULL;
+	bg_lock l = BG_LOCK_INIT;
+	/* removing the tree removes the lock file we hold: no one can take
+	 * it in between */
+	if (t && tl && bg_lock_try_existing(&l, tl) != BG_LOCK_BUSY && bg_remove_tree(t) == 0)
 		say(w->s, name, "leftover of an interrupted removal deleted");
-	if (fd >= 0)
-		close(fd);
+	bg_lock_release(&l);
 	bg_free(tl);
 	bg_free(t);
 }

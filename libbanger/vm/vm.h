@@ -127,4 +127,8 @@ typedef enum {
 int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report report, void *payload,
 		    unsigned *fixed);
 
+/* Names a VM is reached by, the ones its host key is pinned under:
+ * "<name>.vm" and its IP (sessions use them to connect). */
+void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2]);
+
 #endif

@@ -83,8 +83,6 @@ typedef struct {
 int bg_identity_archive(bg_buf *out, const bg_identity_file *files, size_t n);
 int bg_vm_identity_write(banger_ctx *ctx, const bg_vm_record *vm, const char *host_ip,
 			 const char *private_key, const char *public_line);
-/* Names a VM is reached by: "<name>.vm" and its IP. */
-void bg_vm_pin_names(const bg_vm_record *vm, const char *names[2]);
 
 /* Set state (and last_error) in the store and in op->vm. */
 int bg_vm_op_set_state(bg_vm_op *op, const char *state, const char *last_error);

@@ -59,9 +59,9 @@ def check_contracts(src):
         return [f"{contracts}: the guest contract headers are missing"]
     for name in sorted(os.listdir(contracts)):
         for no, line in enumerate(open(os.path.join(contracts, name), encoding="utf-8"), 1):
-            im = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
-            if im and "/" in im.group(1):
-                errors.append(f"guest/include/banger-guest/{name}:{no}: includes {im.group(1)} "
+            im = re.match(r'\s*#\s*include\s+(?:"([^"]+)"|<(banger/[^>]+)>)', line)
+            if im and (im.group(2) or "/" in im.group(1)):
+                errors.append(f"guest/include/banger-guest/{name}:{no}: includes {im.group(1) or im.group(2)} "
                               f"(a contract takes system headers and other contracts only)")
     for root, _, files in os.walk(os.path.join(src, "guest")):
         for name in sorted(files):
@@ -98,10 +98,17 @@ def main():
                 continue
             path = os.path.join(d, name)
             for no, line in enumerate(open(path, encoding="utf-8"), 1):
-                im = re.match(r'\s*#\s*include\s+"\.\./([A-Za-z_]+)/', line)
+                im = re.match(r'\s*#\s*include\s+"\.\./([A-Za-z_]+)/([^"]*)"', line)
                 if im and not down(mod, im.group(1)):
                     errors.append(f"libbanger/{mod}/{name}:{no}: includes {im.group(1)}/ (rank "
                                   f"{rank.get(im.group(1))} >= {mod}'s {rank.get(mod)})")
+                if im and im.group(1) != mod and im.group(2).endswith("_internal.h"):
+                    errors.append(f"libbanger/{mod}/{name}:{no}: includes {im.group(1)}/{im.group(2)}, "
+                                  f"a header internal to {im.group(1)}/")
+                far = re.match(r'\s*#\s*include\s+"\.\./\.\./([^"]*)"', line)
+                if far and not far.group(1).startswith("guest/include/banger-guest/"):
+                    errors.append(f"libbanger/{mod}/{name}:{no}: includes ../../{far.group(1)} (outside "
+                                  f"libbanger only the guest contract headers may be included)")
                 if mod in below_vm and mod != "env" and re.search(r"\bctx->", line):
                     errors.append(f"libbanger/{mod}/{name}:{no}: reaches into banger_ctx "
                                   f"(use bg_env_of)")

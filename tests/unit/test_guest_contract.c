@@ -35,6 +35,7 @@ static void test_first_boot_script(void **st)
 	has(s, what, "init=" BG_FB_GUEST_PATH);
 	has(s, what, "printf '" BG_FB_ERROR_MARK "%s\\n'");
 	has(s, what, "mount -t ext4 " BG_FB_WORK_DISK " " BG_FB_WORK_MOUNT " ");
+	has(s, what, "\nAUTH_KEYS=" BG_FB_AUTHORIZED_KEYS "\n");
 	/* the identity members: read from <archive>/banger/, and each one
 	 * in the list of members that must be regular files */
 	char dir[64];

@@ -37,6 +37,12 @@
 #define BG_FB_ID_HOST_KEY_PUB BG_FB_ID_HOST_KEY ".pub"
 #define BG_FB_ID_AUTHORIZED_KEYS BG_FB_ID_DIR "authorized_keys"
 
+/* Where the guest keeps the keys sshd accepts for root, outside root's
+ * home so the work disk mounted on /root cannot hide them: first boot
+ * installs them there and `banger vm authsync` rewrites the file. */
+#define BG_FB_GUEST_CONF_DIR "/etc/banger"
+#define BG_FB_AUTHORIZED_KEYS BG_FB_GUEST_CONF_DIR "/authorized_keys"
+
 /* The keys of network.env (KEY='value' lines, never sourced). */
 #define BG_FB_NET_IP "BANGER_IP"
 #define BG_FB_NET_PREFIX "BANGER_PREFIX"

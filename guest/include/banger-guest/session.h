@@ -68,7 +68,9 @@
  * exits with this (and BG_SH_NOT_INSTALLED on stderr) when the guest has
  * none, so the host uploads it and tries again. */
 #define BG_SH_NO_HELPER 121
-#define BG_SH_NOT_INSTALLED "banger-session: not installed"
+/* Every message the helper writes on stderr starts with this. */
+#define BG_SH_ERROR_PREFIX BG_SESSION_HELPER_NAME ": "
+#define BG_SH_NOT_INSTALLED BG_SH_ERROR_PREFIX "not installed"
 
 /* What `version` prints (with SP_VERSION). */
 #define BG_SH_VERSION_FORMAT BG_SESSION_HELPER_NAME " proto %u"
