@@ -15,6 +15,7 @@
 #define BG_GUEST_H
 
 #include "../core/core.h"
+#include "../env/env.h"
 
 #include <banger/ssh.h>
 
@@ -141,7 +142,7 @@ typedef int (*bg_ssh_tick)(void *payload);
  * for the peer (TCP connect, handshake, authentication): a caller that
  * must report a wait about twice a second, and be able to stop it, can
  * still give one attempt its full connect_timeout_ms (vm/ready.c). */
-int bg_ssh_connect_ticking(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *opts, bg_ssh_tick tick,
+int bg_ssh_connect_ticking(banger_ssh **out, bg_env *env, const banger_ssh_options *opts, bg_ssh_tick tick,
 			   void *tick_payload);
 
 /* ---- the ssh ProxyCommand relay (ssh_client.c) ---- */

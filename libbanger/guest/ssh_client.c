@@ -405,10 +405,9 @@ static int check_options(const banger_ssh_options *o, bg_env *env)
 	return 0;
 }
 
-static int dial(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o, bg_ssh_tick tick,
+static int dial(banger_ssh **out, bg_env *env, const banger_ssh_options *o, bg_ssh_tick tick,
 		void *tick_payload)
 {
-	bg_env *env = bg_env_of(ctx);
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
 	*out = NULL;
@@ -493,13 +492,13 @@ fail:
 
 BANGER_EXTERN(int) banger_ssh_connect(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o)
 {
-	return dial(out, ctx, o, NULL, NULL);
+	return dial(out, bg_env_of(ctx), o, NULL, NULL);
 }
 
-int bg_ssh_connect_ticking(banger_ssh **out, banger_ctx *ctx, const banger_ssh_options *o, bg_ssh_tick tick,
+int bg_ssh_connect_ticking(banger_ssh **out, bg_env *env, const banger_ssh_options *o, bg_ssh_tick tick,
 			   void *tick_payload)
 {
-	return dial(out, ctx, o, tick, tick_payload);
+	return dial(out, env, o, tick, tick_payload);
 }
 
 static bool retryable(int rc)

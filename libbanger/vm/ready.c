@@ -206,7 +206,7 @@ static int probe_ssh(ready_wait *w)
 	if (w->ssh_ok_at || (w->agent && !w->agent_sshd && w->agent_ok))
 		return 0;
 	banger_ssh *ssh = NULL;
-	int rc = bg_ssh_connect_ticking(&ssh, w->op->ctx, &w->so, keep_alive, w);
+	int rc = bg_ssh_connect_ticking(&ssh, &w->op->ctx->env, &w->so, keep_alive, w);
 	if (rc == 0) {
 		snprintf(w->fp, sizeof(w->fp), "%s", banger_ssh_host_fingerprint(ssh));
 		banger_ssh_close(ssh);
