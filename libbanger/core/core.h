@@ -250,8 +250,10 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
  * progress NULL or without a callback: bg_lock_acquire. */
 int bg_lock_acquire_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
 			      const char *what);
-/* The same, shared: any number of shared holders, no exclusive one. */
-int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
+/* The same, shared: any number of shared holders, no exclusive one (whose
+ * hold is the wait reported). */
+int bg_lock_acquire_shared_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
+				     const char *what);
 /* The same on an existing directory (flock works on directory
  * descriptors): a lock that leaves no file behind, for files that are
  * replaced by rename and live in directories banger does not own. */

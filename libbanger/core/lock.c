@@ -139,9 +139,11 @@ int bg_lock_acquire_reporting(bg_lock *lock, const char *path, int timeout_ms, c
 	return acquire(lock, path, timeout_ms, LOCK_EX, &w);
 }
 
-int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms)
+int bg_lock_acquire_shared_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
+				     const char *what)
 {
-	return acquire(lock, path, timeout_ms, LOCK_SH, NULL);
+	lock_wait w = { progress, what ? what : path, BG_PROGRESS_PACE_INIT };
+	return acquire(lock, path, timeout_ms, LOCK_SH, &w);
 }
 
 int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms)
