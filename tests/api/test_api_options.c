@@ -131,6 +131,23 @@ int main(int argc, char **argv)
 	sr.version = 99;
 	refused(banger_session_remove(ctx, "missing", &sr), "banger_session_remove_options");
 	CHECK(banger_session_remove(ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	banger_session_stop_options sst;
+	CHECK(banger_session_stop_options_init(&sst, BANGER_SESSION_STOP_OPTIONS_VERSION) == 0 && sst.signal == 0 &&
+	      sst.timeout_ms == 0);
+	refused(banger_session_stop_options_init(&sst, 2), "banger_session_stop_options");
+	sst.version = 99;
+	int escalated = 7;
+	refused(banger_session_stop(&escalated, ctx, "missing", &sst), "banger_session_stop_options");
+	CHECK(escalated == 0);
+	CHECK(banger_session_stop(NULL, ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	banger_session_wait_options sw;
+	CHECK(banger_session_wait_options_init(&sw, BANGER_SESSION_WAIT_OPTIONS_VERSION) == 0 && sw.timeout_ms == 0);
+	refused(banger_session_wait_options_init(&sw, 2), "banger_session_wait_options");
+	sw.version = 99;
+	status.code = 5;
+	refused(banger_session_wait(&status, ctx, "missing", &sw), "banger_session_wait_options");
+	CHECK(status.code == -1 && status.signal == 0);
+	CHECK(banger_session_wait(&status, ctx, "missing", NULL) == BANGER_ENOTFOUND);
 
 	banger_ssh_options sh = BANGER_SSH_OPTIONS_INIT;
 	sh.host = "127.0.0.1";
