@@ -161,6 +161,9 @@ bool cli_interrupted(void);
 /* A WAITING report of stage "lock": its detail goes to stderr the first
  * time of a wait; true for every such report. */
 bool cli_progress_tell_wait(const banger_progress *p);
+/* A progress callback for reconcile and store recover: every STEP (an
+ * object acted on) as "subject: what was done" on stdout. */
+int cli_progress_print_step(const banger_progress *p, void *payload);
 
 /* ---- output ---- */
 /* JSON string literal with escapes (controls, C1, bidi overrides as

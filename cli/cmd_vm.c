@@ -642,18 +642,12 @@ static const cli_opt reconcile_opts[] = {
 	{ 0 },
 };
 
-static void report(const char *subject, const char *action, void *payload)
-{
-	(void)payload;
-	printf("%s: %s\n", subject, action);
-}
-
 static int reconcile_run(banger_ctx *ctx, uint32_t flags)
 {
 	banger_vm_reconcile_options o;
 	banger_vm_reconcile_options_init(&o, BANGER_VM_RECONCILE_OPTIONS_VERSION);
 	o.flags = flags;
-	o.cb = report;
+	o.progress = cli_progress_print_step;
 	int n = banger_vm_reconcile(ctx, &o);
 	if (n < 0)
 		return cli_fail("reconcile", n);

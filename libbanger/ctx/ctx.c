@@ -44,7 +44,7 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 		unsigned fixed = 0;
 		/* A failure here must not lock the user out of their state:
 		 * report it and go on; `banger vm reconcile` retries. */
-		if (bg_vm_reconcile(ctx, BG_RECONCILE_OPEN, NULL, NULL, &fixed) != 0)
+		if (bg_vm_reconcile(ctx, BG_RECONCILE_OPEN, NULL, &fixed) != 0)
 			bg_warn(ctx, "reconcile: %s", banger_error_last()->message);
 		else if (fixed)
 			bg_info(ctx, "reconcile: %u VM(s) brought in line with the host", fixed);

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 
 	banger_vm_reconcile_options vr = BANGER_VM_RECONCILE_OPTIONS_INIT;
 	CHECK(banger_vm_reconcile_options_init(&vr, BANGER_VM_RECONCILE_OPTIONS_VERSION) == 0 && vr.flags == 0 &&
-	      vr.cb == NULL);
+	      vr.progress == NULL);
 	refused(banger_vm_reconcile_options_init(&vr, BANGER_VM_RECONCILE_OPTIONS_VERSION + 1),
 		"banger_vm_reconcile_options");
 	vr.version = 99;
@@ -87,7 +87,9 @@ int main(int argc, char **argv)
 	/* NULL: no sweep, no reports; an empty store has nothing to correct */
 	CHECK(banger_vm_reconcile(ctx, NULL) == 0);
 
-	banger_store_recover_options ro = BANGER_STORE_RECOVER_OPTIONS_INIT;
+	banger_store_recover_options ro;
+	CHECK(banger_store_recover_options_init(&ro, BANGER_STORE_RECOVER_OPTIONS_VERSION) == 0 && ro.flags == 0 &&
+	      ro.progress == NULL);
 	ro.version = 99;
 	refused(banger_store_recover(ctx, &ro), "banger_store_recover_options");
 

@@ -416,7 +416,7 @@ static void test_vm_stop_delete_reconcile(void **state)
 	add_session(f, "0000000000d1", "0000000d", "running");
 	add_session(f, "0000000000d2", "0000000d", "exited");
 	unsigned fixed = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, &fixed), 0);
 	assert_int_equal(fixed, 1);
 	assert_state(f, "0000000000d1", "lost");
 	assert_state(f, "0000000000d2", "exited");
