@@ -71,11 +71,6 @@ BANGER_EXTERN(const char *) banger_ctx_state_dir(const banger_ctx *ctx)
 	return ctx ? ctx->env.layout.state_dir : NULL;
 }
 
-BANGER_EXTERN(const char *) banger_ctx_known_hosts_path(const banger_ctx *ctx)
-{
-	return ctx ? ctx->env.layout.known_hosts : NULL;
-}
-
 BANGER_EXTERN(const char *) banger_ctx_config_path(const banger_ctx *ctx)
 {
 	return ctx ? ctx->env.layout.config_path : NULL;
