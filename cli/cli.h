@@ -185,6 +185,11 @@ cli_table *table_new(int ncols);
 void table_row(cli_table *t, const char *const *cells);
 void table_print(cli_table *t, FILE *f);
 void table_free(cli_table *t);
+/* How a guest command ended (banger_exit_status), as the exit status a
+ * shell gives it: its code, or 128 + the signal that killed it; 1 when it
+ * did not end or the signal is not known.  banger's own exit for vm exec,
+ * vm run, session attach and session wait. */
+int cli_exit_status(banger_exit_status st);
 /* "3m", "2h5m", "4d" */
 void fmt_duration(char *buf, size_t len, long long seconds);
 void fmt_bytes(char *buf, size_t len, unsigned long long bytes);

@@ -468,10 +468,9 @@ static int session_attach(cli_env *env, const cli_call *call)
 			char state[48];
 			state_text(state, sizeof(state), s);
 			fprintf(stderr, "%s[session %s %s]\n", tty ? "\r\n" : "", id, state);
-			int code = banger_session_exit_signal(s) > 0 ? 128 + banger_session_exit_signal(s)
-								     : banger_session_exit_code(s);
+			banger_exit_status st = { banger_session_exit_code(s), banger_session_exit_signal(s) };
 			banger_session_free(s);
-			return code < 0 ? EXIT_FAILURE_ : code;
+			return cli_exit_status(st);
 		}
 	}
 	return EXIT_OK;
@@ -548,8 +547,7 @@ static int session_wait(cli_env *env, const cli_call *call)
 	wo.timeout_ms = wait_timeout_ms;
 	if ((rc = banger_session_wait(&status, call->ctx, id, &wo)))
 		return cli_fail("session wait", rc);
-	/* the command's own status, as a shell would report it */
-	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
+	return cli_exit_status(status);
 }
 
 static bool rm_force;

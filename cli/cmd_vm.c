@@ -327,8 +327,7 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	banger_free(command);
 	if (rc)
 		return cli_fail(name, rc);
-	/* the command's own status, as a shell would report it */
-	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
+	return cli_exit_status(status);
 }
 
 static int vm_exec(cli_env *env, const cli_call *call)
