@@ -161,6 +161,9 @@ bool cli_interrupted(void);
 /* A WAITING report of stage "lock": its detail goes to stderr the first
  * time of a wait; true for every such report. */
 bool cli_progress_tell_wait(const banger_progress *p);
+/* A progress callback for reconcile and store recover: every STEP (an
+ * object acted on) as "subject: what was done" on stdout. */
+int cli_progress_print_step(const banger_progress *p, void *payload);
 
 /* ---- output ---- */
 /* JSON string literal with escapes (controls, C1, bidi overrides as
@@ -182,6 +185,11 @@ cli_table *table_new(int ncols);
 void table_row(cli_table *t, const char *const *cells);
 void table_print(cli_table *t, FILE *f);
 void table_free(cli_table *t);
+/* How a guest command ended (banger_exit_status), as the exit status a
+ * shell gives it: its code, or 128 + the signal that killed it; 1 when it
+ * did not end or the signal is not known.  banger's own exit for vm exec,
+ * vm run, session attach and session wait. */
+int cli_exit_status(banger_exit_status st);
 /* "3m", "2h5m", "4d" */
 void fmt_duration(char *buf, size_t len, long long seconds);
 void fmt_bytes(char *buf, size_t len, unsigned long long bytes);

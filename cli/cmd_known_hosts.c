@@ -9,7 +9,7 @@
  * --file the context is open). */
 static const char *kh_path(const cli_call *call, const char *file)
 {
-	return file ? file : banger_ctx_known_hosts_path(call->ctx);
+	return file ? file : banger_ssh_known_hosts_path(call->ctx);
 }
 
 /* ---- known-hosts list ---- */

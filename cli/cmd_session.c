@@ -468,10 +468,9 @@ static int session_attach(cli_env *env, const cli_call *call)
 			char state[48];
 			state_text(state, sizeof(state), s);
 			fprintf(stderr, "%s[session %s %s]\n", tty ? "\r\n" : "", id, state);
-			int code = banger_session_exit_signal(s) > 0 ? 128 + banger_session_exit_signal(s)
-								     : banger_session_exit_code(s);
+			banger_exit_status st = { banger_session_exit_code(s), banger_session_exit_signal(s) };
 			banger_session_free(s);
-			return code < 0 ? EXIT_FAILURE_ : code;
+			return cli_exit_status(st);
 		}
 	}
 	return EXIT_OK;
@@ -509,7 +508,10 @@ static int session_stop(cli_env *env, const cli_call *call)
 	banger_ctx *ctx = call->ctx;
 	int rc;
 	int escalated = 0;
-	if ((rc = banger_session_stop(&escalated, ctx, id, stop_sig, stop_timeout_ms)))
+	banger_session_stop_options so = BANGER_SESSION_STOP_OPTIONS_INIT;
+	so.signal = stop_sig;
+	so.timeout_ms = stop_timeout_ms;
+	if ((rc = banger_session_stop(&escalated, ctx, id, &so)))
 		return cli_fail("session stop", rc);
 	banger_session *s;
 	if (banger_session_lookup(&s, ctx, id, 0) == 0) {
@@ -541,10 +543,11 @@ static int session_wait(cli_env *env, const cli_call *call)
 	const char *id = call->pos[0];
 	int rc;
 	banger_exit_status status;
-	if ((rc = banger_session_wait(&status, call->ctx, id, wait_timeout_ms)))
+	banger_session_wait_options wo = BANGER_SESSION_WAIT_OPTIONS_INIT;
+	wo.timeout_ms = wait_timeout_ms;
+	if ((rc = banger_session_wait(&status, call->ctx, id, &wo)))
 		return cli_fail("session wait", rc);
-	/* the command's own status, as a shell would report it */
-	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
+	return cli_exit_status(status);
 }
 
 static bool rm_force;

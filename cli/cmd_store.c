@@ -11,19 +11,13 @@ static const cli_opt recover_opts[] = {
 	{ 0 },
 };
 
-static void report(const char *subject, const char *action, void *payload)
-{
-	(void)payload;
-	printf("%s: %s\n", subject, action);
-}
-
 static int recover(cli_env *env, const cli_call *call)
 {
 	banger_ctx *ctx = call->ctx;
 	banger_store_recover_options o;
 	banger_store_recover_options_init(&o, BANGER_STORE_RECOVER_OPTIONS_VERSION);
 	o.flags = dry_run ? BANGER_STORE_RECOVER_DRY_RUN : 0;
-	o.cb = report;
+	o.progress = cli_progress_print_step;
 	int n = banger_store_recover(ctx, &o);
 	if (n < 0)
 		return cli_fail("store recover", n);

@@ -327,8 +327,7 @@ static int run_in(banger_ctx *ctx, const char *name, char **cmd, int ncmd, bool 
 	banger_free(command);
 	if (rc)
 		return cli_fail(name, rc);
-	/* the command's own status, as a shell would report it */
-	return status.code >= 0 ? status.code : status.signal > 0 ? 128 + status.signal : EXIT_FAILURE_;
+	return cli_exit_status(status);
 }
 
 static int vm_exec(cli_env *env, const cli_call *call)
@@ -642,18 +641,12 @@ static const cli_opt reconcile_opts[] = {
 	{ 0 },
 };
 
-static void report(const char *subject, const char *action, void *payload)
-{
-	(void)payload;
-	printf("%s: %s\n", subject, action);
-}
-
 static int reconcile_run(banger_ctx *ctx, uint32_t flags)
 {
 	banger_vm_reconcile_options o;
 	banger_vm_reconcile_options_init(&o, BANGER_VM_RECONCILE_OPTIONS_VERSION);
 	o.flags = flags;
-	o.cb = report;
+	o.progress = cli_progress_print_step;
 	int n = banger_vm_reconcile(ctx, &o);
 	if (n < 0)
 		return cli_fail("reconcile", n);

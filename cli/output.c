@@ -1,4 +1,5 @@
-/* Output helpers: JSON strings, aligned tables, human units. */
+/* Output helpers: JSON strings, aligned tables, human units, a guest
+ * command's end as the exit status a shell would give. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -158,4 +159,12 @@ void fmt_bytes(char *buf, size_t len, unsigned long long b)
 		snprintf(buf, len, "%llu B", b);
 	else
 		snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+int cli_exit_status(banger_exit_status st)
+{
+	if (st.code >= 0)
+		return st.code;
+	/* the guest did not say which signal (-1): a failure, like not ended */
+	return st.signal > 0 ? 128 + st.signal : EXIT_FAILURE_;
 }

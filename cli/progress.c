@@ -8,7 +8,9 @@
  * Ctrl-C keeps its default.
  *
  * A wait for a lock another process holds is told once, so a command
- * that waits does not look hung. */
+ * that waits does not look hung.
+ *
+ * Reconcile and recovery print each object they acted on. */
 #include "cli.h"
 
 #include <signal.h>
@@ -52,4 +54,12 @@ bool cli_progress_tell_wait(const banger_progress *p)
 		fprintf(stderr, "%s\n", p->detail ? vis(p->detail) : "waiting for another banger process");
 	told = lock;
 	return lock;
+}
+
+int cli_progress_print_step(const banger_progress *p, void *payload)
+{
+	(void)payload;
+	if (p->event == BANGER_PROGRESS_STEP)
+		printf("%s: %s\n", p->subject ? vis(p->subject) : "", p->detail ? vis(p->detail) : "");
+	return 0;
 }

@@ -66,7 +66,6 @@ BANGER_EXTERN(void) banger_ctx_close(banger_ctx *ctx);
 
 /* Resolved paths, owned by the context (valid until close). */
 BANGER_EXTERN(const char *) banger_ctx_state_dir(const banger_ctx *ctx);
-BANGER_EXTERN(const char *) banger_ctx_known_hosts_path(const banger_ctx *ctx);
 BANGER_EXTERN(const char *) banger_ctx_config_path(const banger_ctx *ctx);
 
 /* Look up a configuration value ("vmm", "subnet", ...) after defaults and

@@ -3,24 +3,28 @@
  *
  * Every long operation takes a progress callback of the one shape below
  * in its options (fields progress and progress_payload): VM create, start
- * and restart; image pull and import; kernel pull and import.  It is
- * called from the thread that called the operation, as the operation
- * goes, with a report that is valid during the call only.
+ * and restart; image pull and import; kernel pull and import; VM
+ * reconcile and store recovery.  It is called from the thread that called
+ * the operation, as the operation goes, with a report that is valid
+ * during the call only.
  *
  * The callback returns 0 to go on.  Any other value cancels: the
  * operation stops there, undoes what it did exactly as it does on any
  * failure (a cancelled VM create leaves no VM, a cancelled pull records
  * nothing), and returns BANGER_ECANCELLED.  The one report whose answer
  * is not asked for is the last: BANGER_PROGRESS_DONE or _UP_TO_DATE come
- * once the outcome is settled.
+ * once the outcome is settled.  Reconcile and recovery repair one object
+ * after another and undo nothing: a cancel stops them between two
+ * objects (never halfway through one VM's teardown), and what they did
+ * before it stays done.
  *
  * Long waits report BANGER_PROGRESS_WAITING about twice a second (never
  * a second apart), so a caller can cancel them without anything new to
  * show: a guest booting (VM create, start, restart), and a lock another
- * process holds (stage "lock": a VM's lock for start and restart, an
- * image's for pull and import, the kernels lock for kernel pull and
- * import; detail says which lock and, when the system tells, the pid
- * holding it).
+ * process holds (stage "lock": a VM's lock for start and restart, the
+ * blob cache lock while a prune holds it and an image's lock for image
+ * pull and import, the kernels lock for kernel pull and import; detail
+ * says which lock and, when the system tells, the pid holding it).
  */
 #ifndef BANGER_PROGRESS_H
 #define BANGER_PROGRESS_H
@@ -37,12 +41,16 @@ typedef enum {
 	BANGER_PROGRESS_OP_IMAGE_PULL = 4,
 	BANGER_PROGRESS_OP_IMAGE_IMPORT = 5,
 	BANGER_PROGRESS_OP_KERNEL_PULL = 6,
-	BANGER_PROGRESS_OP_KERNEL_IMPORT = 7
+	BANGER_PROGRESS_OP_KERNEL_IMPORT = 7,
+	BANGER_PROGRESS_OP_VM_RECONCILE = 8,
+	BANGER_PROGRESS_OP_STORE_RECOVER = 9
 } banger_progress_op;
 
 /* What happened.  Each report also names its stage (below). */
 typedef enum {
-	/* A step begins; detail says what it does. */
+	/* A step begins; detail says what it does.  From reconcile and
+	 * recovery: one object was acted on (or found and left alone), the
+	 * subject, and detail says what was done. */
 	BANGER_PROGRESS_STEP = 1,
 	/* The step named by stage still waits; nothing new to show. */
 	BANGER_PROGRESS_WAITING = 2,
@@ -60,8 +68,9 @@ typedef enum {
 	BANGER_PROGRESS_UNPACK = 7,
 	/* Item was unpacked and verified. */
 	BANGER_PROGRESS_UNPACKED = 8,
-	/* Finished: subject is the VM, image or kernel; for an image, total
-	 * is the rootfs size.  The callback's answer is ignored. */
+	/* Finished: subject is the VM, image or kernel (NULL after reconcile
+	 * and recovery); for an image, total is the rootfs size.  The
+	 * callback's answer is ignored. */
 	BANGER_PROGRESS_DONE = 9,
 	/* Finished with nothing to do (the image is recorded with this
 	 * manifest already).  The callback's answer is ignored. */
@@ -81,10 +90,14 @@ typedef struct {
 	 * "create", "disks", "identity", "network", "vmm", "agent", "ssh",
 	 * "ready", "done"; images "resolve", "download", "unpack", "build",
 	 * "done"; kernels "catalog", "download", "unpack", "copy", "install",
-	 * "done"; any of them "lock" (waiting for another process).  Never
-	 * NULL. */
+	 * "done"; any of them "lock" (waiting for another process); reconcile
+	 * "reconcile" (recorded VMs), "sweep" (objects no VM owns), "done";
+	 * recovery "recover" (records), then reconcile's.  Never NULL. */
 	const char *stage;
-	const char *subject;   /* the VM, image or kernel name; NULL while not known */
+	/* The VM, image or kernel name; NULL while not known.  From reconcile
+	 * and recovery: the VM, image or kernel name, or the object (a
+	 * directory, a device, "pid N"). */
+	const char *subject;
 	const char *detail;    /* for people (may hold text from a registry or a catalog); may be NULL */
 	uint32_t item, items;  /* 0-based item (an image layer) and how many; 0 and 0 when none */
 	const char *digest;    /* the item's or manifest's digest, or NULL */

@@ -189,18 +189,42 @@ BANGER_EXTERN(int) banger_session_attach(int *out, banger_ctx *ctx, const char *
 
 /* ---- ending ---- */
 
-/* Send signal (0: SIGTERM) to the session's process group, wait up to
- * timeout_ms (0: 10000) for it to end, then send SIGKILL.  *escalated
- * (may be NULL) gets 1 when SIGKILL was needed.  Stopping an ended
- * session does nothing. */
-BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const char *id, int32_t signal,
-				       uint32_t timeout_ms);
+#define BANGER_SESSION_STOP_OPTIONS_VERSION 1
 
-/* Wait up to timeout_ms (0: forever) for the session to end.  *out gets
- * how it ended (banger_exit_status, common.h).  A lost session is
- * BANGER_ESTATE; running past the deadline is BANGER_ETIMEOUT. */
+typedef struct {
+	unsigned int version; /* BANGER_SESSION_STOP_OPTIONS_VERSION */
+	int32_t signal;       /* sent first, 1..64; 0: SIGTERM */
+	uint32_t timeout_ms;  /* how long the command has to end before SIGKILL; 0: 10000 */
+} banger_session_stop_options;
+
+#define BANGER_SESSION_STOP_OPTIONS_INIT { BANGER_SESSION_STOP_OPTIONS_VERSION, 0, 0 }
+
+BANGER_EXTERN(int) banger_session_stop_options_init(banger_session_stop_options *opts, unsigned int version);
+
+/* Send the signal to the session's process group, wait up to the timeout
+ * for it to end, then send SIGKILL.  *escalated (may be NULL) gets 1 when
+ * SIGKILL was needed.  Stopping an ended session does nothing.  opts may
+ * be NULL (SIGTERM, 10 s). */
+BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const char *id,
+				       const banger_session_stop_options *opts);
+
+#define BANGER_SESSION_WAIT_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version; /* BANGER_SESSION_WAIT_OPTIONS_VERSION */
+	uint32_t timeout_ms;  /* give up after this long; 0: wait as long as it runs */
+} banger_session_wait_options;
+
+#define BANGER_SESSION_WAIT_OPTIONS_INIT { BANGER_SESSION_WAIT_OPTIONS_VERSION, 0 }
+
+BANGER_EXTERN(int) banger_session_wait_options_init(banger_session_wait_options *opts, unsigned int version);
+
+/* Wait for the session to end.  *out gets how it ended
+ * (banger_exit_status, common.h).  A lost session is BANGER_ESTATE;
+ * running past the timeout is BANGER_ETIMEOUT.  opts may be NULL (no
+ * timeout). */
 BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
-				       uint32_t timeout_ms);
+				       const banger_session_wait_options *opts);
 
 #define BANGER_SESSION_REMOVE_OPTIONS_VERSION 1
 

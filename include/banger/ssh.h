@@ -2,7 +2,7 @@
  * libbanger — SSH into guests with verified host keys.
  *
  * banger keeps its own OpenSSH-compatible known_hosts file
- * (banger_ctx_known_hosts_path(): <state>/ssh/known_hosts) and never reads
+ * (banger_ssh_known_hosts_path(): <state>/ssh/known_hosts) and never reads
  * or writes ~/.ssh/known_hosts.  Verdicts are those OpenSSH 9.2 reaches on
  * the same file: "[host]:port" first for a non-22 port, then the bare host
  * (where only an exact key match counts); any pinned plain key that differs
@@ -84,7 +84,11 @@ BANGER_EXTERN(int) banger_known_host_hashed(const banger_known_host *entry);
 /* 1-based line number in the file. */
 BANGER_EXTERN(uint32_t) banger_known_host_line(const banger_known_host *entry);
 
-/* ---- banger's client identity ---- */
+/* ---- banger's own files: known_hosts and the client identity ---- */
+
+/* Path of banger's known_hosts file (<state>/ssh/known_hosts), owned by
+ * the context. */
+BANGER_EXTERN(const char *) banger_ssh_known_hosts_path(const banger_ctx *ctx);
 
 /* Path of banger's ed25519 client key (<state>/ssh/id_ed25519), owned by
  * the context. */

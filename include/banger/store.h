@@ -19,7 +19,7 @@
 
 #include "common.h"
 #include "context.h"
-#include "vm.h"
+#include "progress.h"
 
 BANGER_BEGIN_DECL
 
@@ -31,8 +31,12 @@ BANGER_BEGIN_DECL
 typedef struct {
 	unsigned int version;    /* BANGER_STORE_RECOVER_OPTIONS_VERSION */
 	uint32_t flags;          /* BANGER_STORE_RECOVER_* */
-	banger_reconcile_cb cb;  /* one call per finding or action; may be NULL */
-	void *payload;
+	/* BANGER_PROGRESS_OP_STORE_RECOVER reports (progress.h): a STEP for
+	 * every record recovered and every directory or finding reported,
+	 * then those of the reconcile that follows; NULL: none.  A non-zero
+	 * answer stops the recovery before the next record. */
+	banger_progress_cb progress;
+	void *progress_payload;
 } banger_store_recover_options;
 
 #define BANGER_STORE_RECOVER_OPTIONS_INIT { BANGER_STORE_RECOVER_OPTIONS_VERSION, 0, NULL, NULL }
@@ -55,7 +59,9 @@ BANGER_EXTERN(int) banger_store_recover_options_init(banger_store_recover_option
  * deleted) and a new one made, which the first report names.
  *
  * Returns the number of records recovered (>= 0) or a negative error.
- * opts may be NULL. */
+ * A cancel returns BANGER_ECANCELLED between two records (or two objects
+ * of the reconcile); the records added before it stay, and a second
+ * recovery adds the rest.  opts may be NULL. */
 BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_recover_options *opts);
 
 BANGER_END_DECL

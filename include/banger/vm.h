@@ -129,16 +129,16 @@ BANGER_EXTERN(int) banger_vm_is_alive(banger_ctx *ctx, const banger_vm *vm);
  * left in place, and so are the kernel objects named after it. */
 #define BANGER_RECONCILE_SWEEP (1u << 0)
 
-/* Called once per correction: subject (VM name or object) and what was
- * done.  Strings are valid during the call. */
-typedef void (*banger_reconcile_cb)(const char *subject, const char *action, void *payload);
-
 #define BANGER_VM_RECONCILE_OPTIONS_VERSION 1
 typedef struct {
-	unsigned int version;   /* BANGER_VM_RECONCILE_OPTIONS_VERSION */
-	uint32_t flags;         /* BANGER_RECONCILE_* */
-	banger_reconcile_cb cb; /* one call per correction; may be NULL */
-	void *payload;
+	unsigned int version;        /* BANGER_VM_RECONCILE_OPTIONS_VERSION */
+	uint32_t flags;              /* BANGER_RECONCILE_* */
+	/* BANGER_PROGRESS_OP_VM_RECONCILE reports (progress.h): a STEP for
+	 * every object acted on or left alone, subject the VM's name or the
+	 * object, detail what was done; NULL: none.  A non-zero answer stops
+	 * the reconcile before the next object. */
+	banger_progress_cb progress;
+	void *progress_payload;
 } banger_vm_reconcile_options;
 #define BANGER_VM_RECONCILE_OPTIONS_INIT { BANGER_VM_RECONCILE_OPTIONS_VERSION, 0, NULL, NULL }
 BANGER_EXTERN(int) banger_vm_reconcile_options_init(banger_vm_reconcile_options *opts, unsigned int version);
@@ -147,8 +147,10 @@ BANGER_EXTERN(int) banger_vm_reconcile_options_init(banger_vm_reconcile_options 
  * stopped, a VMM whose starter or stopper was killed is stopped,
  * interrupted creates and deletes are finished (disks, directory, host
  * key pins, row).  A context open does only the first of these.
- * Returns the number of corrections (>= 0) or a negative error.  opts
- * may be NULL (no sweep, no reports). */
+ * Returns the number of corrections (>= 0) or a negative error.  A
+ * cancel returns BANGER_ECANCELLED between two objects, never while one
+ * VM is torn down; what was done before it stays done.  opts may be
+ * NULL (no sweep, no reports). */
 BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, const banger_vm_reconcile_options *opts);
 
 /* ---- lifecycle ---- */

@@ -96,6 +96,24 @@ void bg_progress_tell(const bg_progress *p, banger_progress *r);
 int bg_progress_step(const bg_progress *p, const char *stage, const char *detail);
 /* The DONE report: the operation succeeded (total: bytes, or 0). */
 void bg_progress_done(const bg_progress *p, const char *subject, uint64_t total);
+/* The error of a cancel: BANGER_ECANCELLED, set as bg_progress_report
+ * sets it.  For code that hears the callback's "stop" through a layer of
+ * its own (a download's callback) and must fail with the same error. */
+int bg_progress_cancelled(const char *stage);
+
+/* A wait reports WAITING about twice a second and never a second apart
+ * (progress.h): at most every BG_PROGRESS_WAIT_MS, so a wait that gets
+ * a chance to report at least that often meets both. */
+#define BG_PROGRESS_WAIT_MS 400
+typedef struct {
+	int64_t next; /* bg_now_ms() when the next report is due; 0: at once */
+} bg_progress_pace;
+#define BG_PROGRESS_PACE_INIT { 0 }
+/* Is a WAITING report due?  When it is, the next one is due a period later. */
+bool bg_progress_due(bg_progress_pace *pace);
+/* Something else was just reported (a STEP): the next WAITING is due a
+ * period from now. */
+void bg_progress_pace_restart(bg_progress_pace *pace);
 
 /* ---- logging ---- */
 /* The owner is anything that begins with a bg_logger (core/logger.h):
@@ -232,8 +250,10 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms);
  * progress NULL or without a callback: bg_lock_acquire. */
 int bg_lock_acquire_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
 			      const char *what);
-/* The same, shared: any number of shared holders, no exclusive one. */
-int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms);
+/* The same, shared: any number of shared holders, no exclusive one (whose
+ * hold is the wait reported). */
+int bg_lock_acquire_shared_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
+				     const char *what);
 /* The same on an existing directory (flock works on directory
  * descriptors): a lock that leaves no file behind, for files that are
  * replaced by rename and live in directories banger does not own. */

@@ -17,8 +17,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define REPORT_EVERY_MS 400 /* progress.h: waits report about twice a second */
-
 /* The holder a line of /proc/locks names for the file st describes, or
  * 0.  "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": id, kind,
  * advisory, access, pid, major:minor:inode (hex, hex, decimal).  Waiters
@@ -69,17 +67,15 @@ static pid_t lock_holder(int fd)
 typedef struct {
 	const bg_progress *progress; /* NULL, or no callback: a silent wait */
 	const char *what;            /* "the lock of image alpine" */
-	int64_t next_report;         /* 0: report at the first wait */
+	bg_progress_pace pace;       /* from the first wait on */
 } lock_wait;
 
 /* The lock is held elsewhere: tell the caller, now and then; its "stop"
  * becomes BANGER_ECANCELLED. */
 static int report_wait(lock_wait *w, int fd)
 {
-	int64_t now = bg_now_ms();
-	if (now < w->next_report)
+	if (!bg_progress_due(&w->pace))
 		return 0;
-	w->next_report = now + REPORT_EVERY_MS;
 	char detail[512];
 	pid_t pid = lock_holder(fd);
 	if (pid > 0)
@@ -139,13 +135,15 @@ int bg_lock_acquire(bg_lock *lock, const char *path, int timeout_ms)
 int bg_lock_acquire_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
 			      const char *what)
 {
-	lock_wait w = { progress, what ? what : path, 0 };
+	lock_wait w = { progress, what ? what : path, BG_PROGRESS_PACE_INIT };
 	return acquire(lock, path, timeout_ms, LOCK_EX, &w);
 }
 
-int bg_lock_acquire_shared(bg_lock *lock, const char *path, int timeout_ms)
+int bg_lock_acquire_shared_reporting(bg_lock *lock, const char *path, int timeout_ms, const bg_progress *progress,
+				     const char *what)
 {
-	return acquire(lock, path, timeout_ms, LOCK_SH, NULL);
+	lock_wait w = { progress, what ? what : path, BG_PROGRESS_PACE_INIT };
+	return acquire(lock, path, timeout_ms, LOCK_SH, &w);
 }
 
 int bg_lock_acquire_dir(bg_lock *lock, const char *dir, int timeout_ms)

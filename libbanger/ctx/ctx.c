@@ -44,7 +44,7 @@ BANGER_EXTERN(int) banger_ctx_open(banger_ctx **out, const banger_ctx_options *o
 		unsigned fixed = 0;
 		/* A failure here must not lock the user out of their state:
 		 * report it and go on; `banger vm reconcile` retries. */
-		if (bg_vm_reconcile(ctx, BG_RECONCILE_OPEN, NULL, NULL, &fixed) != 0)
+		if (bg_vm_reconcile(ctx, BG_RECONCILE_OPEN, NULL, &fixed) != 0)
 			bg_warn(ctx, "reconcile: %s", banger_error_last()->message);
 		else if (fixed)
 			bg_info(ctx, "reconcile: %u VM(s) brought in line with the host", fixed);
@@ -69,11 +69,6 @@ BANGER_EXTERN(void) banger_ctx_close(banger_ctx *ctx)
 BANGER_EXTERN(const char *) banger_ctx_state_dir(const banger_ctx *ctx)
 {
 	return ctx ? ctx->env.layout.state_dir : NULL;
-}
-
-BANGER_EXTERN(const char *) banger_ctx_known_hosts_path(const banger_ctx *ctx)
-{
-	return ctx ? ctx->env.layout.known_hosts : NULL;
 }
 
 BANGER_EXTERN(const char *) banger_ctx_config_path(const banger_ctx *ctx)

@@ -931,6 +931,12 @@ BANGER_EXTERN(int) banger_ssh_upload(banger_ssh *s, const char *local_path, cons
 
 /* ---- client key, paths ---- */
 
+BANGER_EXTERN(const char *) banger_ssh_known_hosts_path(const banger_ctx *ctx)
+{
+	const bg_env *env = bg_env_of_const(ctx);
+	return env ? env->layout.known_hosts : NULL;
+}
+
 BANGER_EXTERN(const char *) banger_ssh_client_key_path(const banger_ctx *ctx)
 {
 	const bg_env *env = bg_env_of_const(ctx);

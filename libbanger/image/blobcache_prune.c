@@ -64,7 +64,7 @@ static uint64_t sweep_temporaries(const char *blobs_dir, bool dry_run)
 	return n;
 }
 
-int bg_blob_cache_enter(bg_env *env, bg_lock *lock)
+int bg_blob_cache_enter(bg_env *env, bg_lock *lock, const bg_progress *progress)
 {
 	const char *blobs = env->layout.blobs_dir;
 	char *path = lock_path(blobs);
@@ -78,7 +78,11 @@ int bg_blob_cache_enter(bg_env *env, bg_lock *lock)
 		bg_lock_release(lock);
 	}
 	banger_error_clear();
-	if (rc == 0 && (rc = bg_lock_acquire_shared(lock, path, ENTER_TIMEOUT_MS)))
+	/* a prune holds it exclusive: the caller hears about the wait and
+	 * may stop it */
+	if (rc == 0 && (rc = bg_lock_acquire_shared_reporting(lock, path, ENTER_TIMEOUT_MS, progress,
+								"the blob cache lock")) &&
+	    rc != BANGER_ECANCELLED)
 		bg_error_prefix("the blob cache is being pruned");
 	bg_free(path);
 	return rc;

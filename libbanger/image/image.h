@@ -309,9 +309,10 @@ void bg_docker_save_pick_free(bg_docker_save_pick *p);
  * does from before its first look at the cache until its record is
  * committed: a prune (exclusive) then never removes a blob the pull
  * counts on.  When no one else holds it, leftovers of killed processes
- * (.tmp-*) are removed first.  Release with bg_lock_release. */
+ * (.tmp-*) are removed first.  A wait for a prune is reported to progress
+ * (may be NULL), which may cancel it.  Release with bg_lock_release. */
 int bg_image_prune(banger_image_prune_report *out, bg_env *env, const banger_image_prune_options *opts);
-int bg_blob_cache_enter(bg_env *env, bg_lock *lock);
+int bg_blob_cache_enter(bg_env *env, bg_lock *lock, const bg_progress *progress);
 /* After a pull or import, with the cache lock released: evict
  * unreferenced blobs, oldest first, while the cache is larger than the
  * config key blob_cache_max.  Never fails the caller (problems are

@@ -701,8 +701,10 @@ BANGER_EXTERN(int) banger_image_import(banger_image **out, banger_ctx *ctx, cons
 	from.path = src;
 	t.tag = tag;
 	from.is_dir = S_ISDIR(st.st_mode);
-	/* held until the image is recorded: see blobcache_prune.c */
-	if ((rc = bg_blob_cache_enter(env, &cache_lock)) ||
+	/* held until the image is recorded: see blobcache_prune.c (the
+	 * image's name is not known yet unless given) */
+	const bg_progress rep = { o.progress, o.progress_payload, BANGER_PROGRESS_OP_IMAGE_IMPORT, o.name };
+	if ((rc = bg_blob_cache_enter(env, &cache_lock, &rep)) ||
 	    (rc = from.is_dir ? resolve_layout_dir(&t, &from) : resolve_archive(&t, &from, &scan, o.max_bytes)))
 		goto out;
 	name = o.name ? bg_strdup(o.name) : name_from(t.ref_name, src, tag);

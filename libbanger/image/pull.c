@@ -422,7 +422,8 @@ BANGER_EXTERN(int) banger_image_pull(banger_image **out, banger_ctx *ctx, const 
 	if ((rc = bg_image_check_kernel(env, o.kernel_ref)) || (rc = bg_image_budget(env, o.max_bytes, &o.max_bytes)))
 		goto out;
 	/* held until the image is recorded: see blobcache_prune.c */
-	if ((rc = bg_blob_cache_enter(env, &cache_lock)))
+	const bg_progress rep = { o.progress, o.progress_payload, BANGER_PROGRESS_OP_IMAGE_PULL, name };
+	if ((rc = bg_blob_cache_enter(env, &cache_lock, &rep)))
 		goto out;
 	bg_registry_opts ro = {
 		.ref = &ref,

@@ -870,7 +870,7 @@ static int skip_cached(fetch_set *f)
 		if (dup || bg_blob_cached(f->blobs, d[i].digest)) {
 			f->jobs[i].done = true;
 			if (cb && cb(i, BANGER_PROGRESS_CACHED, d[i].size, d[i].size, payload))
-				rc = bg_error(BANGER_ECANCELLED, "cancelled");
+				rc = bg_progress_cancelled("download");
 		}
 	}
 	return rc;
@@ -927,7 +927,7 @@ static int collect_done(fetch_set *f)
 				f->running++;
 		} else if (!rc && cb &&
 			   cb(idx, BANGER_PROGRESS_DOWNLOADED, d[idx].size, d[idx].size, payload)) {
-			rc = bg_error(BANGER_ECANCELLED, "cancelled");
+			rc = bg_progress_cancelled("download");
 		}
 	}
 	return rc;
@@ -954,7 +954,7 @@ static int transfer(fetch_set *f)
 		if (j->active && now - j->last_report >= 100) {
 			j->last_report = now;
 			if (cb(i, BANGER_PROGRESS_DOWNLOAD, j->x.got, d[i].size, payload))
-				rc = bg_error(BANGER_ECANCELLED, "cancelled");
+				rc = bg_progress_cancelled("download");
 		}
 	}
 	return rc;

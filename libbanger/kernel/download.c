@@ -105,7 +105,7 @@ static int map_curl_error(CURLcode cc, CURL *h, const xfer *x, const char *url, 
 				    url, (unsigned long long)d->bytes, detail);
 	case CURLE_ABORTED_BY_CALLBACK:
 		if (x->cancelled)
-			return bg_error(BANGER_ECANCELLED, "download of %s cancelled by the progress callback", url);
+			return bg_progress_cancelled("download");
 		break;
 	case CURLE_WRITE_ERROR:
 	case CURLE_FILESIZE_EXCEEDED:

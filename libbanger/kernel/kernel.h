@@ -93,7 +93,8 @@ typedef struct {
 /* GET url (redirects followed, CURLOPT_NOSIGNAL, deadlines) streaming the
  * body through sha256.  HTTP 404 is BANGER_ENOTFOUND; a short body is
  * BANGER_ENETWORK ("truncated"); a size or digest mismatch is
- * BANGER_EVERIFY. */
+ * BANGER_EVERIFY; progress returning non-zero stops it with the error of
+ * every cancel (bg_progress_cancelled). */
 int bg_download(bg_env *env, const char *url, bg_download_req *d);
 
 /* ---- formats: ../kformat/kformat.h (bg_kernel_detect_file & co.) ---- */

@@ -35,7 +35,7 @@ static int check_not_installed(bg_env *env, const char *name)
 }
 
 /* The download's byte counts as the caller's reports; a "stop" is kept
- * (the download only says it was cancelled). */
+ * too, for a transfer that ends before curl heeds it. */
 typedef struct {
 	const bg_progress *progress;
 	const char *url;

@@ -432,18 +432,31 @@ static int helper_gone(banger_ctx *ctx, op *o, const banger_ssh_result *res, con
 	return bg_session_helper_error(st == BG_SH_USAGE ? BANGER_EINVALID : BANGER_ERROR, res, what, o->r.id);
 }
 
-BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const char *id, int32_t signal,
-				       uint32_t timeout_ms)
+BANGER_EXTERN(int) banger_session_stop_options_init(banger_session_stop_options *opts, unsigned int version)
 {
+	static const banger_session_stop_options def = BANGER_SESSION_STOP_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_stop_options", version,
+			       BANGER_SESSION_STOP_OPTIONS_VERSION, BANGER_SESSION_STOP_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const char *id,
+				       const banger_session_stop_options *opts)
+{
+	banger_session_stop_options def = BANGER_SESSION_STOP_OPTIONS_INIT;
 	if (escalated)
 		*escalated = 0;
 	if (!ctx || !id)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int rc = BG_OPTIONS_CHECK(opts, &def, banger_session_stop_options, BANGER_SESSION_STOP_OPTIONS_VERSION,
+				  BANGER_SESSION_STOP_OPTIONS_VERSION);
+	if (rc)
+		return rc;
+	const int32_t signal = opts->signal;
 	if (signal < 0 || signal > 64)
 		return bg_error(BANGER_EINVALID, "invalid signal %d", (int)signal);
 	op o;
 	bool final;
-	int rc = op_begin(&o, ctx, id, &final);
+	rc = op_begin(&o, ctx, id, &final);
 	if (rc || final) {
 		if (!rc && bg_streq(o.r.state, BG_SESSION_LOST))
 			rc = lost_error(&o.r);
@@ -452,7 +465,7 @@ BANGER_EXTERN(int) banger_session_stop(int *escalated, banger_ctx *ctx, const ch
 	}
 	char sig[16], tmo[24];
 	snprintf(sig, sizeof(sig), "%d", (int)(signal ? signal : SIGTERM));
-	uint32_t ms = timeout_ms ? timeout_ms : 10000;
+	uint32_t ms = opts->timeout_ms ? opts->timeout_ms : 10000;
 	snprintf(tmo, sizeof(tmo), "%u", (unsigned)((ms + 999) / 1000));
 	const char *args[] = { "--dir", o.dir, "--signal", sig, "--timeout", tmo };
 	banger_ssh_exec_options eo = BANGER_SSH_EXEC_OPTIONS_INIT;
@@ -479,15 +492,28 @@ static banger_exit_status exit_of(const bg_session_record *r)
 	return e;
 }
 
-BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
-				       uint32_t timeout_ms)
+BANGER_EXTERN(int) banger_session_wait_options_init(banger_session_wait_options *opts, unsigned int version)
 {
+	static const banger_session_wait_options def = BANGER_SESSION_WAIT_OPTIONS_INIT;
+	return bg_options_init(opts, &def, sizeof(def), "banger_session_wait_options", version,
+			       BANGER_SESSION_WAIT_OPTIONS_VERSION, BANGER_SESSION_WAIT_OPTIONS_VERSION);
+}
+
+BANGER_EXTERN(int) banger_session_wait(banger_exit_status *out, banger_ctx *ctx, const char *id,
+				       const banger_session_wait_options *opts)
+{
+	banger_session_wait_options def = BANGER_SESSION_WAIT_OPTIONS_INIT;
 	if (!out)
 		return bg_error(BANGER_EINVALID, "out must not be NULL");
 	out->code = -1;
 	out->signal = 0;
 	if (!ctx || !id)
 		return bg_error(BANGER_EINVALID, "invalid argument");
+	int vrc = BG_OPTIONS_CHECK(opts, &def, banger_session_wait_options, BANGER_SESSION_WAIT_OPTIONS_VERSION,
+				   BANGER_SESSION_WAIT_OPTIONS_VERSION);
+	if (vrc)
+		return vrc;
+	const uint32_t timeout_ms = opts->timeout_ms;
 	int64_t deadline = timeout_ms ? bg_now_ms() + timeout_ms : INT64_MAX;
 	int delay = 250;
 	for (;;) {

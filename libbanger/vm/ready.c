@@ -26,10 +26,9 @@
 #define AGENT_PROBE_MS 400   /* one connect + VERSION + READY */
 #define AGENT_GRACE_MS 5000  /* SSH works but the agent never confirmed */
 #define SSH_ATTEMPT_MS 3000  /* one dial: TCP connect, handshake, authentication */
-/* WAITING reports are this far apart at least; no step between two
- * chances to report is longer than AGENT_PROBE_MS, so they are under a
- * second apart at most. */
-#define REPORT_EVERY_MS 400
+/* WAITING reports are BG_PROGRESS_WAIT_MS apart at least; no step
+ * between two chances to report is longer than AGENT_PROBE_MS, so they
+ * are under a second apart at most. */
 
 bool bg_vm_console_error(const char *console_log, char **msg)
 {
@@ -89,7 +88,7 @@ typedef struct {
 	bg_vm_op *op;
 	uint32_t timeout_s;
 	int64_t t0, deadline;
-	int64_t last_report;  /* of WAITING */
+	bg_progress_pace pace; /* of WAITING */
 	const char *names[2];
 	banger_ssh_options so;
 	bg_agent_addr aa;
@@ -101,15 +100,13 @@ typedef struct {
 	int64_t ssh_ok_at;    /* 0: SSH has not answered yet */
 } ready_wait;
 
-/* Nothing new, but the caller may want to stop waiting: WAITING when the
- * last one is REPORT_EVERY_MS old.  Also the SSH dial's tick. */
+/* Nothing new, but the caller may want to stop waiting: WAITING when one
+ * is due.  Also the SSH dial's tick. */
 static int keep_alive(void *payload)
 {
 	ready_wait *w = payload;
-	int64_t now = bg_now_ms();
-	if (now - w->last_report < REPORT_EVERY_MS)
+	if (!bg_progress_due(&w->pace))
 		return 0;
-	w->last_report = now;
 	return bg_vm_op_waiting(w->op, w->agent ? "agent" : "ssh");
 }
 
@@ -141,7 +138,7 @@ static int start(ready_wait *w, bg_vm_op *op, uint32_t timeout_s)
 				       w->aa.port, op->vm.guest_ip, timeout_s);
 	else
 		rc = bg_vm_op_progress(op, "ssh", "waiting for sshd on %s (timeout %us)", op->vm.guest_ip, timeout_s);
-	w->last_report = bg_now_ms();
+	bg_progress_pace_restart(&w->pace);
 	return rc;
 }
 
@@ -277,7 +274,7 @@ int bg_vm_wait_ready(bg_vm_op *op, uint32_t timeout_s)
 			return timed_out(&w);
 		if ((rc = keep_alive(&w)))
 			break;
-		bg_sleep_ms(w.agent ? 250 : REPORT_EVERY_MS);
+		bg_sleep_ms(w.agent ? 250 : BG_PROGRESS_WAIT_MS);
 	}
 	return rc;
 }

@@ -13,7 +13,11 @@
  * directory, or one stamped by this store whose own record says it was
  * never finished (creating) or was being deleted.  A directory stamped by
  * another store, or with no record, is foreign: reported, never touched,
- * and neither are the objects named after it. */
+ * and neither are the objects named after it.
+ *
+ * Every object acted on or left alone is a STEP to the caller's progress
+ * callback; a "stop" is heeded before the next object, so a VM is never
+ * left half torn down by a cancel. */
 #include "vm_internal.h"
 #include "../guest/guest.h"
 
@@ -30,23 +34,27 @@
 
 typedef struct {
 	banger_ctx *ctx;
-	bg_reconcile_report report;
-	void *payload;
+	const bg_progress *progress; /* the caller's reports, or NULL */
+	const char *stage;           /* of the reports: "reconcile", then "sweep" */
+	const char *cancelled;       /* the stage the callback said stop at, or NULL */
 	unsigned fixed;
 	bg_reconcile_mode mode;
 } rc_state;
 
 /* Tell the log and the caller's report about one object: a correction
  * (say: counted, logged as info) or something left alone that the user
- * should know of (note: not counted, logged as a warning). */
+ * should know of (note: not counted, logged as a warning).  A "stop" is
+ * kept for the loops, which end before the next object; the callback is
+ * not asked again. */
 static void vreport(rc_state *s, bool fixed, const char *subject, const char *fmt, va_list ap) BG_PRINTF(4, 0);
 static void vreport(rc_state *s, bool fixed, const char *subject, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	bg_log(s->ctx, fixed ? BANGER_LOG_INFO : BANGER_LOG_WARN, "reconcile: %s: %s", subject, msg);
-	if (s->report)
-		s->report(subject, msg, s->payload);
+	banger_progress r = { .event = BANGER_PROGRESS_STEP, .stage = s->stage, .subject = subject, .detail = msg };
+	if (!s->cancelled && bg_progress_report(s->progress, &r) != 0)
+		s->cancelled = s->stage; /* the error is made again on return */
 	if (fixed)
 		s->fixed++;
 }
@@ -589,7 +597,7 @@ static int sweep_kind_pass(sweeper *w, const sweep_kind *k)
 	size_t nn = 0;
 	int first = 0;
 	if (k->list(w, &names, &nn) == 0) {
-		for (size_t i = 0; i < nn; i++) {
+		for (size_t i = 0; i < nn && !w->s->cancelled; i++) {
 			bg_lock lock = BG_LOCK_INIT;
 			if (!k->unowned(w, names[i], &lock)) {
 				bg_lock_release(&lock);
@@ -702,7 +710,7 @@ static void sweep_dirs(sweeper *w)
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d))) {
+	while (!w->s->cancelled && (e = readdir(d))) {
 		if (bg_vm_dir_is_trash(e->d_name))
 			sweep_trash(w, e->d_name);
 		else if (bg_vm_dir_is_staging(e->d_name))
@@ -726,7 +734,8 @@ static int sweep(rc_state *s)
 	bg_nat_table_name(w.nat_table, ctx->env.layout.instance);
 	snprintf(w.dm_prefix, sizeof(w.dm_prefix), BG_OBJECT_PREFIX "-%s-", ctx->env.layout.instance);
 	int first = 0;
-	for (size_t i = 0; i < BG_ARRAY_SIZE(sweep_kinds); i++) {
+	s->stage = "sweep";
+	for (size_t i = 0; i < BG_ARRAY_SIZE(sweep_kinds) && !s->cancelled; i++) {
 		int r = sweep_kind_pass(&w, &sweep_kinds[i]);
 		if (r && !first)
 			first = r;
@@ -738,10 +747,9 @@ static int sweep(rc_state *s)
 	return first;
 }
 
-int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report report, void *payload,
-		    unsigned *fixed)
+int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, const bg_progress *progress, unsigned *fixed)
 {
-	rc_state s = { ctx, report, payload, 0, mode };
+	rc_state s = { ctx, progress, "reconcile", NULL, 0, mode };
 	bg_vm_record *vms;
 	size_t n;
 	int rc = bg_store_vm_list(&ctx->env.store, &vms, &n);
@@ -749,7 +757,7 @@ int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report
 		return rc;
 	bool needs_sweep = mode == BG_RECONCILE_SWEEP;
 	int first = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !s.cancelled; i++) {
 		int r = reconcile_one(&s, &vms[i], &needs_sweep);
 		if (r && !first)
 			first = r;
@@ -766,14 +774,14 @@ int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report
 			closedir(d);
 	}
 	bg_vm_records_free(vms, n);
-	if (needs_sweep && mode != BG_RECONCILE_OPEN) {
+	if (needs_sweep && mode != BG_RECONCILE_OPEN && !s.cancelled) {
 		int r = sweep(&s);
 		if (r && !first)
 			first = r;
 	}
 	if (fixed)
 		*fixed = s.fixed;
-	return first;
+	return s.cancelled ? bg_progress_cancelled(s.cancelled) : first;
 }
 
 BANGER_EXTERN(int) banger_vm_reconcile_options_init(banger_vm_reconcile_options *opts, unsigned int version)
@@ -794,6 +802,10 @@ BANGER_EXTERN(int) banger_vm_reconcile(banger_ctx *ctx, const banger_vm_reconcil
 		return rc;
 	unsigned fixed = 0;
 	const bool sweep = (opts->flags & BANGER_RECONCILE_SWEEP) != 0;
-	rc = bg_vm_reconcile(ctx, sweep ? BG_RECONCILE_SWEEP : BG_RECONCILE_REPAIR, opts->cb, opts->payload, &fixed);
-	return rc ? rc : (int)fixed;
+	const bg_progress progress = { opts->progress, opts->progress_payload, BANGER_PROGRESS_OP_VM_RECONCILE, NULL };
+	rc = bg_vm_reconcile(ctx, sweep ? BG_RECONCILE_SWEEP : BG_RECONCILE_REPAIR, &progress, &fixed);
+	if (rc)
+		return rc;
+	bg_progress_done(&progress, NULL, 0);
+	return (int)fixed;
 }

@@ -151,12 +151,14 @@ int bg_store_check_not_lost(banger_ctx *ctx)
 
 typedef struct {
 	banger_ctx *ctx;
-	banger_reconcile_cb cb;
-	void *payload;
+	bg_progress progress; /* the caller's reports */
 	bool dry_run;
+	bool cancelled;       /* the callback said stop: no next record */
 	int recovered;
 } rec_state;
 
+/* Log a finding or a record recovered and report it as a STEP; a "stop"
+ * is kept for the loops, which end before the next record. */
 static void tell(rec_state *r, const char *subject, const char *fmt, ...) BG_PRINTF(3, 4);
 static void tell(rec_state *r, const char *subject, const char *fmt, ...)
 {
@@ -166,8 +168,9 @@ static void tell(rec_state *r, const char *subject, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	bg_info(r->ctx, "recover: %s: %s", subject, msg);
-	if (r->cb)
-		r->cb(subject, msg, r->payload);
+	banger_progress rep = { .event = BANGER_PROGRESS_STEP, .stage = "recover", .subject = subject, .detail = msg };
+	if (!r->cancelled && bg_progress_report(&r->progress, &rep) != 0)
+		r->cancelled = true; /* the error is made again on return */
 }
 
 /* Every record of one kind under parent. */
@@ -242,11 +245,14 @@ static int read_one(const char *dir, const char *name, void *payload)
 		tell(w->r, dir, "cannot be recovered, left in place: %s",
 		     cr == BANGER_ENOTFOUND ? "it carries no record" : banger_error_last()->message);
 	banger_error_clear();
-	return 0;
+	/* a stop ends the walk; the caller makes the error */
+	return w->r->cancelled ? BANGER_ECANCELLED : 0;
 }
 
 static int read_all(rec_state *r, const char *parent, const char *file, bg_copy_kind kind, copylist *out)
 {
+	if (r->cancelled)
+		return 0;
 	read_walk w = { r, file, kind, out };
 	return each_state_dir(parent, kind == BG_COPY_VM, read_one, &w);
 }
@@ -420,7 +426,8 @@ BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_reco
 				   BANGER_STORE_RECOVER_OPTIONS_VERSION);
 	if (vrc)
 		return vrc;
-	rec_state r = { ctx, opts->cb, opts->payload, (opts->flags & BANGER_STORE_RECOVER_DRY_RUN) != 0, 0 };
+	rec_state r = { ctx, { opts->progress, opts->progress_payload, BANGER_PROGRESS_OP_STORE_RECOVER, NULL },
+			(opts->flags & BANGER_STORE_RECOVER_DRY_RUN) != 0, false, 0 };
 	if (ctx->env.store_aside)
 		tell(&r, ctx->env.layout.db_path, "the damaged database was kept as %s", ctx->env.store_aside);
 
@@ -431,7 +438,7 @@ BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_reco
 		rc = read_all(&r, ctx->env.layout.images_dir, BG_IMAGE_COPY_FILE, BG_COPY_IMAGE, &lists[1]);
 	if (!rc)
 		rc = read_all(&r, ctx->env.layout.vms_dir, BG_VM_COPY_FILE, BG_COPY_VM, &lists[2]);
-	if (rc)
+	if (rc || r.cancelled)
 		goto out;
 
 	int64_t rows = 0;
@@ -443,19 +450,24 @@ BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_reco
 		if (!r.dry_run && (rc = bg_store_set_id(&ctx->env.store, id)))
 			goto out;
 	}
-	for (size_t i = 0; i < lists[0].n; i++)
+	for (size_t i = 0; i < lists[0].n && !r.cancelled; i++)
 		recover_kernel(&r, lists[0].dirs[i], &lists[0].v[i].kernel);
-	for (size_t i = 0; i < lists[1].n; i++)
+	for (size_t i = 0; i < lists[1].n && !r.cancelled; i++)
 		recover_image(&r, lists[1].dirs[i], &lists[1].v[i].image);
-	for (size_t i = 0; i < lists[2].n; i++)
+	for (size_t i = 0; i < lists[2].n && !r.cancelled; i++)
 		recover_vm(&r, lists[2].dirs[i], &lists[2].v[i].vm);
 
 	/* What the records say a VM was doing is settled like after a crash:
 	 * a VMM that is gone means stopped, an unfinished create or delete is
-	 * finished. */
-	if (!r.dry_run && r.recovered > 0) {
+	 * finished.  Its reports go to the caller too, and so does a stop. */
+	if (!r.dry_run && r.recovered > 0 && !r.cancelled) {
 		unsigned fixed = 0;
-		if (bg_vm_reconcile(ctx, BG_RECONCILE_REPAIR, opts->cb, opts->payload, &fixed) != 0) {
+		int frc = bg_vm_reconcile(ctx, BG_RECONCILE_REPAIR, &r.progress, &fixed);
+		if (frc == BANGER_ECANCELLED) {
+			rc = frc;
+			goto out;
+		}
+		if (frc != 0) {
 			bg_warn(ctx, "recover: reconcile: %s", banger_error_last()->message);
 			banger_error_clear();
 		}
@@ -464,5 +476,9 @@ BANGER_EXTERN(int) banger_store_recover(banger_ctx *ctx, const banger_store_reco
 out:
 	for (size_t i = 0; i < 3; i++)
 		copylist_free(&lists[i]);
+	if (r.cancelled)
+		return bg_progress_cancelled("recover");
+	if (rc >= 0)
+		bg_progress_done(&r.progress, NULL, 0);
 	return rc;
 }

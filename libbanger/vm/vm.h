@@ -117,15 +117,16 @@ bg_vm_dir_kind bg_vm_dir_classify(banger_ctx *ctx, const char *id, char *why, si
 int bg_store_check_not_lost(banger_ctx *ctx);
 
 /* ---- reconcile ---- */
-typedef void (*bg_reconcile_report)(const char *subject, const char *action, void *payload);
 typedef enum {
 	BG_RECONCILE_REPAIR = 0, /* settle recorded VMs; sweep when something was repaired */
 	BG_RECONCILE_SWEEP = 1,  /* and remove this store's orphan objects */
 	BG_RECONCILE_OPEN = 2    /* on context open: kills and deletes nothing */
 } bg_reconcile_mode;
-/* Bring recorded VMs in line with the host (see reconcile.c). */
-int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, bg_reconcile_report report, void *payload,
-		    unsigned *fixed);
+/* Bring recorded VMs in line with the host (see reconcile.c).  Every
+ * object acted on or left alone is a STEP to progress (may be NULL); a
+ * "stop" ends it before the next object with BANGER_ECANCELLED.  *fixed
+ * (may be NULL) gets the number of corrections, also then. */
+int bg_vm_reconcile(banger_ctx *ctx, bg_reconcile_mode mode, const bg_progress *progress, unsigned *fixed);
 
 /* Names a VM is reached by, the ones its host key is pinned under:
  * "<name>.vm" and its IP (sessions use them to connect). */

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	CHECK(banger_ctx_open(&ctx, &o) == 0 && ctx);
 	CHECK(logged > 0);
 	CHECK(strcmp(banger_ctx_state_dir(ctx), argv[1]) == 0);
-	CHECK(strstr(banger_ctx_known_hosts_path(ctx), "/ssh/known_hosts"));
+	CHECK(strstr(banger_ssh_known_hosts_path(ctx), "/ssh/known_hosts"));
 
 	char *v = NULL;
 	CHECK(banger_ctx_config_get(&v, ctx, "vmm") == 0 && strcmp(v, "auto") == 0);

@@ -1,6 +1,7 @@
 /* Public API only: image options, reference normalization, records,
- * errors of pull/import/remove that need no registry, and an import that
- * waits for the image's lock (reported, cancellable). */
+ * errors of pull/import/remove that need no registry, an import that
+ * waits for the image's lock and a pull that waits for a prune's hold of
+ * the blob cache lock (reported, cancellable). */
 #include <banger/banger.h>
 
 #include "lock_holder.h"
@@ -22,6 +23,8 @@ static int on_progress(const banger_progress *p, void *payload)
 }
 
 typedef struct {
+	int operation;      /* what the reports must name */
+	const char *subject;
 	int waits;          /* WAITING reports at stage "lock" */
 	int cancel;         /* answer "stop" to the first of them */
 	pid_t release;      /* > 0: stop this holder at the first of them */
@@ -29,13 +32,26 @@ typedef struct {
 	char detail[256];
 } lock_watch;
 
+/* A watch for reports of operation on subject; cancel: answer "stop";
+ * release: stop this holder at the first wait. */
+static lock_watch watch_for(int operation, const char *subject, int cancel, pid_t release)
+{
+	lock_watch w;
+	memset(&w, 0, sizeof(w));
+	w.operation = operation;
+	w.subject = subject;
+	w.cancel = cancel;
+	w.release = release;
+	return w;
+}
+
 static int on_lock_wait(const banger_progress *p, void *payload)
 {
 	lock_watch *w = payload;
 	w->last_event = p->event;
 	if (p->event != BANGER_PROGRESS_WAITING || strcmp(p->stage, "lock") != 0)
 		return 0;
-	CHECK(p->operation == BANGER_PROGRESS_OP_IMAGE_IMPORT && p->subject && strcmp(p->subject, "locked") == 0);
+	CHECK(p->operation == w->operation && p->subject && strcmp(p->subject, w->subject) == 0);
 	w->waits++;
 	snprintf(w->detail, sizeof(w->detail), "%s", p->detail ? p->detail : "");
 	if (w->release > 0) {
@@ -64,7 +80,7 @@ static void import_waits_for_lock(banger_ctx *ctx, const char *state)
 	banger_image_pull_options o = BANGER_IMAGE_PULL_OPTIONS_INIT;
 	o.name = "locked";
 	o.progress = on_lock_wait;
-	lock_watch w = { 0, 1, 0, 0, "" };
+	lock_watch w = watch_for(BANGER_PROGRESS_OP_IMAGE_IMPORT, "locked", 1, 0);
 	o.progress_payload = &w;
 	banger_image *img = NULL;
 	CHECK(banger_image_import(&img, ctx, layout, &o) == BANGER_ECANCELLED && img == NULL);
@@ -72,12 +88,43 @@ static void import_waits_for_lock(banger_ctx *ctx, const char *state)
 	CHECK(strstr(banger_error_last()->message, "cancelled"));
 	CHECK(banger_image_lookup(&img, ctx, "locked") == BANGER_ENOTFOUND);
 
-	memset(&w, 0, sizeof(w));
-	w.release = holder;
+	w = watch_for(BANGER_PROGRESS_OP_IMAGE_IMPORT, "locked", 0, holder);
 	CHECK(banger_image_import(&img, ctx, layout, &o) == 0 && img);
 	CHECK(w.waits >= 1 && w.last_event == BANGER_PROGRESS_DONE);
 	banger_image_free(img);
 	CHECK(banger_image_remove(ctx, "locked") == 0);
+}
+
+/* A prune holds the blob cache lock (exclusive): a pull reports the wait
+ * and a cancel in it ends the pull; when the prune lets go, the pull goes
+ * on (to a registry that is not there). */
+static void pull_waits_for_prune(banger_ctx *ctx, const char *state)
+{
+	char blobs[4200], lock[4300], cmd[4400], held[64];
+	const char *cache = getenv("BANGER_CACHE_DIR");
+	if (cache)
+		snprintf(blobs, sizeof(blobs), "%s/blobs", cache);
+	else
+		snprintf(blobs, sizeof(blobs), "%s/cache/blobs", state);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", blobs);
+	CHECK(system(cmd) == 0);
+	snprintf(lock, sizeof(lock), "%s/.lock", blobs);
+	pid_t holder = lock_holder_start(lock);
+	snprintf(held, sizeof(held), "held by pid %d", (int)holder);
+
+	banger_image_pull_options o = BANGER_IMAGE_PULL_OPTIONS_INIT;
+	o.name = "cached";
+	o.progress = on_lock_wait;
+	lock_watch w = watch_for(BANGER_PROGRESS_OP_IMAGE_PULL, "cached", 1, 0);
+	o.progress_payload = &w;
+	banger_image *img = NULL;
+	CHECK(banger_image_pull(&img, ctx, "localhost:1/none", &o) == BANGER_ECANCELLED && img == NULL);
+	CHECK(w.waits == 1 && strstr(w.detail, "waiting for the blob cache lock") && strstr(w.detail, held));
+	CHECK(strstr(banger_error_last()->message, "cancelled"));
+
+	w = watch_for(BANGER_PROGRESS_OP_IMAGE_PULL, "cached", 0, holder);
+	int rc = banger_image_pull(&img, ctx, "localhost:1/none", &o);
+	CHECK(w.waits >= 1 && rc != 0 && rc != BANGER_ECANCELLED && img == NULL);
 }
 
 int main(int argc, char **argv)
@@ -144,6 +191,7 @@ int main(int argc, char **argv)
 	CHECK(progress_calls == 0);
 
 	import_waits_for_lock(ctx, argv[1]);
+	pull_waits_for_prune(ctx, argv[1]);
 	banger_ctx_close(ctx);
 	return 0;
 }

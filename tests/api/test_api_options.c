@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 
 	banger_vm_reconcile_options vr = BANGER_VM_RECONCILE_OPTIONS_INIT;
 	CHECK(banger_vm_reconcile_options_init(&vr, BANGER_VM_RECONCILE_OPTIONS_VERSION) == 0 && vr.flags == 0 &&
-	      vr.cb == NULL);
+	      vr.progress == NULL);
 	refused(banger_vm_reconcile_options_init(&vr, BANGER_VM_RECONCILE_OPTIONS_VERSION + 1),
 		"banger_vm_reconcile_options");
 	vr.version = 99;
@@ -87,7 +87,9 @@ int main(int argc, char **argv)
 	/* NULL: no sweep, no reports; an empty store has nothing to correct */
 	CHECK(banger_vm_reconcile(ctx, NULL) == 0);
 
-	banger_store_recover_options ro = BANGER_STORE_RECOVER_OPTIONS_INIT;
+	banger_store_recover_options ro;
+	CHECK(banger_store_recover_options_init(&ro, BANGER_STORE_RECOVER_OPTIONS_VERSION) == 0 && ro.flags == 0 &&
+	      ro.progress == NULL);
 	ro.version = 99;
 	refused(banger_store_recover(ctx, &ro), "banger_store_recover_options");
 
@@ -131,6 +133,23 @@ int main(int argc, char **argv)
 	sr.version = 99;
 	refused(banger_session_remove(ctx, "missing", &sr), "banger_session_remove_options");
 	CHECK(banger_session_remove(ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	banger_session_stop_options sst;
+	CHECK(banger_session_stop_options_init(&sst, BANGER_SESSION_STOP_OPTIONS_VERSION) == 0 && sst.signal == 0 &&
+	      sst.timeout_ms == 0);
+	refused(banger_session_stop_options_init(&sst, 2), "banger_session_stop_options");
+	sst.version = 99;
+	int escalated = 7;
+	refused(banger_session_stop(&escalated, ctx, "missing", &sst), "banger_session_stop_options");
+	CHECK(escalated == 0);
+	CHECK(banger_session_stop(NULL, ctx, "missing", NULL) == BANGER_ENOTFOUND);
+	banger_session_wait_options sw;
+	CHECK(banger_session_wait_options_init(&sw, BANGER_SESSION_WAIT_OPTIONS_VERSION) == 0 && sw.timeout_ms == 0);
+	refused(banger_session_wait_options_init(&sw, 2), "banger_session_wait_options");
+	sw.version = 99;
+	status.code = 5;
+	refused(banger_session_wait(&status, ctx, "missing", &sw), "banger_session_wait_options");
+	CHECK(status.code == -1 && status.signal == 0);
+	CHECK(banger_session_wait(&status, ctx, "missing", NULL) == BANGER_ENOTFOUND);
 
 	banger_ssh_options sh = BANGER_SSH_OPTIONS_INIT;
 	sh.host = "127.0.0.1";

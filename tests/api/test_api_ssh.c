@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 	o.flags = BANGER_CTX_NO_RECONCILE;
 	banger_ctx *ctx;
 	CHECK(banger_ctx_open(&ctx, &o) == 0);
-	const char *kh = banger_ctx_known_hosts_path(ctx);
+	const char *kh = banger_ssh_known_hosts_path(ctx);
 	CHECK(kh && strstr(kh, "/ssh/known_hosts"));
 	CHECK(strstr(banger_ssh_client_key_path(ctx), "/ssh/id_ed25519"));
 

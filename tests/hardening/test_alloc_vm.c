@@ -98,7 +98,7 @@ static void scrub(void)
 	if (ctx) {
 		banger_vm_delete(ctx, "af", &FORCE_DELETE);
 		unsigned fixed = 0;
-		bg_vm_reconcile(ctx, true, NULL, NULL, &fixed);
+		bg_vm_reconcile(ctx, true, NULL, &fixed);
 		banger_ctx_close(ctx);
 	}
 }

@@ -123,7 +123,7 @@ static int worker(int id, int gun)
 		banger_vm_free(o2);
 
 		const char *names[] = { pin1, pin2 };
-		if ((rc = banger_known_hosts_pin(banger_ctx_known_hosts_path(ctx), names, 2, 22, KEY_A)))
+		if ((rc = banger_known_hosts_pin(banger_ssh_known_hosts_path(ctx), names, 2, 22, KEY_A)))
 			bad = report(id, "pin", rc);
 
 		if ((rc = banger_vm_delete(ctx, name, &FORCE_DELETE)))

@@ -145,7 +145,7 @@ static void *ctx_worker(void *arg)
 		snprintf(n1, sizeof(n1), "t%d-%d.example", k, i);
 		snprintf(n2, sizeof(n2), "10.9.%d.%d", k, i);
 		const char *names[] = { n1, n2 };
-		int rc = banger_known_hosts_pin(banger_ctx_known_hosts_path(ctx), names, 2, 22, KEY_A);
+		int rc = banger_known_hosts_pin(banger_ssh_known_hosts_path(ctx), names, 2, 22, KEY_A);
 		if (rc) {
 			fprintf(stderr, "thread %d: pin: %s\n", k, banger_error_last()->message);
 			atomic_fetch_add(&errors, 1);
@@ -182,7 +182,7 @@ static void test_contexts_per_thread(void **st)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&errors), 0);
 
-	const char *kh = banger_ctx_known_hosts_path(shared);
+	const char *kh = banger_ssh_known_hosts_path(shared);
 	for (int k = 0; k < THREADS; k++)
 		for (int i = 0; i < 10; i++) {
 			char n1[64], n2[64];

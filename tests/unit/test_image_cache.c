@@ -251,7 +251,7 @@ static void test_pull_holds_the_cache(void **state)
 	touch(f, ".tmp-old");
 	/* a pull enters the cache: alone, it clears what killed pulls left */
 	bg_lock pull = BG_LOCK_INIT;
-	assert_int_equal(bg_blob_cache_enter(&f->ctx->env, &pull), 0);
+	assert_int_equal(bg_blob_cache_enter(&f->ctx->env, &pull, NULL), 0);
 	assert_false(exists(f, ".tmp-old"));
 	/* it downloads a blob for an image it has not recorded yet */
 	char fresh[BG_DIGEST_SIZE];
@@ -259,7 +259,7 @@ static void test_pull_holds_the_cache(void **state)
 	touch(f, ".tmp-downloading");
 	/* a second pull may enter too, and must not sweep the first one's file */
 	bg_lock other = BG_LOCK_INIT;
-	assert_int_equal(bg_blob_cache_enter(&f->ctx->env, &other), 0);
+	assert_int_equal(bg_blob_cache_enter(&f->ctx->env, &other, NULL), 0);
 	assert_true(exists(f, ".tmp-downloading"));
 	bg_lock_release(&other);
 	/* a prune meanwhile: busy, nothing removed */

@@ -367,10 +367,10 @@ static void test_not_running_vm(void **state)
 	assert_int_equal(banger_session_start(&id, f->ctx, "idle", argv, 1, NULL), BANGER_ESTATE);
 	assert_null(id);
 	banger_exit_status st;
-	assert_int_equal(banger_session_wait(&st, f->ctx, "00000000000a", 0), BANGER_ESTATE);
+	assert_int_equal(banger_session_wait(&st, f->ctx, "00000000000a", NULL), BANGER_ESTATE);
 	assert_int_equal(st.code, -1);
 	assert_int_equal(st.signal, 0);
-	assert_int_equal(banger_session_stop(NULL, f->ctx, "00000000000a", 0, 0), BANGER_ESTATE);
+	assert_int_equal(banger_session_stop(NULL, f->ctx, "00000000000a", NULL), BANGER_ESTATE);
 	banger_session_attach_options ao = BANGER_SESSION_ATTACH_OPTIONS_INIT;
 	ao.out_fd = 1;
 	assert_int_equal(banger_session_attach(NULL, f->ctx, "00000000000a", &ao), BANGER_ESTATE);
@@ -416,7 +416,7 @@ static void test_vm_stop_delete_reconcile(void **state)
 	add_session(f, "0000000000d1", "0000000d", "running");
 	add_session(f, "0000000000d2", "0000000d", "exited");
 	unsigned fixed = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, &fixed), 0);
 	assert_int_equal(fixed, 1);
 	assert_state(f, "0000000000d1", "lost");
 	assert_state(f, "0000000000d2", "exited");
@@ -446,7 +446,9 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(ao.in_fd, -1);
 	assert_true(ao.replay_from == -1);
 	assert_int_equal(banger_session_attach(NULL, f->ctx, "x", &ao), BANGER_EINVALID); /* no out_fd */
-	assert_int_equal(banger_session_stop(NULL, f->ctx, "x", 99, 0), BANGER_EINVALID);
+	banger_session_stop_options so = BANGER_SESSION_STOP_OPTIONS_INIT;
+	so.signal = 99;
+	assert_int_equal(banger_session_stop(NULL, f->ctx, "x", &so), BANGER_EINVALID);
 	uint64_t off = 7;
 	banger_session_logs_options lo;
 	assert_int_equal(banger_session_logs_options_init(&lo, BANGER_SESSION_LOGS_OPTIONS_VERSION), 0);

@@ -204,7 +204,7 @@ static void test_public_call(void **state)
 	assert_string_equal(arg_value(argv, "HostKeyAlias"), "box.vm");
 	assert_string_equal(arg_value(argv, "HostName"), "172.30.0.5");
 	char want[4300];
-	snprintf(want, sizeof(want), "\"%s\"", banger_ctx_known_hosts_path(f->ctx));
+	snprintf(want, sizeof(want), "\"%s\"", banger_ssh_known_hosts_path(f->ctx));
 	assert_string_equal(arg_value(argv, "UserKnownHostsFile"), want);
 	snprintf(want, sizeof(want), "\"%s\"", banger_ssh_client_key_path(f->ctx));
 	assert_string_equal(arg_value(argv, "IdentityFile"), want);
@@ -342,7 +342,7 @@ static void assert_resolved(const char *out, fixture *f, const char *user, const
 	assert_line(out, "port 22");
 	assert_line(out, "stricthostkeychecking accept-new");
 	assert_line(out, "globalknownhostsfile none");
-	snprintf(line, sizeof(line), "userknownhostsfile %s", banger_ctx_known_hosts_path(f->ctx));
+	snprintf(line, sizeof(line), "userknownhostsfile %s", banger_ssh_known_hosts_path(f->ctx));
 	assert_line(out, line);
 	snprintf(line, sizeof(line), "identityfile %s", banger_ssh_client_key_path(f->ctx));
 	assert_line(out, line);

@@ -122,7 +122,7 @@ static void test_corrupt_scratch_still_reconciles(void **state)
 	assert_int_equal(bg_layout_vm_paths(&p, &f->ctx->env.layout, vm.id), 0);
 	assert_int_equal(bg_write_file_atomic(p.handles, "garbage{", 8, 0600), 0);
 	unsigned fixed = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, &fixed), 0);
 	assert_int_equal(fixed, 1);
 	/* the tap from the deterministic name was still torn down */
 	bool saw_tap = false;
@@ -234,7 +234,7 @@ static void test_pid_reuse_not_alive(void **state)
 	h.pid = other;
 	assert_int_equal(bg_handles_save(f->ctx, &vm, &h), 0);
 	assert_false(bg_vm_alive(f->ctx, &vm, NULL));
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, NULL), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL), 0);
 	for (int i = 0; i < f->fh.n; i++)
 		assert_null(strstr(f->fh.log[i], "terminate"));
 	assert_int_equal(kill(other, 0), 0); /* still running */
@@ -261,7 +261,7 @@ static void test_reconcile_teardown_order(void **state)
 	assert_int_equal(bg_handles_save(f->ctx, &vm, &h), 0);
 	bg_handles_cache_drop(f->ctx, vm.id);
 	unsigned fixed = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, &fixed), 0);
 	assert_int_equal(fixed, 1);
 	const char *want[] = {
 		"nat_remove 00001234", "dm_remove bg-dm-1234", "loop_detach /dev/loop8",
@@ -277,7 +277,7 @@ static void test_reconcile_teardown_order(void **state)
 	bg_vm_record_clear(&got);
 	/* nothing changed: a second reconcile does nothing */
 	f->fh.n = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, &fixed), 0);
 	assert_int_equal(fixed, 0);
 	assert_int_equal(f->fh.n, 0);
 	bg_vm_record_clear(&vm);
@@ -292,7 +292,7 @@ static void test_reconcile_rolls_back_creating(void **state)
 	add_vm(f, &vm, "0000cafe", "half", BG_VM_CREATING, 0);
 	pid_t pid = spawn_named(vm.api_sock);
 	unsigned fixed = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, &fixed), 0);
 	assert_true(fixed >= 1);
 	assert_true(strncmp(f->fh.log[0], "terminate ", 10) == 0);
 	assert_false(bg_proc_alive(pid));
@@ -324,7 +324,7 @@ static void test_reconcile_respects_lock(void **state)
 	}
 	char c;
 	assert_int_equal(read(go[0], &c, 1), 1);
-	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL, NULL), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, false, NULL, NULL), 0);
 	assert_int_equal(f->fh.n, 0);
 	bg_vm_record got;
 	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &got, "busy"), 0);
@@ -353,7 +353,7 @@ static void test_sweep_strays(void **state)
 	f->fh.loops[0] = "/dev/loop42";
 	f->fh.nat_ids[0] = "77777777";
 	unsigned fixed = 0;
-	assert_int_equal(bg_vm_reconcile(f->ctx, true, NULL, NULL, &fixed), 0);
+	assert_int_equal(bg_vm_reconcile(f->ctx, true, NULL, &fixed), 0);
 	assert_int_equal(fixed, 4);
 	bool t1 = false, t2 = false, l = false, n = false;
 	for (int i = 0; i < f->fh.n; i++) {
@@ -364,6 +364,138 @@ static void test_sweep_strays(void **state)
 	}
 	assert_true(t1 && t2 && l && n);
 	bg_vm_record_clear(&vm);
+}
+
+/* What a reconcile's progress callback saw; it says stop at the
+ * stop_at'th STEP (0: never). */
+typedef struct {
+	int operation;
+	int steps, stop_at, last_event;
+	char stages[256];
+} reconcile_watch;
+
+static reconcile_watch watch_for(int operation, int stop_at)
+{
+	reconcile_watch w;
+	memset(&w, 0, sizeof(w));
+	w.operation = operation;
+	w.stop_at = stop_at;
+	return w;
+}
+
+static int on_reconcile(const banger_progress *p, void *payload)
+{
+	reconcile_watch *w = payload;
+	assert_int_equal(p->operation, w->operation);
+	w->last_event = p->event;
+	if (p->event != BANGER_PROGRESS_STEP)
+		return 0;
+	assert_non_null(p->subject);
+	assert_non_null(p->detail);
+	size_t n = strlen(w->stages);
+	snprintf(w->stages + n, sizeof(w->stages) - n, "%s%s", n ? "," : "", p->stage);
+	return ++w->steps == w->stop_at;
+}
+
+static bool logged(const fake_host *fh, const char *line)
+{
+	for (int i = 0; i < fh->n; i++)
+		if (strcmp(fh->log[i], line) == 0)
+			return true;
+	return false;
+}
+
+/* Every object acted on is a STEP; a stop is heeded before the next
+ * object (never inside one VM's teardown), with BANGER_ECANCELLED, and
+ * what was done stays done; the next reconcile does the rest. */
+static void test_reconcile_reports_and_cancels(void **state)
+{
+	fixture *f = *state;
+	bg_vm_record a, b;
+	add_vm(f, &a, "0000aaa1", "dead-a", BG_VM_RUNNING, 0);
+	add_vm(f, &b, "0000bbb2", "dead-b", BG_VM_RUNNING, 0);
+	char prefix[8], tap1[32], tap2[32];
+	bg_layout_tap_prefix(&f->ctx->env.layout, prefix);
+	snprintf(tap1, sizeof(tap1), "tap_delete %s%s", prefix, "99999991");
+	snprintf(tap2, sizeof(tap2), "tap_delete %s%s", prefix, "99999992");
+	f->fh.taps[0] = tap1 + strlen("tap_delete ");
+	f->fh.taps[1] = tap2 + strlen("tap_delete ");
+
+	/* stop at the first VM: the second is untouched, no sweep */
+	reconcile_watch w = watch_for(BANGER_PROGRESS_OP_VM_RECONCILE, 1);
+	banger_vm_reconcile_options o = BANGER_VM_RECONCILE_OPTIONS_INIT;
+	o.flags = BANGER_RECONCILE_SWEEP;
+	o.progress = on_reconcile;
+	o.progress_payload = &w;
+	assert_int_equal(banger_vm_reconcile(f->ctx, &o), BANGER_ECANCELLED);
+	assert_non_null(strstr(banger_error_last()->message, "cancelled"));
+	assert_int_equal(w.steps, 1);
+	assert_string_equal(w.stages, "reconcile");
+	bg_vm_record ga, gb;
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &ga, "dead-a"), 0);
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &gb, "dead-b"), 0);
+	/* one of them, whichever came first */
+	assert_int_equal((strcmp(ga.state, BG_VM_STOPPED) == 0) + (strcmp(gb.state, BG_VM_STOPPED) == 0), 1);
+	bg_vm_record_clear(&ga);
+	bg_vm_record_clear(&gb);
+	assert_false(logged(&f->fh, tap1) || logged(&f->fh, tap2));
+
+	/* stop at the first stray of the sweep: the second stays */
+	w = watch_for(BANGER_PROGRESS_OP_VM_RECONCILE, 2);
+	assert_int_equal(banger_vm_reconcile(f->ctx, &o), BANGER_ECANCELLED);
+	assert_string_equal(w.stages, "reconcile,sweep");
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &ga, "dead-a"), 0);
+	assert_int_equal(bg_store_vm_get(&f->ctx->env.store, &gb, "dead-b"), 0);
+	assert_true(strcmp(ga.state, BG_VM_STOPPED) == 0 && strcmp(gb.state, BG_VM_STOPPED) == 0);
+	bg_vm_record_clear(&ga);
+	bg_vm_record_clear(&gb);
+	assert_true(logged(&f->fh, tap1) && !logged(&f->fh, tap2));
+
+	/* no stop: the rest, then DONE */
+	w = watch_for(BANGER_PROGRESS_OP_VM_RECONCILE, 0);
+	assert_true(banger_vm_reconcile(f->ctx, &o) >= 1);
+	assert_true(logged(&f->fh, tap2));
+	assert_int_equal(w.last_event, BANGER_PROGRESS_DONE);
+	bg_vm_record_clear(&a);
+	bg_vm_record_clear(&b);
+}
+
+/* Recovery reports each record and stops before the next one; what it
+ * recorded stays, and a second recovery adds the rest. */
+static void test_recover_reports_and_cancels(void **state)
+{
+	fixture *f = *state;
+	bg_vm_record a, b;
+	add_vm(f, &a, "0000aaa3", "lost-a", BG_VM_STOPPED, 0);
+	add_vm(f, &b, "0000bbb4", "lost-b", BG_VM_STOPPED, 0);
+	/* the rows are lost, the VMs' own records are not */
+	assert_int_equal(bg_copy_write_vm(f->ctx->env.store.id, &a, NULL), 0);
+	assert_int_equal(bg_copy_write_vm(f->ctx->env.store.id, &b, NULL), 0);
+	assert_int_equal(bg_store_vm_delete(&f->ctx->env.store, a.id), 0);
+	assert_int_equal(bg_store_vm_delete(&f->ctx->env.store, b.id), 0);
+
+	reconcile_watch w = watch_for(BANGER_PROGRESS_OP_STORE_RECOVER, 1);
+	banger_store_recover_options o = BANGER_STORE_RECOVER_OPTIONS_INIT;
+	o.progress = on_reconcile;
+	o.progress_payload = &w;
+	assert_int_equal(banger_store_recover(f->ctx, &o), BANGER_ECANCELLED);
+	assert_non_null(strstr(banger_error_last()->message, "cancelled"));
+	assert_int_equal(w.steps, 1);
+	assert_string_equal(w.stages, "recover");
+	bg_vm_record *vms = NULL;
+	size_t n = 0;
+	assert_int_equal(bg_store_vm_list(&f->ctx->env.store, &vms, &n), 0);
+	assert_int_equal(n, 1);
+	bg_vm_records_free(vms, n);
+
+	w = watch_for(BANGER_PROGRESS_OP_STORE_RECOVER, 0);
+	assert_int_equal(banger_store_recover(f->ctx, &o), 1);
+	assert_int_equal(w.last_event, BANGER_PROGRESS_DONE);
+	assert_int_equal(bg_store_vm_list(&f->ctx->env.store, &vms, &n), 0);
+	assert_int_equal(n, 2);
+	bg_vm_records_free(vms, n);
+	bg_vm_record_clear(&a);
+	bg_vm_record_clear(&b);
 }
 
 int main(void)
@@ -379,6 +511,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_rolls_back_creating, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_respects_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_strays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_reports_and_cancels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_reports_and_cancels, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

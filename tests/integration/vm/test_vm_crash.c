@@ -64,7 +64,7 @@ static int run_op(banger_ctx *ctx, op_kind op)
 /* Lines of banger's known_hosts that pin the VM's name. */
 static int pins(void)
 {
-	return fx_count("grep -c '^crash\\.vm[ ,]' '%s' || true", banger_ctx_known_hosts_path(F.ctx));
+	return fx_count("grep -c '^crash\\.vm[ ,]' '%s' || true", banger_ssh_known_hosts_path(F.ctx));
 }
 
 static void assert_consistent(const char *step)
